@@ -1,0 +1,98 @@
+"""KernelBase: the state every group of verbs shares, and the runner-side property steps."""
+
+from __future__ import annotations
+
+import difflib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mmkernel_sdk.errors import PropertyError, UnknownDeviceError
+
+from ._adapters import AdapterRegistry
+from ._cache import StateCache
+from ._dispatch import Dispatcher
+from ._events import KernelEvents
+from ._loaded import LoadedDevice
+from ._request import Request
+
+
+class KernelBase:
+    """Shared state. Verb groups (mixins) use only what is declared here."""
+
+    adapters: AdapterRegistry
+    events: KernelEvents
+    _devices: dict[str, LoadedDevice]
+    _table_lock: threading.Lock
+    _dispatch: Dispatcher
+    _cache: StateCache
+
+    # -- lookups ----------------------------------------------------------------------------
+    def _loaded(self, label: str) -> LoadedDevice:
+        try:
+            return self._devices[label]
+        except (KeyError, TypeError):
+            raise UnknownDeviceError(self._unknown_label(label)) from None
+
+    def _unknown_label(self, label: object) -> str:
+        labels = sorted(self._devices)
+        close = difflib.get_close_matches(str(label), labels, n=3)
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        return f"no device loaded as {label!r}{hint}; loaded: {', '.join(labels) or '(none)'}"
+
+    def _call(
+        self,
+        loaded: LoadedDevice,
+        op: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        timeout: float | None = None,
+    ) -> Request:
+        return self._dispatch.call(loaded, op, fn, *args, timeout=timeout)
+
+    def _checked_value(self, loaded: LoadedDevice, name: str, value: Any) -> Any:
+        """Validate on the caller's thread, before any adapter code runs."""
+        if not loaded.initialized and not loaded.usable_before_init(name):
+            raise _not_initialized(loaded, name, value)
+        return loaded.props.coerce(name, value, initialized=loaded.initialized)
+
+    def _checked_read(self, loaded: LoadedDevice, name: str) -> None:
+        spec = loaded.props.spec(name)  # raises for unknown names
+        if not loaded.initialized and not loaded.usable_before_init(spec.name):
+            raise _not_initialized(loaded, name, None)
+
+    # -- runner-side steps (these run on the device's own thread) ---------------------------
+    def _apply_value(self, loaded: LoadedDevice, name: str, value: Any) -> None:
+        props = loaded.props
+        props.apply(name, value)
+        self._store(loaded, name, props.get(name))
+        for other in props.spec(name).affects:
+            self._store(loaded, other, props.get(other))
+        self._mark_set(loaded)
+
+    def _read_value(self, loaded: LoadedDevice, name: str) -> Any:
+        value = loaded.props.get(name)
+        self._store(loaded, name, value)
+        return value
+
+    def _store(self, loaded: LoadedDevice, name: str, value: Any, announce: bool = True) -> None:
+        self._cache.store(loaded.label, loaded.device_type, name, value, announce)
+
+    @staticmethod
+    def _mark_set(loaded: LoadedDevice) -> None:
+        if loaded.delay_s:
+            loaded.busy_until = time.monotonic() + loaded.delay_s
+
+
+def _not_initialized(loaded: LoadedDevice, name: str, value: Any) -> PropertyError:
+    pre = [n for n in loaded.props.names() if loaded.props.spec(n).pre_init]
+    return PropertyError(
+        f"device {loaded.label!r}, property {name!r}: the device is not initialized yet; "
+        f"before initialize() only pre-initialization properties can be used: "
+        f"{', '.join(pre) or '(none)'}",
+        device=loaded.label,
+        property=name,
+        value=value,
+        allowed=", ".join(pre),
+    )

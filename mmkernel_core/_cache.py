@@ -1,0 +1,67 @@
+"""The property cache: last known value of every property, and change detection.
+
+All writes for a device happen on that device's runner thread, so compare-and-store needs no
+lock and an event is announced exactly once per real change, in the order changes happened.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmkernel_sdk.errors import PropertyError
+
+from ._events import KernelEvents
+
+
+class StateCache:
+    def __init__(self, events: KernelEvents) -> None:
+        self._events = events
+        self._values: dict[str, dict[str, Any]] = {}
+        self._xy: dict[str, tuple[float, float]] = {}
+
+    def store(self, label: str, device_type: str, name: str, value: Any, announce: bool = True) -> None:
+        """Record a value read from or written to the device; announce it if it changed."""
+        values = self._values.get(label)
+        if values is None:
+            values = self._values[label] = {}
+        elif name in values and values[name] == value:
+            return
+        values[name] = value
+        if announce:
+            self._events.announce_property(label, device_type, name, value)
+
+    def store_xy(self, label: str, xy: tuple[float, float], announce: bool = True) -> None:
+        if self._xy.get(label) == xy:
+            return
+        self._xy[label] = xy
+        if announce:
+            self._events.xy_stage_position_changed.emit(label, xy[0], xy[1])
+
+    def get(self, label: str, name: str) -> Any:
+        try:
+            return self._values[label][name]
+        except KeyError:
+            raise PropertyError(
+                f"device {label!r}, property {name!r}: no cached value (is the device loaded "
+                "and initialized? read it once with from_cache=False)",
+                device=label,
+                property=name,
+            ) from None
+
+    def get_xy(self, label: str) -> tuple[float, float]:
+        try:
+            return self._xy[label]
+        except KeyError:
+            raise PropertyError(
+                f"device {label!r}: no cached XY position (is it an initialized XY stage?)",
+                device=label,
+                property="XYPosition",
+            ) from None
+
+    def forget(self, label: str) -> None:
+        self._values.pop(label, None)
+        self._xy.pop(label, None)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """A copy of every cached property value: {label: {name: value}}."""
+        return {label: dict(values) for label, values in list(self._values.items())}

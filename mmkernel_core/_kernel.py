@@ -1,0 +1,119 @@
+"""Kernel: the facade users import. Thin on purpose: verbs live in small mixins, each a group."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+
+from ._adapters import AdapterRegistry
+from ._cache import StateCache
+from ._dispatch import Dispatcher
+from ._events import EventBus, KernelEvents
+from ._faces import AioFace, SubmitFace
+from ._loaded import LoadedDevice
+from ._logs import CallbackHandler, LogEntry
+from ._verbs_devices import DeviceVerbs
+from ._verbs_motion import MotionVerbs
+from ._verbs_properties import PropertyVerbs
+from ._verbs_wait import WaitVerbs
+
+log = logging.getLogger("mmkernel")
+
+
+class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs):
+    """Load devices and operate them from any thread: blocking (`kernel.verb(...)`),
+    futures (`kernel.submit.verb(...)`) or asyncio (`await kernel.aio.verb(...)`).
+
+    `timeout` is the default deadline of every call in seconds (override per call with
+    `timeout=`); calls slower than `slow_call_s` are logged.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        slow_call_s: float = 1.0,
+        busy_poll_s: float = 0.005,
+        adapters: AdapterRegistry | None = None,
+    ) -> None:
+        self.adapters = adapters if adapters is not None else AdapterRegistry()
+        self.events = KernelEvents(EventBus())
+        self.busy_poll_s = busy_poll_s
+        self._slow_call_s = slow_call_s
+        self._devices: dict[str, LoadedDevice] = {}
+        self._reserved: set[str] = set()
+        self._table_lock = threading.Lock()
+        self._dispatch = Dispatcher(timeout)
+        self._cache = StateCache(self.events)
+        self._waiters = ThreadPoolExecutor(max_workers=32, thread_name_prefix="mmkernel-wait")
+        self._closing = threading.Event()
+        self._log_handlers: dict[Callable[[LogEntry], object], CallbackHandler] = {}
+        self.submit = SubmitFace(self)
+        self.aio = AioFace(self)
+
+    # -- configuration ----------------------------------------------------------------------
+    @property
+    def default_timeout(self) -> float:
+        return self._dispatch.default_timeout
+
+    @default_timeout.setter
+    def default_timeout(self, seconds: float) -> None:
+        from ._dispatch import check_timeout
+
+        self._dispatch.default_timeout = check_timeout(seconds)
+
+    # -- logging ----------------------------------------------------------------------------
+    def add_log_callback(self, callback: Callable[[LogEntry], object], level: int | str = logging.INFO) -> None:
+        """Receive kernel and adapter log records (time, level, device, thread, message) on the
+        notification thread. Lowers the `mmkernel` logger's level to `level` if needed."""
+        handler = CallbackHandler(self.events.log_record)
+        handler.setLevel(level)
+        root = logging.getLogger("mmkernel")
+        if root.getEffectiveLevel() > handler.level:
+            root.setLevel(handler.level)
+        self.events.log_record.connect(callback)
+        self._log_handlers[callback] = handler
+        root.addHandler(handler)
+
+    def remove_log_callback(self, callback: Callable[[LogEntry], object]) -> None:
+        handler = self._log_handlers.pop(callback, None)
+        if handler is not None:
+            logging.getLogger("mmkernel").removeHandler(handler)
+        self.events.log_record.disconnect(callback)
+
+    # -- lifetime ---------------------------------------------------------------------------
+    def close(self, timeout: float | None = None) -> None:
+        """Unload every device (shutdown on its own thread), then stop the kernel's threads."""
+        if self._closing.is_set():
+            return
+        try:
+            self.unload_all(timeout=timeout)
+        except Exception:  # noqa: BLE001 - closing must finish; the error is logged
+            log.exception("errors while unloading devices at close")
+        finally:
+            self._closing.set()
+            for loaded in list(self._devices.values()):
+                loaded.runner.close()
+            for callback in list(self._log_handlers):
+                self.remove_log_callback(callback)
+            self._waiters.shutdown(wait=False, cancel_futures=True)
+            self._dispatch.close()
+            self.events.bus.flush(timeout=1.0)
+            self.events.bus.close()
+
+    def __enter__(self) -> Kernel:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Kernel devices={sorted(self._devices)}>"

@@ -1,0 +1,64 @@
+"""LoadedDevice: the kernel's record of one device under its label."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mmkernel_sdk import Device
+from mmkernel_sdk._table import PropertyTable
+from mmkernel_sdk.errors import DeviceTypeError
+
+from ._runner import Runner
+
+_ALWAYS_READABLE = frozenset({"Name", "Description"})
+
+
+@dataclass(eq=False)
+class LoadedDevice:
+    label: str
+    device: Device
+    adapter: str
+    device_name: str
+    runner: Runner
+    parent: str | None = None
+    initialized: bool = False
+    init_error: BaseException | None = None
+    delay_s: float = 0.0
+    busy_until: float = 0.0
+
+    @property
+    def device_type(self) -> str:
+        return self.device.device_type
+
+    @property
+    def props(self) -> PropertyTable:
+        return self.device._props
+
+    @property
+    def has_busy(self) -> bool:
+        """True when the adapter overrides busy() (non-blocking hardware): worth a hop to ask."""
+        return type(self.device).busy is not Device.busy
+
+    def require_type(self, expected: str, verb: str) -> None:
+        if self.device_type != expected:
+            raise DeviceTypeError(
+                f"device {self.label!r} is a {self.device_type} device; {verb}() needs a "
+                f"{expected} device"
+            )
+
+    def usable_before_init(self, name: str) -> bool:
+        return name in _ALWAYS_READABLE or self.props.spec(name).pre_init
+
+
+@dataclass(frozen=True)
+class DeviceHealth:
+    """`ok`, `faulted` (a call overran its deadline and has not returned) or `failed`
+    (initialize raised); `detail` says why."""
+
+    state: Literal["ok", "faulted", "failed"]
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"

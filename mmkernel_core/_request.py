@@ -1,0 +1,230 @@
+"""Request: one operation on its way to (or back from) a device runner.
+
+Every face of the kernel (blocking, futures, asyncio) is built on this one object. It is a small
+future of our own rather than `concurrent.futures.Future` because the blocking face waits on a
+bare lock (cheaper) and the deadline watchdog must be able to fail a queued or running request
+atomically without touching private Future state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+from ._waitgraph import current_runner, register_wait, unregister_wait
+
+if TYPE_CHECKING:
+    from ._runner import Runner
+
+_allocate_lock = threading.Lock
+Callback = Callable[["Request"], None]
+
+
+class Request:
+    """A pending call: created by the dispatcher, finished once by a runner or the watchdog."""
+
+    __slots__ = (
+        "_callbacks",
+        "_done",
+        "_exception",
+        "_finished",
+        "_result",
+        "_state_lock",
+        "__weakref__",
+        "args",
+        "deadline",
+        "fn",
+        "label",
+        "op",
+        "runner",
+        "started",
+        "submitted",
+    )
+
+    def __init__(
+        self,
+        label: str,
+        op: str,
+        fn: Callable[..., Any] | None = None,
+        args: tuple[Any, ...] = (),
+        runner: Runner | None = None,
+        deadline: float = float("inf"),
+    ) -> None:
+        self.label = label
+        self.op = op
+        self.fn = fn
+        self.args = args
+        self.runner = runner
+        self.deadline = deadline
+        self.submitted = time.monotonic()
+        self.started = 0.0
+        self._state_lock = _allocate_lock()
+        self._done = _allocate_lock()
+        self._done.acquire()
+        self._finished = False
+        self._result: Any = None
+        self._exception: BaseException | None = None
+        self._callbacks: list[Callback] | None = None
+
+    # -- constructors -----------------------------------------------------------------------
+    @classmethod
+    def completed(cls, label: str, op: str, result: Any) -> Request:
+        request = cls(label, op)
+        request.finish(result)
+        return request
+
+    @classmethod
+    def failed(cls, label: str, op: str, error: BaseException) -> Request:
+        request = cls(label, op)
+        request.finish(exception=error)
+        return request
+
+    # -- completion -------------------------------------------------------------------------
+    def finish(self, result: Any = None, exception: BaseException | None = None) -> bool:
+        """Settle the request once; returns False if it was already settled (e.g. timed out)."""
+        settled = self.settle(result, exception)
+        if settled is None:
+            return False
+        self.fire(settled)
+        return True
+
+    def settle(
+        self, result: Any = None, exception: BaseException | None = None
+    ) -> list[Callback] | None:
+        """First half of `finish`: record the outcome (None if already settled).
+
+        Split from `fire` so a caller holding a lock can settle atomically and run the callbacks
+        (arbitrary user code) after releasing it.
+        """
+        with self._state_lock:
+            if self._finished:
+                return None
+            self._finished = True
+            self._result = result
+            self._exception = exception
+            callbacks, self._callbacks = self._callbacks, None
+        return callbacks or []
+
+    def fire(self, callbacks: list[Callback]) -> None:
+        """Second half of `finish`: wake waiters, then run the done-callbacks."""
+        self._done.release()
+        for callback in callbacks:
+            callback(self)
+
+    def add_done_callback(self, callback: Callback) -> None:
+        """Run `callback(request)` when settled (immediately, on this thread, if it already is)."""
+        with self._state_lock:
+            if not self._finished:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
+    def done(self) -> bool:
+        return self._finished
+
+    def exception(self) -> BaseException | None:
+        self.wait()
+        return self._exception
+
+    def wait(self) -> None:
+        """Block until settled; a runner thread waiting on another runner is cycle-checked."""
+        if self._finished:
+            return
+        me = current_runner()
+        if me is None or self.runner is None:
+            self._done.acquire()
+            self._done.release()
+            return
+        register_wait(me, self)
+        try:
+            self._done.acquire()
+            self._done.release()
+        finally:
+            unregister_wait(me)
+
+    def result(self) -> Any:
+        self.wait()
+        if self._exception is not None:
+            raise self._exception
+        return self._result
+
+    # -- faces ------------------------------------------------------------------------------
+    def to_future(self) -> Future[Any]:
+        """A concurrent.futures.Future settled with this request (already running: no cancel)."""
+        future: Future[Any] = Future()
+        future.set_running_or_notify_cancel()
+
+        def transfer(request: Request) -> None:
+            if request._exception is not None:
+                future.set_exception(request._exception)
+            else:
+                future.set_result(request._result)
+
+        self.add_done_callback(transfer)
+        return future
+
+    def to_asyncio(self) -> asyncio.Future[Any]:
+        """An asyncio future on the running loop, settled from whatever thread finishes us."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def settle(request: Request) -> None:
+            if future.done():
+                return
+            if request._exception is not None:
+                future.set_exception(request._exception)
+            else:
+                future.set_result(request._result)
+
+        def transfer(request: Request) -> None:
+            try:
+                loop.call_soon_threadsafe(settle, request)
+            except RuntimeError:  # the loop closed before the device answered
+                pass
+
+        self.add_done_callback(transfer)
+        return future
+
+
+def gather(
+    label: str,
+    op: str,
+    requests: Iterable[Request],
+    combine: Callable[[list[Request]], Any] | None = None,
+) -> Request:
+    """One request settled when all `requests` are; `combine` builds its result (or raises)."""
+    parts = list(requests)
+    combined = Request(label, op)
+    if not parts:
+        _settle_with(combined, combine, parts)
+        return combined
+    remaining = [len(parts)]
+    lock = _allocate_lock()
+
+    def part_done(_: Request) -> None:
+        with lock:
+            remaining[0] -= 1
+            last = remaining[0] == 0
+        if last:
+            _settle_with(combined, combine, parts)
+
+    for part in parts:
+        part.add_done_callback(part_done)
+    return combined
+
+
+def _settle_with(
+    combined: Request, combine: Callable[[list[Request]], Any] | None, parts: list[Request]
+) -> None:
+    try:
+        result = combine(parts) if combine is not None else [p.result() for p in parts]
+    except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the request
+        combined.finish(exception=error)
+    else:
+        combined.finish(result)

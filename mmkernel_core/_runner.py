@@ -1,0 +1,174 @@
+"""Runner: the worker thread that owns one device (or one hub and its peripherals).
+
+All adapter code for the devices on a runner executes on its thread, one call at a time, which is
+what lets adapter authors write plain blocking code without locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from queue import SimpleQueue
+
+from mmkernel_sdk.errors import DeviceError, DeviceFaultedError, KernelClosedError, MMKernelError
+
+from ._request import Request
+from ._waitgraph import bind_current_thread
+
+log = logging.getLogger("mmkernel.runner")
+_STOP = object()
+
+
+class Runner:
+    """A queue and a thread; tracks in-flight calls (for `busy`) and a hung call (for health)."""
+
+    def __init__(self, name: str, slow_call_s: float = 1.0) -> None:
+        self.name = name
+        self.slow_call_s = slow_call_s
+        self._queue: SimpleQueue[Request | object] = SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._idle_waiters = 0
+        self._inflight = 0
+        self._closed = False
+        self.current: Request | None = None
+        self.hung: Request | None = None
+        self.thread = threading.Thread(target=self._loop, name=f"mmkernel-runner-{name}", daemon=True)
+        self.thread.start()
+
+    def __repr__(self) -> str:
+        return f"<Runner {self.name} inflight={self._inflight}>"
+
+    # -- submitting -------------------------------------------------------------------------
+    def on_own_thread(self) -> bool:
+        return threading.current_thread() is self.thread
+
+    def submit(self, request: Request) -> None:
+        """Queue a request; fails fast if the runner is closed or stuck in a timed-out call."""
+        with self._lock:
+            if self._closed:
+                raise KernelClosedError(f"device {request.label!r}: the kernel is closed")
+            hung = self.hung
+            if hung is None:
+                self._inflight += 1
+        if hung is not None:
+            stuck_for = time.monotonic() - hung.started
+            raise DeviceFaultedError(
+                request.label,
+                request.op,
+                f"device {request.label!r} is faulted: {hung.op!r} on {hung.label!r} overran its "
+                f"deadline and has been running for {stuck_for:.1f} s; {request.op!r} refused "
+                "until it returns",
+            )
+        self._queue.put(request)
+
+    def run_inline(self, request: Request) -> Request:
+        """Execute on the calling thread, which must be this runner's own (re-entrant call)."""
+        request.started = time.monotonic()
+        self._invoke(request)
+        return request
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def inflight(self) -> int:
+        """Calls queued or executing on this runner."""
+        return self._inflight
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until nothing is queued or executing; False if `timeout` passed first."""
+        with self._lock:
+            self._idle_waiters += 1
+            try:
+                return self._idle.wait_for(lambda: self._inflight == 0, timeout)
+            finally:
+                self._idle_waiters -= 1
+
+    def expire(self, request: Request, error: DeviceError) -> bool:
+        """Fail a request at its deadline (watchdog). A running one marks the runner hung."""
+        with self._lock:
+            callbacks = request.settle(exception=error)
+            if callbacks is not None and self.current is request:
+                self.hung = request
+        if callbacks is None:
+            return False
+        request.fire(callbacks)
+        return True
+
+    def close(self) -> None:
+        """Stop accepting work; the thread ends after the calls already queued."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._queue.put(_STOP)
+
+    # -- the thread -------------------------------------------------------------------------
+    def _loop(self) -> None:
+        bind_current_thread(self)
+        queue_get = self._queue.get
+        while True:
+            request = queue_get()
+            if request is _STOP:
+                break
+            assert isinstance(request, Request)
+            with self._lock:
+                claimed = not request.done()
+                if claimed:
+                    self.current = request
+            if claimed:
+                request.started = time.monotonic()
+                self._invoke(request)
+            with self._lock:
+                self.current = None
+                if self.hung is request:
+                    self.hung = None
+                    recovered = True
+                else:
+                    recovered = False
+                self._inflight -= 1
+                if self._inflight == 0 and self._idle_waiters:
+                    self._idle.notify_all()
+            if recovered:
+                log.warning(
+                    "device %r recovered: %r returned after %.2f s",
+                    request.label,
+                    request.op,
+                    time.monotonic() - request.started,
+                    extra={"device": request.label},
+                )
+        self._drain()
+
+    def _invoke(self, request: Request) -> None:
+        try:
+            result = request.fn(*request.args)  # type: ignore[misc]
+        except MMKernelError as error:
+            request.finish(exception=error)
+        except BaseException as error:  # noqa: BLE001 - an adapter bug must not kill the runner
+            wrapped = DeviceError(
+                request.label,
+                request.op,
+                f"device {request.label!r}: {request.op} failed: {type(error).__name__}: {error}",
+            )
+            wrapped.__cause__ = error
+            request.finish(exception=wrapped)
+        else:
+            request.finish(result)
+        elapsed = time.monotonic() - request.started
+        if elapsed > self.slow_call_s:
+            log.warning(
+                "slow call: %r on device %r took %.3f s (budget %.3f s)",
+                request.op,
+                request.label,
+                elapsed,
+                self.slow_call_s,
+                extra={"device": request.label},
+            )
+
+    def _drain(self) -> None:
+        while not self._queue.empty():
+            request = self._queue.get()
+            if isinstance(request, Request):
+                request.finish(
+                    exception=KernelClosedError(f"device {request.label!r}: the kernel is closed")
+                )

@@ -1,0 +1,231 @@
+"""Device lifecycle verbs: load, initialize, unload, and what is loaded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmkernel_sdk import Device
+from mmkernel_sdk.errors import (
+    DeviceStateError,
+    DeviceTypeError,
+    InitializationError,
+    MMKernelError,
+)
+
+from ._base import KernelBase
+from ._faces import verb
+from ._loaded import DeviceHealth, LoadedDevice
+from ._request import Request, gather
+from ._runner import Runner
+
+
+class DeviceVerbs(KernelBase):
+    _reserved: set[str]
+    _slow_call_s: float
+
+    @verb
+    def load_device(
+        self,
+        label: str,
+        adapter: str | Device,
+        device_name: str | None = None,
+        *,
+        parent: str | None = None,
+        timeout: float | None = None,
+    ) -> Request:
+        """Load `adapter`/`device_name` (or a Device object) under `label`, on its own runner,
+        or on its hub's runner when `parent` names a loaded hub."""
+        self._check_label(label)
+        factory, adapter_name, name = self._resolve(adapter, device_name)
+        hub = self._hub(parent) if parent is not None else None
+        with self._table_lock:
+            if label in self._devices or label in self._reserved:
+                raise DeviceStateError(_already_loaded(label, self._devices.get(label)))
+            self._reserved.add(label)
+        runner = hub.runner if hub is not None else Runner(label, self._slow_call_s)
+        target = (runner, label)
+        try:
+            request = self._dispatch.call(
+                target, "load", self._construct, label, factory, adapter_name, name, runner, parent,
+                timeout=timeout,
+            )
+        except BaseException:
+            self._abandon(label, runner, hub)
+            raise
+        request.add_done_callback(lambda r: r.exception() is None or self._abandon(label, runner, hub))
+        return request
+
+    @verb
+    def initialize(self, label: str, *, timeout: float | None = None) -> Request:
+        """Open the hardware, then read every property into the cache."""
+        loaded = self._loaded(label)
+        if loaded.initialized:
+            raise DeviceStateError(f"device {label!r} is already initialized")
+        return self._call(loaded, "initialize", self._initialize, loaded, timeout=timeout)
+
+    @verb
+    def initialize_all(self, *, timeout: float | None = None) -> Request:
+        """Initialize every loaded, uninitialized device in parallel (hubs before their
+        peripherals). Raises one InitializationError naming every device that failed; the
+        others are initialized and usable."""
+        pending = [d for d in self._devices.values() if not d.initialized]
+        pending.sort(key=lambda d: d.parent is not None)  # a shared runner keeps FIFO order
+        parts = [self._call(d, "initialize", self._initialize, d, timeout=timeout) for d in pending]
+        return gather("*", "initialize_all", parts, _combine_initialize)
+
+    @verb
+    def unload(self, label: str, *, timeout: float | None = None) -> Request:
+        """Shut the device down (on its thread) and forget it. A hub's peripherals go first."""
+        loaded = self._loaded(label)
+        children = [d.label for d in self._devices.values() if d.parent == label]
+        if children:
+            raise DeviceStateError(
+                f"device {label!r} is the hub of {', '.join(sorted(children))}; unload those first"
+            )
+        return self._call(loaded, "unload", self._shutdown, loaded, timeout=timeout)
+
+    @verb
+    def unload_all(self, *, timeout: float | None = None) -> Request:
+        """Unload everything: peripherals, then hubs; independent devices in parallel."""
+        children = [d for d in self._devices.values() if d.parent is not None]
+        first = gather("*", "unload", [self._unload_request(d, timeout) for d in children])
+        combined = Request("*", "unload_all")
+
+        def then_the_rest(_: Request) -> None:
+            rest = [d for d in self._devices.values() if d.parent is None]
+            parts = [first, *(self._unload_request(d, timeout) for d in rest)]
+            gather("*", "unload_all", parts, _first_error).add_done_callback(
+                lambda r: combined.finish(exception=r.exception())
+            )
+
+        first.add_done_callback(then_the_rest)
+        return combined
+
+    @verb
+    def devices(self) -> Request:
+        """Loaded device labels, sorted."""
+        return Request.completed("*", "devices", sorted(self._devices))
+
+    @verb
+    def device_type(self, label: str) -> Request:
+        """'Camera', 'Stage', 'XYStage', 'Shutter', 'State', 'AutoFocus', 'SignalIO', 'Hub'..."""
+        return Request.completed(label, "device_type", self._loaded(label).device_type)
+
+    @verb
+    def device_health(self, label: str) -> Request:
+        """ok, faulted (a call overran its deadline and has not returned) or failed (init)."""
+        loaded = self._loaded(label)
+        hung = loaded.runner.hung
+        if hung is not None:
+            health = DeviceHealth("faulted", f"{hung.op!r} on {hung.label!r} overran its deadline")
+        elif loaded.init_error is not None and not loaded.initialized:
+            health = DeviceHealth("failed", f"initialize failed: {loaded.init_error}")
+        else:
+            health = DeviceHealth("ok")
+        return Request.completed(label, "device_health", health)
+
+    @verb
+    def parent_label(self, label: str) -> Request:
+        """The hub a peripheral was loaded under, or None."""
+        return Request.completed(label, "parent_label", self._loaded(label).parent)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _check_label(self, label: str) -> None:
+        if not isinstance(label, str) or not label or label != label.strip() or "," in label:
+            raise DeviceStateError(
+                f"invalid device label {label!r}: use a non-empty name without commas or "
+                "leading/trailing spaces"
+            )
+
+    def _resolve(self, adapter: str | Device, device_name: str | None) -> tuple[Any, str, str]:
+        if isinstance(adapter, Device):
+            instance = adapter
+            return (lambda: instance), "", device_name or type(adapter).__name__
+        if device_name is None:
+            raise DeviceStateError(f"load_device: adapter {adapter!r} needs a device name")
+        offer = self.adapters.offer(adapter, device_name)
+        return offer.factory, adapter, device_name
+
+    def _hub(self, parent: str) -> LoadedDevice:
+        hub = self._loaded(parent)
+        if hub.device_type != "Hub":
+            raise DeviceTypeError(f"parent {parent!r} is a {hub.device_type} device, not a Hub")
+        return hub
+
+    def _abandon(self, label: str, runner: Runner, hub: LoadedDevice | None) -> None:
+        with self._table_lock:
+            self._reserved.discard(label)
+        if hub is None and label not in self._devices:
+            runner.close()
+
+    def _unload_request(self, loaded: LoadedDevice, timeout: float | None) -> Request:
+        return self._call(loaded, "unload", self._shutdown, loaded, timeout=timeout)
+
+    # -- runner side ------------------------------------------------------------------------
+    def _construct(
+        self, label: str, factory: Any, adapter: str, name: str, runner: Runner, parent: str | None
+    ) -> None:
+        device = factory()
+        if not isinstance(device, Device):
+            raise DeviceTypeError(f"{adapter}/{name} produced {device!r}, which is not a Device")
+        device._attach(self, self, label, name)
+        if parent is not None:
+            device.hub = self._devices[parent].device
+        loaded = LoadedDevice(label, device, adapter, name, runner, parent)
+        with self._table_lock:
+            self._devices[label] = loaded
+            self._reserved.discard(label)
+        for prop_name in loaded.props.names():
+            if loaded.usable_before_init(prop_name):
+                self._store(loaded, prop_name, loaded.props.get(prop_name), announce=False)
+        self.events.device_loaded.emit(label)
+
+    def _initialize(self, loaded: LoadedDevice) -> None:
+        if loaded.initialized:  # a second initialize queued behind the first
+            return
+        try:
+            loaded.device.initialize()
+        except BaseException as error:
+            loaded.init_error = error
+            raise
+        loaded.initialized = True
+        loaded.init_error = None
+        self._refresh_one(loaded, announce=False)  # type: ignore[attr-defined]
+        self.events.device_initialized.emit(loaded.label)
+
+    def _shutdown(self, loaded: LoadedDevice) -> None:
+        try:
+            if loaded.initialized:
+                loaded.device.shutdown()
+        finally:
+            with self._table_lock:
+                self._devices.pop(loaded.label, None)
+            self._cache.forget(loaded.label)
+            if loaded.parent is None:
+                loaded.runner.close()
+            self.events.device_unloaded.emit(loaded.label)
+
+    # -- DeviceHost -------------------------------------------------------------------------
+    def property_notified(self, device: Device, name: str, value: Any) -> None:
+        """An adapter called notify(): runs on its runner thread, like every cache write."""
+        loaded = self._devices.get(device.label)
+        if loaded is not None and loaded.device is device:
+            self._store(loaded, name, value)
+
+
+def _already_loaded(label: str, loaded: LoadedDevice | None) -> str:
+    what = f" ({loaded.adapter}/{loaded.device_name})" if loaded is not None else ""
+    return f"a device is already loaded as {label!r}{what}; unload it first or choose another label"
+
+
+def _combine_initialize(parts: list[Request]) -> None:
+    failures = {p.label: error for p in parts if (error := p.exception()) is not None}
+    if failures:
+        raise InitializationError(failures)
+
+
+def _first_error(parts: list[Request]) -> None:
+    for part in parts:
+        error = part.exception()
+        if isinstance(error, MMKernelError):
+            raise error

@@ -1,0 +1,188 @@
+"""Type-specific verbs: stages, XY stages, shutters, state devices.
+
+Most map onto a standard property (Position, State, Label) so they share the property path:
+validation before dispatch, cache update, and exactly-once events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmkernel_sdk import PropertySpec
+from mmkernel_sdk.errors import DeviceStateError
+
+from ._base import KernelBase
+from ._faces import verb
+from ._loaded import LoadedDevice
+from ._request import Request
+
+_XY = PropertySpec(name="XYPosition", kind=float)
+_OFFSET = PropertySpec(name="Position offset", kind=float, units="um")
+
+
+class MotionVerbs(KernelBase):
+    # -- shared shapes ----------------------------------------------------------------------
+    def _typed_set(self, label: str, kind: str, verb_name: str, name: str, value: Any, timeout: float | None) -> Request:
+        loaded = self._loaded(label)
+        loaded.require_type(kind, verb_name)
+        typed = self._checked_value(loaded, name, value)
+        return self._call(loaded, verb_name, self._apply_value, loaded, name, typed, timeout=timeout)
+
+    def _typed_get(self, label: str, kind: str, verb_name: str, name: str, from_cache: bool, timeout: float | None) -> Request:
+        loaded = self._loaded(label)
+        loaded.require_type(kind, verb_name)
+        if from_cache:
+            return Request.completed(label, verb_name, self._cache.get(label, name))
+        self._checked_read(loaded, name)
+        return self._call(loaded, verb_name, self._read_value, loaded, name, timeout=timeout)
+
+    # -- Stage ------------------------------------------------------------------------------
+    @verb
+    def set_position(self, label: str, um: float, *, timeout: float | None = None) -> Request:
+        """Move a Stage (focus) to `um` micrometres."""
+        return self._typed_set(label, "Stage", "set_position", "Position", um, timeout)
+
+    @verb
+    def get_position(self, label: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
+        return self._typed_get(label, "Stage", "get_position", "Position", from_cache, timeout)
+
+    @verb
+    def set_relative_position(self, label: str, d_um: float, *, timeout: float | None = None) -> Request:
+        """Move a Stage by `d_um`; the resulting position is read back and announced."""
+        loaded = self._loaded(label)
+        loaded.require_type("Stage", "set_relative_position")
+        self._checked_read(loaded, "Position")
+        offset = _OFFSET.coerce(d_um, label)
+        return self._call(loaded, "set_relative_position", self._move_relative, loaded, offset, timeout=timeout)
+
+    def _move_relative(self, loaded: LoadedDevice, offset: float) -> None:
+        loaded.device.set_relative_position(offset)  # type: ignore[attr-defined]
+        self._read_value(loaded, "Position")
+        self._mark_set(loaded)
+
+    # -- XYStage ----------------------------------------------------------------------------
+    @verb
+    def set_xy_position(self, label: str, x_um: float, y_um: float, *, timeout: float | None = None) -> Request:
+        """Move an XY stage to (x, y) micrometres."""
+        loaded = self._xy(label, "set_xy_position")
+        x, y = _XY.coerce(x_um, label), _XY.coerce(y_um, label)
+        return self._call(loaded, "set_xy_position", self._move_xy, loaded, x, y, False, timeout=timeout)
+
+    @verb
+    def set_relative_xy_position(self, label: str, dx_um: float, dy_um: float, *, timeout: float | None = None) -> Request:
+        loaded = self._xy(label, "set_relative_xy_position")
+        dx, dy = _XY.coerce(dx_um, label), _XY.coerce(dy_um, label)
+        return self._call(loaded, "set_relative_xy_position", self._move_xy, loaded, dx, dy, True, timeout=timeout)
+
+    @verb
+    def get_xy_position(self, label: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
+        """(x, y) in micrometres."""
+        loaded = self._xy(label, "get_xy_position")
+        if from_cache:
+            return Request.completed(label, "get_xy_position", self._cache.get_xy(label))
+        return self._call(loaded, "get_xy_position", self._read_xy, loaded, timeout=timeout)
+
+    def _xy(self, label: str, verb_name: str) -> LoadedDevice:
+        loaded = self._loaded(label)
+        loaded.require_type("XYStage", verb_name)
+        if not loaded.initialized:
+            raise DeviceStateError(
+                f"device {label!r} is not initialized; {verb_name}() needs initialize() first"
+            )
+        return loaded
+
+    def _move_xy(self, loaded: LoadedDevice, x: float, y: float, relative: bool) -> None:
+        device: Any = loaded.device
+        if relative:
+            device.set_relative_xy_position(x, y)
+        else:
+            device.set_xy_position(x, y)
+        self._read_xy(loaded)
+        self._mark_set(loaded)
+
+    def _read_xy(self, loaded: LoadedDevice) -> tuple[float, float]:
+        x, y = loaded.device.get_xy_position()  # type: ignore[attr-defined]
+        xy = (float(x), float(y))
+        self._cache.store_xy(loaded.label, xy)
+        return xy
+
+    # -- Stage and XYStage ------------------------------------------------------------------
+    @verb
+    def stop(self, label: str, *, timeout: float | None = None) -> Request:
+        """Stop a moving Stage or XYStage."""
+        loaded = self._loaded(label)
+        if loaded.device_type not in ("Stage", "XYStage"):
+            loaded.require_type("Stage or XYStage", "stop")
+        return self._call(loaded, "stop", loaded.device.stop, timeout=timeout)  # type: ignore[attr-defined]
+
+    @verb
+    def home(self, label: str, *, timeout: float | None = None) -> Request:
+        """Home a Stage or XYStage (find its reference position)."""
+        loaded = self._loaded(label)
+        if loaded.device_type not in ("Stage", "XYStage"):
+            loaded.require_type("Stage or XYStage", "home")
+        return self._call(loaded, "home", loaded.device.home, timeout=timeout)  # type: ignore[attr-defined]
+
+    # -- Shutter ----------------------------------------------------------------------------
+    @verb
+    def set_shutter_open(self, label: str, open: bool, *, timeout: float | None = None) -> Request:  # noqa: A002
+        """Open (True) or close (False) a shutter."""
+        return self._typed_set(label, "Shutter", "set_shutter_open", "State", _as_state(open), timeout)
+
+    @verb
+    def get_shutter_open(self, label: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
+        request = self._typed_get(label, "Shutter", "get_shutter_open", "State", from_cache, timeout)
+        return _mapped(request, bool)
+
+    # -- State devices ----------------------------------------------------------------------
+    @verb
+    def set_state(self, label: str, position: int, *, timeout: float | None = None) -> Request:
+        """Move a state device (wheel, turret) to position index `position`."""
+        return self._typed_set(label, "State", "set_state", "State", position, timeout)
+
+    @verb
+    def get_state(self, label: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
+        return self._typed_get(label, "State", "get_state", "State", from_cache, timeout)
+
+    @verb
+    def set_state_label(self, label: str, state_label: str, *, timeout: float | None = None) -> Request:
+        """Move a state device to the position named `state_label`."""
+        return self._typed_set(label, "State", "set_state_label", "Label", state_label, timeout)
+
+    @verb
+    def get_state_label(self, label: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
+        return self._typed_get(label, "State", "get_state_label", "Label", from_cache, timeout)
+
+    @verb
+    def state_labels(self, label: str) -> Request:
+        """All position labels of a state device, in position order."""
+        loaded = self._loaded(label)
+        loaded.require_type("State", "state_labels")
+        return Request.completed(label, "state_labels", list(loaded.device.labels))  # type: ignore[attr-defined]
+
+    @verb
+    def define_state_label(self, label: str, position: int, state_label: str, *, timeout: float | None = None) -> Request:
+        """Name position `position` of a state device (MM's `Label,device,position,label`)."""
+        loaded = self._loaded(label)
+        loaded.require_type("State", "define_state_label")
+        return self._call(loaded, "define_state_label", self._define_label, loaded, position, state_label, timeout=timeout)
+
+    def _define_label(self, loaded: LoadedDevice, position: int, state_label: str) -> None:
+        loaded.device.define_label(position, state_label)  # type: ignore[attr-defined]
+        if loaded.initialized:
+            self._read_value(loaded, "Label")
+
+
+def _as_state(open: Any) -> Any:  # noqa: A002
+    return int(open) if isinstance(open, bool) else open
+
+
+def _mapped(request: Request, convert: Any) -> Request:
+    out = Request(request.label, request.op, runner=request.runner)  # keeps cycle detection
+
+    def transfer(done: Request) -> None:
+        error = done.exception()
+        out.finish(exception=error) if error is not None else out.finish(convert(done.result()))
+
+    request.add_done_callback(transfer)
+    return out

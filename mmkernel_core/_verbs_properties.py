@@ -1,0 +1,118 @@
+"""Property verbs: get, set, describe, refresh."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from mmkernel_sdk import PropertySpec
+from mmkernel_sdk.errors import RefreshError
+
+from ._base import KernelBase
+from ._faces import verb
+from ._loaded import LoadedDevice
+from ._request import Request, gather
+from ._runner import Runner
+
+
+class PropertyVerbs(KernelBase):
+    @verb
+    def get_property(
+        self, label: str, name: str, *, from_cache: bool = False, timeout: float | None = None
+    ) -> Request:
+        """Read a property from the device (one hop), or from the cache with from_cache=True."""
+        if from_cache:
+            return Request.completed(label, "get_property", self._cache.get(label, name))
+        loaded = self._loaded(label)
+        self._checked_read(loaded, name)
+        return self._call(loaded, f"get {name}", self._read_value, loaded, name, timeout=timeout)
+
+    @get_property.blocking
+    def get_property(  # noqa: F811 - the blocking face of the verb above
+        self, label: str, name: str, *, from_cache: bool = False, timeout: float | None = None
+    ) -> Any:
+        if from_cache:  # no Request, no hop: a dict lookup
+            return self._cache.get(label, name)
+        return PropertyVerbs.get_property.fn(self, label, name, timeout=timeout).result()
+
+    @verb
+    def set_property(self, label: str, name: str, value: Any, *, timeout: float | None = None) -> Request:
+        """Validate (on the caller's thread), then apply on the device's thread."""
+        loaded = self._loaded(label)
+        typed = self._checked_value(loaded, name, value)
+        return self._call(loaded, f"set {name}", self._apply_value, loaded, name, typed, timeout=timeout)
+
+    @verb
+    def property_names(self, label: str) -> Request:
+        """Sorted property names of a device."""
+        return Request.completed(label, "property_names", self._loaded(label).props.names())
+
+    @verb
+    def property_info(self, label: str, name: str) -> Request:
+        """The PropertySpec: type, default, limits, allowed, units, read_only, pre_init..."""
+        spec: PropertySpec = self._loaded(label).props.spec(name)
+        return Request.completed(label, "property_info", spec)
+
+    @verb
+    def has_property(self, label: str, name: str) -> Request:
+        return Request.completed(label, "has_property", name in self._loaded(label).props)
+
+    @verb
+    def update_cache(self, *, timeout: float | None = None) -> Request:
+        """Re-read every property of every initialized device: one hop per runner, all at once,
+        so it costs the slowest device, not the sum. Changes are announced as events."""
+        by_runner: dict[Runner, list[LoadedDevice]] = defaultdict(list)
+        for loaded in list(self._devices.values()):
+            if loaded.initialized:
+                by_runner[loaded.runner].append(loaded)
+        parts = [
+            self._dispatch.call(
+                (runner, "+".join(d.label for d in group)),
+                "update_cache",
+                self._refresh_devices,
+                group,
+                timeout=timeout,
+            )
+            for runner, group in by_runner.items()
+        ]
+        return gather("*", "update_cache", parts, _combine_refresh)
+
+    @verb
+    def system_state(self) -> Request:
+        """The cached snapshot {label: {property: value}} (no device is asked)."""
+        return Request.completed("*", "system_state", self._cache.snapshot())
+
+    # -- runner side ------------------------------------------------------------------------
+    def _refresh_devices(self, group: list[LoadedDevice]) -> list[tuple[str, str, BaseException]]:
+        failures = []
+        for loaded in group:
+            failures.extend(self._refresh_one(loaded, announce=True))
+        return failures
+
+    def _refresh_one(self, loaded: LoadedDevice, announce: bool) -> list[tuple[str, str, BaseException]]:
+        failures = []
+        for name in loaded.props.names():
+            try:
+                self._store(loaded, name, loaded.props.get(name), announce)
+            except Exception as error:  # noqa: BLE001 - collected and reported together
+                failures.append((loaded.label, name, error))
+        if loaded.device_type == "XYStage":
+            try:
+                x, y = loaded.device.get_xy_position()  # type: ignore[attr-defined]
+                self._cache.store_xy(loaded.label, (float(x), float(y)), announce)
+            except Exception as error:  # noqa: BLE001
+                failures.append((loaded.label, "XYPosition", error))
+        return failures
+
+
+def _combine_refresh(parts: list[Request]) -> None:
+    failures: list[tuple[str, str, BaseException]] = []
+    for part in parts:
+        error = part.exception()
+        if error is not None:
+            failures.append((part.label, "*", error))
+        else:
+            failures.extend(part.result())
+    if failures:
+        raise RefreshError(failures)
+

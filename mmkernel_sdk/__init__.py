@@ -1,0 +1,59 @@
+"""mmkernel_sdk: what adapter authors import. Never imports the kernel."""
+
+from ._autofocus import AutoFocus
+from ._camera import Camera
+from ._device import Device, DeviceHost
+from ._generic import Generic
+from ._hub import Hub
+from ._prop import prop
+from ._shutter import Shutter
+from ._signal_io import SignalIO
+from ._spec import PropertySpec
+from ._stage import Stage
+from ._state import StateDevice
+from ._xystage import XYStage
+from .errors import (
+    DeadlockError,
+    DeviceError,
+    DeviceFaultedError,
+    DeviceStateError,
+    DeviceTimeoutError,
+    DeviceTypeError,
+    InitializationError,
+    KernelClosedError,
+    MMKernelError,
+    PropertyError,
+    RefreshError,
+    UnknownDeviceError,
+)
+
+DEVICE_TYPES = (Camera, Stage, XYStage, Shutter, StateDevice, AutoFocus, SignalIO, Generic, Hub)
+
+__all__ = [
+    "DEVICE_TYPES",
+    "AutoFocus",
+    "Camera",
+    "DeadlockError",
+    "Device",
+    "DeviceError",
+    "DeviceFaultedError",
+    "DeviceHost",
+    "DeviceStateError",
+    "DeviceTimeoutError",
+    "DeviceTypeError",
+    "Generic",
+    "Hub",
+    "InitializationError",
+    "KernelClosedError",
+    "MMKernelError",
+    "PropertyError",
+    "PropertySpec",
+    "RefreshError",
+    "SignalIO",
+    "Shutter",
+    "Stage",
+    "StateDevice",
+    "UnknownDeviceError",
+    "XYStage",
+    "prop",
+]

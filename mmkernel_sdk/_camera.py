@@ -1,0 +1,53 @@
+"""Camera: the properties every camera shares; frame acquisition methods to override."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._abstract import must_override
+from ._device import Device
+from ._prop import prop
+
+
+class Camera(Device):
+    """Implement `frame_shape()`, `frame_dtype()` and `read_frame(out)`.
+
+    Exposure and Binning are stored by default; give them setters (or override
+    `set_exposure`) when the hardware must be told.
+    """
+
+    device_type = "Camera"
+
+    Exposure = prop(float, limits=(0.0, 3_600_000.0), units="ms", doc="Exposure time.")
+    Binning = prop(int, default=1, allowed=(1,), doc="Pixel binning factor.")
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Camera:
+        self = super().__new__(cls, *args, **kwargs)
+        self._exposure_ms = 10.0
+        return self  # type: ignore[return-value]
+
+    @Exposure.getter
+    def Exposure(self) -> float:  # noqa: N802 - Micro-Manager's property name
+        return self.get_exposure()
+
+    @Exposure.setter
+    def Exposure(self, value: float) -> None:  # noqa: N802
+        self.set_exposure(value)
+
+    def set_exposure(self, ms: float) -> None:
+        self._exposure_ms = ms
+
+    def get_exposure(self) -> float:
+        return self._exposure_ms
+
+    def frame_shape(self) -> tuple[int, ...]:
+        must_override(self, "frame_shape")
+
+    def frame_dtype(self) -> np.dtype:
+        must_override(self, "frame_dtype")
+
+    def read_frame(self, out: np.ndarray) -> dict[str, Any] | None:
+        """Fill `out` (a view into the kernel's buffer) with the next frame; return tags."""
+        must_override(self, "read_frame")

@@ -1,0 +1,127 @@
+"""Device: the base class every adapter device derives from.
+
+Adapter code is plain blocking Python. The kernel runs every call into a device on that device's
+own worker thread, one call at a time, so adapters never need a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Protocol
+
+from ._prop import prop
+from ._spec import PropertySpec
+from ._table import PropertyTable
+
+
+class DeviceHost(Protocol):
+    """What the kernel offers a loaded device (the SDK never imports the kernel)."""
+
+    def property_notified(self, device: Device, name: str, value: Any) -> None: ...
+
+
+_MISSING = object()
+
+
+class Device:
+    """A device: declare properties with `prop`, override the few methods of your device type.
+
+    Lifecycle: construct (no I/O) -> pre-init properties are set -> `initialize()` -> use ->
+    `shutdown()`.
+    """
+
+    device_type: ClassVar[str] = "Generic"
+    description: ClassVar[str] = ""
+    _class_props: ClassVar[dict[str, prop]] = {}
+
+    Name = prop(str, read_only=True, doc="The adapter's name for this device.")
+    Description = prop(str, read_only=True, doc="What this device is.")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        collected: dict[str, prop] = {}
+        for klass in reversed(cls.__mro__):
+            for value in vars(klass).values():
+                if isinstance(value, prop):
+                    collected[value.name] = value
+        cls._class_props = collected
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Device:
+        # Built here, not in __init__, so an adapter whose __init__ forgets super() still works.
+        self = super().__new__(cls)
+        self.label = cls.__name__
+        self.device_name = cls.__name__
+        self.kernel = None
+        self.hub = None
+        self._host = None
+        self.log = logging.LoggerAdapter(logging.getLogger("mmkernel.device"), {"device": "?"})
+        self._props = PropertyTable(self)
+        for declared in cls._class_props.values():
+            getter = None if declared.fget is None else declared.fget.__get__(self)
+            setter = None if declared.fset is None else declared.fset.__get__(self)
+            self._props.add(declared.spec(), getter, setter)
+        return self
+
+    # -- what authors override --------------------------------------------------------------
+    def initialize(self) -> None:
+        """Open the hardware. Heavy imports (vendor SDKs) belong here, not at module level."""
+
+    def shutdown(self) -> None:
+        """Release the hardware. Called once, on the device's own thread."""
+
+    def busy(self) -> bool:
+        """True while non-blocking hardware is still moving; blocking adapters keep the default."""
+        return False
+
+    # -- helpers for authors ----------------------------------------------------------------
+    def notify(self, name: str, value: Any = _MISSING) -> None:
+        """Tell the kernel a property changed on its own (hardware button, temperature drift)."""
+        if value is _MISSING:
+            value = self._props.get(name)
+        if self._host is not None:
+            self._host.property_notified(self, name, value)
+
+    def add_property(
+        self,
+        name: str,
+        kind: type,
+        *,
+        getter: Callable[[], Any] | None = None,
+        setter: Callable[[Any], None] | None = None,
+        **spec: Any,
+    ) -> None:
+        """Register a property at runtime (devices that learn their properties from hardware)."""
+        if getter is not None and setter is None:
+            spec.setdefault("read_only", True)
+        self._props.add(PropertySpec(name=name, kind=kind, **spec), getter, setter)
+
+    def set_limits(self, name: str, lo: float, hi: float) -> None:
+        """Narrow a property's limits (e.g. Exposure up to a pre-init maximum)."""
+        self._props.set_limits(name, lo, hi)
+
+    def set_allowed(self, name: str, values: Iterable[Any] | None) -> None:
+        """Replace a property's allowed values (None removes the restriction)."""
+        self._props.set_allowed(name, values)
+
+    def property_spec(self, name: str) -> PropertySpec:
+        return self._props.spec(name)
+
+    # -- standard read-only properties ------------------------------------------------------
+    @Name.getter
+    def Name(self) -> str:  # noqa: N802 - Micro-Manager's property name
+        return self.device_name
+
+    @Description.getter
+    def Description(self) -> str:  # noqa: N802 - Micro-Manager's property name
+        doc = (type(self).__doc__ or "").strip().splitlines()
+        return self.description or (doc[0] if doc else "")
+
+    # -- kernel side ------------------------------------------------------------------------
+    def _attach(self, host: DeviceHost, kernel: Any, label: str, device_name: str) -> None:
+        """Called by the kernel when the device is loaded under `label`."""
+        self._host = host
+        self.kernel = kernel
+        self.label = label
+        self.device_name = device_name
+        self.log = logging.LoggerAdapter(logging.getLogger("mmkernel.device"), {"device": label})

@@ -1,0 +1,170 @@
+"""PropertySpec: what a property is and which values it accepts.
+
+Specs are immutable data so the kernel can validate a value on the caller's thread, before any
+adapter code runs, without touching the device's runner.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import PropertyError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+SUPPORTED_TYPES = (int, float, str, bool)
+
+
+def type_name(kind: type) -> str:
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return f"{kind.__name__} (enum)"
+    return {int: "integer", float: "number", str: "string", bool: "boolean"}[kind]
+
+
+def _format_number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(x)
+
+
+@dataclass(frozen=True)
+class PropertySpec:
+    """The declared shape of one property; `coerce` turns input into an allowed typed value."""
+
+    name: str
+    kind: type
+    default: Any = None
+    limits: tuple[float, float] | None = None
+    allowed: tuple[Any, ...] | None = None
+    units: str = ""
+    read_only: bool = False
+    pre_init: bool = False
+    sequence_max: int = 0
+    doc: str = ""
+    affects: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        is_enum = isinstance(self.kind, type) and issubclass(self.kind, enum.Enum)
+        if self.kind not in SUPPORTED_TYPES and not is_enum:
+            raise TypeError(
+                f"property {self.name!r}: type {self.kind!r} is not supported; "
+                "use int, float, str, bool or an Enum subclass"
+            )
+        if self.limits is not None:
+            lo, hi = self.limits
+            if self.kind not in (int, float):
+                raise TypeError(f"property {self.name!r}: limits need an int or float type")
+            if lo > hi:
+                raise ValueError(f"property {self.name!r}: limits ({lo}, {hi}) are reversed")
+        if is_enum and self.allowed is None:
+            object.__setattr__(self, "allowed", tuple(self.kind))
+        if self.allowed is not None:
+            typed = tuple(self._convert(v, "<declaration>") for v in self.allowed)
+            object.__setattr__(self, "allowed", typed)
+
+    # -- description ------------------------------------------------------------------------
+    def describe_allowed(self) -> str:
+        """Human text for what this property accepts, used in every rejection message."""
+        if self.read_only:
+            return "nothing (read-only)"
+        unit = f" {self.units}" if self.units else ""
+        if self.allowed is not None:
+            shown = ", ".join(repr(_public(v)) for v in self.allowed)
+            return f"one of [{shown}]" if self.allowed else "no values (empty allowed list)"
+        if self.limits is not None:
+            lo, hi = self.limits
+            return f"{type_name(self.kind)} within [{_format_number(lo)}, {_format_number(hi)}]{unit}"
+        return f"any {type_name(self.kind)}{unit}"
+
+    def with_limits(self, lo: float, hi: float) -> PropertySpec:
+        return replace(self, limits=(lo, hi))
+
+    def with_allowed(self, values: tuple[Any, ...] | None) -> PropertySpec:
+        return replace(self, allowed=None if values is None else tuple(values))
+
+    # -- validation -------------------------------------------------------------------------
+    def coerce(self, value: Any, device: str = "?") -> Any:
+        """Return `value` as this property's type, or raise PropertyError saying what is allowed."""
+        typed = self._convert(value, device)
+        if self.allowed is not None and typed not in self.allowed:
+            raise self.error(device, value, "is not one of the allowed values")
+        if self.limits is not None and not (self.limits[0] <= typed <= self.limits[1]):
+            raise self.error(device, value, "is out of range")
+        return typed
+
+    def error(self, device: str, value: Any, reason: str) -> PropertyError:
+        allowed = self.describe_allowed()
+        return PropertyError(
+            f"device {device!r}, property {self.name!r}: value {value!r} {reason}; "
+            f"allowed: {allowed}",
+            device=device,
+            property=self.name,
+            value=value,
+            allowed=allowed,
+        )
+
+    def _convert(self, value: Any, device: str) -> Any:
+        kind = self.kind
+        try:
+            if isinstance(kind, type) and issubclass(kind, enum.Enum):
+                return _to_enum(kind, value)
+            if kind is bool:
+                return _to_bool(value)
+            if kind is int:
+                return _to_int(value)
+            if kind is float:
+                return _to_float(value)
+            if isinstance(value, enum.Enum):
+                return str(value.value)
+            if isinstance(value, (str, int, float, bool)):
+                return str(value)
+        except (ValueError, TypeError, KeyError):
+            pass
+        raise self.error(device, value, f"is not a valid {type_name(kind)}")
+
+
+def _public(value: Any) -> Any:
+    return value.name if isinstance(value, enum.Enum) else value
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise ValueError(value)
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError(value)
+    if isinstance(value, int):
+        return value
+    number = float(value.strip()) if isinstance(value, str) else float(value)
+    if not number.is_integer():
+        raise ValueError(value)
+    return int(number)
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, (bool, enum.Enum)):
+        raise TypeError(value)
+    number = float(value.strip()) if isinstance(value, str) else float(value)
+    if math.isnan(number):
+        raise ValueError(value)
+    return number
+
+
+def _to_enum(kind: type[enum.Enum], value: Any) -> enum.Enum:
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str) and value in kind.__members__:
+        return kind[value]
+    return kind(value)

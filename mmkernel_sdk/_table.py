@@ -1,0 +1,122 @@
+"""PropertyTable: one device instance's properties (specs, stored values, getters, setters).
+
+Specs are per instance, so an adapter can narrow limits or allowed values at initialize time
+(MM's SetPropertyLimits / SetAllowedValues) and properties can be added at runtime.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from ._spec import PropertySpec
+from .errors import PropertyError
+
+if TYPE_CHECKING:
+    from ._device import Device
+
+Getter = Callable[[], Any]
+Setter = Callable[[Any], None]
+
+
+class PropertyTable:
+    """Holds and applies property values; validation is the caller's job (see `coerce`)."""
+
+    def __init__(self, device: Device) -> None:
+        self._device = device
+        self._specs: dict[str, PropertySpec] = {}
+        self._values: dict[str, Any] = {}
+        self._getters: dict[str, Getter] = {}
+        self._setters: dict[str, Setter] = {}
+
+    def add(self, spec: PropertySpec, getter: Getter | None = None, setter: Setter | None = None) -> None:
+        if spec.name in self._specs:
+            raise PropertyError(
+                f"device {self._device.label!r} already has a property {spec.name!r}",
+                device=self._device.label,
+                property=spec.name,
+            )
+        self._specs[spec.name] = spec
+        if getter is not None:
+            self._getters[spec.name] = getter
+        else:
+            self._values[spec.name] = None if spec.default is None else spec.coerce(
+                spec.default, self._device.label
+            )
+        if setter is not None:
+            self._setters[spec.name] = setter
+
+    # -- queries ----------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._specs
+
+    def spec(self, name: str) -> PropertySpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise self.unknown(name) from None
+
+    def unknown(self, name: str) -> PropertyError:
+        label = self._device.label
+        close = difflib.get_close_matches(name, self._specs, n=3)
+        hint = f" did you mean {', '.join(map(repr, close))}?" if close else ""
+        return PropertyError(
+            f"device {label!r} has no property {name!r};{hint} properties: {', '.join(self.names())}",
+            device=label,
+            property=name,
+            allowed=", ".join(self.names()),
+        )
+
+    # -- values -----------------------------------------------------------------------------
+    def get(self, name: str) -> Any:
+        getter = self._getters.get(name)
+        if getter is None:
+            if name not in self._specs:
+                raise self.unknown(name)
+            return self._values[name]
+        value = getter()
+        try:  # hardware may report values outside the limits; only normalise the type
+            return self._specs[name]._convert(value, self._device.label)
+        except PropertyError:
+            return value
+
+    def apply(self, name: str, value: Any) -> None:
+        """Run the setter (if any) and store an already validated value."""
+        setter = self._setters.get(name)
+        if setter is not None:
+            setter(value)
+        if name not in self._getters:
+            self._values[name] = value
+
+    def coerce(self, name: str, value: Any, *, initialized: bool) -> Any:
+        """Validate a value from outside: type, limits, allowed values, read-only, pre-init."""
+        spec = self.spec(name)
+        label = self._device.label
+        if spec.read_only:
+            raise spec.error(label, value, "cannot be set: the property is read-only")
+        if initialized and spec.pre_init:
+            raise spec.error(
+                label,
+                value,
+                "cannot be set: it is a pre-initialization property and the device is "
+                "already initialized (unload and load the device again to change it)",
+            )
+        return spec.coerce(value, label)
+
+    def set_and_notify(self, name: str, value: Any) -> None:
+        """Adapter code assigning a property: validate its type, apply it and notify the kernel."""
+        spec = self.spec(name)
+        typed = spec.coerce(value, self._device.label)
+        self.apply(name, typed)
+        self._device.notify(name, self.get(name))
+
+    # -- narrowing at runtime ---------------------------------------------------------------
+    def set_limits(self, name: str, lo: float, hi: float) -> None:
+        self._specs[name] = self.spec(name).with_limits(lo, hi)
+
+    def set_allowed(self, name: str, values: Iterable[Any] | None) -> None:
+        self._specs[name] = self.spec(name).with_allowed(None if values is None else tuple(values))

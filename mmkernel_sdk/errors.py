@@ -1,0 +1,91 @@
+"""One exception hierarchy shared by adapters and the kernel.
+
+It lives in the SDK so adapter code can catch kernel errors (e.g. from a cross-device call)
+without importing the core.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MMKernelError(Exception):
+    """Base class of every error MMKernel raises on purpose."""
+
+
+class PropertyError(MMKernelError, ValueError):
+    """A property name or value was rejected; nothing was applied."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        device: str | None = None,
+        property: str | None = None,
+        value: Any = None,
+        allowed: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.device = device
+        self.property = property
+        self.value = value
+        self.allowed = allowed
+
+
+class UnknownDeviceError(MMKernelError, LookupError):
+    """A label, adapter or device name that is not loaded or not offered."""
+
+    def __str__(self) -> str:  # LookupError would quote the message like a dict key
+        return str(self.args[0]) if self.args else ""
+
+
+class DeviceTypeError(MMKernelError, TypeError):
+    """A verb was used on a device of the wrong type (e.g. set_position on a Shutter)."""
+
+
+class DeviceStateError(MMKernelError):
+    """The device is not in a state that allows the operation (e.g. not initialized)."""
+
+
+class DeviceError(MMKernelError):
+    """Adapter code raised while running an operation; the original is chained as __cause__."""
+
+    def __init__(self, device: str, operation: str, message: str) -> None:
+        super().__init__(message)
+        self.device = device
+        self.operation = operation
+
+
+class DeviceTimeoutError(DeviceError, TimeoutError):
+    """An operation did not finish within its deadline; the device is marked faulted."""
+
+
+class DeviceFaultedError(DeviceError):
+    """The device has a call that overran its deadline and has not yet returned."""
+
+
+class DeadlockError(DeviceError):
+    """Cross-device calls formed a cycle (A waits on B while B waits on A)."""
+
+
+class InitializationError(MMKernelError):
+    """One or more devices failed to initialize; `failures` maps label to the error."""
+
+    def __init__(self, failures: dict[str, BaseException]) -> None:
+        lines = [f"  {label}: {error}" for label, error in failures.items()]
+        noun = "device" if len(failures) == 1 else "devices"
+        super().__init__(f"{len(failures)} {noun} failed to initialize:\n" + "\n".join(lines))
+        self.failures = failures
+
+
+class KernelClosedError(MMKernelError):
+    """The kernel was closed; no further calls are accepted."""
+
+
+class RefreshError(MMKernelError):
+    """update_cache could not read some properties; the rest of the cache was refreshed."""
+
+    def __init__(self, failures: list[tuple[str, str, BaseException]]) -> None:
+        lines = [f"  {label}.{name}: {error}" for label, name, error in failures]
+        super().__init__(f"{len(failures)} value(s) could not be refreshed:\n" + "\n".join(lines))
+        self.failures = failures
