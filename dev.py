@@ -29,7 +29,7 @@ def install_targets(extras: str) -> list[str]:
 
 
 def ensure_environment(extras: str) -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - the point is a clear message on old Pythons
         sys.exit(f"MMKernel needs Python >= 3.11; this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         print(f"creating virtual environment in {VENV}", flush=True)

@@ -53,6 +53,7 @@ class KernelBase:
 
     def _checked_value(self, loaded: LoadedDevice, name: str, value: Any) -> Any:
         """Validate on the caller's thread, before any adapter code runs."""
+        loaded.props.spec(name, value)  # unknown names first, with suggestions
         if not loaded.initialized and not loaded.usable_before_init(name):
             raise _not_initialized(loaded, name, value)
         return loaded.props.coerce(name, value, initialized=loaded.initialized)
@@ -87,8 +88,10 @@ class KernelBase:
 
 def _not_initialized(loaded: LoadedDevice, name: str, value: Any) -> PropertyError:
     pre = [n for n in loaded.props.names() if loaded.props.spec(n).pre_init]
+    doing = "read it" if value is None else f"set it to {value!r}"
     return PropertyError(
-        f"device {loaded.label!r}, property {name!r}: the device is not initialized yet; "
+        f"device {loaded.label!r}, property {name!r}: cannot {doing}: the device is not "
+        "initialized yet; "
         f"before initialize() only pre-initialization properties can be used: "
         f"{', '.join(pre) or '(none)'}",
         device=loaded.label,

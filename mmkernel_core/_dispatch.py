@@ -42,8 +42,10 @@ class Dispatcher:
 
 
 def check_timeout(timeout: float) -> float:
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not (
-        0 < timeout and math.isfinite(timeout)
+    if (
+        not isinstance(timeout, (int, float))
+        or isinstance(timeout, bool)
+        or not (0 < timeout and math.isfinite(timeout))
     ):
         raise ValueError(f"timeout must be a positive, finite number of seconds, not {timeout!r}")
     return float(timeout)

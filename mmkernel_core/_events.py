@@ -104,9 +104,7 @@ class KernelEvents:
         self.bus = bus
         self.property_changed = Signal(bus, "property_changed", "(label, name, value)")
         self.stage_position_changed = Signal(bus, "stage_position_changed", "(label, um)")
-        self.xy_stage_position_changed = Signal(
-            bus, "xy_stage_position_changed", "(label, x_um, y_um)"
-        )
+        self.xy_stage_position_changed = Signal(bus, "xy_stage_position_changed", "(label, x_um, y_um)")
         self.exposure_changed = Signal(bus, "exposure_changed", "(label, ms)")
         self.shutter_changed = Signal(bus, "shutter_changed", "(label, is_open)")
         self.state_changed = Signal(bus, "state_changed", "(label, position)")

@@ -66,7 +66,9 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs):
         self._dispatch.default_timeout = check_timeout(seconds)
 
     # -- logging ----------------------------------------------------------------------------
-    def add_log_callback(self, callback: Callable[[LogEntry], object], level: int | str = logging.INFO) -> None:
+    def add_log_callback(
+        self, callback: Callable[[LogEntry], object], level: int | str = logging.INFO
+    ) -> None:
         """Receive kernel and adapter log records (time, level, device, thread, message) on the
         notification thread. Lowers the `mmkernel` logger's level to `level` if needed."""
         handler = CallbackHandler(self.events.log_record)
@@ -91,7 +93,7 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs):
             return
         try:
             self.unload_all(timeout=timeout)
-        except Exception:  # noqa: BLE001 - closing must finish; the error is logged
+        except Exception:
             log.exception("errors while unloading devices at close")
         finally:
             self._closing.set()

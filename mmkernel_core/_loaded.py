@@ -43,8 +43,7 @@ class LoadedDevice:
     def require_type(self, expected: str, verb: str) -> None:
         if self.device_type != expected:
             raise DeviceTypeError(
-                f"device {self.label!r} is a {self.device_type} device; {verb}() needs a "
-                f"{expected} device"
+                f"device {self.label!r} is a {self.device_type} device; {verb}() needs a {expected} device"
             )
 
     def usable_before_init(self, name: str) -> bool:

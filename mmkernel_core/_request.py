@@ -28,13 +28,13 @@ class Request:
     """A pending call: created by the dispatcher, finished once by a runner or the watchdog."""
 
     __slots__ = (
+        "__weakref__",
         "_callbacks",
         "_done",
         "_exception",
         "_finished",
         "_result",
         "_state_lock",
-        "__weakref__",
         "args",
         "deadline",
         "fn",
@@ -92,9 +92,7 @@ class Request:
         self.fire(settled)
         return True
 
-    def settle(
-        self, result: Any = None, exception: BaseException | None = None
-    ) -> list[Callback] | None:
+    def settle(self, result: Any = None, exception: BaseException | None = None) -> list[Callback] | None:
         """First half of `finish`: record the outcome (None if already settled).
 
         Split from `fire` so a caller holding a lock can settle atomically and run the callbacks

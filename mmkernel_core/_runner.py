@@ -169,6 +169,4 @@ class Runner:
         while not self._queue.empty():
             request = self._queue.get()
             if isinstance(request, Request):
-                request.finish(
-                    exception=KernelClosedError(f"device {request.label!r}: the kernel is closed")
-                )
+                request.finish(exception=KernelClosedError(f"device {request.label!r}: the kernel is closed"))

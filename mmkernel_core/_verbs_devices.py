@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from mmkernel_sdk import Device
@@ -17,6 +18,8 @@ from ._faces import verb
 from ._loaded import DeviceHealth, LoadedDevice
 from ._request import Request, gather
 from ._runner import Runner
+
+log = logging.getLogger("mmkernel.devices")
 
 
 class DeviceVerbs(KernelBase):
@@ -46,7 +49,15 @@ class DeviceVerbs(KernelBase):
         target = (runner, label)
         try:
             request = self._dispatch.call(
-                target, "load", self._construct, label, factory, adapter_name, name, runner, parent,
+                target,
+                "load",
+                self._construct,
+                label,
+                factory,
+                adapter_name,
+                name,
+                runner,
+                parent,
                 timeout=timeout,
             )
         except BaseException:
@@ -190,7 +201,14 @@ class DeviceVerbs(KernelBase):
             raise
         loaded.initialized = True
         loaded.init_error = None
-        self._refresh_one(loaded, announce=False)  # type: ignore[attr-defined]
+        for label, name, error in self._refresh_one(loaded, announce=False):  # type: ignore[attr-defined]
+            log.warning(
+                "device %r: property %r unreadable after initialize: %s",
+                label,
+                name,
+                error,
+                extra={"device": label},
+            )
         self.events.device_initialized.emit(loaded.label)
 
     def _shutdown(self, loaded: LoadedDevice) -> None:
@@ -207,10 +225,16 @@ class DeviceVerbs(KernelBase):
 
     # -- DeviceHost -------------------------------------------------------------------------
     def property_notified(self, device: Device, name: str, value: Any) -> None:
-        """An adapter called notify(): runs on its runner thread, like every cache write."""
+        """An adapter called notify(). Cache writes happen on the device's runner (that is what
+        makes change detection exactly-once), so a notify from a vendor SDK's callback thread
+        is forwarded there without waiting."""
         loaded = self._devices.get(device.label)
-        if loaded is not None and loaded.device is device:
+        if loaded is None or loaded.device is not device:
+            return
+        if loaded.runner.on_own_thread():
             self._store(loaded, name, value)
+        else:
+            self._call(loaded, f"notify {name}", self._store, loaded, name, value)
 
 
 def _already_loaded(label: str, loaded: LoadedDevice | None) -> str:

@@ -22,13 +22,17 @@ _OFFSET = PropertySpec(name="Position offset", kind=float, units="um")
 
 class MotionVerbs(KernelBase):
     # -- shared shapes ----------------------------------------------------------------------
-    def _typed_set(self, label: str, kind: str, verb_name: str, name: str, value: Any, timeout: float | None) -> Request:
+    def _typed_set(
+        self, label: str, kind: str, verb_name: str, name: str, value: Any, timeout: float | None
+    ) -> Request:
         loaded = self._loaded(label)
         loaded.require_type(kind, verb_name)
         typed = self._checked_value(loaded, name, value)
         return self._call(loaded, verb_name, self._apply_value, loaded, name, typed, timeout=timeout)
 
-    def _typed_get(self, label: str, kind: str, verb_name: str, name: str, from_cache: bool, timeout: float | None) -> Request:
+    def _typed_get(
+        self, label: str, kind: str, verb_name: str, name: str, from_cache: bool, timeout: float | None
+    ) -> Request:
         loaded = self._loaded(label)
         loaded.require_type(kind, verb_name)
         if from_cache:
@@ -53,7 +57,9 @@ class MotionVerbs(KernelBase):
         loaded.require_type("Stage", "set_relative_position")
         self._checked_read(loaded, "Position")
         offset = _OFFSET.coerce(d_um, label)
-        return self._call(loaded, "set_relative_position", self._move_relative, loaded, offset, timeout=timeout)
+        return self._call(
+            loaded, "set_relative_position", self._move_relative, loaded, offset, timeout=timeout
+        )
 
     def _move_relative(self, loaded: LoadedDevice, offset: float) -> None:
         loaded.device.set_relative_position(offset)  # type: ignore[attr-defined]
@@ -62,20 +68,28 @@ class MotionVerbs(KernelBase):
 
     # -- XYStage ----------------------------------------------------------------------------
     @verb
-    def set_xy_position(self, label: str, x_um: float, y_um: float, *, timeout: float | None = None) -> Request:
+    def set_xy_position(
+        self, label: str, x_um: float, y_um: float, *, timeout: float | None = None
+    ) -> Request:
         """Move an XY stage to (x, y) micrometres."""
         loaded = self._xy(label, "set_xy_position")
         x, y = _XY.coerce(x_um, label), _XY.coerce(y_um, label)
         return self._call(loaded, "set_xy_position", self._move_xy, loaded, x, y, False, timeout=timeout)
 
     @verb
-    def set_relative_xy_position(self, label: str, dx_um: float, dy_um: float, *, timeout: float | None = None) -> Request:
+    def set_relative_xy_position(
+        self, label: str, dx_um: float, dy_um: float, *, timeout: float | None = None
+    ) -> Request:
         loaded = self._xy(label, "set_relative_xy_position")
         dx, dy = _XY.coerce(dx_um, label), _XY.coerce(dy_um, label)
-        return self._call(loaded, "set_relative_xy_position", self._move_xy, loaded, dx, dy, True, timeout=timeout)
+        return self._call(
+            loaded, "set_relative_xy_position", self._move_xy, loaded, dx, dy, True, timeout=timeout
+        )
 
     @verb
-    def get_xy_position(self, label: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
+    def get_xy_position(
+        self, label: str, *, from_cache: bool = False, timeout: float | None = None
+    ) -> Request:
         """(x, y) in micrometres."""
         loaded = self._xy(label, "get_xy_position")
         if from_cache:
@@ -130,7 +144,9 @@ class MotionVerbs(KernelBase):
         return self._typed_set(label, "Shutter", "set_shutter_open", "State", _as_state(open), timeout)
 
     @verb
-    def get_shutter_open(self, label: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
+    def get_shutter_open(
+        self, label: str, *, from_cache: bool = False, timeout: float | None = None
+    ) -> Request:
         request = self._typed_get(label, "Shutter", "get_shutter_open", "State", from_cache, timeout)
         return _mapped(request, bool)
 
@@ -150,7 +166,9 @@ class MotionVerbs(KernelBase):
         return self._typed_set(label, "State", "set_state_label", "Label", state_label, timeout)
 
     @verb
-    def get_state_label(self, label: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
+    def get_state_label(
+        self, label: str, *, from_cache: bool = False, timeout: float | None = None
+    ) -> Request:
         return self._typed_get(label, "State", "get_state_label", "Label", from_cache, timeout)
 
     @verb
@@ -161,11 +179,15 @@ class MotionVerbs(KernelBase):
         return Request.completed(label, "state_labels", list(loaded.device.labels))  # type: ignore[attr-defined]
 
     @verb
-    def define_state_label(self, label: str, position: int, state_label: str, *, timeout: float | None = None) -> Request:
+    def define_state_label(
+        self, label: str, position: int, state_label: str, *, timeout: float | None = None
+    ) -> Request:
         """Name position `position` of a state device (MM's `Label,device,position,label`)."""
         loaded = self._loaded(label)
         loaded.require_type("State", "define_state_label")
-        return self._call(loaded, "define_state_label", self._define_label, loaded, position, state_label, timeout=timeout)
+        return self._call(
+            loaded, "define_state_label", self._define_label, loaded, position, state_label, timeout=timeout
+        )
 
     def _define_label(self, loaded: LoadedDevice, position: int, state_label: str) -> None:
         loaded.device.define_label(position, state_label)  # type: ignore[attr-defined]

@@ -28,7 +28,7 @@ class PropertyVerbs(KernelBase):
         return self._call(loaded, f"get {name}", self._read_value, loaded, name, timeout=timeout)
 
     @get_property.blocking
-    def get_property(  # noqa: F811 - the blocking face of the verb above
+    def get_property(
         self, label: str, name: str, *, from_cache: bool = False, timeout: float | None = None
     ) -> Any:
         if from_cache:  # no Request, no hop: a dict lookup
@@ -115,4 +115,3 @@ def _combine_refresh(parts: list[Request]) -> None:
             failures.extend(part.result())
     if failures:
         raise RefreshError(failures)
-

@@ -119,4 +119,6 @@ def _combine_wait(parts: list[Request]) -> None:
     if failed:
         names = ", ".join(sorted(failed))
         details = "; ".join(str(e) for e in failed.values())
-        raise DeviceTimeoutError(names, "wait_for_system", f"wait_for_system: still busy: {names} ({details})")
+        raise DeviceTimeoutError(
+            names, "wait_for_system", f"wait_for_system: still busy: {names} ({details})"
+        )

@@ -43,7 +43,7 @@ def register_wait(me: Runner, request: Request) -> None:
         if node is None:
             _edges[me] = target
             return
-    path = " -> ".join(r.name for r in chain + [me])
+    path = " -> ".join(r.name for r in [*chain, me])
     error = DeadlockError(
         request.label,
         request.op,

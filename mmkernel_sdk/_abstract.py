@@ -8,6 +8,5 @@ from typing import Any, NoReturn
 def must_override(device: Any, method: str) -> NoReturn:
     kind = type(device)
     raise NotImplementedError(
-        f"adapter class {kind.__module__}.{kind.__qualname__} ({kind.device_type}) "
-        f"must implement {method}()"
+        f"adapter class {kind.__module__}.{kind.__qualname__} ({kind.device_type}) must implement {method}()"
     )

@@ -40,12 +40,7 @@ class Device:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        collected: dict[str, prop] = {}
-        for klass in reversed(cls.__mro__):
-            for value in vars(klass).values():
-                if isinstance(value, prop):
-                    collected[value.name] = value
-        cls._class_props = collected
+        cls._class_props = _collect_props(cls)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Device:
         # Built here, not in __init__, so an adapter whose __init__ forgets super() still works.
@@ -125,3 +120,16 @@ class Device:
         self.label = label
         self.device_name = device_name
         self.log = logging.LoggerAdapter(logging.getLogger("mmkernel.device"), {"device": label})
+
+
+def _collect_props(cls: type) -> dict[str, prop]:
+    """Every `prop` declared on the class and its bases, subclasses overriding by name."""
+    collected: dict[str, prop] = {}
+    for klass in reversed(cls.__mro__):
+        for value in vars(klass).values():
+            if isinstance(value, prop):
+                collected[value.name] = value
+    return collected
+
+
+Device._class_props = _collect_props(Device)

@@ -1,12 +1,12 @@
 """`prop`: declare a device property in one line, the way Python's `property` works.
 
-    exposure = prop(float, default=10.0, limits=(0, 10_000), units="ms")   # stored value
+exposure = prop(float, default=10.0, limits=(0, 10_000), units="ms")   # stored value
 
-    @prop(float, units="um")                                              # getter
-    def position(self): return self.port.query("P?")
+@prop(float, units="um")                                              # getter
+def position(self): return self.port.query("P?")
 
-    @position.setter
-    def position(self, value): self.port.write(f"P{value}")
+@position.setter
+def position(self, value): self.port.write(f"P{value}")
 """
 
 from __future__ import annotations

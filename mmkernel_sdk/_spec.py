@@ -96,8 +96,7 @@ class PropertySpec:
     def error(self, device: str, value: Any, reason: str) -> PropertyError:
         allowed = self.describe_allowed()
         return PropertyError(
-            f"device {device!r}, property {self.name!r}: value {value!r} {reason}; "
-            f"allowed: {allowed}",
+            f"device {device!r}, property {self.name!r}: value {value!r} {reason}; allowed: {allowed}",
             device=device,
             property=self.name,
             value=value,
@@ -119,7 +118,7 @@ class PropertySpec:
                 return str(value.value)
             if isinstance(value, (str, int, float, bool)):
                 return str(value)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, OverflowError):
             pass
         raise self.error(device, value, f"is not a valid {type_name(kind)}")
 
@@ -147,7 +146,13 @@ def _to_int(value: Any) -> int:
         raise TypeError(value)
     if isinstance(value, int):
         return value
-    number = float(value.strip()) if isinstance(value, str) else float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)  # exact, even beyond 2**53
+        except ValueError:
+            value = text  # "2.0" is still an integer
+    number = float(value)
     if not number.is_integer():
         raise ValueError(value)
     return int(number)

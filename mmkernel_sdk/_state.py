@@ -67,8 +67,7 @@ class StateDevice(Device):
         """Name a position; labels must be unique (they select positions)."""
         if not 0 <= position < len(self._labels):
             raise ValueError(
-                f"device {self.label!r}: position {position} is out of range "
-                f"0..{len(self._labels) - 1}"
+                f"device {self.label!r}: position {position} is out of range 0..{len(self._labels) - 1}"
             )
         if label in self._labels and self._labels.index(label) != position:
             raise ValueError(

@@ -41,8 +41,8 @@ class PropertyTable:
         if getter is not None:
             self._getters[spec.name] = getter
         else:
-            self._values[spec.name] = None if spec.default is None else spec.coerce(
-                spec.default, self._device.label
+            self._values[spec.name] = (
+                None if spec.default is None else spec.coerce(spec.default, self._device.label)
             )
         if setter is not None:
             self._setters[spec.name] = setter
@@ -54,20 +54,23 @@ class PropertyTable:
     def __contains__(self, name: str) -> bool:
         return name in self._specs
 
-    def spec(self, name: str) -> PropertySpec:
+    def spec(self, name: str, value: Any = None) -> PropertySpec:
         try:
             return self._specs[name]
         except KeyError:
-            raise self.unknown(name) from None
+            raise self.unknown(name, value) from None
 
-    def unknown(self, name: str) -> PropertyError:
+    def unknown(self, name: str, value: Any = None) -> PropertyError:
         label = self._device.label
-        close = difflib.get_close_matches(name, self._specs, n=3)
+        close = difflib.get_close_matches(str(name), self._specs, n=3)
         hint = f" did you mean {', '.join(map(repr, close))}?" if close else ""
+        setting = f" (cannot set it to {value!r})" if value is not None else ""
         return PropertyError(
-            f"device {label!r} has no property {name!r};{hint} properties: {', '.join(self.names())}",
+            f"device {label!r} has no property {name!r}{setting};{hint} properties: "
+            f"{', '.join(self.names())}",
             device=label,
             property=name,
+            value=value,
             allowed=", ".join(self.names()),
         )
 
@@ -94,7 +97,7 @@ class PropertyTable:
 
     def coerce(self, name: str, value: Any, *, initialized: bool) -> Any:
         """Validate a value from outside: type, limits, allowed values, read-only, pre-init."""
-        spec = self.spec(name)
+        spec = self.spec(name, value)
         label = self._device.label
         if spec.read_only:
             raise spec.error(label, value, "cannot be set: the property is read-only")

@@ -21,7 +21,7 @@ class PropertyError(MMKernelError, ValueError):
         message: str,
         *,
         device: str | None = None,
-        property: str | None = None,
+        property: str | None = None,  # noqa: A002 - matches the attribute users read
         value: Any = None,
         allowed: str | None = None,
     ) -> None:

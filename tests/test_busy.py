@@ -1,0 +1,118 @@
+"""The standard busy query, wait_for, wait_for_system and post-set delays."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from mmkernel_core import DeviceStateError, DeviceTimeoutError, Kernel
+from mmkernel_sdk import Generic, prop
+from mmkernel_sdk.testing import Gate, SimShutter, SimStage, SimXYStage
+
+
+class Blocking(Generic):
+    """A blocking adapter (no busy() override) whose setter waits on a gate."""
+
+    Value = prop(int, default=0)
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+
+    @Value.setter
+    def Value(self, value: int) -> None:
+        if value:
+            self.gate.hold()
+
+
+def test_busy_while_a_call_is_executing_or_queued(kernel: Kernel, gate: Gate) -> None:
+    kernel.load_device("B", Blocking(gate))
+    kernel.initialize("B")
+    assert kernel.busy("B") is False
+    first = kernel.submit.set_property("B", "Value", 1)
+    gate.wait_entered()
+    queued = kernel.submit.set_property("B", "Value", 0)
+    assert kernel.busy("B") is True
+    gate.release.set()
+    first.result(timeout=5)
+    queued.result(timeout=5)
+    kernel.wait_for("B")
+    assert kernel.busy("B") is False
+
+
+def test_adapter_busy_is_polled_by_wait_for() -> None:
+    # move_s is simulated hardware motion; wait_for must return only once the stage has arrived
+    with Kernel(timeout=5, busy_poll_s=0.001) as kernel:
+        stage = SimStage(move_s=0.05)
+        kernel.load_device("Z", stage)
+        kernel.initialize("Z")
+        kernel.set_position("Z", 10)
+        assert kernel.busy("Z") is True
+        kernel.wait_for("Z")
+        assert stage.busy() is False
+        assert kernel.busy("Z") is False
+
+
+def test_xy_stage_busy_while_moving(kernel: Kernel) -> None:
+    kernel.load_device("XY", SimXYStage(move_s=0.05))
+    kernel.initialize("XY")
+    kernel.set_xy_position("XY", 1, 2)
+    assert kernel.busy("XY")
+    kernel.wait_for("XY")
+    assert kernel.get_xy_position("XY") == (1.0, 2.0)
+    assert not kernel.busy("XY")
+
+
+def test_wait_for_times_out_naming_the_device(kernel: Kernel) -> None:
+    kernel.load_device("Z", SimStage(move_s=30))
+    kernel.initialize("Z")
+    kernel.set_position("Z", 1)
+    with pytest.raises(DeviceTimeoutError, match="device 'Z': wait_for timed out"):
+        kernel.wait_for("Z", timeout=0.1)
+
+
+def test_wait_for_system_waits_in_parallel_and_names_the_busy_device(kernel: Kernel) -> None:
+    kernel.load_device("Slow", SimStage(move_s=30))
+    kernel.load_device("Fast", SimStage(move_s=0.02))
+    kernel.load_device("Shutter", SimShutter())
+    kernel.initialize_all()
+    kernel.set_position("Fast", 1)
+    kernel.wait_for_system()
+    kernel.set_position("Slow", 1)
+    kernel.set_position("Fast", 2)
+    with pytest.raises(DeviceTimeoutError, match="still busy: Slow") as info:
+        kernel.wait_for_system(timeout=0.2)
+    assert "Fast" not in str(info.value).split("(")[0]
+
+
+def test_post_set_delay_reads_busy_for_that_long(kernel: Kernel) -> None:
+    kernel.load_device("Shutter", SimShutter())
+    kernel.initialize("Shutter")
+    kernel.set_device_delay("Shutter", 50)
+    assert kernel.get_device_delay("Shutter") == 50
+    started = time.monotonic()
+    kernel.set_shutter_open("Shutter", True)
+    assert kernel.busy("Shutter") is True
+    kernel.wait_for("Shutter")
+    assert time.monotonic() - started >= 0.05
+    assert kernel.busy("Shutter") is False
+
+
+def test_negative_delay_is_rejected(kernel: Kernel) -> None:
+    kernel.load_device("Shutter", SimShutter())
+    with pytest.raises(DeviceStateError, match="'Shutter': delay must be a number of ms >= 0, not -1"):
+        kernel.set_device_delay("Shutter", -1)
+
+
+def test_wait_for_from_the_devices_own_thread_is_refused(kernel: Kernel) -> None:
+    class Waiter(Generic):
+        Go = prop(int, default=0)
+
+        @Go.setter
+        def Go(self, value: int) -> None:
+            self.kernel.wait_for(self.label)
+
+    kernel.load_device("W", Waiter())
+    kernel.initialize("W")
+    with pytest.raises(DeviceStateError, match="would wait for itself"):
+        kernel.set_property("W", "Go", 1)
