@@ -184,6 +184,8 @@ class DeviceVerbs(KernelBase):
             device.hub = self._devices[parent].device
         loaded = LoadedDevice(label, device, adapter, name, runner, parent)
         with self._table_lock:
+            if label not in self._reserved:  # the caller timed out and gave the label up
+                return
             self._devices[label] = loaded
             self._reserved.discard(label)
         for prop_name in loaded.props.names():

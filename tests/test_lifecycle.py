@@ -188,3 +188,24 @@ def test_log_callback_gets_structured_records_from_adapters(kernel: Kernel) -> N
     entry = next(e for e in entries if e.message == "homing axis 2")
     assert (entry.level, entry.device, entry.thread) == ("INFO", "C", "mmkernel-runner-C")
     assert entry.time > 0
+
+
+def test_a_load_that_times_out_leaves_nothing_behind(kernel: Kernel) -> None:
+    from mmkernel_core import DeviceTimeoutError
+    from mmkernel_sdk.testing import Gate
+
+    gate = Gate()
+
+    class SlowToBuild(Generic):
+        def __init__(self) -> None:
+            gate.hold()
+
+    registry = kernel.adapters
+    registry.register("Sim", SlowToBuild, "Slow")
+    with pytest.raises(DeviceTimeoutError, match="'load' timed out"):
+        kernel.load_device("S", "Sim", "Slow", timeout=0.1)
+    gate.release.set()
+    kernel.events.flush()
+    assert kernel.devices() == []
+    kernel.load_device("S", SimStage())  # the label is free
+    assert kernel.device_type("S") == "Stage"
