@@ -44,7 +44,7 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs):
         self.busy_poll_s = busy_poll_s
         self._slow_call_s = slow_call_s
         self._devices: dict[str, LoadedDevice] = {}
-        self._reserved: set[str] = set()
+        self._reserved: dict[str, object] = {}
         self._table_lock = threading.Lock()
         self._dispatch = Dispatcher(timeout)
         self._cache = StateCache(self.events)

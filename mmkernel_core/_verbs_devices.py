@@ -23,7 +23,7 @@ log = logging.getLogger("mmkernel.devices")
 
 
 class DeviceVerbs(KernelBase):
-    _reserved: set[str]
+    _reserved: dict[str, object]  # label -> token of the load in progress
     _slow_call_s: float
 
     @verb
@@ -44,7 +44,7 @@ class DeviceVerbs(KernelBase):
         with self._table_lock:
             if label in self._devices or label in self._reserved:
                 raise DeviceStateError(_already_loaded(label, self._devices.get(label)))
-            self._reserved.add(label)
+            token = self._reserved[label] = object()
         runner = hub.runner if hub is not None else Runner(label, self._slow_call_s)
         target = (runner, label)
         try:
@@ -58,12 +58,13 @@ class DeviceVerbs(KernelBase):
                 name,
                 runner,
                 parent,
+                token,
                 timeout=timeout,
             )
         except BaseException:
-            self._abandon(label, runner, hub)
+            self._abandon(label, token, runner, hub)
             raise
-        request.add_done_callback(lambda r: r.exception() is None or self._abandon(label, runner, hub))
+        request.add_done_callback(lambda r: r.exception() is None or self._abandon(label, token, runner, hub))
         return request
 
     @verb
@@ -163,10 +164,11 @@ class DeviceVerbs(KernelBase):
             raise DeviceTypeError(f"parent {parent!r} is a {hub.device_type} device, not a Hub")
         return hub
 
-    def _abandon(self, label: str, runner: Runner, hub: LoadedDevice | None) -> None:
+    def _abandon(self, label: str, token: object, runner: Runner, hub: LoadedDevice | None) -> None:
         with self._table_lock:
-            self._reserved.discard(label)
-        if hub is None and label not in self._devices:
+            if self._reserved.get(label) is token:
+                del self._reserved[label]
+        if hub is None:
             runner.close()
 
     def _unload_request(self, loaded: LoadedDevice, timeout: float | None) -> Request:
@@ -174,7 +176,14 @@ class DeviceVerbs(KernelBase):
 
     # -- runner side ------------------------------------------------------------------------
     def _construct(
-        self, label: str, factory: Any, adapter: str, name: str, runner: Runner, parent: str | None
+        self,
+        label: str,
+        factory: Any,
+        adapter: str,
+        name: str,
+        runner: Runner,
+        parent: str | None,
+        token: object,
     ) -> None:
         device = factory()
         if not isinstance(device, Device):
@@ -184,10 +193,10 @@ class DeviceVerbs(KernelBase):
             device.hub = self._devices[parent].device
         loaded = LoadedDevice(label, device, adapter, name, runner, parent)
         with self._table_lock:
-            if label not in self._reserved:  # the caller timed out and gave the label up
+            if self._reserved.get(label) is not token:  # the caller timed out and gave up
                 return
             self._devices[label] = loaded
-            self._reserved.discard(label)
+            del self._reserved[label]
         for prop_name in loaded.props.names():
             if loaded.usable_before_init(prop_name):
                 self._store(loaded, prop_name, loaded.props.get(prop_name), announce=False)
