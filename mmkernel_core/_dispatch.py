@@ -33,8 +33,10 @@ class Dispatcher:
             return runner.run_inline(Request(label, op, fn, args, runner))
         limit = self.default_timeout if timeout is None else check_timeout(timeout)
         request = Request(label, op, fn, args, runner, time.monotonic() + limit)
-        runner.submit(request)
+        # Bookkeeping first, queueing last: once queued, the runner wakes and must not have to
+        # wait for this thread to drop the GIL (each such wait costs a thread wake-up).
         self.watchdog.track(request)
+        runner.submit(request)
         return request
 
     def close(self) -> None:

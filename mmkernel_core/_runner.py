@@ -65,7 +65,6 @@ class Runner:
 
     def run_inline(self, request: Request) -> Request:
         """Execute on the calling thread, which must be this runner's own (re-entrant call)."""
-        request.started = time.monotonic()
         self._invoke(request)
         return request
 
@@ -116,16 +115,12 @@ class Runner:
                 claimed = not request.done()
                 if claimed:
                     self.current = request
-            if claimed:
-                request.started = time.monotonic()
-                self._invoke(request)
+            outcome = self._execute(request) if claimed else None
             with self._lock:
                 self.current = None
-                if self.hung is request:
+                recovered = self.hung is request
+                if recovered:
                     self.hung = None
-                    recovered = True
-                else:
-                    recovered = False
                 self._inflight -= 1
                 if self._inflight == 0 and self._idle_waiters:
                     self._idle.notify_all()
@@ -137,13 +132,23 @@ class Runner:
                     time.monotonic() - request.started,
                     extra={"device": request.label},
                 )
+            if outcome is not None:
+                # Settled last: the woken caller then finds this thread already heading back to
+                # its queue instead of holding the GIL for bookkeeping.
+                request.finish(*outcome)
         self._drain()
 
     def _invoke(self, request: Request) -> None:
+        """Execute and settle at once (re-entrant calls on this thread)."""
+        request.finish(*self._execute(request))
+
+    def _execute(self, request: Request) -> tuple[object, BaseException | None]:
+        """Run adapter code; returns (result, error) with foreign errors wrapped in DeviceError."""
+        request.started = time.monotonic()
         try:
-            result = request.fn(*request.args)  # type: ignore[misc]
+            outcome: tuple[object, BaseException | None] = (request.fn(*request.args), None)  # type: ignore[misc]
         except MMKernelError as error:
-            request.finish(exception=error)
+            outcome = (None, error)
         except BaseException as error:  # noqa: BLE001 - an adapter bug must not kill the runner
             wrapped = DeviceError(
                 request.label,
@@ -151,9 +156,7 @@ class Runner:
                 f"device {request.label!r}: {request.op} failed: {type(error).__name__}: {error}",
             )
             wrapped.__cause__ = error
-            request.finish(exception=wrapped)
-        else:
-            request.finish(result)
+            outcome = (None, wrapped)
         elapsed = time.monotonic() - request.started
         if elapsed > self.slow_call_s:
             log.warning(
@@ -164,6 +167,7 @@ class Runner:
                 self.slow_call_s,
                 extra={"device": request.label},
             )
+        return outcome
 
     def _drain(self) -> None:
         while not self._queue.empty():
