@@ -10,6 +10,7 @@ from mmkernel_sdk.errors import (
     InitializationError,
     KernelClosedError,
     MMKernelError,
+    PluginError,
     PropertyError,
     RefreshError,
     UnknownDeviceError,
@@ -20,6 +21,7 @@ from ._events import KernelEvents, Signal
 from ._kernel import Kernel
 from ._loaded import DeviceHealth
 from ._logs import LogEntry
+from ._plugins import PluginFailure
 
 __all__ = [
     "AdapterInfo",
@@ -38,6 +40,8 @@ __all__ = [
     "KernelEvents",
     "LogEntry",
     "MMKernelError",
+    "PluginError",
+    "PluginFailure",
     "PropertyError",
     "RefreshError",
     "Signal",

@@ -1,18 +1,20 @@
-"""AdapterRegistry: which adapter (module) offers which device names.
+"""AdapterRegistry: which adapter (module) offers which device names, and from which plugin.
 
 Micro-Manager calls an adapter a "module" (e.g. DemoCamera) and its devices by name (e.g. DCam).
+Device classes may be given as import paths; they are imported only when a device is loaded.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import importlib
 from dataclasses import dataclass, field
 
 from mmkernel_sdk import Device
-from mmkernel_sdk.errors import UnknownDeviceError
+from mmkernel_sdk.errors import PluginError, UnknownDeviceError
+from mmkernel_sdk.plugin import AdapterSpec, DeviceSpec
 
-DeviceFactory = Callable[[], Device]
+DIRECT = "(registered directly)"
 
 
 @dataclass(frozen=True)
@@ -20,19 +22,50 @@ class DeviceOffer:
     name: str
     device_type: str
     description: str
-    factory: DeviceFactory
+    target: type[Device] | str
+    adapter: str
+    source: str
+
+    def load_class(self) -> type[Device]:
+        """The device class, importing it now if it was declared by path."""
+        target = self.target
+        if isinstance(target, str):
+            module_name, _, attribute = target.partition(":")
+            try:
+                target = getattr(importlib.import_module(module_name), attribute)
+            except Exception as error:  # any import failure is the plugin's
+                raise PluginError(
+                    f"adapter {self.adapter!r}, device {self.name!r} (plugin {self.source!r}): "
+                    f"cannot import {self.target!r}: {type(error).__name__}: {error}"
+                ) from error
+        if not (isinstance(target, type) and issubclass(target, Device)):
+            raise PluginError(
+                f"adapter {self.adapter!r}, device {self.name!r} (plugin {self.source!r}): "
+                f"{self.target!r} is not a Device subclass"
+            )
+        if target.device_type != self.device_type:
+            raise PluginError(
+                f"adapter {self.adapter!r}, device {self.name!r} (plugin {self.source!r}): declared "
+                f"as {self.device_type} but {target.__qualname__} is a {target.device_type}"
+            )
+        return target
+
+    def create(self) -> Device:
+        return self.load_class()()
 
 
 @dataclass
 class AdapterInfo:
     name: str
     description: str = ""
+    source: str = DIRECT
     devices: dict[str, DeviceOffer] = field(default_factory=dict)
 
 
 class AdapterRegistry:
     def __init__(self) -> None:
         self._adapters: dict[str, AdapterInfo] = {}
+        self._conflicts: dict[str, list[str]] = {}
 
     def register(
         self,
@@ -42,32 +75,59 @@ class AdapterRegistry:
         description: str | None = None,
     ) -> None:
         """Offer `device_class` as `adapter`/`device_name` (default: the class name)."""
-        info = self._adapters.setdefault(adapter, AdapterInfo(adapter))
-        name = device_name or device_class.__name__
         doc = (device_class.__doc__ or "").strip().splitlines()
         text = description if description is not None else (doc[0] if doc else "")
-        info.devices[name] = DeviceOffer(name, device_class.device_type, text, device_class)
+        spec = DeviceSpec(device_name or device_class.__name__, device_class.device_type, text, device_class)
+        info = self._adapters.setdefault(adapter, AdapterInfo(adapter))
+        info.devices[spec.name] = _offer(spec, adapter, info.source)
+
+    def add(self, spec: AdapterSpec, source: str) -> PluginError | None:
+        """Add a plugin's adapter; a name another plugin already claimed becomes a conflict."""
+        existing = self._adapters.get(spec.name)
+        if existing is not None and existing.source != source:
+            sources = self._conflicts.setdefault(spec.name, [existing.source])
+            sources.append(source)
+            return PluginError(
+                f"adapter {spec.name!r} is offered by several plugins ({', '.join(sources)}); "
+                "it is unusable until only one of them is installed"
+            )
+        info = existing or AdapterInfo(spec.name, spec.description, source)
+        for device in spec.devices:
+            info.devices[device.name] = _offer(device, spec.name, source)
+        self._adapters[spec.name] = info
+        return None
 
     def adapters(self) -> list[AdapterInfo]:
-        return [self._adapters[name] for name in sorted(self._adapters)]
+        """Usable adapters, sorted by name (conflicting ones are left out)."""
+        return [self._adapters[n] for n in sorted(self._adapters) if n not in self._conflicts]
 
     def offer(self, adapter: str, device_name: str) -> DeviceOffer:
+        if adapter in self._conflicts:
+            raise PluginError(
+                f"adapter {adapter!r} is offered by several plugins "
+                f"({', '.join(self._conflicts[adapter])}); uninstall all but one"
+            )
         info = self._adapters.get(adapter)
         if info is None:
+            usable = [a.name for a in self.adapters()]
             raise UnknownDeviceError(
-                f"no adapter named {adapter!r}{_suggest(adapter, self._adapters)}; "
-                f"available adapters: {', '.join(sorted(self._adapters)) or '(none)'}"
+                f"no adapter named {adapter!r}{_suggest(adapter, usable)}; "
+                f"available adapters: {', '.join(usable) or '(none)'}"
             )
         offer = info.devices.get(device_name)
         if offer is None:
             raise UnknownDeviceError(
                 f"adapter {adapter!r} has no device named {device_name!r}"
-                f"{_suggest(device_name, info.devices)}; its devices: "
+                f"{_suggest(device_name, list(info.devices))}; its devices: "
                 f"{', '.join(sorted(info.devices)) or '(none)'}"
             )
         return offer
 
 
-def _suggest(name: str, choices: object) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=3)  # type: ignore[call-overload]
+def _offer(spec: DeviceSpec, adapter: str, source: str) -> DeviceOffer:
+    return DeviceOffer(spec.name, spec.device_type, spec.description, spec.target, adapter, source)
+
+
+def _suggest(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=3)
     return f" (did you mean {', '.join(map(repr, close))}?)" if close else ""

@@ -21,7 +21,10 @@ from ._request import Request
 class KernelBase:
     """Shared state. Verb groups (mixins) use only what is declared here."""
 
-    adapters: AdapterRegistry
+    @property
+    def adapters(self) -> AdapterRegistry:
+        raise NotImplementedError
+
     events: KernelEvents
     _devices: dict[str, LoadedDevice]
     _table_lock: threading.Lock

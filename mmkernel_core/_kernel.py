@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 
@@ -15,6 +15,7 @@ from ._events import EventBus, KernelEvents
 from ._faces import AioFace, SubmitFace
 from ._loaded import LoadedDevice
 from ._logs import CallbackHandler, LogEntry
+from ._plugins import PluginFailure, discover
 from ._verbs_devices import DeviceVerbs
 from ._verbs_motion import MotionVerbs
 from ._verbs_properties import PropertyVerbs
@@ -28,7 +29,9 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs):
     futures (`kernel.submit.verb(...)`) or asyncio (`await kernel.aio.verb(...)`).
 
     `timeout` is the default deadline of every call in seconds (override per call with
-    `timeout=`); calls slower than `slow_call_s` are logged.
+    `timeout=`); calls slower than `slow_call_s` are logged. Adapters come from installed plugins
+    (entry point group `mmkernel.adapters`) unless `discover=False`, plus any plugin objects
+    (modules with hook implementations) passed as `plugins=`.
     """
 
     def __init__(
@@ -37,9 +40,14 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs):
         timeout: float = 10.0,
         slow_call_s: float = 1.0,
         busy_poll_s: float = 0.005,
+        plugins: Iterable[object] = (),
+        discover: bool = True,
         adapters: AdapterRegistry | None = None,
     ) -> None:
-        self.adapters = adapters if adapters is not None else AdapterRegistry()
+        self._plugins = tuple(plugins)
+        self._discover = discover
+        self._adapters = adapters
+        self._plugin_failures: list[PluginFailure] = []
         self.events = KernelEvents(EventBus())
         self.busy_poll_s = busy_poll_s
         self._slow_call_s = slow_call_s
@@ -53,6 +61,23 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs):
         self._log_handlers: dict[Callable[[LogEntry], object], CallbackHandler] = {}
         self.submit = SubmitFace(self)
         self.aio = AioFace(self)
+
+    # -- plugins ----------------------------------------------------------------------------
+    @property
+    def adapters(self) -> AdapterRegistry:
+        """Adapters offered by installed plugins (entry points) and `plugins=`; discovered on
+        first use, so creating a Kernel costs nothing until adapters are needed."""
+        if self._adapters is None:
+            with self._table_lock:
+                if self._adapters is None:
+                    use_entry_points = self._discover
+                    self._adapters, self._plugin_failures = discover(self._plugins, use_entry_points)
+        return self._adapters
+
+    def plugin_errors(self) -> list[PluginFailure]:
+        """Plugins that failed to import, whose hook raised, or whose adapter names conflict."""
+        self.adapters  # noqa: B018 - discovery records the failures
+        return list(self._plugin_failures)
 
     # -- configuration ----------------------------------------------------------------------
     @property

@@ -156,7 +156,7 @@ class DeviceVerbs(KernelBase):
         if device_name is None:
             raise DeviceStateError(f"load_device: adapter {adapter!r} needs a device name")
         offer = self.adapters.offer(adapter, device_name)
-        return offer.factory, adapter, device_name
+        return offer.create, adapter, device_name
 
     def _hub(self, parent: str) -> LoadedDevice:
         hub = self._loaded(parent)

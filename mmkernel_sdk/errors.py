@@ -89,3 +89,8 @@ class RefreshError(MMKernelError):
         lines = [f"  {label}.{name}: {error}" for label, name, error in failures]
         super().__init__(f"{len(failures)} value(s) could not be refreshed:\n" + "\n".join(lines))
         self.failures = failures
+
+
+class PluginError(MMKernelError):
+    """A plugin could not be used: it failed to import, its hook raised, its device class could
+    not be imported, or two plugins claim the same adapter name."""

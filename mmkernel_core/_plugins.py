@@ -1,0 +1,77 @@
+"""Plugin discovery: entry points in `mmkernel.adapters`, each a module of pluggy hooks.
+
+We iterate the entry points ourselves instead of pluggy's `load_setuptools_entrypoints`, which
+stops at the first plugin that fails: here a broken plugin is recorded with its name and error
+and every other plugin still loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+import pluggy
+
+from mmkernel_sdk.errors import PluginError
+from mmkernel_sdk.plugin import ENTRY_POINT_GROUP, PROJECT, AdapterHooks, AdapterSpec
+
+from ._adapters import AdapterRegistry
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be (fully) used: `plugin` and `distribution` say whose."""
+
+    plugin: str
+    distribution: str
+    error: BaseException
+
+    def __str__(self) -> str:
+        where = f" ({self.distribution})" if self.distribution else ""
+        return f"plugin {self.plugin!r}{where}: {type(self.error).__name__}: {self.error}"
+
+
+def discover(
+    plugins: Iterable[object] = (), use_entry_points: bool = True
+) -> tuple[AdapterRegistry, list[PluginFailure]]:
+    """Build the adapter registry from installed plugins and plugin objects given directly."""
+    manager = pluggy.PluginManager(PROJECT)
+    manager.add_hookspecs(AdapterHooks)
+    failures: list[PluginFailure] = []
+    distributions: dict[str, str] = {}
+    if use_entry_points:
+        for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
+            distribution = point.dist.name if point.dist is not None else ""
+            try:
+                manager.register(point.load(), name=point.name)
+            except Exception as error:  # noqa: BLE001 - isolate the broken plugin
+                failures.append(PluginFailure(point.name, distribution, error))
+            else:
+                distributions[point.name] = distribution
+    for plugin in plugins:
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        try:
+            manager.register(plugin, name=name)
+        except Exception as error:  # noqa: BLE001
+            failures.append(PluginFailure(name, "", error))
+    registry = AdapterRegistry()
+    for impl in manager.hook.mmkernel_adapters.get_hookimpls():
+        source = impl.plugin_name
+        distribution = distributions.get(source, "")
+        try:
+            specs = _checked(impl.function(), source)
+        except Exception as error:  # noqa: BLE001 - a raising hook is isolated like an import
+            failures.append(PluginFailure(source, distribution, error))
+            continue
+        for spec in specs:
+            conflict = registry.add(spec, source)
+            if conflict is not None:
+                failures.append(PluginFailure(source, distribution, conflict))
+    return registry, failures
+
+
+def _checked(specs: object, source: str) -> list[AdapterSpec]:
+    if not isinstance(specs, (list, tuple)) or not all(isinstance(s, AdapterSpec) for s in specs):
+        raise PluginError(f"mmkernel_adapters() of plugin {source!r} must return a list of AdapterSpec")
+    return list(specs)

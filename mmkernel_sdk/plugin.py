@@ -1,0 +1,86 @@
+"""What an adapter plugin declares: pluggy hooks and the specs they return.
+
+A plugin is a module named by an entry point in the group `mmkernel.adapters`:
+
+    [project.entry-points."mmkernel.adapters"]
+    xyz = "mmkernel_adapter_xyz.plugin"
+
+and that module implements the hook:
+
+    from mmkernel_sdk.plugin import AdapterSpec, DeviceSpec, hookimpl
+
+    @hookimpl
+    def mmkernel_adapters():
+        return [AdapterSpec("XYZ", "XYZ controllers", [
+            DeviceSpec("XYZ-Wheel", "State", "Filter wheel", "mmkernel_adapter_xyz.wheel:Wheel"),
+        ])]
+
+Devices are named by import path so listing adapters never imports device modules (or the vendor
+SDKs they need); the class is imported when a device is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from ._device import Device
+
+PROJECT = "mmkernel"
+ENTRY_POINT_GROUP = "mmkernel.adapters"
+DEVICE_TYPE_NAMES = (
+    "Camera",
+    "Stage",
+    "XYStage",
+    "Shutter",
+    "State",
+    "AutoFocus",
+    "SignalIO",
+    "Generic",
+    "Hub",
+)
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """One device an adapter offers. `target` is the class or "package.module:ClassName"."""
+
+    name: str
+    device_type: str
+    description: str
+    target: type[Device] | str
+
+    def __post_init__(self) -> None:
+        if self.device_type not in DEVICE_TYPE_NAMES:
+            raise ValueError(
+                f"device {self.name!r}: device_type {self.device_type!r} is not one of "
+                f"{', '.join(DEVICE_TYPE_NAMES)}"
+            )
+        if isinstance(self.target, str) and ":" not in self.target:
+            raise ValueError(
+                f"device {self.name!r}: target {self.target!r} must look like 'package.module:Class'"
+            )
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """An adapter (Micro-Manager's "module", e.g. DemoCamera) and the devices it offers."""
+
+    name: str
+    description: str
+    devices: tuple[DeviceSpec, ...] | list[DeviceSpec]
+
+
+class AdapterHooks:
+    """The hook specifications plugins implement."""
+
+    @hookspec
+    def mmkernel_adapters(self) -> list[AdapterSpec]:
+        """Return the adapters this plugin offers. Must be cheap: import no device modules."""
+        raise NotImplementedError

@@ -1,0 +1,173 @@
+"""Plugin discovery: entry points + pluggy hooks, isolation of broken plugins, conflicts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from plugin_factory import write_plugin
+
+from mmkernel_core import Kernel, PluginError
+from mmkernel_sdk.plugin import AdapterSpec, DeviceSpec, hookimpl
+from mmkernel_sdk.testing import SimStage
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory on sys.path that looks like site-packages to importlib.metadata."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    for name in [m for m in sys.modules if m.startswith("mmk_test_")]:
+        del sys.modules[name]
+
+
+def test_installed_plugin_is_discovered_and_its_devices_load(site: Path) -> None:
+    write_plugin(site, "alpha")
+    with Kernel() as kernel:
+        names = [a.name for a in kernel.adapters.adapters()]
+        assert "Adapter_alpha" in names
+        info = next(a for a in kernel.adapters.adapters() if a.name == "Adapter_alpha")
+        assert info.source == "alpha" and info.description == "Adapter from plugin alpha"
+        kernel.load_device("S", "Adapter_alpha", "Shutter")
+        kernel.initialize("S")
+        kernel.set_shutter_open("S", True)
+        assert kernel.get_shutter_open("S") is True
+        assert kernel.get_property("S", "Description") == "A shutter from plugin alpha."
+
+
+def test_listing_adapters_does_not_import_device_modules(site: Path) -> None:
+    write_plugin(site, "lazy")
+    with Kernel() as kernel:
+        kernel.adapters.adapters()
+        assert "mmk_test_lazy.plugin" in sys.modules
+        assert "mmk_test_lazy.devices" not in sys.modules
+        kernel.load_device("S", "Adapter_lazy", "Shutter")
+        assert "mmk_test_lazy.devices" in sys.modules
+
+
+def test_plugin_that_fails_to_import_is_isolated(site: Path) -> None:
+    write_plugin(site, "broken", plugin_extra="raise ImportError('vendor SDK libfoo.so not found')")
+    write_plugin(site, "healthy")
+    with Kernel() as kernel:
+        names = [a.name for a in kernel.adapters.adapters()]
+        assert "Adapter_healthy" in names and "Adapter_broken" not in names
+        (failure,) = [f for f in kernel.plugin_errors() if f.plugin == "broken"]
+        assert failure.distribution == "mmk-test-broken"
+        assert "vendor SDK libfoo.so not found" in str(failure)
+
+
+def test_plugin_whose_hook_raises_is_isolated(site: Path) -> None:
+    write_plugin(site, "raiser", hook_body="raise RuntimeError('cannot enumerate')")
+    write_plugin(site, "fine")
+    with Kernel() as kernel:
+        assert "Adapter_fine" in [a.name for a in kernel.adapters.adapters()]
+        messages = [str(f) for f in kernel.plugin_errors()]
+        assert any("plugin 'raiser'" in m and "cannot enumerate" in m for m in messages)
+
+
+def test_two_plugins_claiming_one_adapter_name_conflict(site: Path) -> None:
+    write_plugin(site, "first", adapter="Shared")
+    write_plugin(site, "second", adapter="Shared")
+    with Kernel() as kernel:
+        assert "Shared" not in [a.name for a in kernel.adapters.adapters()]
+        assert any("offered by several plugins (first, second)" in str(f) for f in kernel.plugin_errors())
+        with pytest.raises(PluginError, match="'Shared' is offered by several plugins"):
+            kernel.load_device("S", "Shared", "Shutter")
+
+
+def test_device_module_that_fails_to_import_names_the_plugin(site: Path) -> None:
+    write_plugin(site, "nolib", marker_module="mmk_no_such_vendor_sdk")
+    with Kernel() as kernel:
+        with pytest.raises(PluginError, match=r"plugin 'nolib'.*cannot import 'mmk_test_nolib.devices"):
+            kernel.load_device("S", "Adapter_nolib", "Shutter")
+        assert kernel.devices() == []
+
+
+def test_plugins_given_directly_without_entry_points() -> None:
+    plugin = types.ModuleType("inline_plugin")
+
+    @hookimpl
+    def mmkernel_adapters() -> list[AdapterSpec]:
+        devices = [DeviceSpec("Z", "Stage", "z", SimStage)]
+        return [AdapterSpec("Inline", "given to Kernel(plugins=...)", devices)]
+
+    plugin.mmkernel_adapters = mmkernel_adapters  # type: ignore[attr-defined]
+    with Kernel(plugins=[plugin], discover=False) as kernel:
+        assert [a.name for a in kernel.adapters.adapters()] == ["Inline"]
+        kernel.load_device("Z", "Inline", "Z")
+        assert kernel.device_type("Z") == "Stage"
+
+
+def test_hook_returning_the_wrong_shape_is_reported() -> None:
+    plugin = types.ModuleType("wrong_shape")
+    plugin.mmkernel_adapters = hookimpl(lambda: {"not": "a list"})  # type: ignore[attr-defined]
+    with Kernel(plugins=[plugin], discover=False) as kernel:
+        assert kernel.adapters.adapters() == []
+        assert "must return a list of AdapterSpec" in str(kernel.plugin_errors()[0])
+
+
+def test_declared_type_must_match_the_class(site: Path) -> None:
+    plugin = types.ModuleType("liar")
+    plugin.mmkernel_adapters = hookimpl(  # type: ignore[attr-defined]
+        lambda: [AdapterSpec("Liar", "", [DeviceSpec("Z", "Camera", "", SimStage)])]
+    )
+    with Kernel(plugins=[plugin], discover=False) as kernel:
+        with pytest.raises(PluginError, match="declared as Camera but SimStage is a Stage"):
+            kernel.load_device("Z", "Liar", "Z")
+
+
+def test_device_spec_rejects_unknown_types_and_bad_paths() -> None:
+    with pytest.raises(ValueError, match="device_type 'Laser' is not one of"):
+        DeviceSpec("L", "Laser", "", "a.b:C")
+    with pytest.raises(ValueError, match=r"must look like 'package\.module:Class'"):
+        DeviceSpec("L", "Shutter", "", "a.b.C")
+
+
+def test_a_real_distribution_built_with_pip_is_discovered(tmp_path: Path) -> None:
+    """Build and install a throwaway distribution with pip (offline, into a target directory),
+    then ask a fresh interpreter to list adapters."""
+    project = tmp_path / "project"
+    write_plugin(project / "src", "built")
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "mmk-test-built"\nversion = "1.0"\n'
+        '[project.entry-points."mmkernel.adapters"]\nbuilt = "mmk_test_built.plugin"\n'
+        "[tool.setuptools.packages.find]\nwhere = ['src']\n"
+    )
+    for stale in (project / "src").glob("*.dist-info"):
+        for child in stale.iterdir():
+            child.unlink()
+        stale.rmdir()
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(project),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    listing = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from mmkernel_core import Kernel; print([a.name for a in Kernel().adapters.adapters()])",
+        ],
+        env={"PYTHONPATH": str(target), "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Adapter_built" in listing.stdout
