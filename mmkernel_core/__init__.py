@@ -1,6 +1,7 @@
 """mmkernel_core: the kernel. `from mmkernel_core import Kernel`."""
 
 from mmkernel_sdk.errors import (
+    ConfigError,
     DeadlockError,
     DeviceError,
     DeviceFaultedError,
@@ -19,17 +20,19 @@ from mmkernel_sdk.errors import (
 from ._adapters import AdapterInfo, AdapterRegistry, DeviceOffer
 from ._events import KernelEvents, Signal
 from ._kernel import Kernel
-from ._loaded import DeviceHealth
+from ._loaded import DeviceHealth, DeviceInfo
 from ._logs import LogEntry
 from ._plugins import PluginFailure
 
 __all__ = [
     "AdapterInfo",
     "AdapterRegistry",
+    "ConfigError",
     "DeadlockError",
     "DeviceError",
     "DeviceFaultedError",
     "DeviceHealth",
+    "DeviceInfo",
     "DeviceOffer",
     "DeviceStateError",
     "DeviceTimeoutError",

@@ -66,6 +66,7 @@ class AdapterRegistry:
     def __init__(self) -> None:
         self._adapters: dict[str, AdapterInfo] = {}
         self._conflicts: dict[str, list[str]] = {}
+        self.examples: dict[str, str] = {}  # example configuration name -> path
 
     def register(
         self,

@@ -82,9 +82,7 @@ class _Face:
         try:
             return self._verbs[name]
         except KeyError:
-            raise AttributeError(
-                f"{name!r} is not a kernel verb; verbs: {', '.join(sorted(self._verbs))}"
-            ) from None
+            raise AttributeError(f"{name!r} is not a kernel verb; verbs: {', '.join(sorted(self._verbs))}") from None
 
 
 class SubmitFace(_Face):

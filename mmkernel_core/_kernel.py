@@ -10,12 +10,16 @@ from types import TracebackType
 
 from ._adapters import AdapterRegistry
 from ._cache import StateCache
+from ._config_groups import ConfigGroups, PixelSizeConfig
 from ._dispatch import Dispatcher
 from ._events import EventBus, KernelEvents
 from ._faces import AioFace, SubmitFace
 from ._loaded import LoadedDevice
 from ._logs import CallbackHandler, LogEntry
 from ._plugins import PluginFailure, discover
+from ._roles import Roles
+from ._verbs_camera import CameraVerbs
+from ._verbs_config import ConfigVerbs
 from ._verbs_devices import DeviceVerbs
 from ._verbs_motion import MotionVerbs
 from ._verbs_properties import PropertyVerbs
@@ -24,7 +28,7 @@ from ._verbs_wait import WaitVerbs
 log = logging.getLogger("mmkernel")
 
 
-class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs):
+class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, CameraVerbs):
     """Load devices and operate them from any thread: blocking (`kernel.verb(...)`),
     futures (`kernel.submit.verb(...)`) or asyncio (`await kernel.aio.verb(...)`).
 
@@ -59,6 +63,10 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs):
         self._waiters = ThreadPoolExecutor(max_workers=32, thread_name_prefix="mmkernel-wait")
         self._closing = threading.Event()
         self._log_handlers: dict[Callable[[LogEntry], object], CallbackHandler] = {}
+        self.roles = Roles()
+        self._groups = ConfigGroups()
+        self._pixel_sizes: dict[str, PixelSizeConfig] = {}
+        self._focus_directions: dict[str, int] = {}
         self.submit = SubmitFace(self)
         self.aio = AioFace(self)
 
@@ -91,9 +99,7 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs):
         self._dispatch.default_timeout = check_timeout(seconds)
 
     # -- logging ----------------------------------------------------------------------------
-    def add_log_callback(
-        self, callback: Callable[[LogEntry], object], level: int | str = logging.INFO
-    ) -> None:
+    def add_log_callback(self, callback: Callable[[LogEntry], object], level: int | str = logging.INFO) -> None:
         """Receive kernel and adapter log records (time, level, device, thread, message) on the
         notification thread. Lowers the `mmkernel` logger's level to `level` if needed."""
         handler = CallbackHandler(self.events.log_record)

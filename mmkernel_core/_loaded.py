@@ -51,6 +51,18 @@ class LoadedDevice:
 
 
 @dataclass(frozen=True)
+class DeviceInfo:
+    """What is loaded under a label."""
+
+    label: str
+    adapter: str
+    device_name: str
+    device_type: str
+    parent: str | None
+    initialized: bool
+
+
+@dataclass(frozen=True)
 class DeviceHealth:
     """`ok`, `faulted` (a call overran its deadline and has not returned) or `failed`
     (initialize raised); `detail` says why."""

@@ -68,6 +68,16 @@ def discover(
             conflict = registry.add(spec, source)
             if conflict is not None:
                 failures.append(PluginFailure(source, distribution, conflict))
+    for impl in manager.hook.mmkernel_example_configs.get_hookimpls():
+        source = impl.plugin_name
+        try:
+            examples = impl.function()
+            if not isinstance(examples, dict):
+                raise PluginError(f"mmkernel_example_configs() of plugin {source!r} must return a dict")
+        except Exception as error:  # noqa: BLE001
+            failures.append(PluginFailure(source, distributions.get(source, ""), error))
+            continue
+        registry.examples.update({str(k): str(v) for k, v in examples.items()})
     return registry, failures
 
 

@@ -217,9 +217,7 @@ def gather(
     return combined
 
 
-def _settle_with(
-    combined: Request, combine: Callable[[list[Request]], Any] | None, parts: list[Request]
-) -> None:
+def _settle_with(combined: Request, combine: Callable[[list[Request]], Any] | None, parts: list[Request]) -> None:
     try:
         result = combine(parts) if combine is not None else [p.result() for p in parts]
     except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the request

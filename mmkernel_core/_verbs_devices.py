@@ -15,7 +15,7 @@ from mmkernel_sdk.errors import (
 
 from ._base import KernelBase
 from ._faces import verb
-from ._loaded import DeviceHealth, LoadedDevice
+from ._loaded import DeviceHealth, DeviceInfo, LoadedDevice
 from ._request import Request, gather
 from ._runner import Runner
 
@@ -91,9 +91,7 @@ class DeviceVerbs(KernelBase):
         loaded = self._loaded(label)
         children = [d.label for d in self._devices.values() if d.parent == label]
         if children:
-            raise DeviceStateError(
-                f"device {label!r} is the hub of {', '.join(sorted(children))}; unload those first"
-            )
+            raise DeviceStateError(f"device {label!r} is the hub of {', '.join(sorted(children))}; unload those first")
         return self._call(loaded, "unload", self._shutdown, loaded, timeout=timeout)
 
     @verb
@@ -137,6 +135,13 @@ class DeviceVerbs(KernelBase):
         return Request.completed(label, "device_health", health)
 
     @verb
+    def device_info(self, label: str) -> Request:
+        """Adapter, device name, type, parent hub and whether it is initialized."""
+        d = self._loaded(label)
+        info = DeviceInfo(d.label, d.adapter, d.device_name, d.device_type, d.parent, d.initialized)
+        return Request.completed(label, "device_info", info)
+
+    @verb
     def parent_label(self, label: str) -> Request:
         """The hub a peripheral was loaded under, or None."""
         return Request.completed(label, "parent_label", self._loaded(label).parent)
@@ -145,8 +150,7 @@ class DeviceVerbs(KernelBase):
     def _check_label(self, label: str) -> None:
         if not isinstance(label, str) or not label or label != label.strip() or "," in label:
             raise DeviceStateError(
-                f"invalid device label {label!r}: use a non-empty name without commas or "
-                "leading/trailing spaces"
+                f"invalid device label {label!r}: use a non-empty name without commas or leading/trailing spaces"
             )
 
     def _resolve(self, adapter: str | Device, device_name: str | None) -> tuple[Any, str, str]:
@@ -230,6 +234,7 @@ class DeviceVerbs(KernelBase):
             with self._table_lock:
                 self._devices.pop(loaded.label, None)
             self._cache.forget(loaded.label)
+            self.roles.forget(loaded.label)  # type: ignore[attr-defined]
             if loaded.parent is None:
                 loaded.runner.close()
             self.events.device_unloaded.emit(loaded.label)

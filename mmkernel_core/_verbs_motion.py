@@ -57,9 +57,7 @@ class MotionVerbs(KernelBase):
         loaded.require_type("Stage", "set_relative_position")
         self._checked_read(loaded, "Position")
         offset = _OFFSET.coerce(d_um, label)
-        return self._call(
-            loaded, "set_relative_position", self._move_relative, loaded, offset, timeout=timeout
-        )
+        return self._call(loaded, "set_relative_position", self._move_relative, loaded, offset, timeout=timeout)
 
     def _move_relative(self, loaded: LoadedDevice, offset: float) -> None:
         loaded.device.set_relative_position(offset)  # type: ignore[attr-defined]
@@ -68,9 +66,7 @@ class MotionVerbs(KernelBase):
 
     # -- XYStage ----------------------------------------------------------------------------
     @verb
-    def set_xy_position(
-        self, label: str, x_um: float, y_um: float, *, timeout: float | None = None
-    ) -> Request:
+    def set_xy_position(self, label: str, x_um: float, y_um: float, *, timeout: float | None = None) -> Request:
         """Move an XY stage to (x, y) micrometres."""
         loaded = self._xy(label, "set_xy_position")
         x, y = _XY.coerce(x_um, label), _XY.coerce(y_um, label)
@@ -82,14 +78,10 @@ class MotionVerbs(KernelBase):
     ) -> Request:
         loaded = self._xy(label, "set_relative_xy_position")
         dx, dy = _XY.coerce(dx_um, label), _XY.coerce(dy_um, label)
-        return self._call(
-            loaded, "set_relative_xy_position", self._move_xy, loaded, dx, dy, True, timeout=timeout
-        )
+        return self._call(loaded, "set_relative_xy_position", self._move_xy, loaded, dx, dy, True, timeout=timeout)
 
     @verb
-    def get_xy_position(
-        self, label: str, *, from_cache: bool = False, timeout: float | None = None
-    ) -> Request:
+    def get_xy_position(self, label: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
         """(x, y) in micrometres."""
         loaded = self._xy(label, "get_xy_position")
         if from_cache:
@@ -100,9 +92,7 @@ class MotionVerbs(KernelBase):
         loaded = self._loaded(label)
         loaded.require_type("XYStage", verb_name)
         if not loaded.initialized:
-            raise DeviceStateError(
-                f"device {label!r} is not initialized; {verb_name}() needs initialize() first"
-            )
+            raise DeviceStateError(f"device {label!r} is not initialized; {verb_name}() needs initialize() first")
         return loaded
 
     def _move_xy(self, loaded: LoadedDevice, x: float, y: float, relative: bool) -> None:
@@ -144,9 +134,7 @@ class MotionVerbs(KernelBase):
         return self._typed_set(label, "Shutter", "set_shutter_open", "State", _as_state(open), timeout)
 
     @verb
-    def get_shutter_open(
-        self, label: str, *, from_cache: bool = False, timeout: float | None = None
-    ) -> Request:
+    def get_shutter_open(self, label: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
         request = self._typed_get(label, "Shutter", "get_shutter_open", "State", from_cache, timeout)
         return _mapped(request, bool)
 
@@ -166,9 +154,7 @@ class MotionVerbs(KernelBase):
         return self._typed_set(label, "State", "set_state_label", "Label", state_label, timeout)
 
     @verb
-    def get_state_label(
-        self, label: str, *, from_cache: bool = False, timeout: float | None = None
-    ) -> Request:
+    def get_state_label(self, label: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
         return self._typed_get(label, "State", "get_state_label", "Label", from_cache, timeout)
 
     @verb

@@ -17,9 +17,7 @@ from ._runner import Runner
 
 class PropertyVerbs(KernelBase):
     @verb
-    def get_property(
-        self, label: str, name: str, *, from_cache: bool = False, timeout: float | None = None
-    ) -> Request:
+    def get_property(self, label: str, name: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
         """Read a property from the device (one hop), or from the cache with from_cache=True."""
         if from_cache:
             return Request.completed(label, "get_property", self._cache.get(label, name))
@@ -28,9 +26,7 @@ class PropertyVerbs(KernelBase):
         return self._call(loaded, f"get {name}", self._read_value, loaded, name, timeout=timeout)
 
     @get_property.blocking
-    def get_property(
-        self, label: str, name: str, *, from_cache: bool = False, timeout: float | None = None
-    ) -> Any:
+    def get_property(self, label: str, name: str, *, from_cache: bool = False, timeout: float | None = None) -> Any:
         if from_cache:  # no Request, no hop: a dict lookup
             return self._cache.get(label, name)
         return PropertyVerbs.get_property.fn(self, label, name, timeout=timeout).result()

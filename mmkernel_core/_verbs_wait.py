@@ -33,13 +33,16 @@ class WaitVerbs(KernelBase):
 
     @verb
     def wait_for(self, label: str, *, timeout: float | None = None) -> Request:
-        """Return when `busy(label)` is false; DeviceTimeoutError names the device otherwise."""
+        """Return when `busy(label)` is false; DeviceTimeoutError names the device otherwise.
+
+        Called from the device's own runner (adapter code, or a hub sibling), the runner is
+        busy with the caller itself, so only the post-set delay and the adapter's own busy()
+        are waited for, inline."""
         loaded = self._loaded(label)
-        if loaded.runner.on_own_thread():
-            raise DeviceStateError(
-                f"wait_for({label!r}) called from device {label!r}'s own thread would wait for itself"
-            )
         deadline = time.monotonic() + self._limit(timeout)
+        if loaded.runner.on_own_thread():
+            self._wait_until_ready(loaded, deadline)
+            return Request.completed(label, "wait_for", None)
         return self._on_waiter(label, "wait_for", self._wait_until_idle, loaded, deadline)
 
     @verb
@@ -85,25 +88,28 @@ class WaitVerbs(KernelBase):
         return bool(loaded.device.busy())
 
     def _wait_until_idle(self, loaded: LoadedDevice, deadline: float) -> None:
-        label = loaded.label
+        """Nothing queued or running on the runner, then `_wait_until_ready`."""
+        if not loaded.runner.wait_idle(max(0.0, deadline - time.monotonic())):
+            current = loaded.runner.current
+            doing = f"{current.op!r} is still running" if current else "calls are still queued"
+            raise _still_busy(loaded.label, doing)
+        self._wait_until_ready(loaded, deadline)
+
+    def _wait_until_ready(self, loaded: LoadedDevice, deadline: float) -> None:
+        """Past the post-set delay, and the adapter's busy() (if it has one) says False."""
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _still_busy(label, "the device is still busy")
-            if not loaded.runner.wait_idle(remaining):
-                current = loaded.runner.current
-                doing = f"{current.op!r} is still running" if current else "calls are still queued"
-                raise _still_busy(label, doing)
             hold = loaded.busy_until - time.monotonic()
             if hold > 0:
-                if self._closing.wait(min(hold, max(0.0, deadline - time.monotonic()))):
+                if hold > deadline - time.monotonic():
+                    raise _still_busy(loaded.label, "its post-set delay outlasts the deadline")
+                if self._closing.wait(hold):
                     return
                 continue
             if not (loaded.has_busy and loaded.initialized):
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _still_busy(label, "the device still reports busy")
+                raise _still_busy(loaded.label, "the device still reports busy")
             if not self._call(loaded, "busy", self._adapter_busy, loaded, timeout=remaining).result():
                 return
             if self._closing.wait(min(self.busy_poll_s, max(0.0, deadline - time.monotonic()))):
@@ -119,6 +125,4 @@ def _combine_wait(parts: list[Request]) -> None:
     if failed:
         names = ", ".join(sorted(failed))
         details = "; ".join(str(e) for e in failed.values())
-        raise DeviceTimeoutError(
-            names, "wait_for_system", f"wait_for_system: still busy: {names} ({details})"
-        )
+        raise DeviceTimeoutError(names, "wait_for_system", f"wait_for_system: still busy: {names} ({details})")

@@ -13,6 +13,7 @@ from ._stage import Stage
 from ._state import StateDevice
 from ._xystage import XYStage
 from .errors import (
+    ConfigError,
     DeadlockError,
     DeviceError,
     DeviceFaultedError,
@@ -34,6 +35,7 @@ __all__ = [
     "DEVICE_TYPES",
     "AutoFocus",
     "Camera",
+    "ConfigError",
     "DeadlockError",
     "Device",
     "DeviceError",

@@ -48,6 +48,10 @@ class Camera(Device):
     def frame_dtype(self) -> np.dtype:
         must_override(self, "frame_dtype")
 
+    def snap(self, out: np.ndarray) -> dict[str, Any] | None:
+        """Expose one frame now and fill `out`; the default reads the next frame."""
+        return self.read_frame(out)
+
     def read_frame(self, out: np.ndarray) -> dict[str, Any] | None:
         """Fill `out` (a view into the kernel's buffer) with the next frame; return tags."""
         must_override(self, "read_frame")

@@ -71,9 +71,13 @@ class Device:
 
     # -- helpers for authors ----------------------------------------------------------------
     def notify(self, name: str, value: Any = _MISSING) -> None:
-        """Tell the kernel a property changed on its own (hardware button, temperature drift)."""
+        """Tell the kernel a property changed on its own (hardware button, temperature drift,
+        a setter that changed a related property). A stored property also keeps `value`.
+        Safe to call from any thread (e.g. a vendor SDK's callback thread)."""
         if value is _MISSING:
             value = self._props.get(name)
+        else:
+            value = self._props.store(name, value)
         if self._host is not None:
             self._host.property_notified(self, name, value)
 

@@ -66,13 +66,10 @@ class StateDevice(Device):
     def define_label(self, position: int, label: str) -> None:
         """Name a position; labels must be unique (they select positions)."""
         if not 0 <= position < len(self._labels):
-            raise ValueError(
-                f"device {self.label!r}: position {position} is out of range 0..{len(self._labels) - 1}"
-            )
+            raise ValueError(f"device {self.label!r}: position {position} is out of range 0..{len(self._labels) - 1}")
         if label in self._labels and self._labels.index(label) != position:
             raise ValueError(
-                f"device {self.label!r}: label {label!r} is already used by position "
-                f"{self._labels.index(label)}"
+                f"device {self.label!r}: label {label!r} is already used by position {self._labels.index(label)}"
             )
         self._labels[position] = label
         self.set_allowed("Label", self._labels)

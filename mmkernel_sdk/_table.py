@@ -41,9 +41,7 @@ class PropertyTable:
         if getter is not None:
             self._getters[spec.name] = getter
         else:
-            self._values[spec.name] = (
-                None if spec.default is None else spec.coerce(spec.default, self._device.label)
-            )
+            self._values[spec.name] = None if spec.default is None else spec.coerce(spec.default, self._device.label)
         if setter is not None:
             self._setters[spec.name] = setter
 
@@ -66,8 +64,7 @@ class PropertyTable:
         hint = f" did you mean {', '.join(map(repr, close))}?" if close else ""
         setting = f" (cannot set it to {value!r})" if value is not None else ""
         return PropertyError(
-            f"device {label!r} has no property {name!r}{setting};{hint} properties: "
-            f"{', '.join(self.names())}",
+            f"device {label!r} has no property {name!r}{setting};{hint} properties: {', '.join(self.names())}",
             device=label,
             property=name,
             value=value,
@@ -94,6 +91,15 @@ class PropertyTable:
             setter(value)
         if name not in self._getters:
             self._values[name] = value
+
+    def store(self, name: str, value: Any) -> Any:
+        """Record a value the hardware already has (no setter runs); returns it typed.
+        Properties with a getter keep no stored value: the getter is the truth."""
+        spec = self.spec(name, value)
+        typed = spec._convert(value, self._device.label)
+        if name not in self._getters:
+            self._values[name] = typed
+        return typed
 
     def coerce(self, name: str, value: Any, *, initialized: bool) -> Any:
         """Validate a value from outside: type, limits, allowed values, read-only, pre-init."""

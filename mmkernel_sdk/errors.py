@@ -94,3 +94,11 @@ class RefreshError(MMKernelError):
 class PluginError(MMKernelError):
     """A plugin could not be used: it failed to import, its hook raised, its device class could
     not be imported, or two plugins claim the same adapter name."""
+
+
+class ConfigError(MMKernelError):
+    """A configuration file or preset could not be applied; `problems` carry line numbers."""
+
+    def __init__(self, message: str, problems: list[object] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []

@@ -59,13 +59,10 @@ class DeviceSpec:
     def __post_init__(self) -> None:
         if self.device_type not in DEVICE_TYPE_NAMES:
             raise ValueError(
-                f"device {self.name!r}: device_type {self.device_type!r} is not one of "
-                f"{', '.join(DEVICE_TYPE_NAMES)}"
+                f"device {self.name!r}: device_type {self.device_type!r} is not one of {', '.join(DEVICE_TYPE_NAMES)}"
             )
         if isinstance(self.target, str) and ":" not in self.target:
-            raise ValueError(
-                f"device {self.name!r}: target {self.target!r} must look like 'package.module:Class'"
-            )
+            raise ValueError(f"device {self.name!r}: target {self.target!r} must look like 'package.module:Class'")
 
 
 @dataclass(frozen=True)
@@ -83,4 +80,10 @@ class AdapterHooks:
     @hookspec
     def mmkernel_adapters(self) -> list[AdapterSpec]:
         """Return the adapters this plugin offers. Must be cheap: import no device modules."""
+        raise NotImplementedError
+
+    @hookspec
+    def mmkernel_example_configs(self) -> dict[str, str]:
+        """Optional: example configuration files this plugin ships, {name: path}; the command
+        line accepts the name wherever it takes `--config`."""
         raise NotImplementedError

@@ -104,15 +104,18 @@ def test_negative_delay_is_rejected(kernel: Kernel) -> None:
         kernel.set_device_delay("Shutter", -1)
 
 
-def test_wait_for_from_the_devices_own_thread_is_refused(kernel: Kernel) -> None:
-    class Waiter(Generic):
-        Go = prop(int, default=0)
+def test_wait_for_from_the_devices_own_thread_waits_inline_for_its_busy() -> None:
+    """Adapter code (or a hub sibling) on the device's own runner can wait for the device: the
+    runner is busy with the caller itself, so only the adapter's busy() and the delay count."""
 
-        @Go.setter
-        def Go(self, value: int) -> None:
-            self.kernel.wait_for(self.label)
+    class SelfWaiting(SimStage):
+        def set_position(self, um: float) -> None:
+            super().set_position(um)
+            self.kernel.wait_for(self.label)  # blocks until the simulated move is over
 
-    kernel.load_device("W", Waiter())
-    kernel.initialize("W")
-    with pytest.raises(DeviceStateError, match="would wait for itself"):
-        kernel.set_property("W", "Go", 1)
+    with Kernel(timeout=5, busy_poll_s=0.001) as kernel:
+        stage = SelfWaiting(move_s=0.03)
+        kernel.load_device("Z", stage)
+        kernel.initialize("Z")
+        kernel.set_position("Z", 5)
+        assert stage.busy() is False

@@ -7,9 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+import tifffile
 from typer.testing import CliRunner
 
 from mmkernel_core.cli import app
+
+runner = CliRunner()
 
 
 def console_script() -> str:
@@ -19,14 +24,98 @@ def console_script() -> str:
     return found
 
 
-def test_demo_runs_and_reports_what_it_did() -> None:
-    result = CliRunner().invoke(app, ["demo"])
-    assert result.exit_code == 0, result.output
-    assert "update_cache()" in result.output
-    assert "property_changed('Z', 'Position', 12.5)" in result.output
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_demo_tours_the_demo_microscope() -> None:
+    code, output = run("demo", "--frames", "20")
+    assert code == 0, output
+    for expected in ("loaded 12 devices", "XY arrived at (1000.0, 500.0)", "channel FITC", "burst of 20 snaps"):
+        assert expected in output
+    assert "Traceback" not in output
 
 
 def test_console_script_runs_the_demo() -> None:
-    done = subprocess.run([console_script(), "demo"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([console_script(), "demo", "--frames", "10"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "wait_for('Z')" in done.stdout
+    assert "frames/s" in done.stdout
+
+
+def test_adapters_lists_the_demo_module() -> None:
+    code, output = run("adapters")
+    assert code == 0, output
+    for expected in ("DemoCamera", "DCam", "DXYStage", "D-DA", "Utilities", "Multi Shutter"):
+        assert expected in output
+
+
+def test_adapters_reports_a_broken_plugin_and_strict_fails(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from plugin_factory import write_plugin
+
+    write_plugin(tmp_path, "clibroken", plugin_extra="raise ImportError('no vendor SDK')")
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "", "COLUMNS": "200"}
+    listing = subprocess.run([console_script(), "adapters"], capture_output=True, text=True, env=env, timeout=60)
+    assert listing.returncode == 0
+    assert "DemoCamera" in listing.stdout
+    assert "plugin 'clibroken'" in listing.stderr and "no vendor SDK" in listing.stderr
+    strict = subprocess.run(
+        [console_script(), "adapters", "--strict"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert strict.returncode == 1
+
+
+def test_devices_of_a_configuration() -> None:
+    code, output = run("devices", "--config", "demo")
+    assert code == 0, output
+    for expected in ("Camera", "DCam", "Objective", "DObjective", "DHub"):
+        assert expected in output
+
+
+def test_props_shows_values_and_what_is_allowed() -> None:
+    code, output = run("props", "Camera")
+    assert code == 0, output
+    assert "Exposure" in output and "MaximumExposureMs" in output and "pre-init" in output
+
+
+def test_get_and_set() -> None:
+    assert run("get", "Camera", "Exposure") == (0, "10.0\n")
+    assert run("set", "Camera", "Binning", "2") == (0, "2\n")
+
+
+def test_bad_value_is_a_clear_error_without_traceback() -> None:
+    code, output = run("set", "Camera", "Binning", "3")
+    assert code == 1
+    assert "device 'Camera', property 'Binning': value '3' is not one of the allowed values" in output
+    assert "Traceback" not in output
+
+
+def test_unknown_label_and_unknown_config() -> None:
+    code, output = run("get", "Camra", "Exposure")
+    assert code == 1 and "did you mean 'Camera'" in output
+    code, output = run("devices", "--config", "nope.cfg")
+    assert code == 1 and "neither a file nor an example name" in output
+
+
+def test_broken_configuration_names_the_line(tmp_path: Path) -> None:
+    config = tmp_path / "broken.cfg"
+    config.write_text("Device,Cam,DemoCamera,DCam\nProperty,Core,Initialize,1\nProperty,Cam,Binning,3\n")
+    code, output = run("devices", "--config", str(config))
+    assert code == 1
+    assert "line 3" in output and "Binning" in output
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".tif"])
+def test_snap_writes_an_image(tmp_path: Path, suffix: str) -> None:
+    target = tmp_path / f"image{suffix}"
+    code, output = run("snap", "-o", str(target))
+    assert code == 0, output
+    image = np.load(target) if suffix == ".npy" else tifffile.imread(target)
+    assert image.shape == (512, 512) and image.dtype == np.uint8
+    assert image.max() > 0
+
+
+def test_snap_refuses_unknown_formats(tmp_path: Path) -> None:
+    code, output = run("snap", "-o", str(tmp_path / "image.png"))
+    assert code == 1 and "use a .tif, .tiff or .npy" in output

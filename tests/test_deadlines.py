@@ -49,9 +49,7 @@ def test_hung_call_times_out_naming_device_and_operation(kernel: Kernel, hung: S
     assert health.state == "faulted" and "get Value" in health.detail
 
 
-def test_faulted_device_refuses_new_calls_and_others_are_untouched(
-    kernel: Kernel, hung: Stuck, gate: Gate
-) -> None:
+def test_faulted_device_refuses_new_calls_and_others_are_untouched(kernel: Kernel, hung: Stuck, gate: Gate) -> None:
     with pytest.raises(DeviceTimeoutError):
         kernel.get_property("Hung", "Value", timeout=0.2)
     with pytest.raises(DeviceFaultedError, match="'Hung' is faulted: 'get Value' on 'Hung' overran"):

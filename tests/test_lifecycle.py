@@ -157,9 +157,7 @@ def test_close_shuts_every_device_down_and_refuses_later_calls() -> None:
 def test_verbs_check_the_device_type(kernel: Kernel) -> None:
     kernel.load_device("Shutter", SimShutter())
     kernel.initialize("Shutter")
-    with pytest.raises(
-        DeviceTypeError, match="'Shutter' is a Shutter device; set_position\\(\\) needs a Stage"
-    ):
+    with pytest.raises(DeviceTypeError, match="'Shutter' is a Shutter device; set_position\\(\\) needs a Stage"):
         kernel.set_position("Shutter", 1)
     with pytest.raises(DeviceTypeError, match="get_xy_position\\(\\) needs a XYStage"):
         kernel.get_xy_position("Shutter")

@@ -175,9 +175,7 @@ class Exploder(Generic):
 def test_adapter_exception_reaches_caller_as_device_error_and_runner_survives(kernel: Kernel) -> None:
     kernel.load_device("X", Exploder())
     kernel.initialize("X")
-    with pytest.raises(
-        DeviceError, match="device 'X': set Value failed: RuntimeError: hardware refused -1"
-    ) as info:
+    with pytest.raises(DeviceError, match="device 'X': set Value failed: RuntimeError: hardware refused -1") as info:
         kernel.set_property("X", "Value", -1)
     assert isinstance(info.value.__cause__, RuntimeError)
     assert info.value.device == "X"

@@ -1,0 +1,121 @@
+"""Micro-Manager `.cfg` files: parsing into commands, with every syntax problem and its line.
+
+A line is comma-separated fields; `#` in the first column is a comment; empty fields collapse;
+spaces are significant (never stripped). Commands run in file order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# command -> allowed field counts (including the command itself)
+FIELD_COUNTS: dict[str, tuple[int, ...]] = {
+    "Device": (4,),
+    "Property": (3, 4),
+    "Parent": (3,),
+    "Label": (4,),
+    "Delay": (3,),
+    "FocusDirection": (3,),
+    "ConfigGroup": (2, 5, 6),
+    "ConfigPixelSize": (5,),
+    "PixelSize_um": (3,),
+    "PixelSizeAffine": (8,),
+    "PixelSizeAngle_dxdz": (3,),
+    "PixelSizeAngle_dydz": (3,),
+    "PixelSizeOptimalZ_Um": (3,),
+}
+USAGE = {
+    "Device": "Device,label,adapter,device",
+    "Property": "Property,label,property[,value]",
+    "Parent": "Parent,label,hub",
+    "Label": "Label,stateDevice,position,label",
+    "Delay": "Delay,label,ms",
+    "FocusDirection": "FocusDirection,stage,sign",
+    "ConfigGroup": "ConfigGroup,group[,preset,device,property[,value]]",
+    "ConfigPixelSize": "ConfigPixelSize,resolution,device,property,value",
+    "PixelSize_um": "PixelSize_um,resolution,um",
+    "PixelSizeAffine": "PixelSizeAffine,resolution,a0,a1,a2,a3,a4,a5",
+    "PixelSizeAngle_dxdz": "PixelSizeAngle_dxdz,resolution,value",
+    "PixelSizeAngle_dydz": "PixelSizeAngle_dydz,resolution,value",
+    "PixelSizeOptimalZ_Um": "PixelSizeOptimalZ_Um,resolution,value",
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    line: int
+    text: str
+    fields: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.fields[0]
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return self.fields[1:]
+
+    def where(self) -> str:
+        return f"line {self.line}: {self.text!r}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int
+    text: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message} (in {self.text!r})"
+
+
+def parse(text: str) -> tuple[list[Command], list[Problem]]:
+    """All commands, and every syntax problem (unknown command, wrong field count, bad number)."""
+    commands: list[Command] = []
+    problems: list[Problem] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip("\r\n")
+        if not line or line.startswith("#") or not line.strip():
+            continue
+        fields = tuple(f for f in line.split(",") if f != "")
+        if not fields:
+            continue
+        command = Command(number, line, fields)
+        problem = _check(command)
+        if problem is None:
+            commands.append(command)
+        else:
+            problems.append(Problem(number, line, problem))
+    return commands, problems
+
+
+def read(path: str | Path) -> tuple[list[Command], list[Problem]]:
+    return parse(Path(path).read_text(encoding="utf-8", errors="replace"))
+
+
+def _check(command: Command) -> str | None:
+    counts = FIELD_COUNTS.get(command.name)
+    if counts is None:
+        known = ", ".join(FIELD_COUNTS)
+        return f"unknown command {command.name!r}; known commands: {known}"
+    if len(command.fields) not in counts:
+        return f"{command.name} takes the form {USAGE[command.name]} ({len(command.fields)} fields given)"
+    numeric = _numeric_fields(command)
+    for index in numeric:
+        try:
+            float(command.fields[index])
+        except ValueError:
+            return f"{command.name}: field {index + 1} must be a number, not {command.fields[index]!r}"
+    return None
+
+
+def _numeric_fields(command: Command) -> range | tuple[int, ...]:
+    name = command.name
+    if name in ("Delay", "FocusDirection", "PixelSize_um", "Label") or name.startswith("PixelSizeAngle"):
+        return (2,)
+    if name == "PixelSizeOptimalZ_Um":
+        return (2,)
+    if name == "PixelSizeAffine":
+        return range(2, 8)
+    return ()

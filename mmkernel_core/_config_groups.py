@@ -1,0 +1,72 @@
+"""Configuration groups and pixel-size presets: named sets of property values (MM's presets)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mmkernel_sdk.errors import UnknownDeviceError
+
+
+@dataclass(frozen=True)
+class Setting:
+    device: str
+    property: str
+    value: str
+
+
+@dataclass
+class PixelSizeConfig:
+    """One resolution: the settings that select it and its calibration."""
+
+    name: str
+    settings: list[Setting] = field(default_factory=list)
+    pixel_size_um: float = 0.0
+    affine: tuple[float, float, float, float, float, float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    angle_dxdz: float = 0.0
+    angle_dydz: float = 0.0
+    optimal_z_um: float = 0.0
+
+
+class ConfigGroups:
+    """group -> preset -> settings, in the order they were defined."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, dict[str, list[Setting]]] = {}
+
+    def define_group(self, group: str) -> None:
+        self._groups.setdefault(group, {})
+
+    def define(self, group: str, preset: str, setting: Setting | None = None) -> None:
+        settings = self._groups.setdefault(group, {}).setdefault(preset, [])
+        if setting is None:
+            return
+        settings[:] = [s for s in settings if (s.device, s.property) != (setting.device, setting.property)]
+        settings.append(setting)
+
+    def groups(self) -> list[str]:
+        return sorted(self._groups)
+
+    def presets(self, group: str) -> list[str]:
+        return sorted(self._group(group))
+
+    def settings(self, group: str, preset: str) -> list[Setting]:
+        presets = self._group(group)
+        if preset not in presets:
+            raise UnknownDeviceError(
+                f"config group {group!r} has no preset {preset!r}; presets: {', '.join(sorted(presets)) or '(none)'}"
+            )
+        return list(presets[preset])
+
+    def has(self, group: str, preset: str) -> bool:
+        return preset in self._groups.get(group, {})
+
+    def clear(self) -> None:
+        self._groups.clear()
+
+    def _group(self, group: str) -> dict[str, list[Setting]]:
+        try:
+            return self._groups[group]
+        except KeyError:
+            raise UnknownDeviceError(
+                f"no config group {group!r}; groups: {', '.join(self.groups()) or '(none)'}"
+            ) from None

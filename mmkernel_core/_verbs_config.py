@@ -1,0 +1,282 @@
+"""Configuration verbs: roles, config groups, pixel sizes, parents, and loading `.cfg` files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mmkernel_sdk.errors import ConfigError, DeviceStateError, MMKernelError, PropertyError
+
+from ._base import KernelBase
+from ._config_file import Command, Problem, read
+from ._config_groups import ConfigGroups, PixelSizeConfig, Setting
+from ._faces import verb
+from ._request import Request, gather
+from ._roles import CORE_ROLES, Roles
+
+STARTUP = ("System", "Startup")
+
+
+class ConfigVerbs(KernelBase):
+    roles: Roles
+    _groups: ConfigGroups
+    _pixel_sizes: dict[str, PixelSizeConfig]
+    _focus_directions: dict[str, int]
+
+    # -- roles ------------------------------------------------------------------------------
+    @verb
+    def set_role(self, role: str, label: str) -> Request:
+        """Make `label` the system's Camera, Shutter, Focus, XYStage, AutoFocus, SLM or Galvo
+        (MM's `Property,Core,<role>,<label>`); an empty label clears the role."""
+        if role not in CORE_ROLES:
+            raise PropertyError(
+                f"device 'Core': no role {role!r}; roles: {', '.join(CORE_ROLES)}",
+                device="Core",
+                property=role,
+                value=label,
+                allowed=", ".join(CORE_ROLES),
+            )
+        attribute, kind = CORE_ROLES[role]
+        if label:
+            loaded = self._loaded(label)
+            if kind is not None:
+                loaded.require_type(kind, f"set_role({role!r})")
+        setattr(self.roles, attribute, label)
+        self.events.property_changed.emit("Core", role, label)
+        return Request.completed("Core", "set_role", None)
+
+    # -- parents and focus direction --------------------------------------------------------
+    @verb
+    def set_parent(self, label: str, hub: str) -> Request:
+        """Put an uninitialized device under a hub: it moves to the hub's runner."""
+        loaded = self._loaded(label)
+        hub_device = self._hub(hub)  # type: ignore[attr-defined]
+        if loaded.initialized:
+            raise DeviceStateError(f"device {label!r} is initialized; set its parent hub before initialize()")
+        if loaded.runner is not hub_device.runner:
+            old = loaded.runner
+            loaded.runner = hub_device.runner
+            if loaded.parent is None:
+                old.close()
+        loaded.parent = hub
+        loaded.device.hub = hub_device.device
+        return Request.completed(label, "set_parent", None)
+
+    @verb
+    def set_focus_direction(self, label: str, sign: int) -> Request:
+        """+1 if positive moves go towards the sample, -1 if away, 0 unknown (MM FocusDirection)."""
+        self._loaded(label).require_type("Stage", "set_focus_direction")
+        if sign not in (-1, 0, 1):
+            raise PropertyError(
+                f"device {label!r}, focus direction: value {sign!r} is not allowed; allowed: -1, 0, 1",
+                device=label,
+                property="FocusDirection",
+                value=sign,
+                allowed="-1, 0, 1",
+            )
+        self._focus_directions[label] = int(sign)
+        return Request.completed(label, "set_focus_direction", None)
+
+    @verb
+    def focus_direction(self, label: str) -> Request:
+        return Request.completed(label, "focus_direction", self._focus_directions.get(label, 0))
+
+    # -- config groups ----------------------------------------------------------------------
+    @verb
+    def define_config(
+        self,
+        group: str,
+        preset: str | None = None,
+        device: str | None = None,
+        prop: str | None = None,
+        value: Any = None,
+    ) -> Request:
+        """Create a group, a preset, or add `device.prop = value` to a preset."""
+        if preset is None:
+            self._groups.define_group(group)
+        elif device is None or prop is None:
+            self._groups.define(group, preset)
+        else:
+            self._loaded(device).props.spec(prop, value)
+            self._groups.define(group, preset, Setting(device, prop, "" if value is None else str(value)))
+        return Request.completed(group, "define_config", None)
+
+    @verb
+    def set_config(self, group: str, preset: str, *, timeout: float | None = None) -> Request:
+        """Apply a preset. Every value is validated first, so a bad preset changes nothing;
+        devices are then set in parallel, each in the preset's order."""
+        settings = self._groups.settings(group, preset)
+        checked = []
+        for setting in settings:
+            loaded = self._loaded(setting.device)
+            value = self._checked_value(loaded, setting.property, setting.value)
+            checked.append((loaded, setting.property, value))
+        parts = [
+            self._call(loaded, f"set {name}", self._apply_value, loaded, name, value, timeout=timeout)
+            for loaded, name, value in checked
+        ]
+
+        def done(requests: list[Request]) -> None:
+            for request in requests:
+                request.result()
+            self.events.config_set.emit(group, preset)
+
+        return gather(group, "set_config", parts, done)
+
+    @verb
+    def config_groups(self) -> Request:
+        return Request.completed("Core", "config_groups", self._groups.groups())
+
+    @verb
+    def config_presets(self, group: str) -> Request:
+        return Request.completed(group, "config_presets", self._groups.presets(group))
+
+    @verb
+    def config_settings(self, group: str, preset: str) -> Request:
+        """[(device, property, value)] of a preset, in definition order."""
+        settings = [(s.device, s.property, s.value) for s in self._groups.settings(group, preset)]
+        return Request.completed(group, "config_settings", settings)
+
+    @verb
+    def current_config(self, group: str) -> Request:
+        """The preset whose every setting matches the cache, or "" (no device is asked)."""
+        for preset in self._groups.presets(group):
+            if self._matches(self._groups.settings(group, preset)):
+                return Request.completed(group, "current_config", preset)
+        return Request.completed(group, "current_config", "")
+
+    # -- pixel size -------------------------------------------------------------------------
+    @verb
+    def pixel_size_configs(self) -> Request:
+        return Request.completed("Core", "pixel_size_configs", sorted(self._pixel_sizes))
+
+    @verb
+    def pixel_size_config(self, name: str) -> Request:
+        return Request.completed("Core", "pixel_size_config", self._pixel_size(name))
+
+    @verb
+    def pixel_size_um(self) -> Request:
+        """Pixel size of the resolution whose settings match the cache (0.0 if none does)."""
+        for name in sorted(self._pixel_sizes):
+            config = self._pixel_sizes[name]
+            if self._matches(config.settings):
+                return Request.completed("Core", "pixel_size_um", config.pixel_size_um)
+        return Request.completed("Core", "pixel_size_um", 0.0)
+
+    def _pixel_size(self, name: str) -> PixelSizeConfig:
+        try:
+            return self._pixel_sizes[name]
+        except KeyError:
+            known = ", ".join(sorted(self._pixel_sizes)) or "(none)"
+            raise ConfigError(f"no pixel size configuration {name!r}; defined: {known}") from None
+
+    def _matches(self, settings: list[Setting]) -> bool:
+        for setting in settings:
+            loaded = self._devices.get(setting.device)
+            if loaded is None:
+                return False
+            try:
+                wanted = loaded.props.spec(setting.property).coerce(setting.value, setting.device)
+                if self._cache.get(setting.device, setting.property) != wanted:
+                    return False
+            except MMKernelError:
+                return False
+        return True
+
+    # -- loading a .cfg file ----------------------------------------------------------------
+    @verb
+    def load_config(self, path: str | Path) -> Request:
+        """Load a Micro-Manager `.cfg`: everything loaded before is unloaded first; any problem
+        is reported with its line number and leaves nothing loaded (no half-loaded system)."""
+        return self._on_waiter("Core", "load_config", self._load_config, Path(path))  # type: ignore[attr-defined]
+
+    def _load_config(self, path: Path) -> None:
+        if not path.is_file():
+            raise ConfigError(f"configuration file {str(path)!r} does not exist")
+        commands, problems = read(path)
+        if problems:
+            raise ConfigError(_describe(path, problems), problems)
+        self.unload_all()  # type: ignore[attr-defined]
+        self._reset_configuration()
+        for command in commands:
+            try:
+                self._run(command)
+            except Exception as error:
+                problem = Problem(command.line, command.text, str(error))
+                try:
+                    self.unload_all()  # type: ignore[attr-defined]
+                finally:
+                    self._reset_configuration()
+                raise ConfigError(_describe(path, [problem]), [problem]) from error
+        if self._groups.has(*STARTUP):
+            self.set_config(*STARTUP)  # type: ignore[attr-defined]
+        self.events.system_loaded.emit()
+
+    def _reset_configuration(self) -> None:
+        self._groups.clear()
+        self._pixel_sizes.clear()
+        self._focus_directions.clear()
+        self.roles.__init__()  # type: ignore[misc]
+
+    def _run(self, command: Command) -> None:
+        name, a = command.name, command.args
+        k: Any = self
+        if name == "Device":
+            k.load_device(a[0], a[1], a[2])
+        elif name == "Property" and a[0] == "Core":
+            self._core_property(a[1], a[2] if len(a) > 2 else "")
+        elif name == "Property":
+            k.set_property(a[0], a[1], a[2] if len(a) > 2 else "")
+        elif name == "Parent":
+            k.set_parent(a[0], a[1])
+        elif name == "Label":
+            k.define_state_label(a[0], int(float(a[1])), a[2])
+        elif name == "Delay":
+            k.set_device_delay(a[0], float(a[1]))
+        elif name == "FocusDirection":
+            k.set_focus_direction(a[0], int(float(a[1])))
+        elif name == "ConfigGroup" and len(a) == 1:
+            k.define_config(a[0])
+        elif name == "ConfigGroup":
+            k.define_config(a[0], a[1], a[2], a[3], a[4] if len(a) > 4 else "")
+        elif name == "ConfigPixelSize":
+            config = self._pixel_sizes.setdefault(a[0], PixelSizeConfig(a[0]))
+            config.settings.append(Setting(a[1], a[2], a[3]))
+        else:
+            self._pixel_calibration(name, a)
+
+    def _core_property(self, prop: str, value: str) -> None:
+        k: Any = self
+        if prop == "Initialize":
+            if value == "1":
+                k.initialize_all()
+            elif value == "0":
+                k.unload_all()
+            else:
+                raise ConfigError(f"Core Initialize must be 0 (unload all) or 1 (initialize all), not {value!r}")
+        elif prop == "AutoShutter":
+            self.roles.auto_shutter = value.strip() not in ("0", "", "false", "False")
+        elif prop == "ChannelGroup":
+            self.roles.channel_group = value
+        elif prop == "TimeoutMs":
+            k.default_timeout = float(value) / 1000.0
+        else:
+            k.set_role(prop, value)
+
+    def _pixel_calibration(self, name: str, a: tuple[str, ...]) -> None:
+        config = self._pixel_sizes.setdefault(a[0], PixelSizeConfig(a[0]))
+        if name == "PixelSize_um":
+            config.pixel_size_um = float(a[1])
+        elif name == "PixelSizeAffine":
+            config.affine = tuple(float(v) for v in a[1:7])  # type: ignore[assignment]
+        elif name == "PixelSizeAngle_dxdz":
+            config.angle_dxdz = float(a[1])
+        elif name == "PixelSizeAngle_dydz":
+            config.angle_dydz = float(a[1])
+        else:
+            config.optimal_z_um = float(a[1])
+
+
+def _describe(path: Path, problems: list[Problem]) -> str:
+    lines = "\n".join(f"  {p}" for p in problems)
+    return f"{path.name}: {len(problems)} problem(s); nothing was loaded:\n{lines}"

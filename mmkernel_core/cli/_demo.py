@@ -1,0 +1,84 @@
+"""`mmkernel demo`: the demo system put through its paces, with timings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from .._kernel import Kernel
+from ._session import kernel_session, out
+
+
+def demo(
+    frames: Annotated[int, typer.Option(help="Frames in the burst.")] = 200,
+    config: Annotated[str, typer.Option("--config", "-c", help="Configuration to run on.")] = "demo",
+) -> None:
+    """Load the demo microscope, move stages, switch filters, snap, stream a burst; show timings."""
+    started = time.perf_counter()
+    with kernel_session(config) as kernel:
+        say(f"loaded {len(kernel.devices())} devices from the {config!r} configuration", started)
+        tour(kernel, frames)
+
+
+def tour(kernel: Kernel, frames: int) -> None:
+    changes: list[tuple[str, str, object]] = []
+    kernel.events.property_changed.connect(lambda *change: changes.append(change))
+    camera, focus, xy = kernel.roles.camera, kernel.roles.focus, kernel.roles.xy_stage
+
+    with step("focus: set_position(Z, 25 um)"):
+        kernel.set_position(focus, 25.0)
+    with step("XY: move to (1000, 500) um at 10 mm/s and wait"):
+        kernel.set_xy_position(xy, 1000.0, 500.0)
+        kernel.wait_for(xy)
+    with step(f"XY arrived at {kernel.get_xy_position(xy)}"):
+        pass
+    for preset in kernel.config_presets("Channel"):
+        with step(f"channel {preset}: dichroic, emission and excitation wheels"):
+            kernel.set_config("Channel", preset)
+    with step(f"Channel is now {kernel.current_config('Channel')!r}, pixel size {kernel.pixel_size_um()} um"):
+        pass
+
+    for exposure in (10.0, 40.0):
+        kernel.set_property(camera, "Exposure", exposure)
+        t0 = time.perf_counter()
+        image = kernel.snap()
+        say(f"snap at {exposure:.0f} ms exposure: {image.shape} {image.dtype}, mean {image.mean():.1f}", t0)
+
+    kernel.set_property(camera, "Exposure", 1.0)
+    kernel.set_property(camera, "FastImage", 1)
+    kernel.set_shutter_open(kernel.roles.shutter, True)  # open once for the burst, not per frame
+    t0 = time.perf_counter()
+    with Progress(
+        TextColumn("burst"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+    ) as progress:
+        task = progress.add_task("burst", total=frames)
+        for _ in range(frames):
+            kernel.snap()
+            progress.advance(task)
+    seconds = time.perf_counter() - t0
+    kernel.set_shutter_open(kernel.roles.shutter, False)
+    say(f"burst of {frames} snaps: {frames / seconds:.0f} frames/s", t0)
+
+    t0 = time.perf_counter()
+    kernel.update_cache()
+    say(f"update_cache(): {len(kernel.devices())} devices refreshed in parallel", t0)
+    kernel.events.flush()
+    out.print(f"events: {len(changes)} property changes delivered on the notification thread, e.g.")
+    for change in changes[:3]:
+        out.print(f"    property_changed{change}")
+
+
+def say(message: str, started: float) -> None:
+    out.print(f"{(time.perf_counter() - started) * 1000:8.1f} ms  {message}")
+
+
+@contextmanager
+def step(message: str, report: Callable[[str, float], None] = say) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    report(message, started)

@@ -1,0 +1,53 @@
+"""What every command shares: a kernel opened from a configuration, and error reporting."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from mmkernel_sdk.errors import MMKernelError
+
+from .._kernel import Kernel
+
+# Piped or captured output is not wrapped at 80 columns: messages and tables stay greppable.
+_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
+out = Console(highlight=False, width=_WIDTH)
+err = Console(stderr=True, highlight=False, width=_WIDTH, soft_wrap=True)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print a clear error (no traceback) and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+def resolve_config(kernel: Kernel, config: str) -> Path:
+    """A path, or the name of an example configuration a plugin ships (e.g. "demo")."""
+    examples = kernel.adapters.examples
+    if config in examples and not Path(config).exists():
+        return Path(examples[config])
+    path = Path(config)
+    if not path.is_file():
+        known = ", ".join(sorted(examples)) or "(none installed)"
+        raise fail(f"configuration {config!r} is neither a file nor an example name; examples: {known}")
+    return path
+
+
+@contextmanager
+def kernel_session(config: str | None = None) -> Iterator[Kernel]:
+    """A kernel, loaded from `config` if given; kernel errors become clean CLI errors."""
+    try:
+        with Kernel() as kernel:
+            if config is not None:
+                kernel.load_config(resolve_config(kernel, config))
+            yield kernel
+    except MMKernelError as error:
+        raise fail(str(error)) from None
+    except OSError as error:
+        raise fail(f"{type(error).__name__}: {error}") from None

@@ -1,0 +1,1 @@
+"""Simulated devices named as in Micro-Manager's DemoCamera and Utilities modules."""

@@ -1,0 +1,184 @@
+"""Micro-Manager .cfg files: parsing, loading, every problem with its line, nothing half-loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mmkernel_core import ConfigError, Kernel, UnknownDeviceError
+from mmkernel_core._config_file import parse
+from mmkernel_sdk.plugin import AdapterSpec, DeviceSpec, hookimpl
+from mmkernel_sdk.testing import SimShutter, SimStage, SimWheel
+
+
+class SimPlugin:
+    """Offers the simulated devices as adapter 'Sim', without entry points."""
+
+    @hookimpl
+    def mmkernel_adapters(self) -> list[AdapterSpec]:
+        return [
+            AdapterSpec(
+                "Sim",
+                "simulated",
+                [
+                    DeviceSpec("Stage", "Stage", "", SimStage),
+                    DeviceSpec("Shutter", "Shutter", "", SimShutter),
+                    DeviceSpec("Wheel", "State", "", SimWheel),
+                ],
+            )
+        ]
+
+
+@pytest.fixture
+def kernel() -> Kernel:
+    with Kernel(plugins=[SimPlugin()], discover=False, timeout=5) as k:
+        yield k
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "system.cfg"
+    path.write_text(text)
+    return path
+
+
+GOOD = """# a comment
+Property,Core,Initialize,0
+Device,Z,Sim,Stage
+Device,Shutter,Sim,Shutter
+Device,Filter,Sim,Wheel
+Property,Core,Initialize,1
+Delay,Shutter,15
+FocusDirection,Z,-1
+Property,Core,Focus,Z
+Property,Core,Shutter,Shutter
+Property,Core,AutoShutter,0
+Property,Core,TimeoutMs,7000
+Label,Filter,1,GFP filter
+Label,Filter,2,mCherry
+ConfigGroup,Channel
+ConfigGroup,Channel,GFP,Filter,Label,GFP filter
+ConfigGroup,Channel,GFP,Shutter,State,1
+ConfigGroup,Channel,Cherry,Filter,Label,mCherry
+ConfigGroup,System,Startup,Z,Position,12.5
+ConfigPixelSize,Res,Filter,State,1
+PixelSize_um,Res,0.65
+PixelSizeAffine,Res,0.65,0.0,0.0,0.0,0.65,0.0
+PixelSizeAngle_dxdz,Res,1.5
+PixelSizeOptimalZ_Um,Res,2.0
+"""
+
+
+def test_a_complete_configuration_loads(kernel: Kernel, tmp_path: Path) -> None:
+    loaded = []
+    kernel.events.system_loaded.connect(lambda: loaded.append(True))
+    kernel.load_config(write(tmp_path, GOOD))
+    assert kernel.devices() == ["Filter", "Shutter", "Z"]
+    assert (kernel.roles.focus, kernel.roles.shutter, kernel.roles.auto_shutter) == ("Z", "Shutter", False)
+    assert kernel.default_timeout == 7.0
+    assert kernel.get_device_delay("Shutter") == 15
+    assert kernel.focus_direction("Z") == -1
+    assert kernel.state_labels("Filter")[:3] == ["State-0", "GFP filter", "mCherry"]
+    assert kernel.config_groups() == ["Channel", "System"]
+    assert kernel.config_presets("Channel") == ["Cherry", "GFP"]
+    assert kernel.config_settings("Channel", "GFP") == [("Filter", "Label", "GFP filter"), ("Shutter", "State", "1")]
+    assert kernel.get_position("Z") == 12.5  # System/Startup was applied
+    config = kernel.pixel_size_config("Res")
+    assert (config.pixel_size_um, config.angle_dxdz, config.optimal_z_um) == (0.65, 1.5, 2.0)
+    assert config.affine == (0.65, 0.0, 0.0, 0.0, 0.65, 0.0)
+    kernel.events.flush()
+    assert loaded == [True]
+
+
+def test_presets_apply_and_are_recognised(kernel: Kernel, tmp_path: Path) -> None:
+    kernel.load_config(write(tmp_path, GOOD))
+    applied = []
+    kernel.events.config_set.connect(lambda group, preset: applied.append((group, preset)))
+    assert kernel.current_config("Channel") == ""
+    kernel.set_config("Channel", "GFP")
+    assert kernel.get_state_label("Filter") == "GFP filter" and kernel.get_shutter_open("Shutter")
+    assert kernel.current_config("Channel") == "GFP"
+    assert kernel.pixel_size_um() == 0.65
+    kernel.set_config("Channel", "Cherry")
+    assert kernel.current_config("Channel") == "Cherry"
+    assert kernel.pixel_size_um() == 0.0
+    kernel.events.flush()
+    assert applied == [("Channel", "GFP"), ("Channel", "Cherry")]
+
+
+def test_a_preset_with_a_bad_value_changes_nothing(kernel: Kernel, tmp_path: Path) -> None:
+    kernel.load_config(write(tmp_path, GOOD))
+    kernel.define_config("Channel", "Broken", "Shutter", "State", "1")
+    kernel.define_config("Channel", "Broken", "Filter", "State", "99")
+    with pytest.raises(Exception, match="'Filter', property 'State': value '99' is out of range"):
+        kernel.set_config("Channel", "Broken")
+    assert kernel.get_shutter_open("Shutter") is False  # the valid half was not applied either
+
+
+def test_unknown_preset_lists_the_presets(kernel: Kernel, tmp_path: Path) -> None:
+    kernel.load_config(write(tmp_path, GOOD))
+    with pytest.raises(UnknownDeviceError, match="has no preset 'DAPI'; presets: Cherry, GFP"):
+        kernel.set_config("Channel", "DAPI")
+
+
+def test_syntax_problems_are_all_reported_with_line_numbers_before_anything_loads(
+    kernel: Kernel, tmp_path: Path
+) -> None:
+    text = "Device,Z,Sim,Stage\nDevise,X,Sim,Stage\nDelay,Z,fast\nLabel,Z,1\nProperty,Core,Initialize,1\n"
+    with pytest.raises(ConfigError) as info:
+        kernel.load_config(write(tmp_path, text))
+    message = str(info.value)
+    assert "line 2: unknown command 'Devise'" in message
+    assert "line 3: Delay: field 3 must be a number, not 'fast'" in message
+    assert "line 4: Label takes the form Label,stateDevice,position,label" in message
+    assert [p.line for p in info.value.problems] == [2, 3, 4]
+    assert kernel.devices() == []
+
+
+def test_a_failing_command_unloads_everything_and_names_its_line(kernel: Kernel, tmp_path: Path) -> None:
+    kernel.load_device("Old", SimStage())
+    text = "Device,Z,Sim,Stage\nDevice,S,Sim,Shutter\nProperty,Core,Initialize,1\nProperty,Z,Position,9000\n"
+    with pytest.raises(ConfigError, match=r"line 4: .*'Z', property 'Position': value '9000' is out of range"):
+        kernel.load_config(write(tmp_path, text))
+    assert kernel.devices() == []  # neither half of the new system nor the old one is left
+    assert kernel.roles.focus == ""
+
+
+def test_unknown_adapter_in_a_config(kernel: Kernel, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"line 1: no adapter named 'Simm' \(did you mean 'Sim'\?\)"):
+        kernel.load_config(write(tmp_path, "Device,Z,Simm,Stage\n"))
+
+
+def test_roles_must_name_a_device_of_the_right_type(kernel: Kernel, tmp_path: Path) -> None:
+    text = "Device,S,Sim,Shutter\nProperty,Core,Initialize,1\nProperty,Core,Focus,S\n"
+    with pytest.raises(ConfigError, match=r"line 3: .*'S' is a Shutter device; set_role\('Focus'\)\(\) needs a Stage"):
+        kernel.load_config(write(tmp_path, text))
+
+
+def test_missing_file(kernel: Kernel, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        kernel.load_config(tmp_path / "missing.cfg")
+
+
+def test_parse_rules_comments_empty_fields_and_significant_spaces() -> None:
+    commands, problems = parse("# comment\n\nLabel,W,1,My Label \r\nProperty,Cam,Gain,,3\n  # not a comment\n")
+    assert [c.fields for c in commands] == [("Label", "W", "1", "My Label "), ("Property", "Cam", "Gain", "3")]
+    assert len(problems) == 1 and problems[0].line == 5 and "unknown command '  # not a comment'" in problems[0].message
+
+
+def test_parent_moves_a_device_onto_its_hubs_runner(tmp_path: Path) -> None:
+    from mmkernel_sdk import Hub
+
+    class Box(Hub):
+        """A hub."""
+
+    class HubPlugin:
+        @hookimpl
+        def mmkernel_adapters(self) -> list[AdapterSpec]:
+            return [AdapterSpec("Box", "", [DeviceSpec("Hub", "Hub", "", Box), DeviceSpec("Z", "Stage", "", SimStage)])]
+
+    text = "Device,H,Box,Hub\nDevice,Z,Box,Z\nParent,Z,H\nProperty,Core,Initialize,1\n"
+    with Kernel(plugins=[HubPlugin()], discover=False) as kernel:
+        kernel.load_config(write(tmp_path, text))
+        assert kernel.device_info("Z").parent == "H"
+        assert kernel._loaded("Z").runner is kernel._loaded("H").runner
