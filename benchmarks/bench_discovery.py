@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from plugin_factory import write_plugin  # noqa: E402
+from plugin_factory import write_plugin
 
 PLUGINS, SDK_IMPORT_S = 20, 0.05
 
