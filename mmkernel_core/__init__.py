@@ -1,21 +1,7 @@
 """mmkernel_core: the kernel. `from mmkernel_core import Kernel`."""
 
-from mmkernel_sdk.errors import (
-    ConfigError,
-    DeadlockError,
-    DeviceError,
-    DeviceFaultedError,
-    DeviceStateError,
-    DeviceTimeoutError,
-    DeviceTypeError,
-    InitializationError,
-    KernelClosedError,
-    MMKernelError,
-    PluginError,
-    PropertyError,
-    RefreshError,
-    UnknownDeviceError,
-)
+from mmkernel_sdk.errors import *  # noqa: F403 - the whole error hierarchy
+from mmkernel_sdk.errors import __all__ as _errors
 
 from ._adapters import AdapterInfo, AdapterRegistry, DeviceOffer
 from ._events import KernelEvents, Signal
@@ -27,26 +13,13 @@ from ._plugins import PluginFailure
 __all__ = [
     "AdapterInfo",
     "AdapterRegistry",
-    "ConfigError",
-    "DeadlockError",
-    "DeviceError",
-    "DeviceFaultedError",
     "DeviceHealth",
     "DeviceInfo",
     "DeviceOffer",
-    "DeviceStateError",
-    "DeviceTimeoutError",
-    "DeviceTypeError",
-    "InitializationError",
     "Kernel",
-    "KernelClosedError",
     "KernelEvents",
     "LogEntry",
-    "MMKernelError",
-    "PluginError",
     "PluginFailure",
-    "PropertyError",
-    "RefreshError",
     "Signal",
-    "UnknownDeviceError",
+    *_errors,
 ]

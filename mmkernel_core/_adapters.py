@@ -19,16 +19,27 @@ DIRECT = "(registered directly)"
 
 @dataclass(frozen=True)
 class DeviceOffer:
-    name: str
-    device_type: str
-    description: str
-    target: type[Device] | str
+    """A plugin's DeviceSpec, with the adapter it belongs to and the plugin it came from."""
+
+    spec: DeviceSpec
     adapter: str
     source: str
 
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def device_type(self) -> str:
+        return self.spec.device_type
+
+    @property
+    def description(self) -> str:
+        return self.spec.description
+
     def load_class(self) -> type[Device]:
         """The device class, importing it now if it was declared by path."""
-        target = self.target
+        target = self.spec.target
         if isinstance(target, str):
             module_name, _, attribute = target.partition(":")
             try:
@@ -36,12 +47,12 @@ class DeviceOffer:
             except Exception as error:  # any import failure is the plugin's
                 raise PluginError(
                     f"adapter {self.adapter!r}, device {self.name!r} (plugin {self.source!r}): "
-                    f"cannot import {self.target!r}: {type(error).__name__}: {error}"
+                    f"cannot import {self.spec.target!r}: {type(error).__name__}: {error}"
                 ) from error
         if not (isinstance(target, type) and issubclass(target, Device)):
             raise PluginError(
                 f"adapter {self.adapter!r}, device {self.name!r} (plugin {self.source!r}): "
-                f"{self.target!r} is not a Device subclass"
+                f"{self.spec.target!r} is not a Device subclass"
             )
         if target.device_type != self.device_type:
             raise PluginError(
@@ -80,7 +91,7 @@ class AdapterRegistry:
         text = description if description is not None else (doc[0] if doc else "")
         spec = DeviceSpec(device_name or device_class.__name__, device_class.device_type, text, device_class)
         info = self._adapters.setdefault(adapter, AdapterInfo(adapter))
-        info.devices[spec.name] = _offer(spec, adapter, info.source)
+        info.devices[spec.name] = DeviceOffer(spec, adapter, info.source)
 
     def add(self, spec: AdapterSpec, source: str) -> PluginError | None:
         """Add a plugin's adapter; a name another plugin already claimed becomes a conflict."""
@@ -94,7 +105,7 @@ class AdapterRegistry:
             )
         info = existing or AdapterInfo(spec.name, spec.description, source)
         for device in spec.devices:
-            info.devices[device.name] = _offer(device, spec.name, source)
+            info.devices[device.name] = DeviceOffer(device, spec.name, source)
         self._adapters[spec.name] = info
         return None
 
@@ -123,10 +134,6 @@ class AdapterRegistry:
                 f"{', '.join(sorted(info.devices)) or '(none)'}"
             )
         return offer
-
-
-def _offer(spec: DeviceSpec, adapter: str, source: str) -> DeviceOffer:
-    return DeviceOffer(spec.name, spec.device_type, spec.description, spec.target, adapter, source)
 
 
 def _suggest(name: str, choices: list[str]) -> str:

@@ -12,22 +12,8 @@ from ._spec import PropertySpec
 from ._stage import Stage
 from ._state import StateDevice
 from ._xystage import XYStage
-from .errors import (
-    ConfigError,
-    DeadlockError,
-    DeviceError,
-    DeviceFaultedError,
-    DeviceStateError,
-    DeviceTimeoutError,
-    DeviceTypeError,
-    InitializationError,
-    KernelClosedError,
-    MMKernelError,
-    PluginError,
-    PropertyError,
-    RefreshError,
-    UnknownDeviceError,
-)
+from .errors import *  # noqa: F403 - the whole error hierarchy
+from .errors import __all__ as _errors
 
 DEVICE_TYPES = (Camera, Stage, XYStage, Shutter, StateDevice, AutoFocus, SignalIO, Generic, Hub)
 
@@ -35,29 +21,16 @@ __all__ = [
     "DEVICE_TYPES",
     "AutoFocus",
     "Camera",
-    "ConfigError",
-    "DeadlockError",
     "Device",
-    "DeviceError",
-    "DeviceFaultedError",
     "DeviceHost",
-    "DeviceStateError",
-    "DeviceTimeoutError",
-    "DeviceTypeError",
     "Generic",
     "Hub",
-    "InitializationError",
-    "KernelClosedError",
-    "MMKernelError",
-    "PluginError",
-    "PropertyError",
     "PropertySpec",
-    "RefreshError",
     "Shutter",
     "SignalIO",
     "Stage",
     "StateDevice",
-    "UnknownDeviceError",
     "XYStage",
     "prop",
+    *_errors,
 ]

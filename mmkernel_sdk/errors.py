@@ -8,6 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = [
+    "ConfigError",
+    "DeadlockError",
+    "DeviceError",
+    "DeviceFaultedError",
+    "DeviceStateError",
+    "DeviceTimeoutError",
+    "DeviceTypeError",
+    "InitializationError",
+    "KernelClosedError",
+    "MMKernelError",
+    "PluginError",
+    "PropertyError",
+    "RefreshError",
+    "UnknownDeviceError",
+]
+
 
 class MMKernelError(Exception):
     """Base class of every error MMKernel raises on purpose."""

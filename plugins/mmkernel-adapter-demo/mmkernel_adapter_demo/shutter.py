@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-from mmkernel_sdk import Shutter
+from mmkernel_sdk.testing import SimShutter
 
 
-class DemoShutter(Shutter):
+class DemoShutter(SimShutter):
     """Demo shutter driver"""
-
-    def __init__(self) -> None:
-        self._open = False
-
-    def set_open(self, open: bool) -> None:  # noqa: A002
-        self._open = open
-
-    def is_open(self) -> bool:
-        return self._open
