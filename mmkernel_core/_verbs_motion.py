@@ -60,6 +60,8 @@ class MotionVerbs(KernelBase):
         return self._call(loaded, "set_relative_position", self._move_relative, loaded, offset, timeout=timeout)
 
     def _move_relative(self, loaded: LoadedDevice, offset: float) -> None:
+        here = loaded.props.get("Position")
+        loaded.props.spec("Position").coerce(here + offset, loaded.label)  # the target must be allowed
         loaded.device.set_relative_position(offset)  # type: ignore[attr-defined]
         self._read_value(loaded, "Position")
         self._mark_set(loaded)

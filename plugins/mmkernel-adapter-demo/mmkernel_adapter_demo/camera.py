@@ -40,6 +40,7 @@ class DemoCamera(Camera):
     def __init__(self) -> None:
         self._source: ImageSource | None = None
         self._last: np.ndarray | None = None
+        self._last_look: Look | None = None
         self._next_due = 0.0
         self._frames = 0
 
@@ -59,6 +60,16 @@ class DemoCamera(Camera):
             self.notify("PixelType", "16bit")
         elif value == 8 and self.PixelType == "16bit":
             self.notify("PixelType", "8bit")
+
+    @FastImage.setter
+    def FastImage(self, value: int) -> None:  # noqa: N802
+        """Turning it on freezes the latest frame (regenerated: frames depend on index and look)."""
+        source, look = self._source, self._last_look
+        if value == 1 and source is not None and look is not None:
+            self._last = np.empty(source.shape, source.dtype)
+            source.refill(self._last, look)
+        elif value == 0:
+            self._last = None
 
     @ScanMode.setter
     def ScanMode(self, value: int) -> None:  # noqa: N802
@@ -88,7 +99,8 @@ class DemoCamera(Camera):
             period = (self.Exposure + self.ReadoutTime) / 1000.0
             self._next_due = max(self._next_due, time.monotonic()) + period
             _sleep_until(self._next_due)  # models the sensor's exposure and readout time
-            self._source_for(out).fill(out, self._look())
+            self._last_look = look = self._look()
+            self._source_for(out).fill(out, look)
             if self.FastImage == 1:
                 self._last = out.copy()
         else:

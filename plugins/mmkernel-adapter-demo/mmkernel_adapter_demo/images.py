@@ -51,8 +51,12 @@ class ImageSource:
 
     def fill(self, out: np.ndarray, look: Look) -> None:
         """Write the next frame into `out` (shape and dtype of this source)."""
-        index = self._index % len(self._bank)
         self._index += 1
+        self.refill(out, look)
+
+    def refill(self, out: np.ndarray, look: Look) -> None:
+        """Write the most recent frame again (frames are a function of index and look)."""
+        index = (self._index - 1) % len(self._bank)
         top = 255.0 if self.dtype == np.uint8 else float(2**look.bit_depth - 1)
         if self.mode == "Color Test Pattern":
             np.copyto(out, self._bank[0] * top, casting="unsafe")

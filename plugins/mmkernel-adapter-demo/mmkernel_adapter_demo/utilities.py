@@ -27,14 +27,16 @@ class StateDeviceShutter(Shutter):
         target = self._target()
         kernel = self.kernel
         closed = kernel.get_property(target, "ClosedPosition")
-        if open:
-            kernel.set_state(target, self._open_position if self._open_position is not None else 0)
-            kernel.wait_for(target)
-            return
         current = kernel.get_state(target)
-        if current != closed:
+        if open == (current != closed):
+            return  # already where it should be
+        if open:
+            labels = kernel.state_labels(target)
+            fallback = next(p for p in range(len(labels)) if p != closed)
+            kernel.set_state(target, self._open_position if self._open_position is not None else fallback)
+        else:
             self._open_position = current
-        kernel.set_state(target, closed)
+            kernel.set_state(target, closed)
         kernel.wait_for(target)
 
     def is_open(self) -> bool:

@@ -1,0 +1,90 @@
+"""RingArena: where the next frame goes in a camera's preallocated block of bytes.
+
+Frames of any size are laid out one after another and wrap to the start when the end is reached
+(the unused tail is skipped). Memory is reclaimed strictly from the oldest frame, once that frame
+is free (consumed or dropped, and held by no reader), so a reader holding a frame can never have
+it overwritten. Pure bookkeeping, no numpy and no locks: the FrameBuffer around it does those.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+ALIGN = 64  # cache-line aligned frames
+
+WRITING, READY, CONSUMED, DROPPED = 0, 1, 2, 3
+
+
+class Slot:
+    """One frame's place in the arena and its life: WRITING -> READY -> CONSUMED or DROPPED."""
+
+    __slots__ = ("header", "holds", "nbytes", "offset", "state")
+
+    def __init__(self, offset: int, nbytes: int) -> None:
+        self.offset = offset
+        self.nbytes = nbytes
+        self.state = WRITING
+        self.holds = 0
+        self.header: object = None
+
+    @property
+    def free(self) -> bool:
+        return self.state >= CONSUMED and self.holds == 0
+
+    def __repr__(self) -> str:
+        names = ("WRITING", "READY", "CONSUMED", "DROPPED")
+        return f"<Slot {self.offset}+{self.nbytes} {names[self.state]} holds={self.holds}>"
+
+
+def aligned(nbytes: int) -> int:
+    return (nbytes + ALIGN - 1) // ALIGN * ALIGN
+
+
+class RingArena:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity - capacity % ALIGN
+        self.slots: deque[Slot] = deque()  # allocation order, oldest first
+        self.head = 0  # where the next frame would start
+
+    def reclaim(self) -> None:
+        """Forget free frames at the old end; an empty arena starts again at offset 0."""
+        slots = self.slots
+        while slots and slots[0].free:
+            slots.popleft()
+        if not slots:
+            self.head = 0
+
+    def reserve(self, nbytes: int) -> Slot | None:
+        """A new WRITING slot of `nbytes`, or None if no contiguous room is free right now."""
+        size = aligned(max(nbytes, 1))
+        if size > self.capacity:
+            raise ValueError(f"a {nbytes}-byte frame cannot fit a {self.capacity}-byte buffer")
+        self.reclaim()
+        offset = self._room_for(size)
+        if offset is None:
+            return None
+        slot = Slot(offset, nbytes)
+        self.slots.append(slot)
+        self.head = offset + size
+        return slot
+
+    def _room_for(self, size: int) -> int | None:
+        if not self.slots:
+            return 0
+        tail = self.slots[0].offset
+        head = self.head
+        if head > tail:  # live region [tail, head): room after it, or wrap to the start
+            if head + size <= self.capacity:
+                return head
+            return 0 if size <= tail else None
+        return head if head + size <= tail else None  # wrapped: room is [head, tail)
+
+    def oldest(self) -> Slot | None:
+        return self.slots[0] if self.slots else None
+
+    def bytes_in_use(self) -> int:
+        """Bytes between the oldest live frame and the head, including a skipped tail end."""
+        if not self.slots:
+            return 0
+        tail = self.slots[0].offset
+        return self.head - tail if self.head > tail else self.capacity - tail + self.head
