@@ -12,11 +12,12 @@ from collections import deque
 
 ALIGN = 64  # cache-line aligned frames
 
-WRITING, READY, CONSUMED, DROPPED = 0, 1, 2, 3
+WRITING, READY, CONSUMED, DROPPED, FREED = 0, 1, 2, 3, 4  # FREED: reclaimed, memory reusable
 
 
 class Slot:
-    """One frame's place in the arena and its life: WRITING -> READY -> CONSUMED or DROPPED."""
+    """One frame's place in the arena and its life: WRITING -> READY -> CONSUMED or DROPPED ->
+    FREED (reclaimed once no reader holds it)."""
 
     __slots__ = ("header", "holds", "nbytes", "offset", "state")
 
@@ -32,7 +33,7 @@ class Slot:
         return self.state >= CONSUMED and self.holds == 0
 
     def __repr__(self) -> str:
-        names = ("WRITING", "READY", "CONSUMED", "DROPPED")
+        names = ("WRITING", "READY", "CONSUMED", "DROPPED", "FREED")
         return f"<Slot {self.offset}+{self.nbytes} {names[self.state]} holds={self.holds}>"
 
 
@@ -50,7 +51,7 @@ class RingArena:
         """Forget free frames at the old end; an empty arena starts again at offset 0."""
         slots = self.slots
         while slots and slots[0].free:
-            slots.popleft()
+            slots.popleft().state = FREED
         if not slots:
             self.head = 0
 

@@ -6,6 +6,7 @@ lock and an event is announced exactly once per real change, in the order change
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from mmkernel_sdk.errors import PropertyError
@@ -18,6 +19,15 @@ class StateCache:
         self._events = events
         self._values: dict[str, dict[str, Any]] = {}
         self._xy: dict[str, tuple[float, float]] = {}
+        # Running sequences each register a deque here and receive every change (label, name,
+        # value): the per-frame "what changed" metadata. Empty (free) when nothing streams.
+        self.listeners: tuple[deque[tuple[str, str, Any]], ...] = ()  # replaced, never mutated
+
+    def add_listener(self, changes: deque[tuple[str, str, Any]]) -> None:
+        self.listeners = (*self.listeners, changes)
+
+    def remove_listener(self, changes: deque[tuple[str, str, Any]]) -> None:
+        self.listeners = tuple(c for c in self.listeners if c is not changes)
 
     def store(self, label: str, device_type: str, name: str, value: Any, announce: bool = True) -> None:
         """Record a value read from or written to the device; announce it if it changed."""
@@ -27,6 +37,8 @@ class StateCache:
         elif name in values and values[name] == value:
             return
         values[name] = value
+        for listener in self.listeners:
+            listener.append((label, name, value))
         if announce:
             self._events.announce_property(label, device_type, name, value)
 
@@ -34,6 +46,8 @@ class StateCache:
         if self._xy.get(label) == xy:
             return
         self._xy[label] = xy
+        for listener in self.listeners:
+            listener.append((label, "XYPosition", xy))
         if announce:
             self._events.xy_stage_position_changed.emit(label, xy[0], xy[1])
 

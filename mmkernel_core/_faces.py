@@ -102,6 +102,14 @@ class SubmitFace(_Face):
 class AioFace(_Face):
     """`await kernel.aio.<verb>(...)` from any running event loop; no loop owns the kernel."""
 
+    def stream(
+        self, camera: str | None = None, count: int | None = None, interval_ms: float = 0.0, overflow: str = "stop"
+    ) -> Any:
+        """`async for frame in kernel.aio.stream("Cam", count=100)`: see Kernel.stream."""
+        from ._stream import AsyncStream
+
+        return AsyncStream(self._kernel, camera, count, interval_ms, overflow)
+
     def __getattr__(self, name: str) -> Callable[..., asyncio.Future[Any]]:
         the_verb, kernel = self._verb(name), self._kernel
 

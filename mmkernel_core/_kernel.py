@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 
 from ._adapters import AdapterRegistry
+from ._buffer import FrameBuffer
 from ._cache import StateCache
 from ._config_groups import ConfigGroups, PixelSizeConfig
 from ._dispatch import Dispatcher
@@ -18,6 +20,7 @@ from ._loaded import LoadedDevice
 from ._logs import CallbackHandler, LogEntry
 from ._plugins import PluginFailure, discover
 from ._roles import Roles
+from ._sequence import Sequence
 from ._verbs_camera import CameraVerbs
 from ._verbs_config import ConfigVerbs
 from ._verbs_devices import DeviceVerbs
@@ -28,6 +31,11 @@ from ._verbs_wait import WaitVerbs
 log = logging.getLogger("mmkernel")
 
 
+def default_buffer_mb() -> float:
+    """Per-camera buffer size when Kernel(buffer_mb=...) is not given: $MMKERNEL_BUFFER_MB or 1024."""
+    return float(os.environ.get("MMKERNEL_BUFFER_MB", "1024"))
+
+
 class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, CameraVerbs):
     """Load devices and operate them from any thread: blocking (`kernel.verb(...)`),
     futures (`kernel.submit.verb(...)`) or asyncio (`await kernel.aio.verb(...)`).
@@ -35,7 +43,10 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Ca
     `timeout` is the default deadline of every call in seconds (override per call with
     `timeout=`); calls slower than `slow_call_s` are logged. Adapters come from installed plugins
     (entry point group `mmkernel.adapters`) unless `discover=False`, plus any plugin objects
-    (modules with hook implementations) passed as `plugins=`.
+    (modules with hook implementations) passed as `plugins=`. Each camera gets its own frame
+    buffer of `buffer_mb` (default $MMKERNEL_BUFFER_MB or 1024), allocated when the camera is
+    initialized and populated in the background (change per camera with `set_buffer_size`); `frame_metadata=False`
+    drops per-frame metadata for the fastest streaming.
     """
 
     def __init__(
@@ -44,6 +55,8 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Ca
         timeout: float = 10.0,
         slow_call_s: float = 1.0,
         busy_poll_s: float = 0.005,
+        buffer_mb: float | None = None,
+        frame_metadata: bool = True,
         plugins: Iterable[object] = (),
         discover: bool = True,
         adapters: AdapterRegistry | None = None,
@@ -63,6 +76,11 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Ca
         self._waiters = ThreadPoolExecutor(max_workers=32, thread_name_prefix="mmkernel-wait")
         self._closing = threading.Event()
         self._log_handlers: dict[Callable[[LogEntry], object], CallbackHandler] = {}
+        self.default_buffer_mb = buffer_mb if buffer_mb is not None else default_buffer_mb()
+        self.frame_metadata = frame_metadata
+        self._buffers: dict[str, FrameBuffer] = {}
+        self._buffer_mb: dict[str, float] = {}
+        self._sequences: dict[str, Sequence] = {}
         self.roles = Roles()
         self._groups = ConfigGroups()
         self._pixel_sizes: dict[str, PixelSizeConfig] = {}

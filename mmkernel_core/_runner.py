@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
+from typing import Protocol
 
 from mmkernel_sdk.errors import DeviceError, DeviceFaultedError, KernelClosedError, MMKernelError
 
@@ -18,6 +19,17 @@ from ._waitgraph import bind_current_thread
 
 log = logging.getLogger("mmkernel.runner")
 _STOP = object()
+
+
+class Task(Protocol):
+    """Background work a runner interleaves with requests (a camera sequence): one step at a
+    time, so property calls still get in between frames."""
+
+    def step(self) -> float | None:
+        """Do one unit of work; return when (monotonic) the next step is due, or None if done."""
+
+    def cancel(self, reason: str) -> None:
+        """The runner is closing: end now."""
 
 
 class Runner:
@@ -34,6 +46,8 @@ class Runner:
         self._closed = False
         self.current: Request | None = None
         self.hung: Request | None = None
+        self.task: Task | None = None
+        self._task_due = 0.0
         self.thread = threading.Thread(target=self._loop, name=f"mmkernel-runner-{name}", daemon=True)
         self.thread.start()
 
@@ -94,6 +108,12 @@ class Runner:
         request.fire(callbacks)
         return True
 
+    def start_task(self, task: Task) -> None:
+        """Run `task` between requests until it reports it is done (call on this runner)."""
+        assert self.on_own_thread(), "tasks are started from a request on the runner"
+        self.task = task
+        self._task_due = 0.0
+
     def close(self) -> None:
         """Stop accepting work; the thread ends after the calls already queued."""
         with self._lock:
@@ -107,7 +127,9 @@ class Runner:
         bind_current_thread(self)
         queue_get = self._queue.get
         while True:
-            request = queue_get()
+            request = queue_get() if self.task is None else self._next_with_task()
+            if request is None:
+                continue
             if request is _STOP:
                 break
             assert isinstance(request, Request)
@@ -136,7 +158,33 @@ class Runner:
                 # Settled last: the woken caller then finds this thread already heading back to
                 # its queue instead of holding the GIL for bookkeeping.
                 request.finish(*outcome)
+        if self.task is not None:
+            self.task.cancel("the kernel closed")
+            self.task = None
         self._drain()
+
+    def _next_with_task(self) -> Request | object | None:
+        """Alternate one task step with one queued request; sleep on the queue until the task's
+        next step is due. None means: nothing to handle this round."""
+        task = self.task
+        assert task is not None
+        if time.monotonic() >= self._task_due:
+            try:
+                due = task.step()
+            except Exception:
+                log.exception("runner %s: task %r failed", self.name, task)
+                due = None
+            if due is None:
+                self.task = None
+                return None
+            self._task_due = due
+        wait = self._task_due - time.monotonic()
+        if wait <= 0:
+            return None if self._queue.empty() else self._queue.get()
+        try:
+            return self._queue.get(timeout=wait)
+        except Empty:
+            return None
 
     def _invoke(self, request: Request) -> None:
         """Execute and settle at once (re-entrant calls on this thread)."""

@@ -1,55 +1,252 @@
-"""Camera verbs: snapping an image (with the default shutter opened around the exposure)."""
+"""Camera verbs: snap, and streaming through each camera's own buffer."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from mmkernel_sdk.errors import DeviceStateError
+from mmkernel_sdk.errors import DeviceStateError, PropertyError, StreamEnded
 
 from ._base import KernelBase
+from ._buffer import POLICIES, BufferStats, FrameBuffer
 from ._faces import verb
+from ._frames import Frame
 from ._loaded import LoadedDevice
 from ._request import Request
+from ._sequence import Sequence
+from ._stream import Stream
+
+MB = 1024 * 1024
 
 
 class CameraVerbs(KernelBase):
     roles: Any
+    frame_metadata: bool
+    default_buffer_mb: float
+    _buffers: dict[str, FrameBuffer]
+    _buffer_mb: dict[str, float]
+    _sequences: dict[str, Sequence]
 
+    # -- snap -------------------------------------------------------------------------------
     @verb
     def snap(self, camera: str | None = None, *, timeout: float | None = None) -> Request:
         """Expose one image on `camera` (default: the Camera role) and return it as a numpy
         array. With auto-shutter on, the Shutter role is opened for the exposure and closed
         after it."""
         loaded = self._camera(camera, "snap")
+        if self._streaming(loaded.label):
+            raise DeviceStateError(f"camera {loaded.label!r} is streaming; stop_sequence() first, or take latest()")
         shutter = self.roles.shutter if self.roles.auto_shutter else ""
         return self._call(loaded, "snap", self._snap, loaded, shutter, timeout=timeout)
 
-    def _camera(self, camera: str | None, verb_name: str) -> LoadedDevice:
+    def _snap(self, loaded: LoadedDevice, shutter: str) -> np.ndarray:
+        device: Any = loaded.device
+        image = np.empty(device.frame_shape(), dtype=device.frame_dtype())
+        with self._shutter_open_for(shutter):
+            device.snap(image)
+        return image
+
+    @contextmanager
+    def _shutter_open_for(self, shutter: str) -> Iterator[None]:
+        """Open `shutter` (if any, and if closed) around the block, and close it after."""
+        kernel: Any = self
+        opened = bool(shutter) and not kernel.get_shutter_open(shutter)
+        if opened:
+            kernel.set_shutter_open(shutter, True)
+            kernel.wait_for(shutter)
+        try:
+            yield
+        finally:
+            if opened:
+                kernel.set_shutter_open(shutter, False)
+
+    # -- buffers ----------------------------------------------------------------------------
+    @verb
+    def set_buffer_size(self, camera: str, mb: float) -> Request:
+        """Size of `camera`'s frame buffer in MB; the buffer is reallocated (and populated in the
+        background) now if the camera is initialized, else at initialize."""
+        loaded = self._camera(camera, "set_buffer_size", need_init=False)
+        if not isinstance(mb, (int, float)) or isinstance(mb, bool) or not 1 <= mb <= 1024 * 1024:
+            raise PropertyError(
+                f"camera {loaded.label!r}: buffer size {mb!r} MB is not allowed; allowed: 1 .. 1048576 MB",
+                device=loaded.label,
+                property="buffer size",
+                value=mb,
+                allowed="1 .. 1048576 MB",
+            )
+        if self._streaming(loaded.label):
+            raise DeviceStateError(f"camera {loaded.label!r} is streaming; stop it before resizing its buffer")
+        self._buffer_mb[loaded.label] = float(mb)
+        old = self._buffers.pop(loaded.label, None)
+        if old is not None:
+            old.close()
+        if loaded.initialized:
+            self._buffer_for(loaded.label)
+        return Request.completed(loaded.label, "set_buffer_size", None)
+
+    @verb
+    def buffer_size(self, camera: str | None = None) -> Request:
+        """`camera`'s buffer size in MB."""
+        label = self._camera(camera, "buffer_size", need_init=False).label
+        return Request.completed(label, "buffer_size", self._buffer_mb.get(label, self.default_buffer_mb))
+
+    @verb
+    def buffer_stats(self, camera: str | None = None) -> Request:
+        """Frames produced, delivered, dropped, pending, and high-water marks of the last sequence."""
+        buffer: BufferStats = self._buffer_of(camera, "buffer_stats").stats()
+        return Request.completed(str(camera), "buffer_stats", buffer)
+
+    # -- sequences --------------------------------------------------------------------------
+    @verb
+    def start_sequence(
+        self,
+        camera: str | None = None,
+        count: int | None = None,
+        interval_ms: float = 0.0,
+        overflow: str = "stop",
+        *,
+        timeout: float | None = None,
+    ) -> Request:
+        """Stream `count` frames (None: until stopped) into the camera's buffer, one every
+        `interval_ms` at most. overflow: "stop" (end with BufferOverflowError after the kept
+        frames), "overwrite" (drop the oldest unread, live mode) or "block" (camera waits)."""
+        loaded = self._camera(camera, "start_sequence")
+        if overflow not in POLICIES:
+            raise PropertyError(
+                f"camera {loaded.label!r}: overflow {overflow!r} is not allowed; allowed: {', '.join(POLICIES)}",
+                device=loaded.label,
+                property="overflow",
+                value=overflow,
+                allowed=", ".join(POLICIES),
+            )
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
+            raise PropertyError(
+                f"camera {loaded.label!r}: count {count!r} is not allowed; allowed: a whole number >= 1, or None",
+                device=loaded.label,
+                property="count",
+                value=count,
+                allowed=">= 1 or None",
+            )
+        if not isinstance(interval_ms, (int, float)) or isinstance(interval_ms, bool) or interval_ms < 0:
+            raise PropertyError(
+                f"camera {loaded.label!r}: interval_ms {interval_ms!r} is not allowed; allowed: a number >= 0",
+                device=loaded.label,
+                property="interval_ms",
+                value=interval_ms,
+                allowed=">= 0",
+            )
+        if self._streaming(loaded.label):
+            raise DeviceStateError(f"camera {loaded.label!r} is already streaming; stop_sequence() first")
+        buffer = self._buffer_for(loaded.label)
+        sequence = Sequence(loaded, buffer, self._cache, count, float(interval_ms), self.frame_metadata)
+        self._sequences[loaded.label] = sequence
+        return self._call(loaded, "start_sequence", self._begin, loaded, sequence, overflow, timeout=timeout)
+
+    def _begin(self, loaded: LoadedDevice, sequence: Sequence, overflow: str) -> None:
+        sequence.buffer.start(overflow)
+        try:
+            sequence.begin()
+        except BaseException:
+            sequence.running = False
+            sequence.buffer.finish()
+            raise
+        loaded.runner.start_task(sequence)
+
+    @verb
+    def stop_sequence(self, camera: str | None = None, *, timeout: float | None = None) -> Request:
+        """Stop streaming after the frame in progress; frames already taken stay readable."""
+        loaded = self._camera(camera, "stop_sequence")
+        sequence = self._sequences.get(loaded.label)
+        if sequence is None or not sequence.running:
+            return Request.completed(loaded.label, "stop_sequence", None)
+        sequence.stop_requested.set()
+        sequence.buffer.wake_writer()
+        return self._call(loaded, "stop_sequence", sequence.end, timeout=timeout)
+
+    @verb
+    def is_sequence_running(self, camera: str | None = None) -> Request:
+        label = self._camera(camera, "is_sequence_running", need_init=False).label
+        return Request.completed(label, "is_sequence_running", self._streaming(label))
+
+    @verb
+    def sequence_summary(self, camera: str | None = None) -> Request:
+        """The last sequence's summary: camera, count, interval, overflow, format, full system state."""
+        label = self._camera(camera, "sequence_summary", need_init=False).label
+        sequence = self._sequences.get(label)
+        if sequence is None:
+            raise StreamEnded(f"camera {label!r}: no sequence has been started")
+        return Request.completed(label, "sequence_summary", dict(sequence.summary))
+
+    # -- consuming --------------------------------------------------------------------------
+    @verb
+    def pop_next(self, camera: str | None = None, *, timeout: float | None = None) -> Request:
+        """The oldest unread frame (waiting up to `timeout`); after the last frame, StreamEnded or
+        the error that ended the sequence. Release frames (or use `with`) when done with them."""
+        buffer = self._buffer_of(camera, "pop_next")
+        limit = self._limit(timeout)  # type: ignore[attr-defined]
+        return self._on_waiter(buffer.camera, "pop_next", buffer.pop, limit)  # type: ignore[attr-defined]
+
+    @pop_next.blocking
+    def pop_next(self, camera: str | None = None, *, timeout: float | None = None) -> Frame:
+        return self._buffer_of(camera, "pop_next").pop(self._limit(timeout))  # type: ignore[attr-defined]
+
+    @verb
+    def latest(self, camera: str | None = None) -> Request:
+        """The newest frame without taking it from the queue (live view); release it when done."""
+        buffer = self._buffer_of(camera, "latest")
+        return Request.completed(buffer.camera, "latest", buffer.latest())
+
+    @verb
+    def remaining(self, camera: str | None = None) -> Request:
+        """Frames waiting to be popped."""
+        buffer = self._buffer_of(camera, "remaining")
+        return Request.completed(buffer.camera, "remaining", buffer.remaining())
+
+    def stream(
+        self, camera: str | None = None, count: int | None = None, interval_ms: float = 0.0, overflow: str = "stop"
+    ) -> Stream:
+        """Iterate a sequence's frames: `with kernel.stream("Cam", count=1000) as s: for f in s`.
+        Each frame is released when the loop moves on; leaving the block stops the sequence."""
+        return Stream(self, camera, count, interval_ms, overflow)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _camera(self, camera: str | None, verb_name: str, need_init: bool = True) -> LoadedDevice:
         label = camera or self.roles.camera
         if not label:
             raise DeviceStateError(f"{verb_name}(): no camera given and no Camera role is set")
         loaded = self._loaded(label)
         loaded.require_type("Camera", verb_name)
-        if not loaded.initialized:
+        if need_init and not loaded.initialized:
             raise DeviceStateError(f"device {label!r} is not initialized; {verb_name}() needs initialize() first")
         return loaded
 
-    def _snap(self, loaded: LoadedDevice, shutter: str) -> np.ndarray:
-        device: Any = loaded.device
-        image = np.empty(device.frame_shape(), dtype=device.frame_dtype())
-        if not shutter:
-            device.snap(image)
-            return image
-        kernel: Any = self
-        opened_here = not kernel.get_shutter_open(shutter)
-        if opened_here:
-            kernel.set_shutter_open(shutter, True)
-            kernel.wait_for(shutter)
-        try:
-            device.snap(image)
-        finally:
-            if opened_here:
-                kernel.set_shutter_open(shutter, False)
-        return image
+    def _streaming(self, label: str) -> bool:
+        sequence = self._sequences.get(label)
+        return sequence is not None and sequence.running
+
+    def _buffer_for(self, label: str) -> FrameBuffer:
+        buffer = self._buffers.get(label)
+        if buffer is None:
+            size = int(self._buffer_mb.get(label, self.default_buffer_mb) * MB)
+            buffer = self._buffers[label] = FrameBuffer(label, size)
+        return buffer
+
+    def _buffer_of(self, camera: str | None, verb_name: str) -> FrameBuffer:
+        label = self._camera(camera, verb_name, need_init=False).label
+        buffer = self._buffers.get(label)
+        if buffer is None:
+            raise StreamEnded(f"camera {label!r}: no sequence has been started, so there are no frames")
+        return buffer
+
+    def _forget_camera(self, label: str) -> None:
+        """The camera is being unloaded (on its runner): end its sequence, free its buffer."""
+        sequence = self._sequences.pop(label, None)
+        if sequence is not None and sequence.running:
+            sequence.end()
+        buffer = self._buffers.pop(label, None)
+        if buffer is not None:
+            buffer.close()
+        self._buffer_mb.pop(label, None)

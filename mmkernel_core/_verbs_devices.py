@@ -216,6 +216,8 @@ class DeviceVerbs(KernelBase):
             raise
         loaded.initialized = True
         loaded.init_error = None
+        if loaded.device_type == "Camera":
+            self._buffer_for(loaded.label)  # type: ignore[attr-defined]  # populates in the background
         for label, name, error in self._refresh_one(loaded, announce=False):  # type: ignore[attr-defined]
             log.warning(
                 "device %r: property %r unreadable after initialize: %s",
@@ -228,6 +230,8 @@ class DeviceVerbs(KernelBase):
 
     def _shutdown(self, loaded: LoadedDevice) -> None:
         try:
+            if loaded.device_type == "Camera":
+                self._forget_camera(loaded.label)  # type: ignore[attr-defined]
             if loaded.initialized:
                 loaded.device.shutdown()
         finally:

@@ -53,5 +53,13 @@ class Camera(Device):
         return self.read_frame(out)
 
     def read_frame(self, out: np.ndarray) -> dict[str, Any] | None:
-        """Fill `out` (a view into the kernel's buffer) with the next frame; return tags."""
+        """Block until the next frame is ready and write it into `out`, a view into the kernel's
+        buffer of shape `frame_shape()` and dtype `frame_dtype()` (zero-copy). Return tags for
+        the frame's metadata (e.g. {"ElapsedTime-ms": 12.5}) or None."""
         must_override(self, "read_frame")
+
+    def start_sequence(self, count: int | None, interval_ms: float) -> None:
+        """Optional: arm hardware-timed streaming before the first read_frame."""
+
+    def stop_sequence(self) -> None:
+        """Optional: disarm hardware-timed streaming (also called after errors)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BufferOverflowError",
     "ConfigError",
     "DeadlockError",
     "DeviceError",
@@ -22,6 +23,7 @@ __all__ = [
     "PluginError",
     "PropertyError",
     "RefreshError",
+    "StreamEnded",
     "UnknownDeviceError",
 ]
 
@@ -119,3 +121,12 @@ class ConfigError(MMKernelError):
     def __init__(self, message: str, problems: list[object] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class BufferOverflowError(MMKernelError):
+    """A sequence with overflow="stop" filled its camera's buffer and stopped; the frames it kept
+    are still readable, this error comes after the last of them."""
+
+
+class StreamEnded(MMKernelError):  # noqa: N818 - an end signal, like StopIteration
+    """The sequence has finished and every frame it produced has been taken."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from mmkernel_core import Kernel
 from mmkernel_sdk.testing import Gate
+
+# Every camera initialized in the tests gets a small buffer (the default is 1024 MB).
+os.environ.setdefault("MMKERNEL_BUFFER_MB", "32")
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def run(*args: str) -> tuple[int, str]:
 def test_demo_tours_the_demo_microscope() -> None:
     code, output = run("demo", "--frames", "20")
     assert code == 0, output
-    for expected in ("loaded 12 devices", "XY arrived at (1000.0, 500.0)", "channel FITC", "burst of 20 snaps"):
+    for expected in ("loaded 12 devices", "XY arrived at (1000.0, 500.0)", "channel FITC", "streamed 20 frames"):
         assert expected in output
     assert "Traceback" not in output
 

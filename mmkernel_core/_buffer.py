@@ -1,0 +1,245 @@
+"""FrameBuffer: one camera's preallocated frames, written zero-copy and read zero-copy.
+
+The camera's runner asks for a slot of the frame's shape and dtype and the adapter fills that
+numpy view in place (`acquire` -> `read_frame(view)` -> `commit`). Consumers `pop` frames in
+order, or take the `latest`, as read-only views that stay valid until released. What happens
+when the buffer is full is the sequence's overflow policy, and every dropped frame is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from mmkernel_sdk.errors import BufferOverflowError, DeviceTimeoutError, MMKernelError, StreamEnded
+
+from ._arena import CONSUMED, DROPPED, FREED, READY, RingArena, Slot
+from ._frames import Frame, FrameHeader
+from ._memory import FrameMemory
+
+log = logging.getLogger("mmkernel.buffer")
+
+# Waking a waiting consumer costs a thread wake-up per frame. In a fast stream (frames less than
+# FAST_STREAM_S apart) consumers are woken once NOTIFY_BATCH frames are ready; a waiting consumer
+# also looks again every CONSUMER_RECHECK_S, which bounds the delay when a fast stream pauses.
+# Slow streams wake the consumer at every frame.
+FAST_STREAM_S = 0.001
+NOTIFY_BATCH = 4
+CONSUMER_RECHECK_S = 0.002
+Overflow = Literal["stop", "overwrite", "block"]
+POLICIES: tuple[str, ...] = ("stop", "overwrite", "block")
+
+
+@dataclass(frozen=True)
+class BufferStats:
+    """Counts for the current (or last) sequence; `dropped` is never silent."""
+
+    produced: int
+    delivered: int
+    dropped: int
+    pending: int
+    high_water_frames: int
+    high_water_bytes: int
+    capacity_bytes: int
+
+
+class _Stopped(Exception):  # noqa: N818 - control flow inside the buffer, never seen by users
+    """The writer was told to stop while waiting for space (block policy)."""
+
+
+class FrameBuffer:
+    def __init__(self, camera: str, capacity_bytes: int) -> None:
+        self.camera = camera
+        self.memory = FrameMemory(capacity_bytes, camera)
+        self._arena = RingArena(capacity_bytes)
+        self._lock = threading.RLock()  # re-entrant: a Frame released by the GC may land here
+        self._frame_ready = threading.Condition(self._lock)
+        self._space_freed = threading.Condition(self._lock)
+        self._ready: deque[Slot] = deque()
+        self._newest: Slot | None = None
+        self._consumers_waiting = 0
+        self._writer_waiting = False
+        self._last_commit = 0.0
+        self._scratch: np.ndarray | None = None
+        self.policy: str = "stop"
+        self._end: MMKernelError | None = StreamEnded(f"camera {camera!r}: no sequence has been started")
+        self._reset_counts()
+
+    @property
+    def capacity(self) -> int:
+        return self._arena.capacity
+
+    def _reset_counts(self) -> None:
+        self.produced = self.delivered = self.dropped = 0
+        self.high_water_frames = self.high_water_bytes = 0
+
+    # -- sequence lifecycle (camera runner) -------------------------------------------------
+    def start(self, policy: str) -> None:
+        with self._lock:
+            leftover = len(self._ready)
+            for slot in self._ready:
+                slot.state = DROPPED
+            self._ready.clear()
+            if leftover:
+                log.warning("camera %r: %d unread frames of the previous sequence discarded", self.camera, leftover)
+            self.policy = policy
+            self._end = None
+            self._reset_counts()
+
+    def finish(self, error: MMKernelError | None = None) -> None:
+        """The writer is done; consumers get `error` (or StreamEnded) after the last frame."""
+        with self._lock:
+            if self._end is None:
+                self._end = error or StreamEnded(
+                    f"camera {self.camera!r}: the sequence ended after {self.produced} frames"
+                )
+            self._frame_ready.notify_all()
+
+    @property
+    def active(self) -> bool:
+        return self._end is None
+
+    # -- writing (camera runner) ------------------------------------------------------------
+    def acquire(self, shape: tuple[int, ...], dtype: np.dtype, stop: threading.Event) -> tuple[Slot | None, np.ndarray]:
+        """A writable view for the next frame. Under "overwrite" with the oldest frame held by a
+        reader, the frame goes to a scratch array and is counted as dropped (slot is None)."""
+        nbytes = math.prod(shape) * dtype.itemsize
+        with self._lock:
+            while True:
+                slot = self._arena.reserve(nbytes)
+                if slot is not None:
+                    break
+                oldest = self._arena.oldest()
+                assert oldest is not None
+                policy = self.policy
+                if policy == "overwrite" and oldest.state == READY and oldest.holds == 0:
+                    self._ready.popleft().state = DROPPED  # the oldest unread frame
+                    self.dropped += 1
+                elif policy == "overwrite":
+                    self.dropped += 1
+                    return None, self._scratch_for(shape, dtype)
+                elif policy == "block":
+                    if stop.is_set():
+                        raise _Stopped
+                    self._writer_waiting = True
+                    self._space_freed.wait()
+                    self._writer_waiting = False
+                else:
+                    raise BufferOverflowError(
+                        f"camera {self.camera!r}: buffer full after {self.produced} frames; the sequence "
+                        f"stopped with {len(self._ready)} frames kept in the {self.capacity / 2**20:.0f} MB "
+                        "buffer (read faster, enlarge it with set_buffer_size, or use overflow='overwrite'"
+                        " or 'block')"
+                    )
+        view = np.ndarray(shape, dtype, buffer=self.memory.array, offset=slot.offset)
+        return slot, view
+
+    def commit(self, slot: Slot | None, header: FrameHeader) -> None:
+        """Publish a filled slot (a scratch frame was already counted as dropped)."""
+        if slot is None:
+            return
+        with self._lock:
+            slot.header = header
+            slot.state = READY
+            ready = self._ready
+            ready.append(slot)
+            self._newest = slot
+            self.produced += 1
+            if len(ready) > self.high_water_frames:
+                self.high_water_frames = len(ready)
+            used = self._arena.bytes_in_use()
+            if used > self.high_water_bytes:
+                self.high_water_bytes = used
+            now = time.monotonic()
+            if self._consumers_waiting and (len(ready) >= NOTIFY_BATCH or now - self._last_commit > FAST_STREAM_S):
+                self._frame_ready.notify()
+            self._last_commit = now
+
+    def abort(self, slot: Slot | None) -> None:
+        """The camera failed to fill the slot: give it back."""
+        if slot is not None:
+            with self._lock:
+                slot.state = DROPPED
+
+    def wake_writer(self) -> None:
+        with self._lock:
+            self._space_freed.notify_all()
+
+    def _scratch_for(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        scratch = self._scratch
+        if scratch is None or scratch.shape != shape or scratch.dtype != dtype:
+            scratch = self._scratch = np.empty(shape, dtype)
+        return scratch
+
+    # -- reading (any thread) ---------------------------------------------------------------
+    def pop(self, timeout: float) -> Frame:
+        """The oldest unread frame; after the last one, the sequence's end (StreamEnded or the
+        error that stopped it)."""
+        with self._lock:
+            ready = self._ready
+            if not ready:
+                deadline = time.monotonic() + timeout
+                while not ready:
+                    if self._end is not None:
+                        raise self._end
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise DeviceTimeoutError(
+                            self.camera, "pop_next", f"camera {self.camera!r}: no frame within {timeout:.3f} s"
+                        )
+                    self._consumers_waiting += 1
+                    self._frame_ready.wait(min(remaining, CONSUMER_RECHECK_S))
+                    self._consumers_waiting -= 1
+            slot = ready.popleft()
+            slot.state = CONSUMED
+            slot.holds += 1
+            self.delivered += 1
+        return self._frame(slot)
+
+    def latest(self) -> Frame:
+        """The newest frame (it stays in the queue for pop); held until released."""
+        with self._lock:
+            slot = self._newest
+            if slot is None or slot.state in (DROPPED, FREED):
+                raise StreamEnded(f"camera {self.camera!r}: no frame available")
+            slot.holds += 1
+        return self._frame(slot)
+
+    def _frame(self, slot: Slot) -> Frame:
+        header: FrameHeader = slot.header  # type: ignore[assignment]
+        array = np.ndarray(header.shape, header.dtype, buffer=self.memory.readonly, offset=slot.offset)
+        return Frame(array, header, self, slot)
+
+    def release(self, slot: Slot | None) -> None:
+        if slot is None:
+            return
+        with self._lock:
+            slot.holds -= 1
+            if self._writer_waiting and slot.free:
+                self._space_freed.notify()
+
+    def remaining(self) -> int:
+        return len(self._ready)
+
+    def stats(self) -> BufferStats:
+        with self._lock:
+            return BufferStats(
+                produced=self.produced,
+                delivered=self.delivered,
+                dropped=self.dropped,
+                pending=len(self._ready),
+                high_water_frames=self.high_water_frames,
+                high_water_bytes=self.high_water_bytes,
+                capacity_bytes=self.capacity,
+            )
+
+    def close(self) -> None:
+        self.finish()
+        self.memory.close()

@@ -1,0 +1,117 @@
+"""`kernel.stream(...)` and `kernel.aio.stream(...)`: a sequence as an iterator of frames.
+
+Each frame handed out is released when the iteration moves on (keep pixels with `frame.copy()`);
+leaving the `with` block (or the loop) stops the sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from mmkernel_sdk.errors import StreamEnded
+
+from ._buffer import BufferStats
+from ._frames import Frame
+
+
+class Stream:
+    """Blocking iterator over one camera's sequence."""
+
+    def __init__(self, kernel: Any, camera: str | None, count: int | None, interval_ms: float, overflow: str) -> None:
+        self._kernel = kernel
+        self.camera = camera or kernel.roles.camera
+        self._arguments = (count, interval_ms, overflow)
+        self._started = False
+        self._current: Frame | None = None
+
+    def start(self) -> Stream:
+        if not self._started:
+            count, interval_ms, overflow = self._arguments
+            self._kernel.start_sequence(self.camera, count, interval_ms, overflow)
+            self._started = True
+        return self
+
+    def __enter__(self) -> Stream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the current frame and stop the sequence (if still running)."""
+        self._release_current()
+        if self._started and self._kernel.is_sequence_running(self.camera):
+            self._kernel.stop_sequence(self.camera)
+
+    def __iter__(self) -> Iterator[Frame]:
+        self.start()
+        try:
+            while True:
+                self._release_current()
+                try:
+                    self._current = self._kernel.pop_next(self.camera)
+                except StreamEnded:
+                    return
+                yield self._current
+        finally:
+            self.close()
+
+    def _release_current(self) -> None:
+        if self._current is not None:
+            self._current.release()
+            self._current = None
+
+    @property
+    def stats(self) -> BufferStats:
+        return self._kernel.buffer_stats(self.camera)
+
+
+class AsyncStream:
+    """`async with kernel.aio.stream(...) as s: async for frame in s` (or without `with`)."""
+
+    def __init__(self, kernel: Any, camera: str | None, count: int | None, interval_ms: float, overflow: str) -> None:
+        self._kernel = kernel
+        self.camera = camera or kernel.roles.camera
+        self._arguments = (count, interval_ms, overflow)
+        self._started = False
+        self._current: Frame | None = None
+
+    async def start(self) -> AsyncStream:
+        if not self._started:
+            count, interval_ms, overflow = self._arguments
+            await self._kernel.aio.start_sequence(self.camera, count, interval_ms, overflow)
+            self._started = True
+        return self
+
+    async def __aenter__(self) -> AsyncStream:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._current is not None:
+            self._current.release()
+            self._current = None
+        if self._started and self._kernel.is_sequence_running(self.camera):
+            await self._kernel.aio.stop_sequence(self.camera)
+
+    async def __aiter__(self) -> AsyncIterator[Frame]:
+        await self.start()
+        try:
+            while True:
+                if self._current is not None:
+                    self._current.release()
+                    self._current = None
+                try:
+                    self._current = await self._kernel.aio.pop_next(self.camera)
+                except StreamEnded:
+                    return
+                yield self._current
+        finally:
+            await self.close()
+
+    @property
+    def stats(self) -> BufferStats:
+        return self._kernel.buffer_stats(self.camera)
