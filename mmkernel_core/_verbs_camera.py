@@ -37,8 +37,7 @@ class CameraVerbs(KernelBase):
         array. With auto-shutter on, the Shutter role is opened for the exposure and closed
         after it."""
         loaded = self._camera(camera, "snap")
-        if self._streaming(loaded.label):
-            raise DeviceStateError(f"camera {loaded.label!r} is streaming; stop_sequence() first, or take latest()")
+        self._not_streaming(loaded, "snap")
         shutter = self.roles.shutter if self.roles.auto_shutter else ""
         return self._call(loaded, "snap", self._snap, loaded, shutter, timeout=timeout)
 
@@ -62,6 +61,42 @@ class CameraVerbs(KernelBase):
         finally:
             if opened:
                 kernel.set_shutter_open(shutter, False)
+
+    # -- region of interest -----------------------------------------------------------------
+    @verb
+    def set_roi(
+        self, camera: str | None, x: int, y: int, width: int, height: int, *, timeout: float | None = None
+    ) -> Request:
+        """Read out only (x, y, width, height), in binned pixels; not while streaming."""
+        loaded = self._camera(camera, "set_roi")
+        for name, value, low in (("x", x, 0), ("y", y, 0), ("width", width, 1), ("height", height, 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise PropertyError(
+                    f"camera {loaded.label!r}: ROI {name} {value!r} is not allowed; allowed: a whole number >= {low}",
+                    device=loaded.label,
+                    property=f"ROI {name}",
+                    value=value,
+                    allowed=f">= {low}",
+                )
+        self._not_streaming(loaded, "set_roi")
+        return self._call(loaded, "set_roi", loaded.device.set_roi, x, y, width, height, timeout=timeout)  # type: ignore[attr-defined]
+
+    @verb
+    def get_roi(self, camera: str | None = None, *, timeout: float | None = None) -> Request:
+        """(x, y, width, height) being read out."""
+        loaded = self._camera(camera, "get_roi")
+        return self._call(loaded, "get_roi", loaded.device.get_roi, timeout=timeout)  # type: ignore[attr-defined]
+
+    @verb
+    def clear_roi(self, camera: str | None = None, *, timeout: float | None = None) -> Request:
+        """Read out the whole sensor again; not while streaming."""
+        loaded = self._camera(camera, "clear_roi")
+        self._not_streaming(loaded, "clear_roi")
+        return self._call(loaded, "clear_roi", loaded.device.clear_roi, timeout=timeout)  # type: ignore[attr-defined]
+
+    def _not_streaming(self, loaded: LoadedDevice, verb_name: str) -> None:
+        if self._streaming(loaded.label):
+            raise DeviceStateError(f"camera {loaded.label!r} is streaming; stop_sequence() before {verb_name}()")
 
     # -- buffers ----------------------------------------------------------------------------
     @verb

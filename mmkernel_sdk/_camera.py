@@ -58,6 +58,19 @@ class Camera(Device):
         the frame's metadata (e.g. {"ElapsedTime-ms": 12.5}) or None."""
         must_override(self, "read_frame")
 
+    def set_roi(self, x: int, y: int, width: int, height: int) -> None:
+        """Optional: read out only this region (in binned pixels); frame_shape() must follow."""
+        must_override(self, "set_roi")
+
+    def get_roi(self) -> tuple[int, int, int, int]:
+        """(x, y, width, height) being read out; the default is the whole frame."""
+        shape = self.frame_shape()
+        return (0, 0, shape[1], shape[0])
+
+    def clear_roi(self) -> None:
+        """Optional: read out the whole sensor again."""
+        must_override(self, "clear_roi")
+
     def start_sequence(self, count: int | None, interval_ms: float) -> None:
         """Optional: arm hardware-timed streaming before the first read_frame."""
 

@@ -656,3 +656,23 @@ def test_demo_config_pixel_size_follows_the_objective(demo: Kernel) -> None:
     assert k.pixel_size_um() == 0.5
     k.set_config("Objective", "40X")
     assert k.pixel_size_um() == 0.25
+
+
+def test_camera_roi_crops_frames_and_is_validated(k: Kernel) -> None:
+    cam = load(k, "Cam", "DCam")
+    k.set_roi(cam, 10, 20, 100, 50)
+    assert k.get_roi(cam) == (10, 20, 100, 50)
+    assert k.snap(cam).shape == (50, 100)
+    with pytest.raises(MMKernelError, match="does not fit the 512x512"):
+        k.set_roi(cam, 500, 0, 100, 10)
+    with pytest.raises(PropertyError, match="ROI width 0 is not allowed"):
+        k.set_roi(cam, 0, 0, 0, 10)
+    k.set_property(cam, "Binning", 2)  # a new binning starts from the full (binned) frame
+    assert k.get_roi(cam) == (0, 0, 256, 256)
+    k.set_roi(cam, 0, 0, 64, 64)
+    k.clear_roi(cam)
+    assert k.snap(cam).shape == (256, 256)
+    k.start_sequence(cam, count=None)
+    with pytest.raises(MMKernelError, match="is streaming"):
+        k.set_roi(cam, 0, 0, 8, 8)
+    k.stop_sequence(cam)

@@ -296,7 +296,7 @@ def test_snap_opens_the_shutter_for_the_exposure_only(kernel: Kernel) -> None:
 def test_snap_while_streaming_is_refused(kernel: Kernel) -> None:
     camera(kernel)
     kernel.start_sequence("Cam")
-    with pytest.raises(DeviceStateError, match="'Cam' is streaming"):
+    with pytest.raises(DeviceStateError, match=r"'Cam' is streaming; stop_sequence\(\) before snap\(\)"):
         kernel.snap("Cam")
     with pytest.raises(DeviceStateError, match="already streaming"):
         kernel.start_sequence("Cam")

@@ -43,6 +43,7 @@ class DemoCamera(Camera):
         self._last_look: Look | None = None
         self._next_due = 0.0
         self._frames = 0
+        self._roi: tuple[int, int, int, int] | None = None
 
     def initialize(self) -> None:
         self.set_limits("Exposure", 0.0, self.MaximumExposureMs)
@@ -78,10 +79,35 @@ class DemoCamera(Camera):
         if self.Binning not in allowed:
             self.notify("Binning", allowed[-1])
 
+    @Binning.setter
+    def Binning(self, value: int) -> None:  # noqa: N802
+        self._roi = None  # an ROI is in binned pixels: a new binning starts from the full frame
+
+    # -- ROI ------------------------------------------------------------------------------------
+    def set_roi(self, x: int, y: int, width: int, height: int) -> None:
+        full_height, full_width = self._sensor()
+        if x < 0 or y < 0 or width < 1 or height < 1 or x + width > full_width or y + height > full_height:
+            raise ValueError(
+                f"ROI x={x}, y={y}, width={width}, height={height} does not fit the "
+                f"{full_width}x{full_height} (binned) sensor"
+            )
+        self._roi = (x, y, width, height)
+
+    def get_roi(self) -> tuple[int, int, int, int]:
+        if self._roi is not None:
+            return self._roi
+        height, width = self._sensor()
+        return (0, 0, width, height)
+
+    def clear_roi(self) -> None:
+        self._roi = None
+
+    def _sensor(self) -> tuple[int, int]:
+        return (self.OnCameraCCDYSize // self.Binning, self.OnCameraCCDXSize // self.Binning)
+
     # -- frames -----------------------------------------------------------------------------
     def frame_shape(self) -> tuple[int, ...]:
-        height = self.OnCameraCCDYSize // self.Binning
-        width = self.OnCameraCCDXSize // self.Binning
+        height, width = self._sensor() if self._roi is None else (self._roi[3], self._roi[2])
         return (height, width, 4) if self.PixelType == "32bitRGB" else (height, width)
 
     def frame_dtype(self) -> np.dtype:
