@@ -15,15 +15,26 @@ from ._buffer import BufferStats
 from ._frames import Frame
 
 
-class Stream:
-    """Blocking iterator over one camera's sequence."""
-
+class _StreamBase:
     def __init__(self, kernel: Any, camera: str | None, count: int | None, interval_ms: float, overflow: str) -> None:
         self._kernel = kernel
         self.camera = camera or kernel.roles.camera
         self._arguments = (count, interval_ms, overflow)
         self._started = False
         self._current: Frame | None = None
+
+    def _release_current(self) -> None:
+        if self._current is not None:
+            self._current.release()
+            self._current = None
+
+    @property
+    def stats(self) -> BufferStats:
+        return self._kernel.buffer_stats(self.camera)
+
+
+class Stream(_StreamBase):
+    """Blocking iterator over one camera's sequence."""
 
     def start(self) -> Stream:
         if not self._started:
@@ -57,25 +68,9 @@ class Stream:
         finally:
             self.close()
 
-    def _release_current(self) -> None:
-        if self._current is not None:
-            self._current.release()
-            self._current = None
 
-    @property
-    def stats(self) -> BufferStats:
-        return self._kernel.buffer_stats(self.camera)
-
-
-class AsyncStream:
+class AsyncStream(_StreamBase):
     """`async with kernel.aio.stream(...) as s: async for frame in s` (or without `with`)."""
-
-    def __init__(self, kernel: Any, camera: str | None, count: int | None, interval_ms: float, overflow: str) -> None:
-        self._kernel = kernel
-        self.camera = camera or kernel.roles.camera
-        self._arguments = (count, interval_ms, overflow)
-        self._started = False
-        self._current: Frame | None = None
 
     async def start(self) -> AsyncStream:
         if not self._started:
@@ -91,9 +86,7 @@ class AsyncStream:
         await self.close()
 
     async def close(self) -> None:
-        if self._current is not None:
-            self._current.release()
-            self._current = None
+        self._release_current()
         if self._started and self._kernel.is_sequence_running(self.camera):
             await self._kernel.aio.stop_sequence(self.camera)
 
@@ -101,9 +94,7 @@ class AsyncStream:
         await self.start()
         try:
             while True:
-                if self._current is not None:
-                    self._current.release()
-                    self._current = None
+                self._release_current()
                 try:
                     self._current = await self._kernel.aio.pop_next(self.camera)
                 except StreamEnded:
@@ -111,7 +102,3 @@ class AsyncStream:
                 yield self._current
         finally:
             await self.close()
-
-    @property
-    def stats(self) -> BufferStats:
-        return self._kernel.buffer_stats(self.camera)

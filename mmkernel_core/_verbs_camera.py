@@ -71,13 +71,7 @@ class CameraVerbs(KernelBase):
         loaded = self._camera(camera, "set_roi")
         for name, value, low in (("x", x, 0), ("y", y, 0), ("width", width, 1), ("height", height, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise PropertyError(
-                    f"camera {loaded.label!r}: ROI {name} {value!r} is not allowed; allowed: a whole number >= {low}",
-                    device=loaded.label,
-                    property=f"ROI {name}",
-                    value=value,
-                    allowed=f">= {low}",
-                )
+                raise bad_argument(loaded.label, f"ROI {name}", value, f"a whole number >= {low}")
         self._not_streaming(loaded, "set_roi")
         return self._call(loaded, "set_roi", loaded.device.set_roi, x, y, width, height, timeout=timeout)  # type: ignore[attr-defined]
 
@@ -105,13 +99,7 @@ class CameraVerbs(KernelBase):
         background) now if the camera is initialized, else at initialize."""
         loaded = self._camera(camera, "set_buffer_size", need_init=False)
         if not isinstance(mb, (int, float)) or isinstance(mb, bool) or not 1 <= mb <= 1024 * 1024:
-            raise PropertyError(
-                f"camera {loaded.label!r}: buffer size {mb!r} MB is not allowed; allowed: 1 .. 1048576 MB",
-                device=loaded.label,
-                property="buffer size",
-                value=mb,
-                allowed="1 .. 1048576 MB",
-            )
+            raise bad_argument(loaded.label, "buffer size", mb, "1 .. 1048576 MB")
         if self._streaming(loaded.label):
             raise DeviceStateError(f"camera {loaded.label!r} is streaming; stop it before resizing its buffer")
         self._buffer_mb[loaded.label] = float(mb)
@@ -150,29 +138,11 @@ class CameraVerbs(KernelBase):
         frames), "overwrite" (drop the oldest unread, live mode) or "block" (camera waits)."""
         loaded = self._camera(camera, "start_sequence")
         if overflow not in POLICIES:
-            raise PropertyError(
-                f"camera {loaded.label!r}: overflow {overflow!r} is not allowed; allowed: {', '.join(POLICIES)}",
-                device=loaded.label,
-                property="overflow",
-                value=overflow,
-                allowed=", ".join(POLICIES),
-            )
+            raise bad_argument(loaded.label, "overflow", overflow, ", ".join(POLICIES))
         if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
-            raise PropertyError(
-                f"camera {loaded.label!r}: count {count!r} is not allowed; allowed: a whole number >= 1, or None",
-                device=loaded.label,
-                property="count",
-                value=count,
-                allowed=">= 1 or None",
-            )
+            raise bad_argument(loaded.label, "count", count, "a whole number >= 1, or None")
         if not isinstance(interval_ms, (int, float)) or isinstance(interval_ms, bool) or interval_ms < 0:
-            raise PropertyError(
-                f"camera {loaded.label!r}: interval_ms {interval_ms!r} is not allowed; allowed: a number >= 0",
-                device=loaded.label,
-                property="interval_ms",
-                value=interval_ms,
-                allowed=">= 0",
-            )
+            raise bad_argument(loaded.label, "interval_ms", interval_ms, "a number >= 0")
         if self._streaming(loaded.label):
             raise DeviceStateError(f"camera {loaded.label!r} is already streaming; stop_sequence() first")
         buffer = self._buffer_for(loaded.label)
@@ -285,3 +255,14 @@ class CameraVerbs(KernelBase):
         if buffer is not None:
             buffer.close()
         self._buffer_mb.pop(label, None)
+
+
+def bad_argument(camera: str, name: str, value: Any, allowed: str) -> PropertyError:
+    """The rejection every camera verb argument gets: names camera, argument, value, what is allowed."""
+    return PropertyError(
+        f"camera {camera!r}: {name} {value!r} is not allowed; allowed: {allowed}",
+        device=camera,
+        property=name,
+        value=value,
+        allowed=allowed,
+    )
