@@ -91,6 +91,7 @@ class FrameBuffer:
                 log.warning("camera %r: %d unread frames of the previous sequence discarded", self.camera, leftover)
             self.policy = policy
             self._end = None
+            self._newest = None
             self._reset_counts()
 
     def finish(self, error: MMKernelError | None = None) -> None:
@@ -134,7 +135,7 @@ class FrameBuffer:
                 else:
                     raise BufferOverflowError(
                         f"camera {self.camera!r}: buffer full after {self.produced} frames; the sequence "
-                        f"stopped with {len(self._ready)} frames kept in the {self.capacity / 2**20:.0f} MB "
+                        f"stopped with {len(self._ready)} frames kept in the {self.capacity / 2**20:g} MB "
                         "buffer (read faster, enlarge it with set_buffer_size, or use overflow='overwrite'"
                         " or 'block')"
                     )
