@@ -50,6 +50,9 @@ class Sequence:
         self._next_due = 0.0
         self.summary: dict[str, Any] = {}
 
+    def __repr__(self) -> str:
+        return f"the sequence of camera {self.camera!r}"
+
     def begin(self) -> None:
         """On the camera's runner: capture the summary, arm the hardware, subscribe to changes."""
         device: Any = self.loaded.device

@@ -28,6 +28,16 @@ class _StreamBase:
             self._current.release()
             self._current = None
 
+    def _frame_timeout(self) -> float:
+        """How long one frame may take: the kernel's deadline plus the frame interval and the
+        exposure, so slow time-lapses and long exposures do not time out between frames."""
+        _, interval_ms, _ = self._arguments
+        try:
+            exposure_ms = float(self._kernel.get_property(self.camera, "Exposure", from_cache=True))
+        except Exception:  # noqa: BLE001 - a camera without a cached Exposure gets no allowance
+            exposure_ms = 0.0
+        return self._kernel.default_timeout + (interval_ms + exposure_ms) / 1000.0
+
     @property
     def stats(self) -> BufferStats:
         return self._kernel.buffer_stats(self.camera)
@@ -61,7 +71,7 @@ class Stream(_StreamBase):
             while True:
                 self._release_current()
                 try:
-                    self._current = self._kernel.pop_next(self.camera)
+                    self._current = self._kernel.pop_next(self.camera, timeout=self._frame_timeout())
                 except StreamEnded:
                     return
                 yield self._current
@@ -96,7 +106,7 @@ class AsyncStream(_StreamBase):
             while True:
                 self._release_current()
                 try:
-                    self._current = await self._kernel.aio.pop_next(self.camera)
+                    self._current = await self._kernel.aio.pop_next(self.camera, timeout=self._frame_timeout())
                 except StreamEnded:
                     return
                 yield self._current

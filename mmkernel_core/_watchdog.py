@@ -17,6 +17,7 @@ import weakref
 from mmkernel_sdk.errors import DeviceTimeoutError
 
 from ._request import Request
+from ._runner import Runner
 
 log = logging.getLogger("mmkernel.watchdog")
 _Entry = tuple[float, int, "weakref.ref[Request]"]
@@ -80,7 +81,7 @@ class Watchdog:
             return
         running = runner.current is request
         waited = time.monotonic() - request.submitted
-        where = "running" if running else f"still queued behind {_describe(runner.current)}"
+        where = "running" if running else f"still queued behind {_describe(runner)}"
         error = DeviceTimeoutError(
             request.label,
             request.op,
@@ -93,7 +94,10 @@ class Watchdog:
             log.error("%s", error, extra={"device": request.label})
 
 
-def _describe(request: Request | None) -> str:
-    if request is None:
-        return "nothing (the runner was about to start it)"
-    return f"{request.op!r} on {request.label!r}"
+def _describe(runner: Runner) -> str:
+    request = runner.current
+    if request is not None:
+        return f"{request.op!r} on {request.label!r}"
+    if runner.task is not None:
+        return f"a step of {runner.task!r} (e.g. a camera's frame read that has not returned)"
+    return "nothing (the runner was about to start it)"

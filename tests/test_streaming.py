@@ -349,3 +349,29 @@ def test_released_frames_cannot_be_read_but_copies_can(kernel: Kernel) -> None:
     with pytest.raises(FrameReleasedError, match="frame 0 of camera 'Cam' was released"):
         frame.array  # noqa: B018
     assert (kept.array == 0).all()
+
+
+def test_stream_waits_longer_than_the_deadline_for_slow_frames() -> None:
+    """A time-lapse whose interval exceeds the kernel's deadline still streams."""
+    with Kernel(timeout=0.05, buffer_mb=4) as kernel:
+        camera(kernel)
+        with kernel.stream("Cam", count=3, interval_ms=100) as stream:
+            assert [frame.meta.number for frame in stream] == [0, 1, 2]
+        with pytest.raises(Exception, match="no frame within"):
+            kernel.start_sequence("Cam", count=2, interval_ms=200)
+            kernel.pop_next("Cam")
+            kernel.pop_next("Cam")  # plain pop_next keeps the kernel deadline
+
+
+def test_a_call_stuck_behind_a_hung_frame_read_says_so() -> None:
+    from mmkernel_core import DeviceTimeoutError
+
+    gate = Gate()
+    with Kernel(timeout=5, buffer_mb=4) as kernel:
+        camera(kernel, gate=gate)
+        kernel.start_sequence("Cam")
+        gate.wait_entered()
+        with pytest.raises(DeviceTimeoutError, match="queued behind a step of the sequence of camera 'Cam'"):
+            kernel.set_property("Cam", "Width", 40, timeout=0.1)
+        gate.release.set()
+        kernel.stop_sequence("Cam")
