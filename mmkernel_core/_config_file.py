@@ -67,7 +67,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message} (in {self.text!r})"
+        where = f"line {self.line}" if self.line else "after the last line"
+        return f"{where}: {self.message} (in {self.text!r})"
 
 
 def parse(text: str) -> tuple[list[Command], list[Problem]]:

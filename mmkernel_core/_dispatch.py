@@ -28,11 +28,15 @@ class Dispatcher:
     ) -> Request:
         """Run `fn(*args)` on the device's runner: inline when already on it, else queued with a
         deadline the watchdog enforces."""
-        runner, label = (target.runner, target.label) if isinstance(target, LoadedDevice) else target
+        device = target if isinstance(target, LoadedDevice) else None
+        runner, label = (target.runner, target.label) if device is not None else target  # type: ignore[misc]
         if runner.on_own_thread():
-            return runner.run_inline(Request(label, op, fn, args, runner))
+            request = Request(label, op, fn, args, runner)
+            request.target = device
+            return runner.run_inline(request)
         limit = self.default_timeout if timeout is None else check_timeout(timeout)
         request = Request(label, op, fn, args, runner, time.monotonic() + limit)
+        request.target = device
         # Bookkeeping first, queueing last: once queued, the runner wakes and must not have to
         # wait for this thread to drop the GIL (each such wait costs a thread wake-up).
         self.watchdog.track(request)

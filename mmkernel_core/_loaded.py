@@ -26,6 +26,7 @@ class LoadedDevice:
     init_error: BaseException | None = None
     delay_s: float = 0.0
     busy_until: float = 0.0
+    unloaded: bool = False  # set when shutdown starts: later requests for it must not run
 
     @property
     def device_type(self) -> str:

@@ -43,6 +43,7 @@ class Request:
         "runner",
         "started",
         "submitted",
+        "target",
     )
 
     def __init__(
@@ -62,6 +63,7 @@ class Request:
         self.deadline = deadline
         self.submitted = time.monotonic()
         self.started = 0.0
+        self.target: Any = None  # the LoadedDevice a device request is for (checked before it runs)
         self._state_lock = _allocate_lock()
         self._done = _allocate_lock()
         self._done.acquire()
@@ -157,6 +159,7 @@ class Request:
         """A concurrent.futures.Future settled with this request (already running: no cancel)."""
         future: Future[Any] = Future()
         future.set_running_or_notify_cancel()
+        future.mmkernel_request = self  # type: ignore[attr-defined]  # the watchdog only holds a weak reference
 
         def transfer(request: Request) -> None:
             if request._exception is not None:

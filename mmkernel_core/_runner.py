@@ -12,7 +12,13 @@ import time
 from queue import Empty, SimpleQueue
 from typing import Protocol
 
-from mmkernel_sdk.errors import DeviceError, DeviceFaultedError, KernelClosedError, MMKernelError
+from mmkernel_sdk.errors import (
+    DeviceError,
+    DeviceFaultedError,
+    KernelClosedError,
+    MMKernelError,
+    UnknownDeviceError,
+)
 
 from ._request import Request
 from ._waitgraph import bind_current_thread
@@ -44,6 +50,7 @@ class Runner:
         self._idle_waiters = 0
         self._inflight = 0
         self._closed = False
+        self._closed_reason = "the kernel is closed"
         self.current: Request | None = None
         self.hung: Request | None = None
         self.task: Task | None = None
@@ -62,10 +69,12 @@ class Runner:
         """Queue a request; fails fast if the runner is closed or stuck in a timed-out call."""
         with self._lock:
             if self._closed:
-                raise KernelClosedError(f"device {request.label!r}: the kernel is closed")
+                raise KernelClosedError(f"device {request.label!r}: {self._closed_reason}")
             hung = self.hung
             if hung is None:
                 self._inflight += 1
+                self._queue.put(request)  # under the lock: close() cannot slip in between
+                return
         if hung is not None:
             stuck_for = time.monotonic() - hung.started
             raise DeviceFaultedError(
@@ -75,7 +84,6 @@ class Runner:
                 f"deadline and has been running for {stuck_for:.1f} s; {request.op!r} refused "
                 "until it returns",
             )
-        self._queue.put(request)
 
     def run_inline(self, request: Request) -> Request:
         """Execute on the calling thread, which must be this runner's own (re-entrant call)."""
@@ -114,13 +122,14 @@ class Runner:
         self.task = task
         self._task_due = 0.0
 
-    def close(self) -> None:
+    def close(self, reason: str = "the kernel is closed") -> None:
         """Stop accepting work; the thread ends after the calls already queued."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        self._queue.put(_STOP)
+            self._closed_reason = reason
+            self._queue.put(_STOP)
 
     # -- the thread -------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -171,8 +180,9 @@ class Runner:
         if time.monotonic() >= self._task_due:
             try:
                 due = task.step()
-            except Exception:
-                log.exception("runner %s: task %r failed", self.name, task)
+            except Exception as error:  # a task bug must not kill the runner
+                log.exception("runner %s: %r failed", self.name, task)
+                task.cancel(f"it failed: {type(error).__name__}: {error}")
                 due = None
             if due is None:
                 self.task = None
@@ -193,6 +203,10 @@ class Runner:
     def _execute(self, request: Request) -> tuple[object, BaseException | None]:
         """Run adapter code; returns (result, error) with foreign errors wrapped in DeviceError."""
         request.started = time.monotonic()
+        target = request.target
+        if target is not None and target.unloaded:
+            gone = UnknownDeviceError(f"device {request.label!r} was unloaded before {request.op!r} could run")
+            return (None, gone)
         try:
             outcome: tuple[object, BaseException | None] = (request.fn(*request.args), None)  # type: ignore[misc]
         except MMKernelError as error:
@@ -221,4 +235,4 @@ class Runner:
         while not self._queue.empty():
             request = self._queue.get()
             if isinstance(request, Request):
-                request.finish(exception=KernelClosedError(f"device {request.label!r}: the kernel is closed"))
+                request.finish(exception=KernelClosedError(f"device {request.label!r}: {self._closed_reason}"))

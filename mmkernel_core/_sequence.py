@@ -76,10 +76,30 @@ class Sequence:
         self._shape = tuple(device.frame_shape())
         self._dtype = np.dtype(device.frame_dtype())
         self._components = self._shape[2] if len(self._shape) == 3 else 1
+        nbytes = int(np.prod(self._shape)) * self._dtype.itemsize
+        if nbytes > self.buffer.capacity:
+            raise BufferOverflowError(
+                f"camera {self.camera!r}: a {self._shape} {self._dtype} frame ({nbytes / 2**20:g} MB) does not "
+                f"fit its {self.buffer.capacity / 2**20:g} MB buffer; enlarge it with set_buffer_size"
+            )
 
     # -- Task protocol ----------------------------------------------------------------------
     def step(self) -> float | None:
-        if self.stop_requested.is_set() or (self.count is not None and self.produced >= self.count):
+        try:
+            return self._step()
+        except Exception as error:  # noqa: BLE001 - anything unexpected ends the sequence, loudly
+            failure = DeviceError(
+                self.camera,
+                "sequence",
+                f"camera {self.camera!r}: the sequence failed after {self.produced} frames: "
+                f"{type(error).__name__}: {error}",
+            )
+            failure.__cause__ = error
+            self.end(failure)
+            return None
+
+    def _step(self) -> float | None:
+        if not self.running or self.stop_requested.is_set() or (self.count is not None and self.produced >= self.count):
             self.end()
             return None
         metadata = self._collect_changes()
@@ -142,6 +162,7 @@ class Sequence:
         if not self.running:
             return
         self.running = False
+        self.stop_requested.set()
         self.error = error
         self._cache.remove_listener(self._changes)
         try:

@@ -102,12 +102,14 @@ class CameraVerbs(KernelBase):
             raise bad_argument(loaded.label, "buffer size", mb, "1 .. 1048576 MB")
         if self._streaming(loaded.label):
             raise DeviceStateError(f"camera {loaded.label!r} is streaming; stop it before resizing its buffer")
+        old = self._buffers.get(loaded.label)
+        if loaded.initialized:  # allocate first: if that fails, the old size and buffer remain
+            self._buffers[loaded.label] = FrameBuffer(loaded.label, int(mb * MB))
+        else:
+            self._buffers.pop(loaded.label, None)
         self._buffer_mb[loaded.label] = float(mb)
-        old = self._buffers.pop(loaded.label, None)
         if old is not None:
             old.close()
-        if loaded.initialized:
-            self._buffer_for(loaded.label)
         return Request.completed(loaded.label, "set_buffer_size", None)
 
     @verb
@@ -147,10 +149,13 @@ class CameraVerbs(KernelBase):
             raise DeviceStateError(f"camera {loaded.label!r} is already streaming; stop_sequence() first")
         buffer = self._buffer_for(loaded.label)
         sequence = Sequence(loaded, buffer, self._cache, count, float(interval_ms), self.frame_metadata)
-        self._sequences[loaded.label] = sequence
         return self._call(loaded, "start_sequence", self._begin, loaded, sequence, overflow, timeout=timeout)
 
     def _begin(self, loaded: LoadedDevice, sequence: Sequence, overflow: str) -> None:
+        """On the camera's runner, so concurrent starts are decided one after the other; the
+        sequence is published only once it really runs."""
+        if self._streaming(loaded.label):
+            raise DeviceStateError(f"camera {loaded.label!r} is already streaming; stop_sequence() first")
         sequence.buffer.start(overflow)
         try:
             sequence.begin()
@@ -158,6 +163,7 @@ class CameraVerbs(KernelBase):
             sequence.running = False
             sequence.buffer.finish()
             raise
+        self._sequences[loaded.label] = sequence
         loaded.runner.start_task(sequence)
 
     @verb
@@ -167,9 +173,15 @@ class CameraVerbs(KernelBase):
         sequence = self._sequences.get(loaded.label)
         if sequence is None or not sequence.running:
             return Request.completed(loaded.label, "stop_sequence", None)
-        sequence.stop_requested.set()
-        sequence.buffer.wake_writer()
+        self._interrupt_sequence(loaded.label)
         return self._call(loaded, "stop_sequence", sequence.end, timeout=timeout)
+
+    def _interrupt_sequence(self, label: str) -> None:
+        """From any thread: make the sequence end at its next step, even if it waits for space."""
+        sequence = self._sequences.get(label)
+        if sequence is not None and sequence.running:
+            sequence.stop_requested.set()
+            sequence.buffer.wake_writer()
 
     @verb
     def is_sequence_running(self, camera: str | None = None) -> Request:
@@ -249,8 +261,10 @@ class CameraVerbs(KernelBase):
     def _forget_camera(self, label: str) -> None:
         """The camera is being unloaded (on its runner): end its sequence, free its buffer."""
         sequence = self._sequences.pop(label, None)
-        if sequence is not None and sequence.running:
+        if sequence is not None:
             sequence.end()
+            if sequence.loaded.runner.task is sequence:  # a hub's runner lives on: drop the task now
+                sequence.loaded.runner.task = None
         buffer = self._buffers.pop(label, None)
         if buffer is not None:
             buffer.close()

@@ -198,19 +198,32 @@ class ConfigVerbs(KernelBase):
             raise ConfigError(_describe(path, problems), problems)
         self.unload_all()  # type: ignore[attr-defined]
         self._reset_configuration()
-        for command in commands:
+        timeout = self._dispatch.default_timeout
+        for command in [*commands, None]:  # None: apply System/Startup, still inside the rollback
             try:
-                self._run(command)
+                if command is None:
+                    if self._groups.has(*STARTUP):
+                        self.set_config(*STARTUP)  # type: ignore[attr-defined]
+                else:
+                    self._run(command)
             except Exception as error:
-                problem = Problem(command.line, command.text, str(error))
-                try:
-                    self.unload_all()  # type: ignore[attr-defined]
-                finally:
-                    self._reset_configuration()
-                raise ConfigError(_describe(path, [problem]), [problem]) from error
-        if self._groups.has(*STARTUP):
-            self.set_config(*STARTUP)  # type: ignore[attr-defined]
+                line, text = (command.line, command.text) if command else (0, "preset System/Startup")
+                problem = Problem(line, text, str(error))
+                failure = ConfigError(_describe(path, [problem]), [problem])
+                self._roll_back(failure, timeout)
+                raise failure from error
         self.events.system_loaded.emit()
+
+    def _roll_back(self, failure: ConfigError, timeout: float) -> None:
+        """Leave nothing of a failed load: unload everything, forget groups and roles, restore the
+        deadline. A problem while unloading is attached to `failure`, not raised instead of it."""
+        try:
+            self.unload_all()  # type: ignore[attr-defined]
+        except Exception as error:  # noqa: BLE001
+            failure.add_note(f"while unloading after the failure: {error}")
+        finally:
+            self._reset_configuration()
+            self._dispatch.default_timeout = timeout
 
     def _reset_configuration(self) -> None:
         self._groups.clear()

@@ -92,7 +92,7 @@ class DeviceVerbs(KernelBase):
         children = [d.label for d in self._devices.values() if d.parent == label]
         if children:
             raise DeviceStateError(f"device {label!r} is the hub of {', '.join(sorted(children))}; unload those first")
-        return self._call(loaded, "unload", self._shutdown, loaded, timeout=timeout)
+        return self._unload_request(loaded, timeout)
 
     @verb
     def unload_all(self, *, timeout: float | None = None) -> Request:
@@ -176,6 +176,8 @@ class DeviceVerbs(KernelBase):
             runner.close()
 
     def _unload_request(self, loaded: LoadedDevice, timeout: float | None) -> Request:
+        if loaded.device_type == "Camera":
+            self._interrupt_sequence(loaded.label)  # type: ignore[attr-defined]  # a blocked sequence lets go
         return self._call(loaded, "unload", self._shutdown, loaded, timeout=timeout)
 
     # -- runner side ------------------------------------------------------------------------
@@ -214,10 +216,10 @@ class DeviceVerbs(KernelBase):
         except BaseException as error:
             loaded.init_error = error
             raise
-        loaded.initialized = True
-        loaded.init_error = None
         if loaded.device_type == "Camera":
             self._buffer_for(loaded.label)  # type: ignore[attr-defined]  # populates in the background
+        loaded.initialized = True
+        loaded.init_error = None
         for label, name, error in self._refresh_one(loaded, announce=False):  # type: ignore[attr-defined]
             log.warning(
                 "device %r: property %r unreadable after initialize: %s",
@@ -229,6 +231,7 @@ class DeviceVerbs(KernelBase):
         self.events.device_initialized.emit(loaded.label)
 
     def _shutdown(self, loaded: LoadedDevice) -> None:
+        loaded.unloaded = True
         try:
             if loaded.device_type == "Camera":
                 self._forget_camera(loaded.label)  # type: ignore[attr-defined]
@@ -240,7 +243,7 @@ class DeviceVerbs(KernelBase):
             self._cache.forget(loaded.label)
             self.roles.forget(loaded.label)  # type: ignore[attr-defined]
             if loaded.parent is None:
-                loaded.runner.close()
+                loaded.runner.close(f"device {loaded.label!r} was unloaded")
             self.events.device_unloaded.emit(loaded.label)
 
     # -- DeviceHost -------------------------------------------------------------------------

@@ -43,7 +43,9 @@ class WaitVerbs(KernelBase):
         if loaded.runner.on_own_thread():
             self._wait_until_ready(loaded, deadline)
             return Request.completed(label, "wait_for", None)
-        return self._on_waiter(label, "wait_for", self._wait_until_idle, loaded, deadline)
+        request = self._on_waiter(label, "wait_for", self._wait_until_idle, loaded, deadline)
+        request.runner = loaded.runner  # a runner waiting on this is cycle-checked like a call
+        return request
 
     @verb
     def wait_for_system(self, *, timeout: float | None = None) -> Request:
