@@ -163,7 +163,7 @@ def test_a_failing_step_ends_the_sequence_and_tells_the_consumer() -> None:
         kernel.initialize("Cam")
         kernel.start_sequence("Cam", count=None, overflow="overwrite")
         kernel.set_property("Cam", "Width", 13)
-        with pytest.raises(DeviceError, match="the sequence failed after .* RuntimeError: sensor lost"):
+        with pytest.raises(DeviceError, match=r"the sequence failed after .* RuntimeError: sensor lost"):
             while True:
                 kernel.pop_next("Cam").release()
         assert not kernel.is_sequence_running("Cam")
@@ -240,7 +240,7 @@ def test_submissions_racing_an_unload_all_settle() -> None:
             kernel.initialize("Z")
             stop = threading.Event()
 
-            def submit() -> None:
+            def submit(stop: threading.Event = stop) -> None:
                 while not stop.is_set():
                     try:
                         futures.append(kernel.submit.get_position("Z"))
