@@ -31,6 +31,9 @@ class Task(Protocol):
     """Background work a runner interleaves with requests (a camera sequence): one step at a
     time, so property calls still get in between frames."""
 
+    label: str  # the device the task works for
+    step_name: str  # what one step is, for messages ("frame read")
+
     def step(self) -> float | None:
         """Do one unit of work; return when (monotonic) the next step is due, or None if done."""
 
@@ -55,6 +58,7 @@ class Runner:
         self.hung: Request | None = None
         self.task: Task | None = None
         self._task_due = 0.0
+        self._step: Request | None = None
         self.thread = threading.Thread(target=self._loop, name=f"mmkernel-runner-{name}", daemon=True)
         self.thread.start()
 
@@ -106,11 +110,16 @@ class Runner:
                 self._idle_waiters -= 1
 
     def expire(self, request: Request, error: DeviceError) -> bool:
-        """Fail a request at its deadline (watchdog). A running one marks the runner hung."""
+        """Fail a request at its deadline (watchdog). A running one marks the runner hung, and so
+        does a task step that has itself been running for longer than the request's deadline."""
         with self._lock:
             callbacks = request.settle(exception=error)
-            if callbacks is not None and self.current is request:
+            current = self.current
+            if callbacks is not None and current is request:
                 self.hung = request
+            elif callbacks is not None and current is self._step and current is not None:
+                if time.monotonic() - current.started > request.deadline - request.submitted:
+                    self.hung = current
         if callbacks is None:
             return False
         request.fire(callbacks)
@@ -121,6 +130,8 @@ class Runner:
         assert self.on_own_thread(), "tasks are started from a request on the runner"
         self.task = task
         self._task_due = 0.0
+        # Stands for the running step in `current`, so deadlines and health see a hung frame read.
+        self._step = Request(getattr(task, "label", self.name), task.step_name, runner=self)
 
     def close(self, reason: str = "the kernel is closed") -> None:
         """Stop accepting work; the thread ends after the calls already queued."""
@@ -178,12 +189,29 @@ class Runner:
         task = self.task
         assert task is not None
         if time.monotonic() >= self._task_due:
+            step = self._step
+            assert step is not None
+            step.started = time.monotonic()
+            self.current = step
             try:
                 due = task.step()
             except Exception as error:  # a task bug must not kill the runner
                 log.exception("runner %s: %r failed", self.name, task)
                 task.cancel(f"it failed: {type(error).__name__}: {error}")
                 due = None
+            with self._lock:
+                self.current = None
+                recovered = self.hung is step
+                if recovered:
+                    self.hung = None
+            if recovered:
+                log.warning(
+                    "device %r recovered: %r returned after %.2f s",
+                    step.label,
+                    step.op,
+                    time.monotonic() - step.started,
+                    extra={"device": step.label},
+                )
             if due is None:
                 self.task = None
                 return None

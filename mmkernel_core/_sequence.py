@@ -23,6 +23,8 @@ from ._loaded import LoadedDevice
 
 
 class Sequence:
+    step_name = "frame read"
+
     def __init__(
         self,
         loaded: LoadedDevice,
@@ -33,7 +35,7 @@ class Sequence:
         metadata: bool,
     ) -> None:
         self.loaded = loaded
-        self.camera = loaded.label
+        self.camera = self.label = loaded.label
         self.buffer = buffer
         self.count = count
         self.interval_s = interval_ms / 1000.0

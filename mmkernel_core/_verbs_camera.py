@@ -168,12 +168,15 @@ class CameraVerbs(KernelBase):
 
     @verb
     def stop_sequence(self, camera: str | None = None, *, timeout: float | None = None) -> Request:
-        """Stop streaming after the frame in progress; frames already taken stay readable."""
+        """Stop streaming after the frame in progress; frames already taken stay readable. If that
+        frame read hangs (camera faulted), the stop is registered and happens when it returns."""
         loaded = self._camera(camera, "stop_sequence")
         sequence = self._sequences.get(loaded.label)
         if sequence is None or not sequence.running:
             return Request.completed(loaded.label, "stop_sequence", None)
         self._interrupt_sequence(loaded.label)
+        if loaded.runner.hung is not None:  # a frame read hangs: the sequence ends when it returns
+            return Request.completed(loaded.label, "stop_sequence", None)
         return self._call(loaded, "stop_sequence", sequence.end, timeout=timeout)
 
     def _interrupt_sequence(self, label: str) -> None:

@@ -98,6 +98,4 @@ def _describe(runner: Runner) -> str:
     request = runner.current
     if request is not None:
         return f"{request.op!r} on {request.label!r}"
-    if runner.task is not None:
-        return f"a step of {runner.task!r} (e.g. a camera's frame read that has not returned)"
     return "nothing (the runner was about to start it)"

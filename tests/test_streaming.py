@@ -364,14 +364,20 @@ def test_stream_waits_longer_than_the_deadline_for_slow_frames() -> None:
 
 
 def test_a_call_stuck_behind_a_hung_frame_read_says_so() -> None:
-    from mmkernel_core import DeviceTimeoutError
+    from mmkernel_core import DeviceFaultedError, DeviceTimeoutError
 
     gate = Gate()
     with Kernel(timeout=5, buffer_mb=4) as kernel:
         camera(kernel, gate=gate)
         kernel.start_sequence("Cam")
         gate.wait_entered()
-        with pytest.raises(DeviceTimeoutError, match="queued behind a step of the sequence of camera 'Cam'"):
+        with pytest.raises(DeviceTimeoutError, match="queued behind 'frame read' on 'Cam'"):
             kernel.set_property("Cam", "Width", 40, timeout=0.1)
+        # the frame read has now overrun a whole deadline: the camera is faulted, calls fail fast
+        assert kernel.device_health("Cam").state == "faulted"
+        with pytest.raises(DeviceFaultedError, match="'Cam' is faulted: 'frame read' on 'Cam' overran"):
+            kernel.set_property("Cam", "Width", 40)
+        kernel.stop_sequence("Cam")  # registered; takes effect when the read returns
         gate.release.set()
-        kernel.stop_sequence("Cam")
+        assert drain(kernel, "Cam") == [0]  # the sequence ended after the read that hung
+        assert kernel.device_health("Cam").ok
