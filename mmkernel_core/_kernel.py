@@ -13,7 +13,7 @@ from ._adapters import AdapterRegistry
 from ._buffer import FrameBuffer
 from ._cache import StateCache
 from ._config_groups import ConfigGroups, PixelSizeConfig
-from ._dispatch import Dispatcher
+from ._dispatch import Dispatcher, check_timeout
 from ._events import EventBus, KernelEvents
 from ._faces import AioFace, SubmitFace
 from ._loaded import LoadedDevice
@@ -112,8 +112,6 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Ca
 
     @default_timeout.setter
     def default_timeout(self, seconds: float) -> None:
-        from ._dispatch import check_timeout
-
         self._dispatch.default_timeout = check_timeout(seconds)
 
     # -- logging ----------------------------------------------------------------------------

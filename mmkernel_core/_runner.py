@@ -158,22 +158,7 @@ class Runner:
                 if claimed:
                     self.current = request
             outcome = self._execute(request) if claimed else None
-            with self._lock:
-                self.current = None
-                recovered = self.hung is request
-                if recovered:
-                    self.hung = None
-                self._inflight -= 1
-                if self._inflight == 0 and self._idle_waiters:
-                    self._idle.notify_all()
-            if recovered:
-                log.warning(
-                    "device %r recovered: %r returned after %.2f s",
-                    request.label,
-                    request.op,
-                    time.monotonic() - request.started,
-                    extra={"device": request.label},
-                )
+            self._done_running(request, dequeued=True)
             if outcome is not None:
                 # Settled last: the woken caller then finds this thread already heading back to
                 # its queue instead of holding the GIL for bookkeeping.
@@ -182,6 +167,27 @@ class Runner:
             self.task.cancel("the kernel closed")
             self.task = None
         self._drain()
+
+    def _done_running(self, item: Request, dequeued: bool) -> None:
+        """`item` (a request, or the task step) has returned: clear it, and the hung state if it
+        was the one that overran (logged as a recovery); a dequeued request leaves the count."""
+        with self._lock:
+            self.current = None
+            recovered = self.hung is item
+            if recovered:
+                self.hung = None
+            if dequeued:
+                self._inflight -= 1
+                if self._inflight == 0 and self._idle_waiters:
+                    self._idle.notify_all()
+        if recovered:
+            log.warning(
+                "device %r recovered: %r returned after %.2f s",
+                item.label,
+                item.op,
+                time.monotonic() - item.started,
+                extra={"device": item.label},
+            )
 
     def _next_with_task(self) -> Request | object | None:
         """Alternate one task step with one queued request; sleep on the queue until the task's
@@ -199,19 +205,7 @@ class Runner:
                 log.exception("runner %s: %r failed", self.name, task)
                 task.cancel(f"it failed: {type(error).__name__}: {error}")
                 due = None
-            with self._lock:
-                self.current = None
-                recovered = self.hung is step
-                if recovered:
-                    self.hung = None
-            if recovered:
-                log.warning(
-                    "device %r recovered: %r returned after %.2f s",
-                    step.label,
-                    step.op,
-                    time.monotonic() - step.started,
-                    extra={"device": step.label},
-                )
+            self._done_running(step, dequeued=False)
             if due is None:
                 self.task = None
                 return None
