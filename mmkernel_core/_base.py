@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,12 @@ class KernelBase:
     _table_lock: threading.Lock
     _dispatch: Dispatcher
     _cache: StateCache
+    _closed: bool
+
+    def _report(
+        self, logger: logging.Logger, level: int, message: str, *args: Any, device: str | None = None
+    ) -> None:
+        raise NotImplementedError
 
     # -- lookups ----------------------------------------------------------------------------
     def _loaded(self, label: str) -> LoadedDevice:
@@ -68,7 +75,10 @@ class KernelBase:
 
     # -- runner-side steps (these run on the device's own thread) ---------------------------
     def _apply_value(self, loaded: LoadedDevice, name: str, value: Any) -> None:
+        """Validate again against the spec as it is now (an earlier set, e.g. a preset's Mode,
+        may have narrowed this property's limits since the caller checked), then apply."""
         props = loaded.props
+        value = props.coerce(name, value, initialized=loaded.initialized)
         props.apply(name, value)
         self._store(loaded, name, props.get(name))
         for other in props.spec(name).affects:
@@ -81,6 +91,8 @@ class KernelBase:
         return value
 
     def _store(self, loaded: LoadedDevice, name: str, value: Any, announce: bool = True) -> None:
+        if loaded.unloaded:  # a detached device's late call must not write a reused label's cache
+            return
         self._cache.store(loaded.label, loaded.device_type, name, value, announce)
 
     @staticmethod

@@ -13,8 +13,9 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -23,6 +24,11 @@ from mmkernel_sdk.errors import BufferOverflowError, DeviceTimeoutError, MMKerne
 from ._arena import CONSUMED, DROPPED, FREED, READY, RingArena, Slot
 from ._frames import Frame, FrameHeader
 from ._memory import FrameMemory
+
+if TYPE_CHECKING:
+    from ._request import Request
+
+CallAt = Callable[[float, Callable[[], None]], Any]  # the watchdog's timer: call_at(when, fn)
 
 log = logging.getLogger("mmkernel.buffer")
 
@@ -50,8 +56,9 @@ class BufferStats:
     capacity_bytes: int
 
 
-class _Stopped(Exception):  # noqa: N818 - control flow inside the buffer, never seen by users
-    """The writer was told to stop while waiting for space (block policy)."""
+class NoSpace(Exception):  # noqa: N818 - control flow inside the kernel, never seen by users
+    """Block policy, buffer full: the camera waits for space without blocking its runner; the
+    buffer calls `on_space` when a reader frees some."""
 
 
 class FrameBuffer:
@@ -61,11 +68,12 @@ class FrameBuffer:
         self._arena = RingArena(capacity_bytes)
         self._lock = threading.RLock()  # re-entrant: a Frame released by the GC may land here
         self._frame_ready = threading.Condition(self._lock)
-        self._space_freed = threading.Condition(self._lock)
         self._ready: deque[Slot] = deque()
         self._newest: Slot | None = None
         self._consumers_waiting = 0
         self._writer_waiting = False
+        self._on_space: Callable[[], None] | None = None
+        self._pending_pops: deque[Request] = deque()  # futures/asyncio pop_next waiting for a frame
         self._last_commit = 0.0
         self._scratch: np.ndarray | None = None
         self.policy: str = "stop"
@@ -81,8 +89,11 @@ class FrameBuffer:
         self.high_water_frames = self.high_water_bytes = 0
 
     # -- sequence lifecycle (camera runner) -------------------------------------------------
-    def start(self, policy: str) -> None:
+    def start(self, policy: str, on_space: Callable[[], None] | None = None) -> None:
+        """A new sequence; `on_space` is called (cheaply, under the buffer lock) when a "block"
+        sequence waiting for space may go on."""
         with self._lock:
+            self._on_space = on_space
             leftover = len(self._ready)
             for slot in self._ready:
                 slot.state = DROPPED
@@ -102,15 +113,21 @@ class FrameBuffer:
                     f"camera {self.camera!r}: the sequence ended after {self.produced} frames"
                 )
             self._frame_ready.notify_all()
+            waiting = list(self._pending_pops)  # commits hand out frames first: none is ready
+            self._pending_pops.clear()
+            end = self._end
+        for request in waiting:
+            request.finish(exception=end.with_traceback(None))
 
     @property
     def active(self) -> bool:
         return self._end is None
 
     # -- writing (camera runner) ------------------------------------------------------------
-    def acquire(self, shape: tuple[int, ...], dtype: np.dtype, stop: threading.Event) -> tuple[Slot | None, np.ndarray]:
+    def acquire(self, shape: tuple[int, ...], dtype: np.dtype) -> tuple[Slot | None, np.ndarray]:
         """A writable view for the next frame. Under "overwrite" with the oldest frame held by a
-        reader, the frame goes to a scratch array and is counted as dropped (slot is None)."""
+        reader, the frame goes to a scratch array and is counted as dropped (slot is None).
+        Under "block" with no room, NoSpace: try again after `on_space`."""
         nbytes = math.prod(shape) * dtype.itemsize
         with self._lock:
             while True:
@@ -127,11 +144,8 @@ class FrameBuffer:
                     self.dropped += 1
                     return None, self._scratch_for(shape, dtype)
                 elif policy == "block":
-                    if stop.is_set():
-                        raise _Stopped
                     self._writer_waiting = True
-                    self._space_freed.wait()
-                    self._writer_waiting = False
+                    raise NoSpace
                 else:
                     raise BufferOverflowError(
                         f"camera {self.camera!r}: buffer full after {self.produced} frames; the sequence "
@@ -146,6 +160,7 @@ class FrameBuffer:
         """Publish a filled slot (a scratch frame was already counted as dropped)."""
         if slot is None:
             return
+        handed: list[tuple[Request, Frame]] = []
         with self._lock:
             slot.header = header
             slot.state = READY
@@ -162,6 +177,14 @@ class FrameBuffer:
             if self._consumers_waiting and (len(ready) >= NOTIFY_BATCH or now - self._last_commit > FAST_STREAM_S):
                 self._frame_ready.notify()
             self._last_commit = now
+            pops = self._pending_pops
+            while pops and ready:
+                request = pops.popleft()
+                if not request.done():
+                    handed.append((request, self._frame(self._take())))
+        for request, frame in handed:
+            if not request.finish(frame):
+                frame.release()
 
     def abort(self, slot: Slot | None) -> None:
         """The camera failed to fill the slot: give it back."""
@@ -170,8 +193,11 @@ class FrameBuffer:
                 slot.state = DROPPED
 
     def wake_writer(self) -> None:
+        """Let a "block" sequence waiting for space look again now (e.g. to see a stop)."""
         with self._lock:
-            self._space_freed.notify_all()
+            self._writer_waiting = False
+            if self._on_space is not None:
+                self._on_space()
 
     def _scratch_for(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         scratch = self._scratch
@@ -189,20 +215,55 @@ class FrameBuffer:
                 deadline = time.monotonic() + timeout
                 while not ready:
                     if self._end is not None:
-                        raise self._end
+                        # A fresh traceback per raise: polling after the end must not grow it.
+                        raise self._end.with_traceback(None)
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        raise DeviceTimeoutError(
-                            self.camera, "pop_next", f"camera {self.camera!r}: no frame within {timeout:.3f} s"
-                        )
+                        raise self._no_frame(timeout)
                     self._consumers_waiting += 1
                     self._frame_ready.wait(min(remaining, CONSUMER_RECHECK_S))
                     self._consumers_waiting -= 1
-            slot = ready.popleft()
-            slot.state = CONSUMED
-            slot.holds += 1
-            self.delivered += 1
+            slot = self._take()
         return self._frame(slot)
+
+    def pop_into(self, request: Request, timeout: float, call_at: CallAt) -> None:
+        """`pop` without a thread: settle `request` with the next frame (or the end), or fail it
+        after `timeout` (a watchdog timer). For the futures and asyncio faces."""
+        frame: Frame | None = None
+        end: MMKernelError | None = None
+        with self._lock:
+            if self._ready:
+                frame = self._frame(self._take())
+            elif self._end is not None:
+                end = self._end
+            else:
+                self._pending_pops.append(request)
+        if frame is not None:
+            if not request.finish(frame):
+                frame.release()
+        elif end is not None:
+            request.finish(exception=end.with_traceback(None))
+        else:
+            call_at(time.monotonic() + timeout, lambda: self._expire_pop(request, timeout))
+
+    def _expire_pop(self, request: Request, timeout: float) -> None:
+        with self._lock:
+            try:
+                self._pending_pops.remove(request)
+            except ValueError:
+                return  # already handed a frame or the end
+        request.finish(exception=self._no_frame(timeout))
+
+    def _no_frame(self, timeout: float) -> DeviceTimeoutError:
+        return DeviceTimeoutError(self.camera, "pop_next", f"camera {self.camera!r}: no frame within {timeout:.3f} s")
+
+    def _take(self) -> Slot:
+        """Under the lock: the oldest ready slot, now held by the reader it goes to."""
+        slot = self._ready.popleft()
+        slot.state = CONSUMED
+        slot.holds += 1
+        self.delivered += 1
+        return slot
 
     def latest(self) -> Frame:
         """The newest frame (it stays in the queue for pop); held until released."""
@@ -224,7 +285,9 @@ class FrameBuffer:
         with self._lock:
             slot.holds -= 1
             if self._writer_waiting and slot.free:
-                self._space_freed.notify()
+                self._writer_waiting = False
+                if self._on_space is not None:
+                    self._on_space()
 
     def remaining(self) -> int:
         return len(self._ready)

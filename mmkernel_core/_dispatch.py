@@ -7,16 +7,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mmkernel_sdk.errors import MMKernelError
+
 from ._loaded import LoadedDevice
 from ._request import Request
 from ._runner import Runner
-from ._watchdog import Watchdog
+from ._watchdog import Defer, Watchdog, _run_inline
 
 
 class Dispatcher:
-    def __init__(self, default_timeout: float) -> None:
+    def __init__(self, default_timeout: float, defer: Defer = _run_inline) -> None:
         self.default_timeout = check_timeout(default_timeout)
-        self.watchdog = Watchdog()
+        self.watchdog = Watchdog(defer)
 
     def call(
         self,
@@ -34,6 +36,19 @@ class Dispatcher:
             request = Request(label, op, fn, args, runner)
             request.target = device
             return runner.run_inline(request)
+        return self.queue(target, op, fn, *args, timeout=timeout)
+
+    def queue(
+        self,
+        target: LoadedDevice | tuple[Runner, str],
+        op: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        timeout: float | None = None,
+    ) -> Request:
+        """Queue `fn(*args)` on the device's runner with a deadline, even from that runner."""
+        device = target if isinstance(target, LoadedDevice) else None
+        runner, label = (target.runner, target.label) if device is not None else target  # type: ignore[misc]
         limit = self.default_timeout if timeout is None else check_timeout(timeout)
         request = Request(label, op, fn, args, runner, time.monotonic() + limit)
         request.target = device
@@ -42,6 +57,25 @@ class Dispatcher:
         self.watchdog.track(request)
         runner.submit(request)
         return request
+
+    def call_or_fail(
+        self,
+        target: LoadedDevice | tuple[Runner, str],
+        op: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        timeout: float | None = None,
+    ) -> Request:
+        """`call`, with a refusal (closed or faulted runner) as a failed Request instead of an
+        exception: for verbs that fan out over many devices and report each one."""
+        try:
+            return self.call(target, op, fn, *args, timeout=timeout)
+        except MMKernelError as error:
+            label = target.label if isinstance(target, LoadedDevice) else target[1]
+            return Request.failed(label, op, error)
+
+    def limit(self, timeout: float | None) -> float:
+        return self.default_timeout if timeout is None else check_timeout(timeout)
 
     def close(self) -> None:
         self.watchdog.close()

@@ -10,12 +10,12 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from queue import SimpleQueue
 from typing import Any
+
+from ._mailbox import Mailbox
 
 log = logging.getLogger("mmkernel.events")
 Callback = Callable[..., Any]
-_STOP = object()
 
 
 class Signal:
@@ -47,61 +47,38 @@ class Signal:
     def emit(self, *args: Any) -> None:
         """Queue delivery to every callback connected now (cheap no-op without callbacks)."""
         if self._callbacks:
-            self._bus.post(self, args)
+            self._bus.post(self.deliver, args)
 
     def deliver(self, args: tuple[Any, ...]) -> None:
         for callback in self._callbacks:
             try:
                 callback(*args)
-            except Exception:  # noqa: BLE001 - one bad subscriber must not affect the others
+            except BaseException:  # noqa: BLE001 - one bad subscriber (even sys.exit()) must not affect the others
                 self._bus.report_callback_error(self, callback)
 
 
-class EventBus:
-    """A FIFO and the thread that drains it."""
+class EventBus(Mailbox):
+    """The notification thread: events are delivered on it, in the order they were emitted."""
 
     def __init__(self, name: str = "mmkernel-events") -> None:
-        self._queue: SimpleQueue[Any] = SimpleQueue()
-        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self.thread.start()
-
-    def post(self, signal: Signal, args: tuple[Any, ...]) -> None:
-        self._queue.put((signal, args))
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything posted before this call has been delivered."""
-        if threading.current_thread() is self.thread:
-            return True
-        delivered = threading.Event()
-        self._queue.put((None, delivered))
-        return delivered.wait(timeout)
-
-    def close(self) -> None:
-        self._queue.put(_STOP)
+        super().__init__(name)
 
     def report_callback_error(self, signal: Signal, callback: Callback) -> None:
-        if signal.name == "log_record":  # reporting through logging would loop back here
-            print(f"mmkernel: log callback {callback!r} raised", file=sys.stderr)
-            return
-        log.exception("event callback %r for %s raised", callback, signal.name)
-
-    def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
+        try:
+            if signal.name == "log_record":  # reporting through logging would loop back here
+                print(f"mmkernel: log callback {callback!r} raised", file=sys.stderr)
                 return
-            signal, args = item
-            if signal is None:
-                args.set()
-            else:
-                signal.deliver(args)
+            log.exception("event callback %r for %s raised", callback, signal.name)
+        except BaseException:  # noqa: BLE001 - a failing log handler must not stop delivery
+            pass
 
 
 class KernelEvents:
     """The kernel's signals. Each documents its callback signature."""
 
-    def __init__(self, bus: EventBus) -> None:
+    def __init__(self, bus: EventBus, upstream: Mailbox | None = None) -> None:
         self.bus = bus
+        self._upstream = upstream  # where log records are handed on from (flushed first)
         self.property_changed = Signal(bus, "property_changed", "(label, name, value)")
         self.stage_position_changed = Signal(bus, "stage_position_changed", "(label, um)")
         self.xy_stage_position_changed = Signal(bus, "xy_stage_position_changed", "(label, x_um, y_um)")
@@ -126,6 +103,8 @@ class KernelEvents:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every event emitted so far has been delivered (handy in tests and scripts)."""
+        if self._upstream is not None and not self._upstream.flush(timeout):
+            return False
         return self.bus.flush(timeout)
 
     def announce_property(self, label: str, device_type: str, name: str, value: Any) -> None:

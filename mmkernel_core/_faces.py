@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from mmkernel_sdk.errors import MMKernelError
+from mmkernel_sdk.errors import KernelClosedError, MMKernelError
 
 from ._request import Request
 
@@ -41,24 +41,41 @@ class verb:  # noqa: N801 - used as a decorator
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:
         if obj is None:
             return self
+        name = self.name
         if self._blocking is not None:
-            bound = self._blocking.__get__(obj)
+            body = self._blocking.__get__(obj)
+
+            @functools.wraps(self._blocking)
+            def bound(*args: Any, **kwargs: Any) -> Any:
+                if obj._closed:
+                    raise closed_error(name)
+                return body(*args, **kwargs)
+
         else:
             request_fn = self.fn
 
             @functools.wraps(request_fn)
             def bound(*args: Any, **kwargs: Any) -> Any:
+                if obj._closed:
+                    raise closed_error(name)
                 return request_fn(obj, *args, **kwargs).result()
 
-        obj.__dict__[self.name] = bound  # cached: later lookups skip this descriptor
+        obj.__dict__[name] = bound  # cached: later lookups skip this descriptor
         return bound
 
     def request(self, obj: Any, *args: Any, **kwargs: Any) -> Request:
         """The verb's Request; errors found before dispatch become a failed Request."""
+        label = str(args[0]) if args else ""
+        if obj._closed:
+            return Request.failed(label, self.name, closed_error(self.name))
         try:
             return self.fn(obj, *args, **kwargs)
         except MMKernelError as error:
-            return Request.failed(str(args[0]) if args else "", self.name, error)
+            return Request.failed(label, self.name, error)
+
+
+def closed_error(verb_name: str) -> KernelClosedError:
+    return KernelClosedError(f"{verb_name}(): the kernel is closed")
 
 
 def verbs_of(kind: type) -> dict[str, verb]:
@@ -86,21 +103,23 @@ class _Face:
 
 
 class SubmitFace(_Face):
-    """`kernel.submit.<verb>(...)` -> concurrent.futures.Future, callable from any thread."""
+    """`kernel.submit.<verb>(...)` -> concurrent.futures.Future, callable from any thread.
+    `cancel()` works until the call starts; done-callbacks run on the kernel's callback thread."""
 
     def __getattr__(self, name: str) -> Callable[..., Future[Any]]:
         the_verb, kernel = self._verb(name), self._kernel
 
         @functools.wraps(the_verb.fn)
         def submit(*args: Any, **kwargs: Any) -> Future[Any]:
-            return the_verb.request(kernel, *args, **kwargs).to_future()
+            return the_verb.request(kernel, *args, **kwargs).to_future(kernel._callbacks.post)
 
         setattr(self, name, submit)
         return submit
 
 
 class AioFace(_Face):
-    """`await kernel.aio.<verb>(...)` from any running event loop; no loop owns the kernel."""
+    """`await kernel.aio.<verb>(...)` from any running event loop; no loop owns the kernel.
+    Cancelling the awaiting task cancels a call that has not started (it then never runs)."""
 
     def stream(
         self, camera: str | None = None, count: int | None = None, interval_ms: float = 0.0, overflow: str = "stop"
@@ -115,7 +134,8 @@ class AioFace(_Face):
 
         @functools.wraps(the_verb.fn)
         def awaitable(*args: Any, **kwargs: Any) -> asyncio.Future[Any]:
-            return the_verb.request(kernel, *args, **kwargs).to_asyncio()
+            loop = asyncio.get_running_loop()  # before anything is dispatched: no loop, no call
+            return the_verb.request(kernel, *args, **kwargs).to_asyncio(loop)
 
         setattr(self, name, awaitable)
         return awaitable

@@ -6,8 +6,10 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
+from typing import Any
+
+from mmkernel_sdk.errors import UnloadError
 
 from ._adapters import AdapterRegistry
 from ._buffer import FrameBuffer
@@ -18,6 +20,7 @@ from ._events import EventBus, KernelEvents
 from ._faces import AioFace, SubmitFace
 from ._loaded import LoadedDevice
 from ._logs import CallbackHandler, LogEntry
+from ._mailbox import Mailbox
 from ._plugins import PluginFailure, discover
 from ._roles import Roles
 from ._sequence import Sequence
@@ -61,19 +64,25 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Ca
         discover: bool = True,
         adapters: AdapterRegistry | None = None,
     ) -> None:
+        self._closed = False  # every verb checks this first
         self._plugins = tuple(plugins)
         self._discover = discover
         self._adapters = adapters
         self._plugin_failures: list[PluginFailure] = []
-        self.events = KernelEvents(EventBus())
+        self._discovery_lock = threading.Lock()  # never held by anything a runner needs
+        check_timeout(busy_poll_s)
         self.busy_poll_s = busy_poll_s
         self._slow_call_s = slow_call_s
         self._devices: dict[str, LoadedDevice] = {}
         self._reserved: dict[str, object] = {}
         self._table_lock = threading.Lock()
-        self._dispatch = Dispatcher(timeout)
+        self._notify_dropped: set[str] = set()
+        # User code the kernel hands on (Future done-callbacks, logging from runners and the
+        # watchdog) runs here, never on a runner or the watchdog; events have their own thread.
+        self._callbacks = Mailbox("mmkernel-callbacks", inline_when_closed=True)
+        self.events = KernelEvents(EventBus(), upstream=self._callbacks)
+        self._dispatch = Dispatcher(timeout, self._callbacks.post)
         self._cache = StateCache(self.events)
-        self._waiters = ThreadPoolExecutor(max_workers=32, thread_name_prefix="mmkernel-wait")
         self._closing = threading.Event()
         self._log_handlers: dict[Callable[[LogEntry], object], CallbackHandler] = {}
         self.default_buffer_mb = buffer_mb if buffer_mb is not None else default_buffer_mb()
@@ -94,7 +103,7 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Ca
         """Adapters offered by installed plugins (entry points) and `plugins=`; discovered on
         first use, so creating a Kernel costs nothing until adapters are needed."""
         if self._adapters is None:
-            with self._table_lock:
+            with self._discovery_lock:
                 if self._adapters is None:
                     use_entry_points = self._discover
                     self._adapters, self._plugin_failures = discover(self._plugins, use_entry_points)
@@ -133,25 +142,39 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Ca
             logging.getLogger("mmkernel").removeHandler(handler)
         self.events.log_record.disconnect(callback)
 
+    def _report(
+        self, logger: logging.Logger, level: int, message: str, *args: Any, device: str | None = None
+    ) -> None:
+        """Log from a runner or the watchdog without running log handlers on it."""
+        self._callbacks.post(logger.log, level, message, *args, extra={"device": device})
+
     # -- lifetime ---------------------------------------------------------------------------
     def close(self, timeout: float | None = None) -> None:
-        """Unload every device (shutdown on its own thread), then stop the kernel's threads."""
-        if self._closing.is_set():
-            return
+        """Unload every device (shutdown on its own thread), then stop the kernel's threads.
+
+        Always returns: a device stuck in a call is detached at once (one warning line names it
+        and the call), and its shutdown() runs if that call ever returns. Afterwards every verb
+        raises KernelClosedError."""
+        with self._table_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._closing.set()
         try:
-            self.unload_all(timeout=timeout)
-        except Exception:
-            log.exception("errors while unloading devices at close")
+            DeviceVerbs.unload_all.fn(self, timeout=timeout).result()
+        except UnloadError as error:
+            for problem in error.failures.values():
+                log.warning("close: %s", _one_line(problem))
+        except BaseException as error:  # noqa: BLE001 - close always finishes
+            log.warning("close: unloading failed: %s", _one_line(error))
         finally:
-            self._closing.set()
-            for loaded in list(self._devices.values()):
-                loaded.runner.close()
             for callback in list(self._log_handlers):
                 self.remove_log_callback(callback)
-            self._waiters.shutdown(wait=False, cancel_futures=True)
             self._dispatch.close()
             self.events.bus.flush(timeout=1.0)
             self.events.bus.close()
+            self._callbacks.flush(timeout=1.0)
+            self._callbacks.close()
 
     def __enter__(self) -> Kernel:
         return self
@@ -166,3 +189,8 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Ca
 
     def __repr__(self) -> str:
         return f"<Kernel devices={sorted(self._devices)}>"
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mmkernel_sdk import Device
 from mmkernel_sdk._table import PropertyTable
 from mmkernel_sdk.errors import DeviceTypeError
 
 from ._runner import Runner
+
+if TYPE_CHECKING:
+    from ._waits import BusyWatch
 
 _ALWAYS_READABLE = frozenset({"Name", "Description"})
 
@@ -27,6 +30,8 @@ class LoadedDevice:
     delay_s: float = 0.0
     busy_until: float = 0.0
     unloaded: bool = False  # set when shutdown starts: later requests for it must not run
+    busy_poll_s: float = 0.005  # how often waiting asks the adapter's busy()
+    watch: BusyWatch | Any = None  # every pending wait_for on this device
 
     @property
     def device_type(self) -> str:

@@ -4,15 +4,20 @@ Every face of the kernel (blocking, futures, asyncio) is built on this one objec
 future of our own rather than `concurrent.futures.Future` because the blocking face waits on a
 bare lock (cheaper) and the deadline watchdog must be able to fail a queued or running request
 atomically without touching private Future state.
+
+Done-callbacks registered here are the kernel's own (chaining, handing a result to a Future or an
+event loop) and must be cheap; nothing they raise escapes to the thread that settled the request.
+User callbacks go through `KernelFuture`, which runs them on the kernel's callback mailbox.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING, Any
 
 from ._waitgraph import current_runner, register_wait, unregister_wait
@@ -20,8 +25,10 @@ from ._waitgraph import current_runner, register_wait, unregister_wait
 if TYPE_CHECKING:
     from ._runner import Runner
 
+log = logging.getLogger("mmkernel.request")
 _allocate_lock = threading.Lock
 Callback = Callable[["Request"], None]
+Defer = Callable[..., None]  # post(fn, *args) to a thread that may run user code
 
 
 class Request:
@@ -113,7 +120,7 @@ class Request:
         """Second half of `finish`: wake waiters, then run the done-callbacks."""
         self._done.release()
         for callback in callbacks:
-            callback(self)
+            _run_callback(callback, self)
 
     def add_done_callback(self, callback: Callback) -> None:
         """Run `callback(request)` when settled (immediately, on this thread, if it already is)."""
@@ -123,10 +130,24 @@ class Request:
                     self._callbacks = []
                 self._callbacks.append(callback)
                 return
-        callback(self)
+        _run_callback(callback, self)
 
     def done(self) -> bool:
         return self._finished
+
+    def cancel(self) -> bool:
+        """Settle with CancelledError unless it has started running (then it runs to the end);
+        True if it is cancelled now. A cancelled request is never run."""
+        if self.runner is not None:
+            return self.runner.cancel(self)
+        callbacks = self.settle(exception=CancelledError(f"{self.op!r} on {self.label!r} was cancelled"))
+        if callbacks is None:
+            return self.cancelled()
+        self.fire(callbacks)
+        return True
+
+    def cancelled(self) -> bool:
+        return self._finished and isinstance(self._exception, CancelledError)
 
     def exception(self) -> BaseException | None:
         self.wait()
@@ -155,14 +176,14 @@ class Request:
         return self._result
 
     # -- faces ------------------------------------------------------------------------------
-    def to_future(self) -> Future[Any]:
-        """A concurrent.futures.Future settled with this request (already running: no cancel)."""
-        future: Future[Any] = Future()
-        future.set_running_or_notify_cancel()
-        future.mmkernel_request = self  # type: ignore[attr-defined]  # the watchdog only holds a weak reference
+    def to_future(self, defer: Defer) -> Future[Any]:
+        """A concurrent.futures.Future settled with this request; see KernelFuture."""
+        future = KernelFuture(self, defer)
 
         def transfer(request: Request) -> None:
-            if request._exception is not None:
+            if request.cancelled():
+                Future.cancel(future)
+            elif request._exception is not None:
                 future.set_exception(request._exception)
             else:
                 future.set_result(request._result)
@@ -170,9 +191,10 @@ class Request:
         self.add_done_callback(transfer)
         return future
 
-    def to_asyncio(self) -> asyncio.Future[Any]:
-        """An asyncio future on the running loop, settled from whatever thread finishes us."""
-        loop = asyncio.get_running_loop()
+    def to_asyncio(self, loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Future[Any]:
+        """An asyncio future on the running loop, settled from whatever thread finishes us.
+        Cancelling it (or the task awaiting it) cancels the request if it has not started."""
+        loop = loop or asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
 
         def settle(request: Request) -> None:
@@ -190,7 +212,37 @@ class Request:
                 pass
 
         self.add_done_callback(transfer)
+        future.add_done_callback(lambda f: f.cancelled() and self.cancel())
         return future
+
+
+class KernelFuture(Future[Any]):
+    """The futures face's Future. `cancel()` succeeds while the request is still queued (it then
+    never runs) and fails once it has started. Done-callbacks run on the kernel's callback
+    thread, never on a device runner or the watchdog, so they may block or call the kernel."""
+
+    def __init__(self, request: Request, defer: Defer) -> None:
+        super().__init__()
+        self.mmkernel_request = request  # the watchdog only holds a weak reference
+        self._defer = defer
+
+    def add_done_callback(self, fn: Callable[[Future[Any]], object]) -> None:
+        defer = self._defer
+        super().add_done_callback(lambda future: defer(fn, future))
+
+    def cancel(self) -> bool:
+        self.mmkernel_request.cancel()
+        return self.cancelled()
+
+
+def _run_callback(callback: Callback, request: Request) -> None:
+    try:
+        callback(request)
+    except BaseException:  # noqa: BLE001 - a kernel callback bug must not kill the settling thread
+        try:
+            log.exception("internal callback %r for %r on %r raised", callback, request.op, request.label)
+        except BaseException:  # noqa: BLE001
+            pass
 
 
 def gather(

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import CancelledError
 from queue import Empty, SimpleQueue
-from typing import Protocol
+from typing import Any, Protocol
 
 from mmkernel_sdk.errors import (
     DeviceError,
@@ -25,6 +27,12 @@ from ._waitgraph import bind_current_thread
 
 log = logging.getLogger("mmkernel.runner")
 _STOP = object()
+_WAKE = object()  # "look at the task again now" (space freed for a blocked sequence)
+Report = Callable[..., None]  # report(logger, level, message, *args, device=label): logging off this thread
+
+
+def _log_now(logger: logging.Logger, level: int, message: str, *args: Any, device: str | None = None) -> None:
+    logger.log(level, message, *args, extra={"device": device})
 
 
 class Task(Protocol):
@@ -44,13 +52,15 @@ class Task(Protocol):
 class Runner:
     """A queue and a thread; tracks in-flight calls (for `busy`) and a hung call (for health)."""
 
-    def __init__(self, name: str, slow_call_s: float = 1.0) -> None:
+    def __init__(self, name: str, slow_call_s: float = 1.0, report: Report | None = None) -> None:
         self.name = name
         self.slow_call_s = slow_call_s
+        self._report = report or _log_now
         self._queue: SimpleQueue[Request | object] = SimpleQueue()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._idle_waiters = 0
+        self._idle_callbacks: list[Callable[[], None]] = []
         self._inflight = 0
         self._closed = False
         self._closed_reason = "the kernel is closed"
@@ -58,6 +68,7 @@ class Runner:
         self.hung: Request | None = None
         self.task: Task | None = None
         self._task_due = 0.0
+        self._woken = False
         self._step: Request | None = None
         self.thread = threading.Thread(target=self._loop, name=f"mmkernel-runner-{name}", daemon=True)
         self.thread.start()
@@ -69,25 +80,39 @@ class Runner:
     def on_own_thread(self) -> bool:
         return threading.current_thread() is self.thread
 
-    def submit(self, request: Request) -> None:
-        """Queue a request; fails fast if the runner is closed or stuck in a timed-out call."""
+    def submit(self, request: Request, force: bool = False) -> None:
+        """Queue a request; fails fast if the runner is closed or stuck in a timed-out call
+        (unless `force`: then it runs when the stuck call returns, e.g. a deferred shutdown)."""
         with self._lock:
             if self._closed:
                 raise KernelClosedError(f"device {request.label!r}: {self._closed_reason}")
             hung = self.hung
-            if hung is None:
+            if hung is None or force:
                 self._inflight += 1
                 self._queue.put(request)  # under the lock: close() cannot slip in between
                 return
-        if hung is not None:
-            stuck_for = time.monotonic() - hung.started
-            raise DeviceFaultedError(
-                request.label,
-                request.op,
-                f"device {request.label!r} is faulted: {hung.op!r} on {hung.label!r} overran its "
-                f"deadline and has been running for {stuck_for:.1f} s; {request.op!r} refused "
-                "until it returns",
-            )
+        raise self.faulted_error(request.label, request.op, hung)
+
+    def faulted_error(self, label: str, op: str, hung: Request) -> DeviceFaultedError:
+        stuck_for = time.monotonic() - hung.started
+        return DeviceFaultedError(
+            label,
+            op,
+            f"device {label!r} is faulted: {hung.op!r} on {hung.label!r} overran its "
+            f"deadline and has been running for {stuck_for:.1f} s; {op!r} refused "
+            "until it returns",
+        )
+
+    def cancel(self, request: Request) -> bool:
+        """Settle a request that has not started as cancelled; the runner then skips it."""
+        with self._lock:  # the runner claims requests under this lock: no race with the claim
+            if self.current is request or request.started:
+                return False
+            callbacks = request.settle(exception=CancelledError(f"{request.op!r} on {request.label!r} was cancelled"))
+        if callbacks is None:
+            return request.cancelled()
+        request.fire(callbacks)
+        return True
 
     def run_inline(self, request: Request) -> Request:
         """Execute on the calling thread, which must be this runner's own (re-entrant call)."""
@@ -108,6 +133,21 @@ class Runner:
                 return self._idle.wait_for(lambda: self._inflight == 0, timeout)
             finally:
                 self._idle_waiters -= 1
+
+    def when_idle(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` once nothing is queued or executing: now, on this thread, if that is
+        already so, else on the runner's thread when the last call returns (or the runner ends).
+        It must be cheap: it runs between two device calls."""
+        with self._lock:
+            if self._inflight and self.thread.is_alive():
+                self._idle_callbacks.append(callback)
+                return
+        callback()
+
+    def wake(self) -> None:
+        """Make a task waiting for an outside event (buffer space) try its next step now."""
+        self._woken = True
+        self._queue.put(_WAKE)
 
     def expire(self, request: Request, error: DeviceError) -> bool:
         """Fail a request at its deadline (watchdog). A running one marks the runner hung, and so
@@ -148,7 +188,7 @@ class Runner:
         queue_get = self._queue.get
         while True:
             request = queue_get() if self.task is None else self._next_with_task()
-            if request is None:
+            if request is None or request is _WAKE:
                 continue
             if request is _STOP:
                 break
@@ -158,19 +198,26 @@ class Runner:
                 if claimed:
                     self.current = request
             outcome = self._execute(request) if claimed else None
-            self._done_running(request, dequeued=True)
+            idle_callbacks = self._done_running(request, dequeued=True)
             if outcome is not None:
                 # Settled last: the woken caller then finds this thread already heading back to
                 # its queue instead of holding the GIL for bookkeeping.
                 request.finish(*outcome)
+            for callback in idle_callbacks:
+                _call_safely(callback)
         if self.task is not None:
-            self.task.cancel("the kernel closed")
-            self.task = None
+            task, self.task = self.task, None
+            try:
+                task.cancel("the kernel closed")
+            except BaseException:  # noqa: BLE001 - the runner still drains its queue
+                self._report(log, logging.ERROR, "runner %s: cancelling %r failed", self.name, task, device=task.label)
         self._drain()
 
-    def _done_running(self, item: Request, dequeued: bool) -> None:
+    def _done_running(self, item: Request, dequeued: bool) -> list[Callable[[], None]]:
         """`item` (a request, or the task step) has returned: clear it, and the hung state if it
-        was the one that overran (logged as a recovery); a dequeued request leaves the count."""
+        was the one that overran (logged as a recovery); a dequeued request leaves the count.
+        Returns the idle callbacks now due (run them after settling `item`)."""
+        idle_callbacks: list[Callable[[], None]] = []
         with self._lock:
             self.current = None
             recovered = self.hung is item
@@ -178,32 +225,41 @@ class Runner:
                 self.hung = None
             if dequeued:
                 self._inflight -= 1
-                if self._inflight == 0 and self._idle_waiters:
-                    self._idle.notify_all()
+                if self._inflight == 0:
+                    if self._idle_waiters:
+                        self._idle.notify_all()
+                    idle_callbacks, self._idle_callbacks = self._idle_callbacks, []
         if recovered:
-            log.warning(
+            self._report(
+                log,
+                logging.WARNING,
                 "device %r recovered: %r returned after %.2f s",
                 item.label,
                 item.op,
                 time.monotonic() - item.started,
-                extra={"device": item.label},
+                device=item.label,
             )
+        return idle_callbacks
 
     def _next_with_task(self) -> Request | object | None:
         """Alternate one task step with one queued request; sleep on the queue until the task's
         next step is due. None means: nothing to handle this round."""
         task = self.task
         assert task is not None
-        if time.monotonic() >= self._task_due:
+        if self._woken or time.monotonic() >= self._task_due:
+            self._woken = False
             step = self._step
             assert step is not None
             step.started = time.monotonic()
             self.current = step
             try:
                 due = task.step()
-            except Exception as error:  # a task bug must not kill the runner
-                log.exception("runner %s: %r failed", self.name, task)
-                task.cancel(f"it failed: {type(error).__name__}: {error}")
+            except BaseException as error:  # noqa: BLE001 - a task bug must not kill the runner
+                self._report(log, logging.ERROR, "runner %s: %r failed: %r", self.name, task, error, device=task.label)
+                try:
+                    task.cancel(f"it failed: {type(error).__name__}: {error}")
+                except BaseException:  # noqa: BLE001 - already reported; the task is dropped
+                    pass
                 due = None
             self._done_running(step, dequeued=False)
             if due is None:
@@ -211,7 +267,7 @@ class Runner:
                 return None
             self._task_due = due
         wait = self._task_due - time.monotonic()
-        if wait <= 0:
+        if wait <= 0 or self._woken:
             return None if self._queue.empty() else self._queue.get()
         try:
             return self._queue.get(timeout=wait)
@@ -243,18 +299,38 @@ class Runner:
             outcome = (None, wrapped)
         elapsed = time.monotonic() - request.started
         if elapsed > self.slow_call_s:
-            log.warning(
+            self._report(
+                log,
+                logging.WARNING,
                 "slow call: %r on device %r took %.3f s (budget %.3f s)",
                 request.op,
                 request.label,
                 elapsed,
                 self.slow_call_s,
-                extra={"device": request.label},
+                device=request.label,
             )
         return outcome
 
     def _drain(self) -> None:
+        with self._lock:
+            self._closed = True  # the thread is ending whatever the reason: queue nothing more
         while not self._queue.empty():
             request = self._queue.get()
             if isinstance(request, Request):
                 request.finish(exception=KernelClosedError(f"device {request.label!r}: {self._closed_reason}"))
+        with self._lock:
+            self._inflight = 0
+            idle_callbacks, self._idle_callbacks = self._idle_callbacks, []
+            self._idle.notify_all()
+        for callback in idle_callbacks:
+            _call_safely(callback)
+
+
+def _call_safely(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except BaseException:  # noqa: BLE001 - kernel callbacks must never stop the runner
+        try:
+            log.exception("idle callback %r raised", callback)
+        except BaseException:  # noqa: BLE001
+            pass

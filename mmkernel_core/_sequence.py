@@ -7,19 +7,30 @@ frame (plus the camera's tags); the full system state is captured once, in `summ
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from mmkernel_sdk.errors import BufferOverflowError, DeviceError, KernelClosedError, MMKernelError
 
-from ._buffer import FrameBuffer, _Stopped
+from ._arena import Slot
+from ._buffer import FrameBuffer, NoSpace
 from ._cache import StateCache
+from ._frame_format import frame_format
 from ._frames import NO_METADATA, FrameHeader
 from ._loaded import LoadedDevice
+
+log = logging.getLogger("mmkernel.sequence")
+
+# A "block" sequence waiting for space is woken when a reader frees some; it also looks again
+# this often, for space freed in ways that do not wake it (a frame released by the GC).
+BLOCK_RECHECK_S = 0.05
+_UNSET: Any = object()
 
 
 class Sequence:
@@ -28,7 +39,6 @@ class Sequence:
     def __init__(
         self,
         loaded: LoadedDevice,
-        buffer: FrameBuffer,
         cache: StateCache,
         count: int | None,
         interval_ms: float,
@@ -36,7 +46,7 @@ class Sequence:
     ) -> None:
         self.loaded = loaded
         self.camera = self.label = loaded.label
-        self.buffer = buffer
+        self.buffer: FrameBuffer = _UNSET  # chosen on the camera's runner, in begin()
         self.count = count
         self.interval_s = interval_ms / 1000.0
         self.metadata = metadata
@@ -44,20 +54,24 @@ class Sequence:
         self.running = True
         self.produced = 0
         self.error: MMKernelError | None = None
+        self.on_end: Callable[[], None] | None = None  # e.g. closing the auto-shutter
         self._cache = cache
         self._changes: deque[tuple[str, str, Any]] = deque()
+        self._pending: dict[str, Any] = {}  # changes not yet attached to a frame
         self._shape: tuple[int, ...] = ()
         self._dtype = np.dtype(np.uint8)
         self._components = 1
         self._next_due = 0.0
+        self._slot: Slot | None = None  # reserved and not yet committed
         self.summary: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"the sequence of camera {self.camera!r}"
 
-    def begin(self) -> None:
+    def begin(self, buffer: FrameBuffer) -> None:
         """On the camera's runner: capture the summary, arm the hardware, subscribe to changes."""
         device: Any = self.loaded.device
+        self.buffer = buffer
         self._query_format()
         self.summary = {
             "camera": self.camera,
@@ -74,9 +88,7 @@ class Sequence:
         self._next_due = time.monotonic()
 
     def _query_format(self) -> None:
-        device: Any = self.loaded.device
-        self._shape = tuple(device.frame_shape())
-        self._dtype = np.dtype(device.frame_dtype())
+        self._shape, self._dtype = frame_format(self.loaded.device, self.camera)
         self._components = self._shape[2] if len(self._shape) == 3 else 1
         nbytes = int(np.prod(self._shape)) * self._dtype.itemsize
         if nbytes > self.buffer.capacity:
@@ -89,14 +101,9 @@ class Sequence:
     def step(self) -> float | None:
         try:
             return self._step()
-        except Exception as error:  # noqa: BLE001 - anything unexpected ends the sequence, loudly
-            failure = DeviceError(
-                self.camera,
-                "sequence",
-                f"camera {self.camera!r}: the sequence failed after {self.produced} frames: "
-                f"{type(error).__name__}: {error}",
-            )
-            failure.__cause__ = error
+        except BaseException as error:  # noqa: BLE001 - anything unexpected ends the sequence, loudly
+            self._give_back()
+            failure = error if isinstance(error, MMKernelError) else self._failure("sequence", error)
             self.end(failure)
             return None
 
@@ -104,35 +111,24 @@ class Sequence:
         if not self.running or self.stop_requested.is_set() or (self.count is not None and self.produced >= self.count):
             self.end()
             return None
-        metadata = self._collect_changes()
+        self._collect_changes()
         try:
-            slot, view = self.buffer.acquire(self._shape, self._dtype, self.stop_requested)
+            slot, view = self.buffer.acquire(self._shape, self._dtype)
         except BufferOverflowError as error:
             self.end(error)
             return None
-        except _Stopped:
-            self.end()
-            return None
+        except NoSpace:  # "block": serve requests meanwhile, look again when space is freed
+            return time.monotonic() + BLOCK_RECHECK_S
+        self._slot = slot
         try:
             tags = self.loaded.device.read_frame(view)  # type: ignore[attr-defined]
-        except Exception as error:  # noqa: BLE001 - ends the sequence; the consumer gets it
-            self.buffer.abort(slot)
-            failure = DeviceError(
-                self.camera,
-                "read_frame",
-                f"camera {self.camera!r} failed during a sequence after {self.produced} frames: "
-                f"{type(error).__name__}: {error}",
-            )
-            failure.__cause__ = error
-            self.end(failure)
+        except BaseException as error:  # noqa: BLE001 - ends the sequence; the consumer gets it
+            self._give_back()
+            self.end(self._failure("read_frame", error))
             return None
-        camera_time = tags.get("ElapsedTime-ms") if tags else None
-        if tags and self.metadata:
-            metadata = dict(tags) if metadata is NO_METADATA else {**metadata, **tags}
-        header = FrameHeader(
-            self.produced, self.camera, self._shape, self._dtype, self._components, time.time(), camera_time, metadata
-        )
+        header = self._header(tags)
         self.buffer.commit(slot, header)
+        self._slot = None
         self.produced += 1
         if self.interval_s:
             self._next_due += self.interval_s
@@ -143,31 +139,73 @@ class Sequence:
         self.end(KernelClosedError(f"camera {self.camera!r}: sequence ended: {reason}"))
 
     # -- helpers ----------------------------------------------------------------------------
-    def _collect_changes(self) -> Any:
-        """Drain the changes since the last frame; a change on this camera may change the frame
-        format, so it is asked again."""
+    def _header(self, tags: Any) -> FrameHeader:
+        if tags is not None and not isinstance(tags, Mapping):
+            raise DeviceError(
+                self.camera,
+                "read_frame",
+                f"camera {self.camera!r}: read_frame() returned {tags!r}; allowed: a dict of tags or None",
+            )
+        camera_time = tags.get("ElapsedTime-ms") if tags else None
+        metadata: Any = NO_METADATA
+        if self.metadata and (self._pending or tags):
+            metadata = {**self._pending, **tags} if tags else self._pending
+        self._pending = {}
+        return FrameHeader(
+            self.produced, self.camera, self._shape, self._dtype, self._components, time.time(), camera_time, metadata
+        )
+
+    def _collect_changes(self) -> None:
+        """Drain the changes since the last look into the next frame's metadata; a change on
+        this camera may change the frame format, so it is asked again."""
         changes = self._changes
         if not changes:
-            return NO_METADATA
-        found: dict[str, Any] = {}
+            return
+        found = self._pending
         camera_changed = False
         while changes:
             label, name, value = changes.popleft()
-            found[f"{label}-{name}"] = value
+            if self.metadata:
+                found[f"{label}-{name}"] = value
             camera_changed = camera_changed or label == self.camera
         if camera_changed:
             self._query_format()
-        return found if self.metadata else NO_METADATA
+
+    def _give_back(self) -> None:
+        """A reserved slot the camera did not fill goes back to the buffer."""
+        slot, self._slot = self._slot, None
+        if slot is not None:
+            self.buffer.abort(slot)
+
+    def _failure(self, operation: str, error: BaseException) -> DeviceError:
+        what = {"read_frame": " failed during a sequence", "sequence": ": the sequence failed"}.get(
+            operation, f": {operation}() failed in a sequence"
+        )
+        failure = DeviceError(
+            self.camera,
+            operation,
+            f"camera {self.camera!r}{what} after {self.produced} frames: {type(error).__name__}: {error}",
+        )
+        failure.__cause__ = error
+        return failure
 
     def end(self, error: MMKernelError | None = None) -> None:
-        """Stop for good (idempotent): disarm the hardware and tell the consumers."""
+        """Stop for good (idempotent): disarm the hardware, run `on_end`, tell the consumers.
+        Each step runs whatever the one before raised."""
         if not self.running:
             return
         self.running = False
         self.stop_requested.set()
-        self.error = error
         self._cache.remove_listener(self._changes)
         try:
             self.loaded.device.stop_sequence()  # type: ignore[attr-defined]
-        finally:
+        except BaseException as problem:  # noqa: BLE001 - reported to the consumers instead
+            error = error or self._failure("stop_sequence", problem)
+        if self.on_end is not None:
+            try:
+                self.on_end()
+            except BaseException as problem:  # noqa: BLE001 - the frames are fine; say so in the log
+                log.warning("camera %r: after the sequence: %s", self.camera, problem, extra={"device": self.camera})
+        self.error = error
+        if self.buffer is not _UNSET:
             self.buffer.finish(error)

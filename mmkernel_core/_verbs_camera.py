@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from mmkernel_sdk.errors import DeviceStateError, PropertyError, StreamEnded
+from mmkernel_sdk.errors import DeviceStateError, MMKernelError, PropertyError, StreamEnded
 
 from ._base import KernelBase
 from ._buffer import POLICIES, BufferStats, FrameBuffer
 from ._faces import verb
+from ._frame_format import frame_format
 from ._frames import Frame
 from ._loaded import LoadedDevice
 from ._request import Request
@@ -20,6 +22,7 @@ from ._sequence import Sequence
 from ._stream import Stream
 
 MB = 1024 * 1024
+log = logging.getLogger("mmkernel.camera")
 
 
 class CameraVerbs(KernelBase):
@@ -39,28 +42,48 @@ class CameraVerbs(KernelBase):
         loaded = self._camera(camera, "snap")
         self._not_streaming(loaded, "snap")
         shutter = self.roles.shutter if self.roles.auto_shutter else ""
-        return self._call(loaded, "snap", self._snap, loaded, shutter, timeout=timeout)
+        limit = self._dispatch.limit(timeout) + (0.0 if timeout is not None else self._exposure_s(loaded.label))
+        return self._call(loaded, "snap", self._snap, loaded, shutter, timeout=limit)
 
     def _snap(self, loaded: LoadedDevice, shutter: str) -> np.ndarray:
         device: Any = loaded.device
-        image = np.empty(device.frame_shape(), dtype=device.frame_dtype())
+        shape, dtype = frame_format(device, loaded.label)
+        image = np.empty(shape, dtype=dtype)
         with self._shutter_open_for(shutter):
             device.snap(image)
         return image
 
+    def _exposure_s(self, label: str) -> float:
+        """The camera's cached exposure in seconds (0 if unknown): added to default deadlines of
+        calls that expose, so a long exposure does not time out or fault the camera."""
+        try:
+            exposure_ms = float(self._cache.get(label, "Exposure"))
+        except (MMKernelError, TypeError, ValueError):
+            return 0.0
+        return max(0.0, exposure_ms) / 1000.0 if exposure_ms == exposure_ms else 0.0
+
     @contextmanager
     def _shutter_open_for(self, shutter: str) -> Iterator[None]:
         """Open `shutter` (if any, and if closed) around the block, and close it after."""
-        kernel: Any = self
-        opened = bool(shutter) and not kernel.get_shutter_open(shutter)
-        if opened:
-            kernel.set_shutter_open(shutter, True)
-            kernel.wait_for(shutter)
+        opened = self._open_shutter(shutter)
         try:
             yield
         finally:
             if opened:
-                kernel.set_shutter_open(shutter, False)
+                self._close_shutter(shutter)
+
+    def _open_shutter(self, shutter: str) -> bool:
+        """Auto-shutter: open `shutter` if it is closed and wait for it; True if it was opened.
+        (Verbs are called by their request functions: this also runs while the kernel closes.)"""
+        verbs: Any = type(self)
+        if not shutter or verbs.get_shutter_open.fn(self, shutter).result():
+            return False
+        verbs.set_shutter_open.fn(self, shutter, True).result()
+        verbs.wait_for.fn(self, shutter).result()
+        return True
+
+    def _close_shutter(self, shutter: str) -> None:
+        type(self).set_shutter_open.fn(self, shutter, False).result()  # type: ignore[attr-defined]
 
     # -- region of interest -----------------------------------------------------------------
     @verb
@@ -100,6 +123,11 @@ class CameraVerbs(KernelBase):
         loaded = self._camera(camera, "set_buffer_size", need_init=False)
         if not isinstance(mb, (int, float)) or isinstance(mb, bool) or not 1 <= mb <= 1024 * 1024:
             raise bad_argument(loaded.label, "buffer size", mb, "1 .. 1048576 MB")
+        self._not_streaming(loaded, "set_buffer_size")
+        # On the camera's runner, so it is ordered with start_sequence (which picks the buffer there).
+        return self._call(loaded, "set_buffer_size", self._resize_buffer, loaded, float(mb))
+
+    def _resize_buffer(self, loaded: LoadedDevice, mb: float) -> None:
         if self._streaming(loaded.label):
             raise DeviceStateError(f"camera {loaded.label!r} is streaming; stop it before resizing its buffer")
         old = self._buffers.get(loaded.label)
@@ -107,10 +135,9 @@ class CameraVerbs(KernelBase):
             self._buffers[loaded.label] = FrameBuffer(loaded.label, int(mb * MB))
         else:
             self._buffers.pop(loaded.label, None)
-        self._buffer_mb[loaded.label] = float(mb)
+        self._buffer_mb[loaded.label] = mb
         if old is not None:
             old.close()
-        return Request.completed(loaded.label, "set_buffer_size", None)
 
     @verb
     def buffer_size(self, camera: str | None = None) -> Request:
@@ -147,24 +174,38 @@ class CameraVerbs(KernelBase):
             raise bad_argument(loaded.label, "interval_ms", interval_ms, "a number >= 0")
         if self._streaming(loaded.label):
             raise DeviceStateError(f"camera {loaded.label!r} is already streaming; stop_sequence() first")
-        buffer = self._buffer_for(loaded.label)
-        sequence = Sequence(loaded, buffer, self._cache, count, float(interval_ms), self.frame_metadata)
-        return self._call(loaded, "start_sequence", self._begin, loaded, sequence, overflow, timeout=timeout)
+        sequence = Sequence(loaded, self._cache, count, float(interval_ms), self.frame_metadata)
+        shutter = self.roles.shutter if self.roles.auto_shutter else ""
+        return self._call(loaded, "start_sequence", self._begin, loaded, sequence, overflow, shutter, timeout=timeout)
 
-    def _begin(self, loaded: LoadedDevice, sequence: Sequence, overflow: str) -> None:
-        """On the camera's runner, so concurrent starts are decided one after the other; the
-        sequence is published only once it really runs."""
+    def _begin(self, loaded: LoadedDevice, sequence: Sequence, overflow: str, shutter: str) -> None:
+        """On the camera's runner, so concurrent starts (and buffer resizes) are decided one
+        after the other; the sequence is published only once it really runs. With auto-shutter,
+        the shutter opens before the first frame and closes when the sequence ends (as MMCore)."""
         if self._streaming(loaded.label):
             raise DeviceStateError(f"camera {loaded.label!r} is already streaming; stop_sequence() first")
-        sequence.buffer.start(overflow)
+        buffer = self._buffer_for(loaded.label)
+        buffer.start(overflow, loaded.runner.wake)
+        opened = False
         try:
-            sequence.begin()
+            opened = self._open_shutter(shutter)
+            sequence.begin(buffer)
         except BaseException:
             sequence.running = False
-            sequence.buffer.finish()
+            buffer.finish()
+            if opened:
+                self._close_shutter_quietly(loaded.label, shutter)
             raise
+        if opened:
+            sequence.on_end = lambda: self._close_shutter(shutter)
         self._sequences[loaded.label] = sequence
         loaded.runner.start_task(sequence)
+
+    def _close_shutter_quietly(self, camera: str, shutter: str) -> None:
+        try:
+            self._close_shutter(shutter)
+        except BaseException as error:  # noqa: BLE001 - the start's own failure is what the caller needs
+            log.warning("camera %r: closing shutter %r after a failed start: %s", camera, shutter, error)
 
     @verb
     def stop_sequence(self, camera: str | None = None, *, timeout: float | None = None) -> Request:
@@ -206,12 +247,13 @@ class CameraVerbs(KernelBase):
         """The oldest unread frame (waiting up to `timeout`); after the last frame, StreamEnded or
         the error that ended the sequence. Release frames (or use `with`) when done with them."""
         buffer = self._buffer_of(camera, "pop_next")
-        limit = self._limit(timeout)  # type: ignore[attr-defined]
-        return self._on_waiter(buffer.camera, "pop_next", buffer.pop, limit)  # type: ignore[attr-defined]
+        request = Request(buffer.camera, "pop_next")
+        buffer.pop_into(request, self._dispatch.limit(timeout), self._dispatch.watchdog.call_at)
+        return request
 
     @pop_next.blocking
     def pop_next(self, camera: str | None = None, *, timeout: float | None = None) -> Frame:
-        return self._buffer_of(camera, "pop_next").pop(self._limit(timeout))  # type: ignore[attr-defined]
+        return self._buffer_of(camera, "pop_next").pop(self._dispatch.limit(timeout))
 
     @verb
     def latest(self, camera: str | None = None) -> Request:
@@ -264,14 +306,16 @@ class CameraVerbs(KernelBase):
     def _forget_camera(self, label: str) -> None:
         """The camera is being unloaded (on its runner): end its sequence, free its buffer."""
         sequence = self._sequences.pop(label, None)
-        if sequence is not None:
-            sequence.end()
-            if sequence.loaded.runner.task is sequence:  # a hub's runner lives on: drop the task now
-                sequence.loaded.runner.task = None
-        buffer = self._buffers.pop(label, None)
-        if buffer is not None:
-            buffer.close()
-        self._buffer_mb.pop(label, None)
+        try:
+            if sequence is not None:
+                if sequence.loaded.runner.task is sequence:  # a hub's runner lives on: drop the task now
+                    sequence.loaded.runner.task = None
+                sequence.end()
+        finally:
+            buffer = self._buffers.pop(label, None)
+            if buffer is not None:
+                buffer.close()
+            self._buffer_mb.pop(label, None)
 
 
 def bad_argument(camera: str, name: str, value: Any, allowed: str) -> PropertyError:

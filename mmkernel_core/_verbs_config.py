@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -187,8 +188,17 @@ class ConfigVerbs(KernelBase):
     @verb
     def load_config(self, path: str | Path) -> Request:
         """Load a Micro-Manager `.cfg`: everything loaded before is unloaded first; any problem
-        is reported with its line number and leaves nothing loaded (no half-loaded system)."""
-        return self._on_waiter("Core", "load_config", self._load_config, Path(path))  # type: ignore[attr-defined]
+        is reported with its line number and leaves nothing loaded (no half-loaded system).
+        The futures and asyncio faces run the load on a thread of its own."""
+        request = Request("Core", "load_config")
+        threading.Thread(
+            target=_settle_with_call, args=(request, self._load_config, Path(path)), name="mmkernel-load-config"
+        ).start()
+        return request
+
+    @load_config.blocking
+    def load_config(self, path: str | Path) -> None:
+        self._load_config(Path(path))
 
     def _load_config(self, path: Path) -> None:
         if not path.is_file():
@@ -288,6 +298,13 @@ class ConfigVerbs(KernelBase):
             config.angle_dydz = float(a[1])
         else:
             config.optimal_z_um = float(a[1])
+
+
+def _settle_with_call(request: Request, fn: Any, *args: Any) -> None:
+    try:
+        request.finish(fn(*args))
+    except BaseException as error:  # noqa: BLE001 - delivered to whoever waits on the request
+        request.finish(exception=error)
 
 
 def _describe(path: Path, problems: list[Problem]) -> str:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from mmkernel_sdk import Device
 from mmkernel_sdk.errors import (
+    DeviceFaultedError,
     DeviceStateError,
+    DeviceTimeoutError,
     DeviceTypeError,
     InitializationError,
+    KernelClosedError,
     MMKernelError,
+    UnloadError,
 )
 
 from ._base import KernelBase
@@ -18,6 +24,7 @@ from ._faces import verb
 from ._loaded import DeviceHealth, DeviceInfo, LoadedDevice
 from ._request import Request, gather
 from ._runner import Runner
+from ._waits import BusyWatch
 
 log = logging.getLogger("mmkernel.devices")
 
@@ -25,6 +32,8 @@ log = logging.getLogger("mmkernel.devices")
 class DeviceVerbs(KernelBase):
     _reserved: dict[str, object]  # label -> token of the load in progress
     _slow_call_s: float
+    busy_poll_s: float
+    _notify_dropped: set[str]  # devices whose dropped notify() has been logged once
 
     @verb
     def load_device(
@@ -42,10 +51,12 @@ class DeviceVerbs(KernelBase):
         factory, adapter_name, name = self._resolve(adapter, device_name)
         hub = self._hub(parent) if parent is not None else None
         with self._table_lock:
+            if self._closed:
+                raise KernelClosedError(f"load_device({label!r}): the kernel is closed")
             if label in self._devices or label in self._reserved:
                 raise DeviceStateError(_already_loaded(label, self._devices.get(label)))
             token = self._reserved[label] = object()
-        runner = hub.runner if hub is not None else Runner(label, self._slow_call_s)
+        runner = hub.runner if hub is not None else Runner(label, self._slow_call_s, self._report)
         target = (runner, label)
         try:
             request = self._dispatch.call(
@@ -79,11 +90,11 @@ class DeviceVerbs(KernelBase):
     def initialize_all(self, *, timeout: float | None = None) -> Request:
         """Initialize every loaded, uninitialized device in parallel (hubs before their
         peripherals). Raises one InitializationError naming every device that failed; the
-        others are initialized and usable."""
-        pending = [d for d in self._devices.values() if not d.initialized]
+        others are initialized and usable. A device unloaded meanwhile is skipped."""
+        pending = [d for d in list(self._devices.values()) if not d.initialized]
         pending.sort(key=lambda d: d.parent is not None)  # a shared runner keeps FIFO order
-        parts = [self._call(d, "initialize", self._initialize, d, timeout=timeout) for d in pending]
-        return gather("*", "initialize_all", parts, _combine_initialize)
+        parts = [self._dispatch.call_or_fail(d, "initialize", self._initialize, d, timeout=timeout) for d in pending]
+        return gather("*", "initialize_all", parts, lambda done: _combine_initialize(done, pending))
 
     @verb
     def unload(self, label: str, *, timeout: float | None = None) -> Request:
@@ -96,20 +107,14 @@ class DeviceVerbs(KernelBase):
 
     @verb
     def unload_all(self, *, timeout: float | None = None) -> Request:
-        """Unload everything: peripherals, then hubs; independent devices in parallel."""
-        children = [d for d in self._devices.values() if d.parent is not None]
-        first = gather("*", "unload", [self._unload_request(d, timeout) for d in children])
-        combined = Request("*", "unload_all")
-
-        def then_the_rest(_: Request) -> None:
-            rest = [d for d in self._devices.values() if d.parent is None]
-            parts = [first, *(self._unload_request(d, timeout) for d in rest)]
-            gather("*", "unload_all", parts, _first_error).add_done_callback(
-                lambda r: combined.finish(exception=r.exception())
-            )
-
-        first.add_done_callback(then_the_rest)
-        return combined
+        """Unload everything, independent devices in parallel. Every device is gone from the
+        kernel when this returns; UnloadError names each one whose shutdown() failed, timed
+        out, or (stuck in an earlier call) will run only when that call returns."""
+        snapshot = list(self._devices.values())
+        # Peripherals share their hub's runner, so queueing them first shuts them down first.
+        ordered = sorted(snapshot, key=lambda d: d.parent is None)
+        parts = [self._unload_request(d, timeout) for d in ordered]
+        return gather("*", "unload_all", parts, _combine_unload)
 
     @verb
     def devices(self) -> Request:
@@ -176,9 +181,48 @@ class DeviceVerbs(KernelBase):
             runner.close()
 
     def _unload_request(self, loaded: LoadedDevice, timeout: float | None) -> Request:
+        """Shut `loaded` down on its runner; a device stuck in an earlier call is detached now
+        and shut down when that call returns. Never raises: refusals are failed Requests."""
+        if loaded.unloaded:  # someone else is unloading it: it is gone
+            return Request.completed(loaded.label, "unload", None)
         if loaded.device_type == "Camera":
             self._interrupt_sequence(loaded.label)  # type: ignore[attr-defined]  # a blocked sequence lets go
-        return self._call(loaded, "unload", self._shutdown, loaded, timeout=timeout)
+        hung = loaded.runner.hung
+        if hung is not None:
+            return self._detach_stuck(loaded, hung)
+        request = self._dispatch.call_or_fail(loaded, "unload", self._shutdown, loaded, timeout=timeout)
+        request.add_done_callback(lambda done: self._after_unload(loaded, done))
+        return request
+
+    def _after_unload(self, loaded: LoadedDevice, done: Request) -> None:
+        """A shutdown that overran its deadline still frees the label now (it finishes later)."""
+        if isinstance(done.exception(), DeviceTimeoutError):
+            self._detach(loaded)
+            if loaded.parent is None:
+                loaded.runner.close(f"device {loaded.label!r} was unloaded")
+
+    def _detach_stuck(self, loaded: LoadedDevice, hung: Request) -> Request:
+        loaded.unloaded = True
+        deferred = Request(loaded.label, "unload", self._shutdown, (loaded,), loaded.runner)
+        deferred.target = None  # it must run although the device is marked unloaded
+        try:
+            loaded.runner.submit(deferred, force=True)
+        except KernelClosedError:
+            pass  # the runner has already ended: nothing left to run the shutdown on
+        self._detach(loaded)
+        if loaded.parent is None:
+            loaded.runner.close(f"device {loaded.label!r} was unloaded")
+        stuck_for = time.monotonic() - hung.started
+        return Request.failed(
+            loaded.label,
+            "unload",
+            DeviceFaultedError(
+                loaded.label,
+                "unload",
+                f"device {loaded.label!r} is stuck in {hung.op!r} (for {stuck_for:.1f} s): it was "
+                "detached, and its shutdown() runs when that call returns",
+            ),
+        )
 
     # -- runner side ------------------------------------------------------------------------
     def _construct(
@@ -198,17 +242,25 @@ class DeviceVerbs(KernelBase):
         if parent is not None:
             device.hub = self._devices[parent].device
         loaded = LoadedDevice(label, device, adapter, name, runner, parent)
+        poll = type(device).busy_poll_s
+        loaded.busy_poll_s = poll if poll is not None and poll > 0 else self.busy_poll_s
+        loaded.watch = BusyWatch(loaded, self._dispatch, self._adapter_busy)  # type: ignore[attr-defined]
         with self._table_lock:
             if self._reserved.get(label) is not token:  # the caller timed out and gave up
                 return
-            self._devices[label] = loaded
             del self._reserved[label]
+            if self._closed:
+                raise KernelClosedError(f"load_device({label!r}): the kernel closed during the load")
+            self._devices[label] = loaded
         for prop_name in loaded.props.names():
             if loaded.usable_before_init(prop_name):
                 self._store(loaded, prop_name, loaded.props.get(prop_name), announce=False)
         self.events.device_loaded.emit(label)
 
     def _initialize(self, loaded: LoadedDevice) -> None:
+        """Initialize, then refresh. Whatever happens (BaseException included), the device is
+        either initialized and refreshed, or not initialized with `init_error` set and the
+        hardware released again."""
         if loaded.initialized:  # a second initialize queued behind the first
             return
         try:
@@ -216,11 +268,18 @@ class DeviceVerbs(KernelBase):
         except BaseException as error:
             loaded.init_error = error
             raise
-        if loaded.device_type == "Camera":
-            self._buffer_for(loaded.label)  # type: ignore[attr-defined]  # populates in the background
-        loaded.initialized = True
+        try:
+            if loaded.device_type == "Camera":
+                self._buffer_for(loaded.label)  # type: ignore[attr-defined]  # populates in the background
+            loaded.initialized = True
+            failures = self._refresh_one(loaded, announce=False)  # type: ignore[attr-defined]
+        except BaseException as error:
+            loaded.initialized = False
+            loaded.init_error = error
+            self._release_after_failed_init(loaded)
+            raise
         loaded.init_error = None
-        for label, name, error in self._refresh_one(loaded, announce=False):  # type: ignore[attr-defined]
+        for label, name, error in failures:
             log.warning(
                 "device %r: property %r unreadable after initialize: %s",
                 label,
@@ -230,21 +289,39 @@ class DeviceVerbs(KernelBase):
             )
         self.events.device_initialized.emit(loaded.label)
 
-    def _shutdown(self, loaded: LoadedDevice) -> None:
-        loaded.unloaded = True
+    def _release_after_failed_init(self, loaded: LoadedDevice) -> None:
         try:
-            if loaded.device_type == "Camera":
-                self._forget_camera(loaded.label)  # type: ignore[attr-defined]
-            if loaded.initialized:
-                loaded.device.shutdown()
-        finally:
-            with self._table_lock:
-                self._devices.pop(loaded.label, None)
-            self._cache.forget(loaded.label)
-            self.roles.forget(loaded.label)  # type: ignore[attr-defined]
-            if loaded.parent is None:
-                loaded.runner.close(f"device {loaded.label!r} was unloaded")
-            self.events.device_unloaded.emit(loaded.label)
+            loaded.device.shutdown()
+        except BaseException as error:  # noqa: BLE001 - the initialize failure is what the caller needs
+            log.warning("device %r: shutdown after a failed initialize raised %r", loaded.label, error)
+
+    def _shutdown(self, loaded: LoadedDevice) -> None:
+        """On the runner: end a sequence, shut the hardware down, forget the device. Each step
+        runs even if an earlier one raised; the first error is reported."""
+        loaded.unloaded = True
+        errors: list[BaseException] = []
+        if loaded.device_type == "Camera":
+            _attempt(errors, self._forget_camera, loaded.label)  # type: ignore[attr-defined]
+        if loaded.initialized:
+            _attempt(errors, loaded.device.shutdown)
+        self._detach(loaded)
+        if loaded.parent is None:
+            loaded.runner.close(f"device {loaded.label!r} was unloaded")
+        if errors:
+            raise errors[0]
+
+    def _detach(self, loaded: LoadedDevice) -> None:
+        """Forget the device (idempotent): table, cache, roles, pending waits; then announce it."""
+        loaded.unloaded = True
+        with self._table_lock:
+            if self._devices.get(loaded.label) is not loaded:
+                return
+            del self._devices[loaded.label]
+        self._cache.forget(loaded.label)
+        self.roles.forget(loaded.label)  # type: ignore[attr-defined]
+        if loaded.watch is not None:
+            loaded.watch.gone()
+        self.events.device_unloaded.emit(loaded.label)
 
     # -- DeviceHost -------------------------------------------------------------------------
     def property_notified(self, device: Device, name: str, value: Any) -> None:
@@ -256,8 +333,20 @@ class DeviceVerbs(KernelBase):
             return
         if loaded.runner.on_own_thread():
             self._store(loaded, name, value)
-        else:
-            self._call(loaded, f"notify {name}", self._store, loaded, name, value)
+            return
+        try:
+            self._dispatch.queue(loaded, f"notify {name}", self._store, loaded, name, value)
+        except MMKernelError as error:  # faulted or closed: drop it, never raise into the SDK's thread
+            if loaded.label not in self._notify_dropped:
+                self._notify_dropped.add(loaded.label)
+                log.warning(
+                    "device %r: notify(%r) from thread %r dropped (%s); later drops are not logged",
+                    loaded.label,
+                    name,
+                    threading.current_thread().name,
+                    error,
+                    extra={"device": loaded.label},
+                )
 
 
 def _already_loaded(label: str, loaded: LoadedDevice | None) -> str:
@@ -265,14 +354,24 @@ def _already_loaded(label: str, loaded: LoadedDevice | None) -> str:
     return f"a device is already loaded as {label!r}{what}; unload it first or choose another label"
 
 
-def _combine_initialize(parts: list[Request]) -> None:
-    failures = {p.label: error for p in parts if (error := p.exception()) is not None}
+def _combine_initialize(parts: list[Request], devices: list[LoadedDevice]) -> None:
+    failures = {
+        p.label: error
+        for p, loaded in zip(parts, devices, strict=True)
+        if (error := p.exception()) is not None and not loaded.unloaded  # unloaded meanwhile: gone
+    }
     if failures:
         raise InitializationError(failures)
 
 
-def _first_error(parts: list[Request]) -> None:
-    for part in parts:
-        error = part.exception()
-        if isinstance(error, MMKernelError):
-            raise error
+def _combine_unload(parts: list[Request]) -> None:
+    failures = {p.label: error for p in parts if (error := p.exception()) is not None}
+    if failures:
+        raise UnloadError(failures)
+
+
+def _attempt(errors: list[BaseException], step: Any, *args: Any) -> None:
+    try:
+        step(*args)
+    except BaseException as error:  # noqa: BLE001 - every shutdown step gets its turn
+        errors.append(error)

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
-from mmkernel_sdk.errors import DeviceStateError, DeviceTimeoutError
+from mmkernel_sdk.errors import DeviceTimeoutError, PropertyError
 
 from ._base import KernelBase
-from ._dispatch import check_timeout
 from ._faces import verb
 from ._loaded import LoadedDevice
 from ._request import Request, gather
+from ._waits import still_busy
 
 
 class WaitVerbs(KernelBase):
     busy_poll_s: float
-    _waiters: ThreadPoolExecutor
     _closing: threading.Event
 
     @verb
@@ -34,6 +33,7 @@ class WaitVerbs(KernelBase):
     @verb
     def wait_for(self, label: str, *, timeout: float | None = None) -> Request:
         """Return when `busy(label)` is false; DeviceTimeoutError names the device otherwise.
+        A wait holds no thread (see BusyWatch), so any number of them may be pending.
 
         Called from the device's own runner (adapter code, or a hub sibling), the runner is
         busy with the caller itself, so only the post-set delay and the adapter's own busy()
@@ -43,83 +43,90 @@ class WaitVerbs(KernelBase):
         if loaded.runner.on_own_thread():
             self._wait_until_ready(loaded, deadline)
             return Request.completed(label, "wait_for", None)
-        request = self._on_waiter(label, "wait_for", self._wait_until_idle, loaded, deadline)
-        request.runner = loaded.runner  # a runner waiting on this is cycle-checked like a call
-        return request
+        return self._watched(loaded, deadline)
 
     @verb
     def wait_for_system(self, *, timeout: float | None = None) -> Request:
-        """Wait for every device in parallel; the error names every device still busy."""
+        """Wait for every device at once; the error names every device still busy. Devices
+        unloaded meanwhile count as idle."""
         deadline = time.monotonic() + self._limit(timeout)
-        parts = [
-            self._on_waiter(d.label, "wait_for", self._wait_until_idle, d, deadline)
-            for d in list(self._devices.values())
-        ]
+        parts = [self._watched(d, deadline) for d in list(self._devices.values())]
         return gather("*", "wait_for_system", parts, _combine_wait)
 
     @verb
     def set_device_delay(self, label: str, ms: float) -> Request:
         """After each set, the device reads busy for `ms` milliseconds (MM's Delay)."""
-        if not isinstance(ms, (int, float)) or isinstance(ms, bool) or ms < 0:
-            raise DeviceStateError(f"device {label!r}: delay must be a number of ms >= 0, not {ms!r}")
-        self._loaded(label).delay_s = ms / 1000.0
+        loaded = self._loaded(label)
+        loaded.delay_s = _non_negative(label, "delay", ms, "a finite number of ms >= 0") / 1000.0
         return Request.completed(label, "set_device_delay", None)
 
     @verb
     def get_device_delay(self, label: str) -> Request:
         return Request.completed(label, "get_device_delay", self._loaded(label).delay_s * 1000.0)
 
+    @verb
+    def set_busy_poll_interval(self, label: str, seconds: float) -> Request:
+        """How often waiting asks a non-blocking device's busy() (default: the adapter class's
+        `busy_poll_s`, else the kernel's `busy_poll_s`). A slow serial line wants a longer one."""
+        loaded = self._loaded(label)
+        allowed = "a finite number of seconds > 0"
+        value = _non_negative(label, "busy poll interval", seconds, allowed)
+        if value <= 0:
+            raise _bad_number(label, "busy poll interval", seconds, allowed)
+        loaded.busy_poll_s = value
+        return Request.completed(label, "set_busy_poll_interval", None)
+
+    @verb
+    def busy_poll_interval(self, label: str) -> Request:
+        return Request.completed(label, "busy_poll_interval", self._loaded(label).busy_poll_s)
+
     # -- helpers ----------------------------------------------------------------------------
     def _limit(self, timeout: float | None) -> float:
-        return self._dispatch.default_timeout if timeout is None else check_timeout(timeout)
+        return self._dispatch.limit(timeout)
 
-    def _on_waiter(self, label: str, op: str, fn, *args) -> Request:  # type: ignore[no-untyped-def]
-        """Waiting happens on a small pool, never on a device runner (which must stay free)."""
-        request = Request(label, op)
-
-        def run() -> None:
-            try:
-                request.finish(fn(*args))
-            except BaseException as error:  # noqa: BLE001 - delivered to the waiter
-                request.finish(exception=error)
-
-        self._waiters.submit(run)
+    def _watched(self, loaded: LoadedDevice, deadline: float) -> Request:
+        request = Request(loaded.label, "wait_for", runner=loaded.runner)  # a runner waiting on it is cycle-checked
+        loaded.watch.wait(request, deadline)
         return request
 
     def _adapter_busy(self, loaded: LoadedDevice) -> bool:
         return bool(loaded.device.busy())
 
-    def _wait_until_idle(self, loaded: LoadedDevice, deadline: float) -> None:
-        """Nothing queued or running on the runner, then `_wait_until_ready`."""
-        if not loaded.runner.wait_idle(max(0.0, deadline - time.monotonic())):
-            current = loaded.runner.current
-            doing = f"{current.op!r} is still running" if current else "calls are still queued"
-            raise _still_busy(loaded.label, doing)
-        self._wait_until_ready(loaded, deadline)
-
     def _wait_until_ready(self, loaded: LoadedDevice, deadline: float) -> None:
-        """Past the post-set delay, and the adapter's busy() (if it has one) says False."""
+        """Past the post-set delay, and the adapter's busy() (if it has one) says False; on the
+        device's own runner, so it waits in place."""
         while True:
             hold = loaded.busy_until - time.monotonic()
             if hold > 0:
                 if hold > deadline - time.monotonic():
-                    raise _still_busy(loaded.label, "its post-set delay outlasts the deadline")
+                    raise still_busy(loaded.label, "its post-set delay outlasts the deadline")
                 if self._closing.wait(hold):
                     return
                 continue
             if not (loaded.has_busy and loaded.initialized):
                 return
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _still_busy(loaded.label, "the device still reports busy")
-            if not self._call(loaded, "busy", self._adapter_busy, loaded, timeout=remaining).result():
+            if time.monotonic() >= deadline:
+                raise still_busy(loaded.label, "the device still reports busy")
+            if not self._adapter_busy(loaded):
                 return
-            if self._closing.wait(min(self.busy_poll_s, max(0.0, deadline - time.monotonic()))):
+            if self._closing.wait(min(loaded.busy_poll_s, max(0.0, deadline - time.monotonic()))):
                 return
 
 
-def _still_busy(label: str, why: str) -> DeviceTimeoutError:
-    return DeviceTimeoutError(label, "wait_for", f"device {label!r}: wait_for timed out ({why})")
+def _non_negative(label: str, what: str, value: object, allowed: str) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        raise _bad_number(label, what, value, allowed)
+    return float(value)
+
+
+def _bad_number(label: str, what: str, value: object, allowed: str) -> PropertyError:
+    return PropertyError(
+        f"device {label!r}: {what} must be {allowed}, not {value!r}",
+        device=label,
+        property=what,
+        value=value,
+        allowed=allowed,
+    )
 
 
 def _combine_wait(parts: list[Request]) -> None:

@@ -1,8 +1,14 @@
-"""Watchdog: fails every request that passes its deadline, queued or running.
+"""Watchdog: fails every request that passes its deadline, queued or running; runs the kernel's
+own timers (the steps of waits).
 
 One thread and one heap of deadlines serve all devices and all three faces, so a futures or
-asyncio caller that never waits still gets a DeviceTimeoutError on time. Entries hold weak
+asyncio caller that never waits still gets a DeviceTimeoutError on time, and a thousand pending
+`wait_for`s cost a thousand heap entries, not a thousand threads. Request entries hold weak
 references: a finished request's result is not kept alive until its deadline.
+
+Only kernel code runs here. Whatever could be slow or user-supplied — log handlers, Future
+done-callbacks — is handed to `defer` (the kernel's callback mailbox), so one slow log handler
+cannot make the next deadline late.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import logging
 import threading
 import time
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 from mmkernel_sdk.errors import DeviceTimeoutError
 
@@ -20,11 +28,33 @@ from ._request import Request
 from ._runner import Runner
 
 log = logging.getLogger("mmkernel.watchdog")
-_Entry = tuple[float, int, "weakref.ref[Request]"]
+Defer = Callable[..., None]
+
+
+class Timer:
+    """A kernel callback due at `when`; `cancel()` drops it if it has not run yet."""
+
+    __slots__ = ("callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+_Entry = tuple[float, int, "weakref.ref[Request] | Timer"]
+
+
+def _run_inline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    fn(*args, **kwargs)
 
 
 class Watchdog:
-    def __init__(self) -> None:
+    def __init__(self, defer: Defer = _run_inline) -> None:
+        self._defer = defer
         self._heap: list[_Entry] = []
         self._cond = threading.Condition(threading.Lock())
         self._sequence = itertools.count()
@@ -33,8 +63,24 @@ class Watchdog:
         self._thread = threading.Thread(target=self._loop, name="mmkernel-watchdog", daemon=True)
         self._thread.start()
 
+    @property
+    def thread(self) -> threading.Thread:
+        return self._thread
+
     def track(self, request: Request) -> None:
-        entry = (request.deadline, next(self._sequence), weakref.ref(request))
+        self._push((request.deadline, next(self._sequence), weakref.ref(request)))
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> Timer:
+        """Run `callback()` on the watchdog thread at monotonic time `when` (kernel code only:
+        it must be quick and never block)."""
+        timer = Timer(when, callback)
+        self._push((when, next(self._sequence), timer))
+        return timer
+
+    def call_soon(self, callback: Callable[[], None]) -> Timer:
+        return self.call_at(0.0, callback)
+
+    def _push(self, entry: _Entry) -> None:
         with self._cond:
             heapq.heappush(self._heap, entry)
             if self._heap[0] is entry:
@@ -48,30 +94,39 @@ class Watchdog:
             self._cond.notify()
 
     def _compact(self) -> None:
-        """Drop entries of requests already settled; amortised O(1) per tracked request."""
-        self._heap = [e for e in self._heap if (r := e[2]()) is not None and not r.done()]
+        """Drop entries of requests already settled and cancelled timers; amortised O(1) each."""
+        self._heap = [e for e in self._heap if _live(e[2])]
         heapq.heapify(self._heap)
         self._compact_at = max(4096, 2 * len(self._heap))
 
     def _loop(self) -> None:
         while True:
             with self._cond:
-                expired = self._wait_for_expired()
-                if expired is None:
+                due = self._wait_for_due()
+                if due is None:
                     return
-            for request in expired:
-                self._expire(request)
+            for item in due:
+                try:
+                    if isinstance(item, Timer):
+                        item.callback()
+                    else:
+                        self._expire(item)
+                except BaseException:  # noqa: BLE001 - the watchdog must outlive any bug
+                    self._defer(log.exception, "watchdog: %r failed", item)
 
-    def _wait_for_expired(self) -> list[Request] | None:
+    def _wait_for_due(self) -> list[Request | Timer] | None:
         while not self._closed:
             now = time.monotonic()
-            expired = []
+            due: list[Request | Timer] = []
             while self._heap and self._heap[0][0] <= now:
-                request = heapq.heappop(self._heap)[2]()
-                if request is not None and not request.done():
-                    expired.append(request)
-            if expired:
-                return expired
+                ref = heapq.heappop(self._heap)[2]
+                if isinstance(ref, Timer):
+                    if not ref.cancelled:
+                        due.append(ref)
+                elif (request := ref()) is not None and not request.done():
+                    due.append(request)
+            if due:
+                return due
             self._cond.wait(self._heap[0][0] - now if self._heap else None)
         return None
 
@@ -91,7 +146,14 @@ class Watchdog:
             else f"device {request.label!r}: {request.op!r} timed out after {waited:.3f} s ({where})",
         )
         if runner.expire(request, error):
-            log.error("%s", error, extra={"device": request.label})
+            self._defer(log.error, "%s", error, extra={"device": request.label})
+
+
+def _live(ref: weakref.ref[Request] | Timer) -> bool:
+    if isinstance(ref, Timer):
+        return not ref.cancelled
+    request = ref()
+    return request is not None and not request.done()
 
 
 def _describe(runner: Runner) -> str:

@@ -33,6 +33,9 @@ class Device:
 
     device_type: ClassVar[str] = "Generic"
     description: ClassVar[str] = ""
+    busy_poll_s: ClassVar[float | None] = None
+    """How often the kernel asks `busy()` while someone waits (None: the kernel's default, 5 ms).
+    A device behind a slow serial line sets e.g. 0.05 so a 300 ms move is 6 queries, not 60."""
     _class_props: ClassVar[dict[str, prop]] = {}
 
     Name = prop(str, read_only=True, doc="The adapter's name for this device.")

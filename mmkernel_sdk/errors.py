@@ -25,6 +25,7 @@ __all__ = [
     "RefreshError",
     "StreamEnded",
     "UnknownDeviceError",
+    "UnloadError",
 ]
 
 
@@ -94,6 +95,17 @@ class InitializationError(MMKernelError):
         lines = [f"  {label}: {error}" for label, error in failures.items()]
         noun = "device" if len(failures) == 1 else "devices"
         super().__init__(f"{len(failures)} {noun} failed to initialize:\n" + "\n".join(lines))
+        self.failures = failures
+
+
+class UnloadError(MMKernelError):
+    """Devices were unloaded (they are gone from the kernel), but some could not be shut down
+    cleanly; `failures` maps label to why (shutdown raised, timed out, or is deferred)."""
+
+    def __init__(self, failures: dict[str, BaseException]) -> None:
+        lines = [f"  {label}: {error}" for label, error in failures.items()]
+        noun = "device" if len(failures) == 1 else "devices"
+        super().__init__(f"{len(failures)} {noun} could not be shut down cleanly:\n" + "\n".join(lines))
         self.failures = failures
 
 

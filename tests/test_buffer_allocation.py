@@ -22,7 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from mmkernel_core import BufferOverflowError, DeviceTimeoutError, FrameHeader, FrameReleasedError, StreamEnded
 from mmkernel_core._arena import ALIGN, CONSUMED, DROPPED, FREED, READY, WRITING, RingArena, Slot, aligned
-from mmkernel_core._buffer import FrameBuffer, _Stopped
+from mmkernel_core._buffer import FrameBuffer, NoSpace
 from mmkernel_core._frames import Frame
 
 KiB = 1024
@@ -305,11 +305,20 @@ def write(
     number: int,
     shape: tuple[int, ...] = (64, 64),
     dtype: np.dtype = U8,
-    stop: threading.Event | None = None,
+    space: threading.Event | None = None,
     seed: int | None = None,
 ) -> Slot | None:
-    """Write one frame the way the camera runner does: acquire, fill in place, commit."""
-    slot, view = buf.acquire(shape, dtype, stop or threading.Event())
+    """Write one frame the way the camera runner does: acquire, fill in place, commit. Under
+    "block" with no room, wait for `space` (the buffer's on_space) and try again, as the runner
+    does between requests."""
+    while True:
+        try:
+            slot, view = buf.acquire(shape, dtype)
+            break
+        except NoSpace:
+            assert space is not None, "the buffer is full under 'block'"
+            assert space.wait(5), "no space was freed"
+            space.clear()
     assert view.shape == shape and view.dtype == dtype and view.flags.writeable
     view[...] = pattern(number if seed is None else seed, shape, dtype)
     buf.commit(slot, FrameHeader(number, "Cam", shape, dtype, 1, time.time()))
@@ -426,7 +435,7 @@ def test_overwrite_keeps_held_frames_intact_and_counts_every_drop(
 
         for number, ((h, w, dtype), action) in enumerate(steps):
             shape = (h, w)
-            slot, view = buf.acquire(shape, dtype, threading.Event())
+            slot, view = buf.acquire(shape, dtype)
             lost = len(unread) - buf.remaining()  # unread frames overwritten, oldest first
             assert lost >= 0
             newly_lost = [unread.popleft()[0] for _ in range(lost)]
@@ -503,7 +512,7 @@ def test_overwrite_scenario_held_frame_across_wraparound() -> None:
         check(held, 2, (64, 64), U8)
         assert buf.stats().dropped == 0
 
-        slot, scratch = buf.acquire((64, 64), U8, threading.Event())  # only a held frame is in the way
+        slot, scratch = buf.acquire((64, 64), U8)  # only a held frame is in the way
         assert slot is None
         assert scratch.shape == (64, 64) and scratch.flags.writeable
         assert not np.shares_memory(scratch, buf.memory.array)
@@ -561,7 +570,7 @@ def test_stop_policy_raises_keeps_frames_then_repeats_the_error(held: int) -> No
             check(frame, n, shape, U16)
             holding.append(frame)
         with pytest.raises(BufferOverflowError) as excinfo:
-            buf.acquire(shape, U16, threading.Event())
+            buf.acquire(shape, U16)
         message = str(excinfo.value)
         assert re.search(rf"\b{8 - held} frames kept\b", message), message
         assert re.search(r"\b1 MB\b", message), message
@@ -588,13 +597,14 @@ def test_stop_policy_message_states_a_sub_megabyte_buffer_size() -> None:
         for n in range(4):
             write(buf, n, (256, 256), U16)
         with pytest.raises(BufferOverflowError) as excinfo:
-            buf.acquire((256, 256), U16, threading.Event())
+            buf.acquire((256, 256), U16)
         assert not re.search(r"(?<![\d.])0 MB", str(excinfo.value)), str(excinfo.value)
 
 
 def test_block_policy_writer_resumes_when_a_reader_releases() -> None:
     with frame_buffer(2 * S) as buf:
-        buf.start("block")
+        space = threading.Event()
+        buf.start("block", space.set)
         write(buf, 0)
         write(buf, 1)
         done = threading.Event()
@@ -603,7 +613,7 @@ def test_block_policy_writer_resumes_when_a_reader_releases() -> None:
 
         def writer() -> None:
             try:
-                slots.append(write(buf, 2))
+                slots.append(write(buf, 2, space=space))
             except BaseException as error:  # noqa: BLE001 - reported by the test thread
                 errors.append(error)
             finally:
@@ -627,29 +637,19 @@ def test_block_policy_writer_resumes_when_a_reader_releases() -> None:
         assert buf.stats().dropped == 0
 
 
-def test_block_policy_stopped_writer_gets_stopped() -> None:
+def test_block_policy_full_buffer_returns_at_once_and_wake_writer_signals() -> None:
+    """The camera's runner never blocks inside the buffer: a full "block" buffer says NoSpace at
+    once, and wake_writer() (a stop) calls on_space so the runner looks again."""
     with frame_buffer(2 * S) as buf:
-        buf.start("block")
+        space = threading.Event()
+        buf.start("block", space.set)
         write(buf, 0)
         write(buf, 1)
-        stop = threading.Event()
-        errors: list[BaseException] = []
-
-        def writer() -> None:
-            try:
-                buf.acquire((64, 64), U8, stop)
-            except BaseException as error:  # noqa: BLE001 - reported by the test thread
-                errors.append(error)
-
-        thread = threading.Thread(target=writer, daemon=True)
-        thread.start()
-        wait_until(lambda: writer_waiting(buf))
-        stop.set()
+        with pytest.raises(NoSpace):
+            buf.acquire((64, 64), U8)
+        assert writer_waiting(buf) and not space.is_set()
         buf.wake_writer()
-        thread.join(5)
-        assert not thread.is_alive(), "the writer stayed blocked after stop + wake_writer()"
-        assert len(errors) == 1 and isinstance(errors[0], _Stopped), errors
-        assert not writer_waiting(buf)
+        assert space.is_set() and not writer_waiting(buf)
         assert buf.remaining() == 2 and buf.stats().dropped == 0
 
 
@@ -662,7 +662,8 @@ def test_block_policy_threads_deliver_everything_intact() -> None:
     received: list[int] = []
     errors: list[BaseException] = []
     with frame_buffer(16 * KiB) as buf:
-        buf.start("block")
+        space = threading.Event()
+        buf.start("block", space.set)
 
         def consumer() -> None:
             try:
@@ -681,7 +682,7 @@ def test_block_policy_threads_deliver_everything_intact() -> None:
         thread = threading.Thread(target=consumer, daemon=True)
         thread.start()
         for n, (shape, dtype) in enumerate(specs):
-            write(buf, n, shape, dtype)
+            write(buf, n, shape, dtype, space=space)
         buf.finish()
         thread.join(10)
         assert not thread.is_alive()
@@ -739,7 +740,7 @@ def test_frame_bigger_than_the_buffer_is_refused() -> None:
     with frame_buffer(4 * S) as buf:
         buf.start("overwrite")
         with pytest.raises(ValueError, match="cannot fit"):
-            buf.acquire((128, 129), U8, threading.Event())
+            buf.acquire((128, 129), U8)
         assert buf.stats().dropped == 0 and buf.stats().produced == 0
 
 

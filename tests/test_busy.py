@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mmkernel_core import DeviceStateError, DeviceTimeoutError, Kernel
+from mmkernel_core import DeviceTimeoutError, Kernel, PropertyError
 from mmkernel_sdk import Generic, prop
 from mmkernel_sdk.testing import Gate, SimShutter, SimStage, SimXYStage
 
@@ -100,7 +100,7 @@ def test_post_set_delay_reads_busy_for_that_long(kernel: Kernel) -> None:
 
 def test_negative_delay_is_rejected(kernel: Kernel) -> None:
     kernel.load_device("Shutter", SimShutter())
-    with pytest.raises(DeviceStateError, match="'Shutter': delay must be a number of ms >= 0, not -1"):
+    with pytest.raises(PropertyError, match="'Shutter': delay must be a finite number of ms >= 0, not -1"):
         kernel.set_device_delay("Shutter", -1)
 
 
