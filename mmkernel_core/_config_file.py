@@ -1,13 +1,19 @@
 """Micro-Manager `.cfg` files: parsing into commands, with every syntax problem and its line.
 
 A line is comma-separated fields; `#` in the first column is a comment; empty fields collapse;
-spaces are significant (never stripped). Commands run in file order.
+spaces are significant (never stripped). Commands run in file order. Files are UTF-8 (a leading
+byte-order mark is ignored); lines end at `\n` or `\r\n` only, so a form feed or U+2028 inside a
+value stays part of it.
 """
 
 from __future__ import annotations
 
+import codecs
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from mmkernel_sdk.errors import ConfigError
 
 # command -> allowed field counts (including the command itself)
 FIELD_COUNTS: dict[str, tuple[int, ...]] = {
@@ -73,10 +79,40 @@ class Problem:
 
 def parse(text: str) -> tuple[list[Command], list[Problem]]:
     """All commands, and every syntax problem (unknown command, wrong field count, bad number)."""
+    return _parse_lines(enumerate(_lines(text), start=1))
+
+
+def read(path: str | Path) -> tuple[list[Command], list[Problem]]:
+    """Parse a file; a line that is not UTF-8 is a problem naming that line (never replaced)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise ConfigError(f"configuration file {str(path)!r} cannot be read: {error.strerror or error}") from None
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    lines: list[tuple[int, str]] = []
+    undecodable: list[Problem] = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        raw = raw[:-1] if raw.endswith(b"\r") else raw
+        try:
+            lines.append((number, raw.decode("utf-8")))
+        except UnicodeDecodeError as error:
+            shown = raw.decode("utf-8", errors="backslashreplace")
+            bad = raw[error.start : error.end]
+            message = f"byte(s) {bad!r} at column {error.start + 1} are not UTF-8; save the file as UTF-8"
+            undecodable.append(Problem(number, shown, message))
+    commands, problems = _parse_lines(lines)
+    return commands, sorted([*problems, *undecodable], key=lambda p: p.line)
+
+
+def _lines(text: str) -> list[str]:
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
+def _parse_lines(lines: Iterable[tuple[int, str]]) -> tuple[list[Command], list[Problem]]:
     commands: list[Command] = []
     problems: list[Problem] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip("\r\n")
+    for number, line in lines:
         if not line or line.startswith("#") or not line.strip():
             continue
         fields = tuple(f for f in line.split(",") if f != "")
@@ -89,10 +125,6 @@ def parse(text: str) -> tuple[list[Command], list[Problem]]:
         else:
             problems.append(Problem(number, line, problem))
     return commands, problems
-
-
-def read(path: str | Path) -> tuple[list[Command], list[Problem]]:
-    return parse(Path(path).read_text(encoding="utf-8", errors="replace"))
 
 
 def _check(command: Command) -> str | None:

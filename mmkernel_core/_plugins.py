@@ -45,7 +45,7 @@ def discover(
             distribution = point.dist.name if point.dist is not None else ""
             try:
                 manager.register(point.load(), name=point.name)
-            except Exception as error:  # noqa: BLE001 - isolate the broken plugin
+            except BaseException as error:  # noqa: BLE001 - isolate the broken plugin, even one calling sys.exit()
                 failures.append(PluginFailure(point.name, distribution, error))
             else:
                 distributions[point.name] = distribution
@@ -53,7 +53,7 @@ def discover(
         name = getattr(plugin, "__name__", None) or type(plugin).__name__
         try:
             manager.register(plugin, name=name)
-        except Exception as error:  # noqa: BLE001
+        except BaseException as error:  # noqa: BLE001
             failures.append(PluginFailure(name, "", error))
     registry = AdapterRegistry()
     for impl in manager.hook.mmkernel_adapters.get_hookimpls():
@@ -61,7 +61,7 @@ def discover(
         distribution = distributions.get(source, "")
         try:
             specs = _checked(impl.function(), source)
-        except Exception as error:  # noqa: BLE001 - a raising hook is isolated like an import
+        except BaseException as error:  # noqa: BLE001 - a raising hook is isolated like an import
             failures.append(PluginFailure(source, distribution, error))
             continue
         for spec in specs:
@@ -72,16 +72,30 @@ def discover(
         source = impl.plugin_name
         try:
             examples = impl.function()
-            if not isinstance(examples, dict):
-                raise PluginError(f"mmkernel_example_configs() of plugin {source!r} must return a dict")
-        except Exception as error:  # noqa: BLE001
+            if not isinstance(examples, dict) or not all(
+                isinstance(k, str) and k and isinstance(v, str) and v for k, v in examples.items()
+            ):
+                raise PluginError(
+                    f"mmkernel_example_configs() of plugin {source!r} must return a dict of name -> path "
+                    f"(non-empty strings), not {examples!r}"
+                )
+        except BaseException as error:  # noqa: BLE001
             failures.append(PluginFailure(source, distributions.get(source, ""), error))
             continue
-        registry.examples.update({str(k): str(v) for k, v in examples.items()})
+        registry.examples.update(examples)
     return registry, failures
 
 
 def _checked(specs: object, source: str) -> list[AdapterSpec]:
-    if not isinstance(specs, (list, tuple)) or not all(isinstance(s, AdapterSpec) for s in specs):
-        raise PluginError(f"mmkernel_adapters() of plugin {source!r} must return a list of AdapterSpec")
+    """The hook's result, or a PluginError saying what is wrong with it (each entry is checked:
+    a malformed spec must not reach the registry or the CLI)."""
+    where = f"mmkernel_adapters() of plugin {source!r}"
+    if not isinstance(specs, (list, tuple)):
+        raise PluginError(f"{where} must return a list of AdapterSpec, not {specs!r}")
+    for spec in specs:
+        if not isinstance(spec, AdapterSpec):
+            raise PluginError(f"{where}: {spec!r} is not an AdapterSpec")
+        problem = spec.problem()
+        if problem:
+            raise PluginError(f"{where}: {problem}")
     return list(specs)

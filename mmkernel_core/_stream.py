@@ -32,11 +32,7 @@ class _StreamBase:
         """How long one frame may take: the kernel's deadline plus the frame interval and the
         exposure, so slow time-lapses and long exposures do not time out between frames."""
         _, interval_ms, _ = self._arguments
-        try:
-            exposure_ms = float(self._kernel.get_property(self.camera, "Exposure", from_cache=True))
-        except Exception:  # noqa: BLE001 - a camera without a cached Exposure gets no allowance
-            exposure_ms = 0.0
-        return self._kernel.default_timeout + (interval_ms + exposure_ms) / 1000.0
+        return self._kernel.default_timeout + interval_ms / 1000.0 + self._kernel._exposure_s(self.camera)
 
     @property
     def stats(self) -> BufferStats:

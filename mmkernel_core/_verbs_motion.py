@@ -6,17 +6,21 @@ validation before dispatch, cache update, and exactly-once events.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mmkernel_sdk import PropertySpec
-from mmkernel_sdk.errors import DeviceStateError
+from mmkernel_sdk.errors import DeviceError, DeviceStateError
 
 from ._base import KernelBase
 from ._faces import verb
 from ._loaded import LoadedDevice
 from ._request import Request
 
-_XY = PropertySpec(name="XYPosition", kind=float)
+_X = PropertySpec(name="X position", kind=float, units="um")
+_Y = PropertySpec(name="Y position", kind=float, units="um")
+_DX = PropertySpec(name="X offset", kind=float, units="um")
+_DY = PropertySpec(name="Y offset", kind=float, units="um")
 _OFFSET = PropertySpec(name="Position offset", kind=float, units="um")
 
 
@@ -69,17 +73,19 @@ class MotionVerbs(KernelBase):
     # -- XYStage ----------------------------------------------------------------------------
     @verb
     def set_xy_position(self, label: str, x_um: float, y_um: float, *, timeout: float | None = None) -> Request:
-        """Move an XY stage to (x, y) micrometres."""
+        """Move an XY stage to (x, y) micrometres (within its xy_limits, if it declares any)."""
         loaded = self._xy(label, "set_xy_position")
-        x, y = _XY.coerce(x_um, label), _XY.coerce(y_um, label)
+        x, y = _X.coerce(x_um, label), _Y.coerce(y_um, label)
+        _check_xy_target(loaded, x, y)
         return self._call(loaded, "set_xy_position", self._move_xy, loaded, x, y, False, timeout=timeout)
 
     @verb
     def set_relative_xy_position(
         self, label: str, dx_um: float, dy_um: float, *, timeout: float | None = None
     ) -> Request:
+        """Move an XY stage by (dx, dy); the target is checked against its limits on its runner."""
         loaded = self._xy(label, "set_relative_xy_position")
-        dx, dy = _XY.coerce(dx_um, label), _XY.coerce(dy_um, label)
+        dx, dy = _DX.coerce(dx_um, label), _DY.coerce(dy_um, label)
         return self._call(loaded, "set_relative_xy_position", self._move_xy, loaded, dx, dy, True, timeout=timeout)
 
     @verb
@@ -100,16 +106,35 @@ class MotionVerbs(KernelBase):
     def _move_xy(self, loaded: LoadedDevice, x: float, y: float, relative: bool) -> None:
         device: Any = loaded.device
         if relative:
+            here_x, here_y = self._xy_of(loaded)
+            _check_xy_target(loaded, here_x + x, here_y + y)
             device.set_relative_xy_position(x, y)
         else:
+            _check_xy_target(loaded, x, y)  # again: limits may have changed since the caller checked
             device.set_xy_position(x, y)
         self._read_xy(loaded)
         self._mark_set(loaded)
 
     def _read_xy(self, loaded: LoadedDevice) -> tuple[float, float]:
-        x, y = loaded.device.get_xy_position()  # type: ignore[attr-defined]
-        xy = (float(x), float(y))
+        xy = self._xy_of(loaded)
         self._cache.store_xy(loaded.label, xy)
+        return xy
+
+    @staticmethod
+    def _xy_of(loaded: LoadedDevice) -> tuple[float, float]:
+        """The adapter's get_xy_position(), checked: two finite numbers."""
+        reported = loaded.device.get_xy_position()  # type: ignore[attr-defined]
+        try:
+            x, y = reported
+            xy = (float(x), float(y))
+            if not (math.isfinite(xy[0]) and math.isfinite(xy[1])):
+                raise ValueError(reported)
+        except (TypeError, ValueError):
+            raise DeviceError(
+                loaded.label,
+                "get_xy_position",
+                f"device {loaded.label!r}: get_xy_position() returned {reported!r}; allowed: two finite numbers",
+            ) from None
         return xy
 
     # -- Stage and XYStage ------------------------------------------------------------------
@@ -181,6 +206,17 @@ class MotionVerbs(KernelBase):
         loaded.device.define_label(position, state_label)  # type: ignore[attr-defined]
         if loaded.initialized:
             self._read_value(loaded, "Label")
+
+
+def _check_xy_target(loaded: LoadedDevice, x: float, y: float) -> None:
+    limits = loaded.device.xy_limits  # type: ignore[attr-defined]
+    if limits is None:
+        return
+    x_lo, x_hi, y_lo, y_hi = limits
+    for axis, value, lo, hi in (("X", x, x_lo, x_hi), ("Y", y, y_lo, y_hi)):
+        if not lo <= value <= hi:
+            spec = PropertySpec(name=f"{axis} position", kind=float, units="um", limits=(lo, hi))
+            raise spec.error(loaded.label, value, "is out of range")
 
 
 def _as_state(open: Any) -> Any:  # noqa: A002

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import ExitStack
 from typing import Any
 
 from mmkernel_sdk import PropertySpec
@@ -62,7 +63,7 @@ class PropertyVerbs(KernelBase):
             if loaded.initialized:
                 by_runner[loaded.runner].append(loaded)
         parts = [
-            self._dispatch.call(
+            self._dispatch.call_or_fail(
                 (runner, "+".join(d.label for d in group)),
                 "update_cache",
                 self._refresh_devices,
@@ -71,7 +72,8 @@ class PropertyVerbs(KernelBase):
             )
             for runner, group in by_runner.items()
         ]
-        return gather("*", "update_cache", parts, _combine_refresh)
+        groups = list(by_runner.values())
+        return gather("*", "update_cache", parts, lambda done: _combine_refresh(done, groups))
 
     @verb
     def system_state(self) -> Request:
@@ -82,31 +84,40 @@ class PropertyVerbs(KernelBase):
     def _refresh_devices(self, group: list[LoadedDevice]) -> list[tuple[str, str, BaseException]]:
         failures = []
         for loaded in group:
-            failures.extend(self._refresh_one(loaded, announce=True))
+            if not loaded.unloaded:  # unloaded since the snapshot: gone, not a failure
+                failures.extend(self._refresh_one(loaded, announce=True))
         return failures
 
     def _refresh_one(self, loaded: LoadedDevice, announce: bool) -> list[tuple[str, str, BaseException]]:
-        failures = []
-        for name in loaded.props.names():
+        """Read every property (inside the device's `refreshing()` context, so properties that
+        share one hardware query ask it once); each failure, BaseException included, is
+        collected with its property instead of stopping the others."""
+        failures: list[tuple[str, str, BaseException]] = []
+        with ExitStack() as scope:
             try:
-                self._store(loaded, name, loaded.props.get(name), announce)
-            except Exception as error:  # noqa: BLE001 - collected and reported together
-                failures.append((loaded.label, name, error))
+                scope.enter_context(loaded.device.refreshing())
+            except BaseException:  # noqa: BLE001 - the reads below fail one by one and say why
+                pass
+            for name in loaded.props.names():
+                try:
+                    self._store(loaded, name, loaded.props.get(name), announce)
+                except BaseException as error:  # noqa: BLE001 - collected and reported together
+                    failures.append((loaded.label, name, error))
         if loaded.device_type == "XYStage":
             try:
-                x, y = loaded.device.get_xy_position()  # type: ignore[attr-defined]
-                self._cache.store_xy(loaded.label, (float(x), float(y)), announce)
-            except Exception as error:  # noqa: BLE001
+                self._cache.store_xy(loaded.label, self._xy_of(loaded), announce)  # type: ignore[attr-defined]
+            except BaseException as error:  # noqa: BLE001
                 failures.append((loaded.label, "XYPosition", error))
         return failures
 
 
-def _combine_refresh(parts: list[Request]) -> None:
+def _combine_refresh(parts: list[Request], groups: list[list[LoadedDevice]]) -> None:
     failures: list[tuple[str, str, BaseException]] = []
-    for part in parts:
+    for part, group in zip(parts, groups, strict=True):
         error = part.exception()
         if error is not None:
-            failures.append((part.label, "*", error))
+            if not all(loaded.unloaded for loaded in group):  # a runner that went with its devices is no failure
+                failures.append((part.label, "*", error))
         else:
             failures.extend(part.result())
     if failures:

@@ -45,6 +45,7 @@ class BusyWatch:
         self._waiters: dict[Request, _Waiter] = {}
         self._round = 0
         self._cycling = False
+        self._polling = False  # a busy() query of ours is queued or running
 
     def wait(self, request: Request, deadline: float) -> None:
         """Settle `request` (None) once the device is idle, or fail it at `deadline`."""
@@ -93,14 +94,17 @@ class BusyWatch:
             self._settle(round_)
             return
         longest = max((w.deadline for w in list(self._waiters.values())), default=now) - now
+        self._polling = True
         try:
             poll = self._dispatch.queue(loaded, "busy", self._ask_busy, loaded, timeout=max(longest, 0.001))
         except MMKernelError as error:
+            self._polling = False
             self._settle(round_, None if loaded.unloaded else error)
             return
         poll.add_done_callback(lambda done: self._polled(done, round_))
 
     def _polled(self, poll: Request, round_: int) -> None:
+        self._polling = False
         error = poll.exception()
         if error is not None:
             self._settle(round_, None if self._loaded.unloaded else error)
@@ -139,9 +143,11 @@ class BusyWatch:
 
     def _why(self) -> str:
         runner = self._loaded.runner
-        if runner.inflight:
-            current = runner.current
-            return f"{current.op!r} is still running" if current is not None else "calls are still queued"
+        current = runner.current
+        if runner.inflight - (1 if self._polling else 0) > 0:  # our own busy() query does not count
+            if current is not None and current.fn != self._ask_busy:
+                return f"{current.op!r} is still running"
+            return "calls are still queued"
         if self._loaded.busy_until > time.monotonic():
             return "its post-set delay outlasts the deadline"
         return "the device still reports busy"

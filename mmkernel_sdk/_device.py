@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, Protocol
 
 from ._prop import prop
@@ -71,6 +72,11 @@ class Device:
     def busy(self) -> bool:
         """True while non-blocking hardware is still moving; blocking adapters keep the default."""
         return False
+
+    def refreshing(self) -> AbstractContextManager[object]:
+        """The kernel reads every property inside this context (initialize, update_cache).
+        Override it when several properties come from one hardware query, to ask once."""
+        return nullcontext()
 
     # -- helpers for authors ----------------------------------------------------------------
     def notify(self, name: str, value: Any = _MISSING) -> None:

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from .errors import PropertyError
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -87,6 +89,8 @@ class PropertySpec:
     def coerce(self, value: Any, device: str = "?") -> Any:
         """Return `value` as this property's type, or raise PropertyError saying what is allowed."""
         typed = self._convert(value, device)
+        if self.kind is float and not math.isfinite(typed):
+            raise self.error(device, value, "is not a finite number")
         if self.allowed is not None and typed not in self.allowed:
             raise self.error(device, value, "is not one of the allowed values")
         if self.limits is not None and not (self.limits[0] <= typed <= self.limits[1]):
@@ -130,6 +134,8 @@ def _public(value: Any) -> Any:
 def _to_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, (int, float)) and value in (0, 1):
         return bool(value)
     if isinstance(value, str):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from ._device import Device
@@ -24,12 +26,13 @@ class StateDevice(Device):
     def __new__(cls, *args: Any, **kwargs: Any) -> StateDevice:
         self = super().__new__(cls, *args, **kwargs)
         self._position = 0
+        self._held_position: int | None = None
         self.set_num_positions(cls.num_positions)
         return self  # type: ignore[return-value]
 
     @State.getter
     def State(self) -> int:  # noqa: N802 - Micro-Manager's property name
-        return self.get_state()
+        return self._current()
 
     @State.setter
     def State(self, value: int) -> None:  # noqa: N802
@@ -37,7 +40,20 @@ class StateDevice(Device):
 
     @Label.getter
     def Label(self) -> str:  # noqa: N802 - Micro-Manager's property name
-        return self._labels[self.get_state()]
+        return self._labels[self._current()]
+
+    @contextmanager
+    def refreshing(self) -> Iterator[None]:
+        """State and Label come from one position query: a refresh asks the hardware once."""
+        self._held_position = self.get_state()
+        try:
+            yield
+        finally:
+            self._held_position = None
+
+    def _current(self) -> int:
+        held = self._held_position
+        return self.get_state() if held is None else held
 
     @Label.setter
     def Label(self, value: str) -> None:  # noqa: N802

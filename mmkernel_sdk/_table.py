@@ -10,8 +10,8 @@ import difflib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ._spec import PropertySpec
-from .errors import PropertyError
+from ._spec import PropertySpec, type_name
+from .errors import DeviceError, PropertyError
 
 if TYPE_CHECKING:
     from ._device import Device
@@ -79,10 +79,17 @@ class PropertyTable:
                 raise self.unknown(name)
             return self._values[name]
         value = getter()
-        try:  # hardware may report values outside the limits; only normalise the type
-            return self._specs[name]._convert(value, self._device.label)
+        spec = self._specs[name]
+        try:  # hardware may report values outside the limits; only the type must hold
+            return spec._convert(value, self._device.label)
         except PropertyError:
-            return value
+            label = self._device.label
+            raise DeviceError(
+                label,
+                f"get {name}",
+                f"device {label!r}, property {name!r}: the adapter's getter returned {value!r}, "
+                f"which is not a valid {type_name(spec.kind)}",
+            ) from None
 
     def apply(self, name: str, value: Any) -> None:
         """Run the setter (if any) and store an already validated value."""

@@ -57,12 +57,25 @@ class DeviceSpec:
     target: type[Device] | str
 
     def __post_init__(self) -> None:
+        problem = self.problem()
+        if problem:
+            raise ValueError(problem)
+
+    def problem(self) -> str:
+        """What is wrong with this spec ("" if nothing): checked here and again by the kernel."""
+        if not isinstance(self.name, str) or not self.name.strip():
+            return f"device name {self.name!r} must be a non-empty string"
         if self.device_type not in DEVICE_TYPE_NAMES:
-            raise ValueError(
-                f"device {self.name!r}: device_type {self.device_type!r} is not one of {', '.join(DEVICE_TYPE_NAMES)}"
-            )
-        if isinstance(self.target, str) and ":" not in self.target:
-            raise ValueError(f"device {self.name!r}: target {self.target!r} must look like 'package.module:Class'")
+            known = ", ".join(DEVICE_TYPE_NAMES)
+            return f"device {self.name!r}: device_type {self.device_type!r} is not one of {known}"
+        if not isinstance(self.description, str):
+            return f"device {self.name!r}: description {self.description!r} must be a string"
+        if isinstance(self.target, str):
+            if ":" not in self.target:
+                return f"device {self.name!r}: target {self.target!r} must look like 'package.module:Class'"
+        elif not isinstance(self.target, type):
+            return f"device {self.name!r}: target {self.target!r} must be a class or 'package.module:Class'"
+        return ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,22 @@ class AdapterSpec:
     name: str
     description: str
     devices: tuple[DeviceSpec, ...] | list[DeviceSpec]
+
+    def problem(self) -> str:
+        """What is wrong with this spec ("" if nothing); the kernel refuses malformed specs."""
+        if not isinstance(self.name, str) or not self.name.strip():
+            return f"adapter name {self.name!r} must be a non-empty string"
+        if not isinstance(self.description, str):
+            return f"adapter {self.name!r}: description {self.description!r} must be a string"
+        if not isinstance(self.devices, (list, tuple)):
+            return f"adapter {self.name!r}: devices must be a list of DeviceSpec, not {self.devices!r}"
+        for device in self.devices:
+            if not isinstance(device, DeviceSpec):
+                return f"adapter {self.name!r}: {device!r} is not a DeviceSpec"
+            problem = device.problem()
+            if problem:
+                return f"adapter {self.name!r}: {problem}"
+        return ""
 
 
 class AdapterHooks:

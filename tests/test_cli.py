@@ -119,3 +119,22 @@ def test_snap_writes_an_image(tmp_path: Path, suffix: str) -> None:
 def test_snap_refuses_unknown_formats(tmp_path: Path) -> None:
     code, output = run("snap", "-o", str(tmp_path / "image.png"))
     assert code == 1 and "use a .tif, .tiff or .npy" in output
+
+
+def test_an_unwritable_output_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    code, output = run("snap", "-o", str(tmp_path / "missing_dir" / "x.tif"))
+    assert code == 1
+    assert "Traceback" not in output and output.strip().count("\n") == 0, output
+    assert "error:" in output and "missing_dir" in output
+
+
+def test_demo_with_a_configuration_lacking_a_role_names_it(tmp_path: Path) -> None:
+    config = tmp_path / "camera_only.cfg"
+    config.write_text(
+        "Device,Cam,DemoCamera,DCam\nDevice,Z,DemoCamera,DStage\nProperty,Core,Initialize,1\n"
+        "Property,Core,Camera,Cam\nProperty,Core,Focus,Z\n"
+    )
+    code, output = run("demo", "-c", str(config), "--frames", "5")
+    assert code == 1, output
+    assert "XYStage" in output and "Property,Core,XYStage,<label>" in output
+    assert "Traceback" not in output

@@ -182,3 +182,38 @@ def test_parent_moves_a_device_onto_its_hubs_runner(tmp_path: Path) -> None:
         kernel.load_config(write(tmp_path, text))
         assert kernel.device_info("Z").parent == "H"
         assert kernel._loaded("Z").runner is kernel._loaded("H").runner
+
+
+# -- file encoding and line endings (hardening) -------------------------------------------------
+def test_a_byte_order_mark_is_ignored(kernel: Kernel, tmp_path: Path) -> None:
+    path = tmp_path / "bom.cfg"
+    path.write_bytes(b"\xef\xbb\xbfDevice,Z,Sim,Stage\r\nProperty,Core,Initialize,1\r\n")
+    kernel.load_config(path)
+    assert kernel.devices() == ["Z"]
+
+
+def test_undecodable_bytes_are_a_config_error_naming_the_line(kernel: Kernel, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.cfg"
+    path.write_bytes("Device,Z,Sim,Stage\n# fine\nLabel,Filter,0,Gr\u00fcn\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"line 3: byte\(s\) b'\\xfc' at column 18 are not UTF-8") as info:
+        kernel.load_config(path)
+    assert [p.line for p in info.value.problems] == [3]
+    assert kernel.devices() == []  # nothing was loaded (never silently replaced)
+
+
+def test_an_unreadable_file_is_a_config_error(kernel: Kernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "Device,Z,Sim,Stage\n")
+
+    def refuse(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refuse)
+    with pytest.raises(ConfigError, match="cannot be read: Permission denied"):
+        kernel.load_config(path)
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\x0c", "\x1c", "\x85"])
+def test_lines_end_only_at_newlines(kernel: Kernel, tmp_path: Path, separator: str) -> None:
+    text = f"Device,Filter,Sim,Wheel\nProperty,Core,Initialize,1\nLabel,Filter,1,Red{separator}Filter\n"
+    kernel.load_config(write(tmp_path, text))
+    assert kernel.state_labels("Filter")[1] == f"Red{separator}Filter"

@@ -15,15 +15,6 @@ from mmkernel_sdk.plugin import AdapterSpec, DeviceSpec, hookimpl
 from mmkernel_sdk.testing import SimStage
 
 
-@pytest.fixture
-def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A directory on sys.path that looks like site-packages to importlib.metadata."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield tmp_path
-    for name in [m for m in sys.modules if m.startswith("mmk_test_")]:
-        del sys.modules[name]
-
-
 def test_installed_plugin_is_discovered_and_its_devices_load(site: Path) -> None:
     write_plugin(site, "alpha")
     with Kernel() as kernel:

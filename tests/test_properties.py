@@ -638,7 +638,7 @@ def test_float_limits_accept_exactly_the_values_within_them() -> None:
                 assert device.calls[-1] == ("Exposure", value)
                 assert len(device.calls) == calls + 1
             else:
-                with pytest.raises(PropertyError, match="out of range"):
+                with pytest.raises(PropertyError, match="out of range" if math.isfinite(value) else "not a finite"):
                     k.set_property("D", "Exposure", sent)
                 assert k.get_property("D", "Exposure") == before
                 assert k.get_property("D", "Exposure", from_cache=True) == before

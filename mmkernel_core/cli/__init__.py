@@ -6,6 +6,7 @@ import typer
 
 from ._demo import demo
 from ._inspect import adapters, devices, get, props, set_
+from ._session import command
 from ._snap import snap
 
 app = typer.Typer(
@@ -14,13 +15,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command()(demo)
-app.command()(adapters)
-app.command()(devices)
-app.command()(props)
-app.command()(get)
-app.command(name="set")(set_)
-app.command()(snap)
+app.command()(command(demo))
+app.command()(command(adapters))
+app.command()(command(devices))
+app.command()(command(props))
+app.command()(command(get))
+app.command(name="set")(command(set_))
+app.command()(command(snap))
 
 
 def main() -> None:

@@ -11,7 +11,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from .._kernel import Kernel
-from ._session import kernel_session, out
+from ._session import fail, kernel_session, out
+
+ROLES_NEEDED = (("Camera", "camera"), ("Shutter", "shutter"), ("Focus", "focus"), ("XYStage", "xy_stage"))
 
 
 def demo(
@@ -22,6 +24,10 @@ def demo(
     started = time.perf_counter()
     with kernel_session(config) as kernel:
         say(f"loaded {len(kernel.devices())} devices from the {config!r} configuration", started)
+        missing = [role for role, attribute in ROLES_NEEDED if not getattr(kernel.roles, attribute)]
+        if missing:
+            lines = ", ".join(f"Property,Core,{role},<label>" for role in missing)
+            raise fail(f"the demo needs the role(s) {', '.join(missing)}, which {config!r} does not set ({lines})")
         tour(kernel, frames)
 
 

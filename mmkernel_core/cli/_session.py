@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,10 +23,39 @@ out = Console(highlight=False, width=_WIDTH)
 err = Console(stderr=True, highlight=False, width=_WIDTH, soft_wrap=True)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
 def fail(message: str) -> typer.Exit:
     """Print a clear error (no traceback) and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {one_line(message)}", markup=True, highlight=False)
     return typer.Exit(code=1)
+
+
+def one_line(message: str) -> str:
+    """Multi-line kernel errors (every problem of a config file) joined into one line."""
+    return "; ".join(part.strip() for part in str(message).splitlines() if part.strip())
+
+
+def command(fn: F) -> F:
+    """Every command: whatever goes wrong is one line on stderr and exit status 1, never a
+    traceback (kernel errors, files that cannot be written, bad arguments)."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except MMKernelError as error:
+            raise fail(str(error)) from None
+        except OSError as error:
+            where = f" {error.filename!r}" if error.filename else ""
+            raise fail(f"{error.strerror or error}{where}") from None
+        except Exception as error:  # noqa: BLE001 - the promise is one line, whatever it was
+            raise fail(f"{type(error).__name__}: {error}") from None
+
+    return run  # type: ignore[return-value]
 
 
 def resolve_config(kernel: Kernel, config: str) -> Path:
