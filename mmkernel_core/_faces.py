@@ -31,7 +31,9 @@ class verb:  # noqa: N801 - used as a decorator
         self._blocking: Callable[..., Any] | None = None
 
     def blocking(self, fn: Callable[..., Any]) -> verb:
-        """Give the blocking face its own body (for a shortcut such as from_cache reads)."""
+        """Give the blocking face its own body (for a shortcut such as from_cache reads). The
+        body is called directly, so it must refuse to run on a closed kernel itself
+        (`if self._closed: raise closed_error(...)`)."""
         self._blocking = fn
         return self
 
@@ -43,14 +45,7 @@ class verb:  # noqa: N801 - used as a decorator
             return self
         name = self.name
         if self._blocking is not None:
-            body = self._blocking.__get__(obj)
-
-            @functools.wraps(self._blocking)
-            def bound(*args: Any, **kwargs: Any) -> Any:
-                if obj._closed:
-                    raise closed_error(name)
-                return body(*args, **kwargs)
-
+            bound = self._blocking.__get__(obj)  # no wrapper: it is the fast path
         else:
             request_fn = self.fn
 

@@ -13,7 +13,7 @@ from mmkernel_sdk.errors import DeviceStateError, MMKernelError, PropertyError, 
 
 from ._base import KernelBase
 from ._buffer import POLICIES, BufferStats, FrameBuffer
-from ._faces import verb
+from ._faces import closed_error, verb
 from ._frame_format import frame_format
 from ._frames import Frame
 from ._loaded import LoadedDevice
@@ -253,6 +253,8 @@ class CameraVerbs(KernelBase):
 
     @pop_next.blocking
     def pop_next(self, camera: str | None = None, *, timeout: float | None = None) -> Frame:
+        if self._closed:
+            raise closed_error("pop_next")
         return self._buffer_of(camera, "pop_next").pop(self._dispatch.limit(timeout))
 
     @verb

@@ -11,7 +11,7 @@ from mmkernel_sdk.errors import ConfigError, DeviceStateError, MMKernelError, Pr
 from ._base import KernelBase
 from ._config_file import Command, Problem, read
 from ._config_groups import ConfigGroups, PixelSizeConfig, Setting
-from ._faces import verb
+from ._faces import closed_error, verb
 from ._request import Request, gather
 from ._roles import CORE_ROLES, Roles
 
@@ -198,6 +198,8 @@ class ConfigVerbs(KernelBase):
 
     @load_config.blocking
     def load_config(self, path: str | Path) -> None:
+        if self._closed:
+            raise closed_error("load_config")
         self._load_config(Path(path))
 
     def _load_config(self, path: Path) -> None:

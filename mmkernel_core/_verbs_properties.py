@@ -10,7 +10,7 @@ from mmkernel_sdk import PropertySpec
 from mmkernel_sdk.errors import RefreshError
 
 from ._base import KernelBase
-from ._faces import verb
+from ._faces import closed_error, verb
 from ._loaded import LoadedDevice
 from ._request import Request, gather
 from ._runner import Runner
@@ -28,6 +28,8 @@ class PropertyVerbs(KernelBase):
 
     @get_property.blocking
     def get_property(self, label: str, name: str, *, from_cache: bool = False, timeout: float | None = None) -> Any:
+        if self._closed:
+            raise closed_error("get_property")
         if from_cache:  # no Request, no hop: a dict lookup
             return self._cache.get(label, name)
         return PropertyVerbs.get_property.fn(self, label, name, timeout=timeout).result()
