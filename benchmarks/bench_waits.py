@@ -37,7 +37,7 @@ class Stuck(Generic):
         self.armed = False
 
     @Value.getter
-    def Value(self) -> int:  # noqa: N802
+    def Value(self) -> int:
         if self.armed:
             self.gate.hold(60)
         return 1

@@ -15,6 +15,13 @@ from mmkernel_sdk.errors import PluginError, UnknownDeviceError
 from mmkernel_sdk.plugin import AdapterSpec, DeviceSpec
 
 DIRECT = "(registered directly)"
+BUILT_IN = "(built in)"
+ANY_NAME = "*"  # a DeviceSpec named "*" accepts any device name (SerialManager: the port's name)
+SERIAL_MANAGER = AdapterSpec(
+    "SerialManager",
+    "Serial ports as devices (Micro-Manager's SerialManager): the device name is the port",
+    [DeviceSpec(ANY_NAME, "Serial", "Serial port", "mmkernel_sdk.resources:SerialManagerPort")],
+)
 
 
 @dataclass(frozen=True)
@@ -74,10 +81,12 @@ class AdapterInfo:
 
 
 class AdapterRegistry:
-    def __init__(self) -> None:
+    def __init__(self, built_in: bool = True) -> None:
         self._adapters: dict[str, AdapterInfo] = {}
         self._conflicts: dict[str, list[str]] = {}
         self.examples: dict[str, str] = {}  # example configuration name -> path
+        if built_in:
+            self.add(SERIAL_MANAGER, BUILT_IN)
 
     def register(
         self,
@@ -127,6 +136,10 @@ class AdapterRegistry:
                 f"available adapters: {', '.join(usable) or '(none)'}"
             )
         offer = info.devices.get(device_name)
+        if offer is None and ANY_NAME in info.devices and isinstance(device_name, str) and device_name:
+            template = info.devices[ANY_NAME]
+            spec = DeviceSpec(device_name, template.spec.device_type, template.spec.description, template.spec.target)
+            return DeviceOffer(spec, adapter, template.source)
         if offer is None:
             raise UnknownDeviceError(
                 f"adapter {adapter!r} has no device named {device_name!r}"

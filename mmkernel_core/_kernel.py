@@ -34,6 +34,14 @@ from ._verbs_wait import WaitVerbs
 log = logging.getLogger("mmkernel")
 
 
+def default_port_map() -> dict[str, str]:
+    """$MMKERNEL_PORT_MAP, e.g. "COM1=/dev/ttyUSB0;COM3=sim://fw102c": a configuration's port
+    names as they are on this machine."""
+    text = os.environ.get("MMKERNEL_PORT_MAP", "")
+    pairs = (item.split("=", 1) for item in text.replace(",", ";").split(";") if "=" in item)
+    return {name.strip(): port.strip() for name, port in pairs if name.strip()}
+
+
 def default_buffer_mb() -> float:
     """Per-camera buffer size when Kernel(buffer_mb=...) is not given: $MMKERNEL_BUFFER_MB or 1024."""
     return float(os.environ.get("MMKERNEL_BUFFER_MB", "1024"))
@@ -46,7 +54,9 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Ca
     `timeout` is the default deadline of every call in seconds (override per call with
     `timeout=`); calls slower than `slow_call_s` are logged. Adapters come from installed plugins
     (entry point group `mmkernel.adapters`) unless `discover=False`, plus any plugin objects
-    (modules with hook implementations) passed as `plugins=`. Each camera gets its own frame
+    (modules with hook implementations) passed as `plugins=`. `port_map` ({"COM1": "/dev/ttyUSB0"},
+    default $MMKERNEL_PORT_MAP) says what a configuration's port names are on this machine (a
+    pyserial URL such as "sim://fw102c" works too). Each camera gets its own frame
     buffer of `buffer_mb` (default $MMKERNEL_BUFFER_MB or 1024), allocated when the camera is
     initialized and populated in the background (change per camera with `set_buffer_size`); `frame_metadata=False`
     drops per-frame metadata for the fastest streaming.
@@ -63,6 +73,7 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Ca
         plugins: Iterable[object] = (),
         discover: bool = True,
         adapters: AdapterRegistry | None = None,
+        port_map: dict[str, str] | None = None,
     ) -> None:
         self._closed = False  # every verb checks this first
         self._plugins = tuple(plugins)
@@ -77,6 +88,7 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Ca
         self._reserved: dict[str, object] = {}
         self._table_lock = threading.Lock()
         self._notify_dropped: set[str] = set()
+        self.port_map = dict(default_port_map() if port_map is None else port_map)
         # User code the kernel hands on (Future done-callbacks, logging from runners and the
         # watchdog) runs here, never on a runner or the watchdog; events have their own thread.
         self._callbacks = Mailbox("mmkernel-callbacks", inline_when_closed=True)

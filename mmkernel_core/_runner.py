@@ -62,6 +62,7 @@ class Runner:
         self._idle_waiters = 0
         self._idle_callbacks: list[Callable[[], None]] = []
         self._inflight = 0
+        self._users = 1  # devices on this runner (a hub and its peripherals, devices on one wire)
         self._closed = False
         self._closed_reason = "the kernel is closed"
         self.current: Request | None = None
@@ -172,6 +173,19 @@ class Runner:
         self._task_due = 0.0
         # Stands for the running step in `current`, so deadlines and health see a hung frame read.
         self._step = Request(getattr(task, "label", self.name), task.step_name, runner=self)
+
+    def retain(self) -> None:
+        """One more device lives on this runner."""
+        with self._lock:
+            self._users += 1
+
+    def release(self, reason: str) -> None:
+        """A device left this runner; the last one to leave closes it."""
+        with self._lock:
+            self._users -= 1
+            last = self._users <= 0
+        if last:
+            self.close(reason)
 
     def close(self, reason: str = "the kernel is closed") -> None:
         """Stop accepting work; the thread ends after the calls already queued."""

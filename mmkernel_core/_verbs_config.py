@@ -56,9 +56,9 @@ class ConfigVerbs(KernelBase):
             raise DeviceStateError(f"device {label!r} is initialized; set its parent hub before initialize()")
         if loaded.runner is not hub_device.runner:
             old = loaded.runner
+            hub_device.runner.retain()
             loaded.runner = hub_device.runner
-            if loaded.parent is None:
-                old.close()
+            old.release(f"device {label!r} moved to the runner of its hub {hub!r}")
         loaded.parent = hub
         loaded.device.hub = hub_device.device
         return Request.completed(label, "set_parent", None)

@@ -18,6 +18,7 @@ from mmkernel_sdk.errors import (
     MMKernelError,
     UnloadError,
 )
+from mmkernel_sdk.resources import PortTarget, close_resources, open_resources, wires_of
 
 from ._base import KernelBase
 from ._faces import verb
@@ -33,6 +34,7 @@ class DeviceVerbs(KernelBase):
     _reserved: dict[str, object]  # label -> token of the load in progress
     _slow_call_s: float
     busy_poll_s: float
+    port_map: dict[str, str]  # port name in configurations -> port (or URL) on this machine
     _notify_dropped: set[str]  # devices whose dropped notify() has been logged once
 
     @verb
@@ -56,7 +58,11 @@ class DeviceVerbs(KernelBase):
             if label in self._devices or label in self._reserved:
                 raise DeviceStateError(_already_loaded(label, self._devices.get(label)))
             token = self._reserved[label] = object()
-        runner = hub.runner if hub is not None else Runner(label, self._slow_call_s, self._report)
+        if hub is not None:
+            runner = hub.runner
+            runner.retain()
+        else:
+            runner = Runner(label, self._slow_call_s, self._report)
         target = (runner, label)
         try:
             request = self._dispatch.call(
@@ -84,6 +90,7 @@ class DeviceVerbs(KernelBase):
         loaded = self._loaded(label)
         if loaded.initialized:
             raise DeviceStateError(f"device {label!r} is already initialized")
+        self._share_wire(loaded, timeout)
         return self._call(loaded, "initialize", self._initialize, loaded, timeout=timeout)
 
     @verb
@@ -92,6 +99,8 @@ class DeviceVerbs(KernelBase):
         peripherals). Raises one InitializationError naming every device that failed; the
         others are initialized and usable. A device unloaded meanwhile is skipped."""
         pending = [d for d in list(self._devices.values()) if not d.initialized]
+        for loaded in pending:
+            self._share_wire(loaded, timeout)
         pending.sort(key=lambda d: d.parent is not None)  # a shared runner keeps FIFO order
         parts = [self._dispatch.call_or_fail(d, "initialize", self._initialize, d, timeout=timeout) for d in pending]
         return gather("*", "initialize_all", parts, lambda done: _combine_initialize(done, pending))
@@ -152,6 +161,26 @@ class DeviceVerbs(KernelBase):
         return Request.completed(label, "parent_label", self._loaded(label).parent)
 
     # -- helpers ----------------------------------------------------------------------------
+    def _share_wire(self, loaded: LoadedDevice, timeout: float | None) -> None:
+        """Before initialize: a device whose port (or instrument) is another device's moves onto
+        that device's runner. One wire, one thread: their bytes can never interleave."""
+        if loaded.parent is not None or loaded.initialized:
+            return
+        wires = set(wires_of(loaded.device))
+        if not wires:
+            return
+        for other in list(self._devices.values()):
+            if other is loaded or other.runner is loaded.runner or not wires & set(wires_of(other.device)):
+                continue
+            old = loaded.runner
+            if old.inflight and not old.wait_idle(self._dispatch.limit(timeout)):  # pre-init sets first, in order
+                raise DeviceStateError(f"device {loaded.label!r}: calls still queued; initialize it again later")
+            other.runner.retain()
+            loaded.runner = other.runner
+            old.release(f"device {loaded.label!r} moved to the runner of {other.label!r} (same wire)")
+            log.info("device %r shares %r's runner: same wire %s", loaded.label, other.label, ", ".join(sorted(wires)))
+            return
+
     def _check_label(self, label: str) -> None:
         if not isinstance(label, str) or not label or label != label.strip() or "," in label:
             raise DeviceStateError(
@@ -177,8 +206,7 @@ class DeviceVerbs(KernelBase):
         with self._table_lock:
             if self._reserved.get(label) is token:
                 del self._reserved[label]
-        if hub is None:
-            runner.close()
+        runner.release(f"the load of {label!r} failed")
 
     def _unload_request(self, loaded: LoadedDevice, timeout: float | None) -> Request:
         """Shut `loaded` down on its runner; a device stuck in an earlier call is detached now
@@ -198,8 +226,6 @@ class DeviceVerbs(KernelBase):
         """A shutdown that overran its deadline still frees the label now (it finishes later)."""
         if isinstance(done.exception(), DeviceTimeoutError):
             self._detach(loaded)
-            if loaded.parent is None:
-                loaded.runner.close(f"device {loaded.label!r} was unloaded")
 
     def _detach_stuck(self, loaded: LoadedDevice, hung: Request) -> Request:
         loaded.unloaded = True
@@ -210,8 +236,6 @@ class DeviceVerbs(KernelBase):
         except KernelClosedError:
             pass  # the runner has already ended: nothing left to run the shutdown on
         self._detach(loaded)
-        if loaded.parent is None:
-            loaded.runner.close(f"device {loaded.label!r} was unloaded")
         stuck_for = time.monotonic() - hung.started
         return Request.failed(
             loaded.label,
@@ -264,9 +288,15 @@ class DeviceVerbs(KernelBase):
         if loaded.initialized:  # a second initialize queued behind the first
             return
         try:
+            open_resources(loaded.device)  # ports and instruments, just before initialize()
+        except BaseException as error:
+            loaded.init_error = error
+            raise
+        try:
             loaded.device.initialize()
         except BaseException as error:
             loaded.init_error = error
+            self._close_resources_quietly(loaded)
             raise
         try:
             if loaded.device_type == "Camera":
@@ -294,6 +324,13 @@ class DeviceVerbs(KernelBase):
             loaded.device.shutdown()
         except BaseException as error:  # noqa: BLE001 - the initialize failure is what the caller needs
             log.warning("device %r: shutdown after a failed initialize raised %r", loaded.label, error)
+        self._close_resources_quietly(loaded)
+
+    def _close_resources_quietly(self, loaded: LoadedDevice) -> None:
+        try:
+            close_resources(loaded.device)
+        except BaseException as error:  # noqa: BLE001 - the initialize failure is what the caller needs
+            log.warning("device %r: closing its ports after a failed initialize raised %r", loaded.label, error)
 
     def _shutdown(self, loaded: LoadedDevice) -> None:
         """On the runner: end a sequence, shut the hardware down, forget the device. Each step
@@ -304,19 +341,20 @@ class DeviceVerbs(KernelBase):
             _attempt(errors, self._forget_camera, loaded.label)  # type: ignore[attr-defined]
         if loaded.initialized:
             _attempt(errors, loaded.device.shutdown)
+        _attempt(errors, close_resources, loaded.device)
         self._detach(loaded)
-        if loaded.parent is None:
-            loaded.runner.close(f"device {loaded.label!r} was unloaded")
         if errors:
             raise errors[0]
 
     def _detach(self, loaded: LoadedDevice) -> None:
-        """Forget the device (idempotent): table, cache, roles, pending waits; then announce it."""
+        """Forget the device (idempotent): table, cache, roles, pending waits, its share of the
+        runner (the last device to leave a runner closes it); then announce it."""
         loaded.unloaded = True
         with self._table_lock:
             if self._devices.get(loaded.label) is not loaded:
                 return
             del self._devices[loaded.label]
+        loaded.runner.release(f"device {loaded.label!r} was unloaded")
         self._cache.forget(loaded.label)
         self.roles.forget(loaded.label)  # type: ignore[attr-defined]
         if loaded.watch is not None:
@@ -324,6 +362,18 @@ class DeviceVerbs(KernelBase):
         self.events.device_unloaded.emit(loaded.label)
 
     # -- DeviceHost -------------------------------------------------------------------------
+    def resolve_port(self, device: Device, address: str) -> PortTarget:
+        """Where a device's Port leads: a loaded port device (its settings apply) or a port name,
+        mapped through the kernel's port map (a config's COM1 can be /dev/ttyUSB0 here)."""
+        port_device = self._devices.get(address)
+        if port_device is not None and port_device.device_type == "Serial" and port_device.device is not device:
+            settings = port_device.device.line_settings()  # type: ignore[attr-defined]
+            return PortTarget(self._mapped_port(port_device.device_name), settings, address)
+        return PortTarget(self._mapped_port(address))
+
+    def _mapped_port(self, name: str) -> str:
+        return self.port_map.get(name, name)
+
     def property_notified(self, device: Device, name: str, value: Any) -> None:
         """An adapter called notify(). Cache writes happen on the device's runner (that is what
         makes change detection exactly-once), so a notify from a vendor SDK's callback thread

@@ -57,9 +57,7 @@ class Device:
         self.log = logging.LoggerAdapter(logging.getLogger("mmkernel.device"), {"device": "?"})
         self._props = PropertyTable(self)
         for declared in cls._class_props.values():
-            getter = None if declared.fget is None else declared.fget.__get__(self)
-            setter = None if declared.fset is None else declared.fset.__get__(self)
-            self._props.add(declared.spec(), getter, setter)
+            self._props.add(declared.spec(), declared.bound_getter(self), declared.bound_setter(self))
         return self
 
     # -- what authors override --------------------------------------------------------------
@@ -72,6 +70,30 @@ class Device:
     def busy(self) -> bool:
         """True while non-blocking hardware is still moving; blocking adapters keep the default."""
         return False
+
+    def ask(self, command: str) -> str:
+        """Send a query and return the reply: what command properties (`prop(query=...)`) read
+        with. The default uses the device's one resource (`self.port.query`); override it for a
+        protocol with echoes, prompts or checksums."""
+        return self._one_connection("ask").query(command)  # type: ignore[no-any-return]
+
+    def tell(self, command: str) -> None:
+        """Send a command that sets something: what command properties write with. The
+        default writes it on the device's one resource; override it to read an acknowledgement."""
+        self._one_connection("tell").write(command)
+
+    def _one_connection(self, method: str) -> Any:
+        from .resources import resources_of  # the resources import this module
+
+        found = resources_of(type(self))
+        if len(found) != 1:
+            kind = type(self)
+            raise NotImplementedError(
+                f"adapter class {kind.__module__}.{kind.__qualname__}: command properties use {method}(), "
+                f"which needs exactly one resource (declare e.g. port = SerialPort(...)) or an override of "
+                f"{method}(); it has {len(found)}"
+            )
+        return found[0].__get__(self)
 
     def refreshing(self) -> AbstractContextManager[object]:
         """The kernel reads every property inside this context (initialize, update_cache).

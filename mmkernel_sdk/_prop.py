@@ -7,15 +7,21 @@ def position(self): return self.port.query("P?")
 
 @position.setter
 def position(self, value): self.port.write(f"P{value}")
+
+speed = prop(int, query="speed?", write="speed={}", allowed=(0, 1))  # a command property:
+# read with the device's ask("speed?"), written with tell("speed=1"); most properties of an
+# ASCII instrument are one such line. `mapping={"Slow": 0, "Fast": 1}` names wire values.
 """
 
 from __future__ import annotations
 
 import copy
+import enum
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._spec import PropertySpec
+from .errors import ReplyError
 
 if TYPE_CHECKING:
     from ._device import Device
@@ -38,11 +44,21 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
         name: str | None = None,
         doc: str = "",
         affects: Iterable[str] = (),
+        query: str | None = None,
+        write: str | None = None,
+        mapping: dict[Any, Any] | None = None,
+        parse: Callable[[str], Any] | None = None,
     ) -> None:
         self.kind = kind
         self.default = default
         self.limits = None if limits is None else (limits[0], limits[1])
+        if mapping is not None and allowed is None:
+            allowed = tuple(mapping)
         self.allowed = None if allowed is None else tuple(allowed)
+        self.query = query  # command properties: what to ask the instrument ...
+        self.write_command = write  # ... and how to tell it a value ("speed={}")
+        self.mapping = None if mapping is None else dict(mapping)
+        self.parse = parse
         self.units = units
         self.read_only = read_only
         self.pre_init = pre_init
@@ -82,7 +98,9 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
 
     def spec(self) -> PropertySpec:
         """The immutable spec; a getter without a setter makes the property read-only."""
-        read_only = self.read_only or (self.fget is not None and self.fset is None)
+        reads = self.fget is not None or self.query is not None
+        writes = self.fset is not None or self.write_command is not None
+        read_only = self.read_only or (reads and not writes)
         return PropertySpec(
             name=self.name,
             kind=self.kind,
@@ -96,6 +114,58 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
             doc=self.doc,
             affects=self.affects,
         )
+
+    # -- binding to a device (what the property table calls) --------------------------------
+    def bound_getter(self, device: Device) -> Callable[[], Any] | None:
+        if self.fget is not None:
+            return self.fget.__get__(device)  # type: ignore[no-any-return]
+        if self.query is not None:
+            return lambda: self._read_reply(device)
+        return None
+
+    def bound_setter(self, device: Device) -> Callable[[Any], None] | None:
+        if self.fset is not None:
+            return self.fset.__get__(device)  # type: ignore[no-any-return]
+        if self.write_command is not None:
+            return lambda value: device.tell(self.command_for(value))
+        return None
+
+    def command_for(self, value: Any) -> str:
+        """The command that sets `value` (already validated): `write` formatted with the wire
+        value (mapped, bools as 0/1, enums by value)."""
+        assert self.write_command is not None
+        if self.mapping is not None:
+            wire = self.mapping[value]
+        elif isinstance(value, bool):
+            wire = int(value)
+        elif isinstance(value, enum.Enum):
+            wire = value.value
+        else:
+            wire = value
+        return self.write_command.format(wire)
+
+    def _read_reply(self, device: Device) -> Any:
+        assert self.query is not None
+        reply = device.ask(self.query)
+        text = reply.strip() if isinstance(reply, str) else reply
+        try:
+            if self.mapping is not None:
+                for name, wire in self.mapping.items():
+                    if str(wire) == str(text):
+                        return name
+                raise ValueError(f"not one of {', '.join(repr(str(w)) for w in self.mapping.values())}")
+            if self.parse is not None:
+                return self.parse(text)
+            if self.kind is bool:
+                return bool(int(text))
+            return self.kind(text)
+        except (ValueError, TypeError, KeyError) as error:
+            raise ReplyError(
+                device.label,
+                f"get {self.name}",
+                f"device {device.label!r}, property {self.name!r}: reply {reply!r} to {self.query!r} "
+                f"cannot be read as {getattr(self.kind, '__name__', self.kind)}: {error}",
+            ) from None
 
     # -- attribute access from adapter code -------------------------------------------------
     def __get__(self, obj: Device | None, owner: type | None = None) -> Any:

@@ -21,8 +21,11 @@ __all__ = [
     "KernelClosedError",
     "MMKernelError",
     "PluginError",
+    "PortError",
+    "PortTimeoutError",
     "PropertyError",
     "RefreshError",
+    "ReplyError",
     "StreamEnded",
     "UnknownDeviceError",
     "UnloadError",
@@ -82,6 +85,23 @@ class DeviceTimeoutError(DeviceError, TimeoutError):
 
 class DeviceFaultedError(DeviceError):
     """The device has a call that overran its deadline and has not yet returned."""
+
+
+class PortError(DeviceError):
+    """A device's port or instrument connection failed: it cannot be opened, or is not open."""
+
+    def __init__(self, device: str, operation: str, message: str, port: str = "") -> None:
+        super().__init__(device, operation, message)
+        self.port = port
+
+
+class PortTimeoutError(PortError, TimeoutError):
+    """No (complete) reply within the answer timeout; names device, port, command and time waited.
+    The port's input is purged afterwards, so the next exchange starts clean."""
+
+
+class ReplyError(PortError):
+    """A reply that could not be decoded or parsed, or an error the instrument reported."""
 
 
 class DeadlockError(DeviceError):

@@ -41,6 +41,7 @@ DEVICE_TYPE_NAMES = (
     "SignalIO",
     "Generic",
     "Hub",
+    "Serial",
 )
 
 hookspec = pluggy.HookspecMarker(PROJECT)

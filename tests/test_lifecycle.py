@@ -60,7 +60,7 @@ def test_unknown_adapter_and_device_names_list_what_exists(registry: AdapterRegi
     with Kernel(adapters=registry) as kernel:
         with pytest.raises(
             UnknownDeviceError,
-            match=r"no adapter named 'Simm' \(did you mean 'Sim'\?\); available adapters: Sim",
+            match=r"no adapter named 'Simm' \(did you mean 'Sim'\?\); available adapters: SerialManager, Sim",
         ):
             kernel.load_device("Z", "Simm", "Stage")
         with pytest.raises(

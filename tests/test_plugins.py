@@ -87,7 +87,7 @@ def test_plugins_given_directly_without_entry_points() -> None:
 
     plugin.mmkernel_adapters = mmkernel_adapters  # type: ignore[attr-defined]
     with Kernel(plugins=[plugin], discover=False) as kernel:
-        assert [a.name for a in kernel.adapters.adapters()] == ["Inline"]
+        assert [a.name for a in kernel.adapters.adapters()] == ["Inline", "SerialManager"]  # + the built-in
         kernel.load_device("Z", "Inline", "Z")
         assert kernel.device_type("Z") == "Stage"
 
@@ -96,7 +96,7 @@ def test_hook_returning_the_wrong_shape_is_reported() -> None:
     plugin = types.ModuleType("wrong_shape")
     plugin.mmkernel_adapters = hookimpl(lambda: {"not": "a list"})  # type: ignore[attr-defined]
     with Kernel(plugins=[plugin], discover=False) as kernel:
-        assert kernel.adapters.adapters() == []
+        assert [a.name for a in kernel.adapters.adapters()] == ["SerialManager"]  # only the built-in
         assert "must return a list of AdapterSpec" in str(kernel.plugin_errors()[0])
 
 

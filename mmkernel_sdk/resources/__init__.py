@@ -1,0 +1,27 @@
+"""Resources: serial lines and VISA instruments declared on device classes.
+
+The kernel opens a device's resources just before `initialize()` and closes them after
+`shutdown()` (or a failed initialize); devices on one wire share one open port and one runner.
+"""
+
+from ._port_device import SerialManagerPort
+from ._resource import PortTarget, Resource, close_resources, open_resources, resources_of, wires_of
+from ._serial import LineSettings, SerialConnection, SerialPort
+from ._shared import open_keys
+from ._visa import VisaConnection, VisaInstrument
+
+__all__ = [
+    "LineSettings",
+    "PortTarget",
+    "Resource",
+    "SerialConnection",
+    "SerialManagerPort",
+    "SerialPort",
+    "VisaConnection",
+    "VisaInstrument",
+    "close_resources",
+    "open_keys",
+    "open_resources",
+    "resources_of",
+    "wires_of",
+]

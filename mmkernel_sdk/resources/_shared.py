@@ -1,0 +1,71 @@
+"""Connections shared by every device on one wire: opened once, closed with the last user.
+
+Two devices on one serial port (two controllers behind one RS-232 multiplexer, a port device
+and the adapter that names it) must not open the OS port twice; here they share one open
+handle. The kernel also puts them on one runner, so their exchanges never interleave.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+_lock = threading.Lock()
+_open: dict[str, _Shared] = {}
+
+
+class _Shared:
+    def __init__(self, key: str, handle: Any, settings: Any) -> None:
+        self.key = key
+        self.handle = handle
+        self.settings = settings
+        self.users: list[str] = []
+
+
+def acquire(key: str, settings: Any, user: str, opener: Callable[[], Any]) -> Any:
+    """The open handle for `key` (opened with `opener()` if nobody has it open). Opening it
+    with other settings than its current users is refused with a ValueError naming them."""
+    with _lock:
+        shared = _open.get(key)
+        if shared is not None:
+            if shared.settings != settings:
+                raise ValueError(
+                    f"it is already open with other settings ({shared.settings}) by {', '.join(shared.users)}"
+                )
+            shared.users.append(user)
+            return shared.handle
+    handle = opener()  # outside the lock: opening a real port can take a while
+    with _lock:
+        shared = _open.get(key)
+        if shared is not None:  # someone opened it meanwhile: use theirs
+            shared.users.append(user)
+            _close(handle)
+            return shared.handle
+        shared = _open[key] = _Shared(key, handle, settings)
+        shared.users.append(user)
+    return handle
+
+
+def release(key: str, user: str) -> None:
+    with _lock:
+        shared = _open.get(key)
+        if shared is None or user not in shared.users:
+            return
+        shared.users.remove(user)
+        if shared.users:
+            return
+        del _open[key]
+    _close(shared.handle)
+
+
+def open_keys() -> list[str]:
+    """What is open now (the conformance kit checks nothing leaks)."""
+    with _lock:
+        return sorted(_open)
+
+
+def _close(handle: Any) -> None:
+    close = getattr(handle, "close", None)
+    if close is not None:
+        close()
