@@ -80,10 +80,19 @@ class KernelBase:
         props = loaded.props
         value = props.coerce(name, value, initialized=loaded.initialized)
         props.apply(name, value)
-        self._store(loaded, name, props.get(name))
-        for other in props.spec(name).affects:
-            self._store(loaded, other, props.get(other))
+        affects = props.spec(name).affects
+        if affects and loaded.initialized:
+            with loaded.device.refreshing():  # read back together (a wheel's State and Label: one query)
+                self._read_back(loaded, name, affects)
+        else:
+            self._read_back(loaded, name, affects)
         self._mark_set(loaded)
+
+    def _read_back(self, loaded: LoadedDevice, name: str, affects: tuple[str, ...]) -> None:
+        props = loaded.props
+        self._store(loaded, name, props.get(name))
+        for other in affects:
+            self._store(loaded, other, props.get(other))
 
     def _read_value(self, loaded: LoadedDevice, name: str) -> Any:
         value = loaded.props.get(name)
@@ -102,7 +111,7 @@ class KernelBase:
 
 
 def _not_initialized(loaded: LoadedDevice, name: str, value: Any) -> PropertyError:
-    pre = [n for n in loaded.props.names() if loaded.props.spec(n).pre_init]
+    pre = [n for n in loaded.props.names() if loaded.usable_before_init(n) and n not in ("Name", "Description")]
     doing = "read it" if value is None else f"set it to {value!r}"
     return PropertyError(
         f"device {loaded.label!r}, property {name!r}: cannot {doing}: the device is not "

@@ -53,7 +53,8 @@ class LoadedDevice:
             )
 
     def usable_before_init(self, name: str) -> bool:
-        return name in _ALWAYS_READABLE or self.props.spec(name).pre_init
+        spec = self.props.spec(name)
+        return name in _ALWAYS_READABLE or spec.pre_init or spec.before_init
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
         units: str = "",
         read_only: bool = False,
         pre_init: bool = False,
+        before_init: bool = False,
         sequence_max: int = 0,
         name: str | None = None,
         doc: str = "",
@@ -62,6 +63,7 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
         self.units = units
         self.read_only = read_only
         self.pre_init = pre_init
+        self.before_init = before_init  # usable before initialize() and after (MM: made in the constructor)
         self.sequence_max = sequence_max
         self.public_name = name
         self.doc = doc
@@ -110,6 +112,7 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
             units=self.units,
             read_only=read_only,
             pre_init=self.pre_init,
+            before_init=self.before_init,
             sequence_max=self.sequence_max,
             doc=self.doc,
             affects=self.affects,

@@ -42,6 +42,7 @@ class PropertySpec:
     units: str = ""
     read_only: bool = False
     pre_init: bool = False
+    before_init: bool = False  # settable before initialize() too (not only pre_init ones)
     sequence_max: int = 0
     doc: str = ""
     affects: tuple[str, ...] = field(default=())

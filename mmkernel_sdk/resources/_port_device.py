@@ -17,7 +17,8 @@ class SerialManagerPort(Device):
 
     device_type = "Serial"
     port = SerialPort(address_from_name=True)  # the device name (COM1, /dev/ttyUSB0) is the port
-    Verbose = prop(int, default=1, allowed=(0, 1), doc="Micro-Manager's logging switch (kept for configurations).")
+    Verbose = prop(int, default=1, allowed=(0, 1), before_init=True,
+                   doc="Micro-Manager's logging switch (kept for configurations).")  # fmt: skip
 
     def line_settings(self) -> LineSettings:
         return SerialManagerPort.port.settings(self)

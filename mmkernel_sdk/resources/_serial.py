@@ -35,6 +35,9 @@ PARITY = {"None": serial.PARITY_NONE, "Odd": serial.PARITY_ODD, "Even": serial.P
 STOP_BITS = {"1": serial.STOPBITS_ONE, "1.5": serial.STOPBITS_ONE_POINT_FIVE, "2": serial.STOPBITS_TWO}
 HANDSHAKING = ("Off", "Hardware", "Software")
 UNDEFINED = "Undefined"  # Micro-Manager's value for "no port chosen"
+SIM_HANDLERS = "mmkernel_sdk.testing.sim"  # sim://NAME: protocol simulators (imported on first use)
+if SIM_HANDLERS not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append(SIM_HANDLERS)
 
 
 @dataclass(frozen=True)
@@ -179,9 +182,9 @@ class SerialPort(Resource):
             prop(str, default=self.defaults.stop_bits, allowed=tuple(STOP_BITS), pre_init=True, name="StopBits"),
             prop(str, default=self.defaults.handshaking, allowed=HANDSHAKING, pre_init=True, name="Handshaking"),
             prop(float, default=self._answer_timeout_ms, limits=(0.0, 3_600_000.0), units="ms", name="AnswerTimeout",
-                 doc="How long to wait for a reply."),
+                 before_init=True, doc="How long to wait for a reply."),
             prop(float, default=self._delay_ms, limits=(0.0, 10_000.0), units="ms", name="DelayBetweenCharsMs",
-                 doc="Pause after each character sent (for slow instruments)."),
+                 before_init=True, doc="Pause after each character sent (for slow instruments)."),
         ]  # fmt: skip
         if not self.address_from_name:
             items.insert(

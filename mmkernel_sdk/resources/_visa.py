@@ -60,7 +60,8 @@ class VisaInstrument(Resource):
                  doc="VISA resource name, e.g. ASRL1::INSTR or TCPIP::192.168.1.5::INSTR."),
             prop(str, default=self._backend, pre_init=True, name="Backend",
                  doc='pyvisa library: "" (default), "@py" (pyvisa-py), "file.yaml@sim" (pyvisa-sim).'),
-            prop(float, default=self._timeout_ms, limits=(0.0, 3_600_000.0), units="ms", name="AnswerTimeout"),
+            prop(float, default=self._timeout_ms, limits=(0.0, 3_600_000.0), units="ms", name="AnswerTimeout",
+                 before_init=True),
         ]  # fmt: skip
 
     def connect(self, device: Device) -> VisaConnection:

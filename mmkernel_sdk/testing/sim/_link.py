@@ -23,6 +23,8 @@ class SimLink:
         self._cond = threading.Condition()
         self._terminator = simulator.read_terminator.encode(simulator.encoding)
         self.closed = False
+        if simulator.greeting:
+            self._schedule([(0.0, simulator.greeting)])
 
     # -- host side --------------------------------------------------------------------------
     def write(self, data: bytes) -> int:

@@ -13,17 +13,18 @@ import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
+from urllib.parse import parse_qsl
 
 from ._simulator import LineSimulator
 
 ENTRY_POINT_GROUP = "mmkernel.simulators"
 _lock = threading.Lock()
-_factories: dict[str, Callable[[], LineSimulator]] = {}
+_factories: dict[str, Callable[..., LineSimulator]] = {}
 _instances: dict[str, LineSimulator] = {}
 _numbers = itertools.count(1)
 
 
-def register_simulator(name: str, factory: Callable[[], LineSimulator]) -> str:
+def register_simulator(name: str, factory: Callable[..., LineSimulator]) -> str:
     """Each opening of `sim://name` gets a new instance from `factory`; returns the URL."""
     with _lock:
         _factories[name.lower()] = factory
@@ -44,6 +45,8 @@ def unpublish(url_or_name: str) -> None:
 
 
 def open_simulator(url_or_name: str) -> LineSimulator:
+    """The simulator a URL names. Options after `?` go to a registered factory as keyword
+    arguments (`sim://fw102c?time_scale=0.01`): numbers as numbers, the rest as text."""
     name = _name_of(url_or_name)
     with _lock:
         instance = _instances.get(name)
@@ -54,7 +57,7 @@ def open_simulator(url_or_name: str) -> LineSimulator:
         factory = _from_entry_points(name)
     if factory is None:
         raise LookupError(f"no simulator named {name!r}; known: {', '.join(known_simulators()) or '(none)'}")
-    return factory()
+    return factory(**_options_of(url_or_name))
 
 
 def known_simulators() -> list[str]:
@@ -64,12 +67,23 @@ def known_simulators() -> list[str]:
     return sorted(names)
 
 
-def _from_entry_points(name: str) -> Callable[[], LineSimulator] | None:
+def _from_entry_points(name: str) -> Callable[..., LineSimulator] | None:
     for point in entry_points(group=ENTRY_POINT_GROUP):
         if point.name.lower() == name:
             factory: Any = point.load()
             return factory  # type: ignore[no-any-return]
     return None
+
+
+def _options_of(url: str) -> dict[str, Any]:
+    query = url.split("?", 1)[1] if "?" in url else ""
+    options: dict[str, Any] = {}
+    for name, value in parse_qsl(query):
+        try:
+            options[name] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            options[name] = value
+    return options
 
 
 def _name_of(url_or_name: str) -> str:

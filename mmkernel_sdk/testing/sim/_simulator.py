@@ -71,7 +71,8 @@ class LineSimulator:
     encoding: str = "ascii"
     echo: bool = False  # repeat each received line (and write_terminator) first
     prompt: str = ""  # sent after the reply of every command (e.g. "> ")
-    unknown: str | None = None  # reply to a line no handler matches (None: no reply)
+    unknown: Any = None  # reply to a line no handler matches (None: no reply)
+    greeting: bytes = b""  # sent when the line opens (power-up noise, a banner)
 
     def __init__(self) -> None:
         self.received: list[str] = []  # every line received, in order
@@ -85,8 +86,8 @@ class LineSimulator:
 
     # -- faults -----------------------------------------------------------------------------
     def fail_next(self, kind: str, count: int = 1) -> None:
-        """The next `count` replies fail: "silent" (nothing is sent), "garbage" (bytes that
-        are not text), "truncated" (the reply without its terminator and prompt), or "stuck"
+        """The next `count` replies fail: "silent" (nothing is sent), "garbage" (a line of bytes
+        that are not text), "truncated" (the reply cut short, no terminator or prompt), or "stuck"
         (nothing, and nothing for any later command until `unstick()`)."""
         if kind not in _FAULTS:
             raise ValueError(f"unknown fault {kind!r}; faults: {', '.join(_FAULTS)}")
@@ -112,8 +113,10 @@ class LineSimulator:
         if self.echo:
             output.chunks.append((0.0, self._encode(line + self.write_terminator)))
         delay, body = self._dispatch(line)
-        if fault == "garbage":
-            output.chunks.append((delay, b"\xff\xfe\x00garbage\x9c"))
+        if fault == "garbage":  # a complete line that is not text
+            output.chunks.append((delay, b"\xff\xfe\x00garbage\x9c" + self._encode(self.write_terminator)))
+            if self.prompt:
+                output.chunks.append((delay, self._encode(self.prompt)))
             return output
         for text in body:
             output.chunks.append((delay, text))

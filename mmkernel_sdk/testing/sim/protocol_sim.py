@@ -19,7 +19,7 @@ from ._registry import open_simulator
 
 class Serial(SerialBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.link: SimLink | None = None
+        self.link: Any = None  # a SimLink, or a ScriptLink (same methods)
         super().__init__(*args, **kwargs)
 
     def open(self) -> None:
@@ -28,9 +28,11 @@ class Serial(SerialBase):
         if self._port is None:
             raise SerialException("Port must be configured before it can be used.")
         try:
-            self.link = SimLink(open_simulator(self._port))
+            simulator = open_simulator(self._port)
         except LookupError as error:
             raise SerialException(str(error)) from None
+        make_link = getattr(simulator, "make_link", None)  # a script (expected_protocol) is its own link
+        self.link = make_link() if make_link is not None else SimLink(simulator)
         self.is_open = True
 
     def close(self) -> None:

@@ -1,0 +1,77 @@
+"""KernelHarness: the conformance kit's harness, running the device inside a real Kernel.
+
+Same methods as the SDK's DirectHarness, so `mmkernel_sdk.testing.conformance` checks run
+unchanged through the kernel's request path (runner thread, validation, cache, busy), and
+devices that operate other devices through `self.kernel` (Utilities) can be checked too.
+
+    check_all(lambda: KernelHarness(DemoCamera()))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mmkernel_sdk import Device, PropertySpec
+
+from ._kernel import Kernel
+
+
+class KernelHarness:
+    def __init__(
+        self,
+        device: Device,
+        pre_init: dict[str, Any] | None = None,
+        *,
+        label: str = "DUT",
+        setup: Callable[[Kernel], None] | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        """`setup(kernel)` loads whatever else the device needs (e.g. the devices a Utilities
+        shutter drives) before the device under test is loaded."""
+        self.device = device
+        self.label = label
+        self.kernel = Kernel(timeout=timeout, buffer_mb=16)
+        if setup is not None:
+            setup(self.kernel)
+        self.kernel.load_device(label, device)
+        for name, value in (pre_init or {}).items():
+            self.kernel.set_property(label, name, value)
+
+    def initialize(self) -> None:
+        self.kernel.initialize(self.label)
+
+    def shutdown(self) -> None:
+        self.kernel.close()
+
+    def names(self) -> list[str]:
+        return list(self.kernel.property_names(self.label))
+
+    def spec(self, name: str) -> PropertySpec:
+        return self.kernel.property_info(self.label, name)  # type: ignore[no-any-return]
+
+    def get(self, name: str) -> Any:
+        return self.kernel.get_property(self.label, name)
+
+    def set(self, name: str, value: Any) -> None:
+        self.kernel.set_property(self.label, name, value)
+
+    def busy(self) -> bool:
+        return bool(self.kernel.busy(self.label))
+
+    def wait(self, timeout: float = 10.0) -> None:
+        self.kernel.wait_for(self.label, timeout=timeout)
+
+    def move_xy(self, x_um: float, y_um: float) -> None:
+        self.kernel.set_xy_position(self.label, x_um, y_um)
+
+    def xy(self) -> tuple[float, float]:
+        return self.kernel.get_xy_position(self.label)  # type: ignore[no-any-return]
+
+    def labels(self) -> list[str]:
+        return list(self.kernel.state_labels(self.label))
+
+    def snap(self) -> np.ndarray:
+        return self.kernel.snap(self.label)  # type: ignore[no-any-return]

@@ -1,0 +1,125 @@
+"""DirectHarness: drive one device as the kernel would, on the calling thread, without a kernel.
+
+Adapter tests (expected_protocol, the conformance kit) use it so an adapter distribution can
+test itself with the SDK alone. Values are validated exactly as the kernel validates them (the
+same PropertySpec), resources are opened before `initialize()` and closed after `shutdown()`.
+Devices that operate other devices through `self.kernel` need the kernel's harness instead
+(`mmkernel_core.testing.KernelHarness`, same methods).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .._device import Device
+from .._spec import PropertySpec
+from ..errors import DeviceError
+from ..resources import PortTarget, close_resources, open_resources
+
+
+class DirectHarness:
+    def __init__(self, device: Device, label: str | None = None) -> None:
+        self.device = device
+        self.label = label or type(device).__name__
+        self.initialized = False
+        self.notified: list[tuple[str, Any]] = []
+        device._attach(self, None, self.label, type(device).__name__)
+
+    # -- what the device sees as its host ---------------------------------------------------
+    def property_notified(self, device: Device, name: str, value: Any) -> None:
+        self.notified.append((name, value))
+
+    def resolve_port(self, device: Device, address: str) -> PortTarget:
+        return PortTarget(address)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def initialize(self, refresh: bool = True) -> None:
+        """Open the resources, initialize, then (as the kernel does) read every property once,
+        in name order, inside the device's `refreshing()`; so a wire-level test sees the same
+        traffic the kernel causes."""
+        open_resources(self.device)
+        try:
+            self.device.initialize()
+        except BaseException:
+            close_resources(self.device)
+            raise
+        self.initialized = True
+        if refresh:
+            self.refresh()
+
+    def refresh(self) -> dict[str, Any]:
+        """Every property's value (an unreadable one maps to its exception)."""
+        values: dict[str, Any] = {}
+        with self.device.refreshing():
+            for name in self.names():
+                try:
+                    values[name] = self.get(name)
+                except Exception as error:  # noqa: BLE001 - reported per property, like the kernel
+                    values[name] = error
+        return values
+
+    def shutdown(self) -> None:
+        try:
+            if self.initialized:
+                self.device.shutdown()
+        finally:
+            self.initialized = False
+            close_resources(self.device)
+
+    # -- properties -------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return self.device._props.names()
+
+    def spec(self, name: str) -> PropertySpec:
+        return self.device._props.spec(name)
+
+    def get(self, name: str) -> Any:
+        return self.device._props.get(name)
+
+    def set(self, name: str, value: Any) -> None:
+        """Validate as the kernel does (PropertyError, nothing applied), then apply."""
+        props = self.device._props
+        spec = props.spec(name, value)
+        if not self.initialized and not (spec.pre_init or spec.before_init):
+            why = "cannot be set before initialize(): it is not a pre-initialization property"
+            raise spec.error(self.label, value, why)
+        props.apply(name, props.coerce(name, value, initialized=self.initialized))
+
+    # -- motion and busy --------------------------------------------------------------------
+    def busy(self) -> bool:
+        return bool(self.device.busy())
+
+    def wait(self, timeout: float = 10.0) -> None:
+        """Until busy() is False; DeviceError if it is still busy after `timeout` seconds."""
+        poll = type(self.device).busy_poll_s or 0.005
+        deadline = time.monotonic() + timeout
+        while self.device.busy():
+            if time.monotonic() > deadline:
+                raise DeviceError(self.label, "wait", f"device {self.label!r} still reports busy after {timeout} s")
+            time.sleep(poll)  # polling the hardware, as the kernel does
+
+    def move_xy(self, x_um: float, y_um: float) -> None:
+        self.device.set_xy_position(x_um, y_um)  # type: ignore[attr-defined]
+
+    def xy(self) -> tuple[float, float]:
+        x, y = self.device.get_xy_position()  # type: ignore[attr-defined]
+        return float(x), float(y)
+
+    def labels(self) -> list[str]:
+        return list(self.device.labels)  # type: ignore[attr-defined]
+
+    def snap(self) -> np.ndarray:
+        device: Any = self.device
+        image = np.empty(device.frame_shape(), dtype=device.frame_dtype())
+        device.snap(image)
+        return image
+
+    def __enter__(self) -> DirectHarness:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.initialized:
+            self.shutdown()

@@ -1,0 +1,1 @@
+"""Thorlabs FW102C / FW212C motorized filter wheels (the adapter an author copies)."""

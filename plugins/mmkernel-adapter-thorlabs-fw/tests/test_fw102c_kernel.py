@@ -1,0 +1,99 @@
+"""The FW102C adapter end to end: through the kernel, a Micro-Manager configuration, the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mmkernel_adapter_thorlabs_fw.simulator import FW102CSimulator
+
+from mmkernel_core import Kernel, PortTimeoutError, ReplyError
+from mmkernel_sdk.testing.sim import publish, serve_tcp, unpublish
+
+HERE = Path(__file__).resolve().parent
+PACKAGE = HERE.parent / "mmkernel_adapter_thorlabs_fw"
+
+
+def wheel_on(kernel: Kernel, port: str, label: str = "Wheel") -> None:
+    kernel.load_device(label, "ThorlabsFilterWheel", "Thorlabs Filter Wheel")
+    kernel.set_property(label, "Port", port)
+    kernel.initialize(label)
+
+
+def test_moves_are_busy_until_the_wheel_arrives() -> None:
+    simulator = FW102CSimulator(time_scale=0.05)
+    url = publish(simulator)
+    try:
+        with Kernel(timeout=5) as kernel:
+            wheel_on(kernel, url)
+            kernel.set_state_label("Wheel", "Filter-4")
+            assert kernel.busy("Wheel") is True
+            kernel.wait_for("Wheel")
+            assert kernel.busy("Wheel") is False
+            assert kernel.get_state("Wheel") == 3 and simulator.position == 4
+            kernel.set_property("Wheel", "Speed", "Slow")
+            assert simulator.speed == 0 and kernel.get_property("Wheel", "Speed") == "Slow"
+    finally:
+        unpublish(url)
+
+
+def test_a_silent_wheel_and_garbage_are_clear_errors_and_the_wheel_stays_usable() -> None:
+    simulator = FW102CSimulator(time_scale=0.01)
+    url = publish(simulator)
+    try:
+        with Kernel(timeout=5) as kernel:
+            wheel_on(kernel, url)
+            simulator.fail_next("silent")
+            with pytest.raises(PortTimeoutError, match=r"'Wheel', port .*after sending 'pos\?'"):
+                kernel.get_state("Wheel")
+            simulator.fail_next("garbage")
+            with pytest.raises(ReplyError, match="is not ascii text"):
+                kernel.get_property("Wheel", "Speed")
+            assert kernel.get_state("Wheel") == 0  # usable again
+            assert kernel.device_health("Wheel").ok
+    finally:
+        unpublish(url)
+
+
+def test_a_micro_manager_configuration_with_a_serial_manager_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMKERNEL_PORT_MAP", "COM1=sim://fw102c?time_scale=0.01")
+    with Kernel(timeout=5) as kernel:
+        kernel.load_config(PACKAGE / "FW102C.cfg")
+        assert kernel.devices() == ["COM1", "Wheel"]
+        assert kernel.get_property("COM1", "BaudRate") == 115200
+        assert kernel._loaded("Wheel").runner is kernel._loaded("COM1").runner  # one wire, one thread
+        kernel.set_state_label("Wheel", "GFP")
+        kernel.wait_for("Wheel")
+        assert kernel.get_state("Wheel") == 1
+
+
+def test_the_simulator_on_a_tcp_port() -> None:
+    with serve_tcp(lambda: FW102CSimulator(time_scale=0.01)) as server, Kernel(timeout=5) as kernel:
+        wheel_on(kernel, server.url)
+        kernel.set_state("Wheel", 5)
+        kernel.wait_for("Wheel")
+        assert kernel.get_state_label("Wheel") == "Filter-6"
+
+
+def mmkernel() -> str:
+    beside = Path(sys.executable).with_name("mmkernel")
+    found = str(beside) if beside.exists() else shutil.which("mmkernel")
+    assert found, "the mmkernel command is not installed"
+    return found
+
+
+def test_the_command_line_on_the_example_configuration() -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+    props = subprocess.run([mmkernel(), "props", "Wheel", "-c", "fw102c"], capture_output=True, text=True, env=env)
+    assert props.returncode == 0, props.stderr
+    for expected in ("Speed", "Trigger Mode", "THORLABS FW102C", "Port", "sim://fw102c"):
+        assert expected in props.stdout
+    moved = subprocess.run(
+        [mmkernel(), "set", "Wheel", "Label", "mCherry", "-c", "fw102c"], capture_output=True, text=True, env=env
+    )
+    assert moved.returncode == 0, moved.stderr
+    assert moved.stdout.strip() == "mCherry"
