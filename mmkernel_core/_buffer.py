@@ -56,6 +56,14 @@ class BufferStats:
     capacity_bytes: int
 
 
+_ABSENT = object()
+
+
+def _cancel(timer: Any) -> None:
+    if timer is not None:
+        timer.cancel()
+
+
 class NoSpace(Exception):  # noqa: N818 - control flow inside the kernel, never seen by users
     """Block policy, buffer full: the camera waits for space without blocking its runner; the
     buffer calls `on_space` when a reader frees some."""
@@ -73,7 +81,8 @@ class FrameBuffer:
         self._consumers_waiting = 0
         self._writer_waiting = False
         self._on_space: Callable[[], None] | None = None
-        self._pending_pops: deque[Request] = deque()  # futures/asyncio pop_next waiting for a frame
+        # futures/asyncio pop_next waiting for a frame, oldest first, with their deadline timers
+        self._pending_pops: dict[Request, Any] = {}
         self._last_commit = 0.0
         self._scratch: np.ndarray | None = None
         self.policy: str = "stop"
@@ -89,21 +98,21 @@ class FrameBuffer:
         self.high_water_frames = self.high_water_bytes = 0
 
     # -- sequence lifecycle (camera runner) -------------------------------------------------
-    def start(self, policy: str, on_space: Callable[[], None] | None = None) -> None:
+    def start(self, policy: str, on_space: Callable[[], None] | None = None) -> int:
         """A new sequence; `on_space` is called (cheaply, under the buffer lock) when a "block"
-        sequence waiting for space may go on."""
+        sequence waiting for space may go on. Returns how many unread frames of the previous
+        sequence were discarded (the caller logs it, off the camera's thread)."""
         with self._lock:
             self._on_space = on_space
             leftover = len(self._ready)
             for slot in self._ready:
                 slot.state = DROPPED
             self._ready.clear()
-            if leftover:
-                log.warning("camera %r: %d unread frames of the previous sequence discarded", self.camera, leftover)
             self.policy = policy
             self._end = None
             self._newest = None
             self._reset_counts()
+        return leftover
 
     def finish(self, error: MMKernelError | None = None) -> None:
         """The writer is done; consumers get `error` (or StreamEnded) after the last frame."""
@@ -113,10 +122,11 @@ class FrameBuffer:
                     f"camera {self.camera!r}: the sequence ended after {self.produced} frames"
                 )
             self._frame_ready.notify_all()
-            waiting = list(self._pending_pops)  # commits hand out frames first: none is ready
+            waiting = list(self._pending_pops.items())  # commits hand out frames first: none is ready
             self._pending_pops.clear()
             end = self._end
-        for request in waiting:
+        for request, timer in waiting:
+            _cancel(timer)
             request.finish(exception=end.with_traceback(None))
 
     @property
@@ -179,12 +189,14 @@ class FrameBuffer:
             self._last_commit = now
             pops = self._pending_pops
             while pops and ready:
-                request = pops.popleft()
+                request = next(iter(pops))
+                timer = pops.pop(request)
+                _cancel(timer)
                 if not request.done():
                     handed.append((request, self._frame(self._take())))
         for request, frame in handed:
             if not request.finish(frame):
-                frame.release()
+                frame.discard()  # its taker gave up (cancelled) in the meantime: counted as dropped
 
     def abort(self, slot: Slot | None) -> None:
         """The camera failed to fill the slot: give it back."""
@@ -237,22 +249,34 @@ class FrameBuffer:
             elif self._end is not None:
                 end = self._end
             else:
-                self._pending_pops.append(request)
+                self._pending_pops[request] = None
         if frame is not None:
             if not request.finish(frame):
-                frame.release()
-        elif end is not None:
+                frame.discard()
+            return
+        if end is not None:
             request.finish(exception=end.with_traceback(None))
-        else:
-            call_at(time.monotonic() + timeout, lambda: self._expire_pop(request, timeout))
+            return
+        timer = call_at(time.monotonic() + timeout, lambda: self._expire_pop(request, timeout))
+        with self._lock:
+            if request in self._pending_pops:
+                self._pending_pops[request] = timer  # cancelled when a frame (or the end) comes first
+                return
+        _cancel(timer)  # it was handed a frame while the timer was being set
 
     def _expire_pop(self, request: Request, timeout: float) -> None:
         with self._lock:
-            try:
-                self._pending_pops.remove(request)
-            except ValueError:
+            if self._pending_pops.pop(request, _ABSENT) is _ABSENT:
                 return  # already handed a frame or the end
         request.finish(exception=self._no_frame(timeout))
+
+    def discard(self, slot: Slot | None) -> None:
+        """A frame taken for a reader that gave up before seeing it: release it, and count it as
+        dropped instead of delivered (no silent loss)."""
+        with self._lock:
+            self.delivered -= 1
+            self.dropped += 1
+        self.release(slot)
 
     def _no_frame(self, timeout: float) -> DeviceTimeoutError:
         return DeviceTimeoutError(self.camera, "pop_next", f"camera {self.camera!r}: no frame within {timeout:.3f} s")

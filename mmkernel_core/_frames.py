@@ -70,6 +70,14 @@ class Frame:
         if self._buffer is not None:
             self._buffer.release(self._slot)
 
+    def discard(self) -> None:
+        """Release a frame nobody will see (its reader gave up): counted as dropped."""
+        if self._array is None:
+            return
+        self._array = None
+        if self._buffer is not None:
+            self._buffer.discard(self._slot)
+
     def copy(self) -> Frame:
         """A detached frame owning a copy of the pixels; this one stays held."""
         return Frame(self.array.copy(), self.meta, None, None)

@@ -12,7 +12,7 @@ from typing import Any
 from mmkernel_sdk.errors import UnloadError
 
 from ._adapters import AdapterRegistry
-from ._buffer import FrameBuffer
+from ._auto_shutter import ShutterHolds
 from ._cache import StateCache
 from ._config_groups import ConfigGroups, PixelSizeConfig
 from ._dispatch import Dispatcher, check_timeout
@@ -23,12 +23,11 @@ from ._logs import CallbackHandler, LogEntry
 from ._mailbox import Mailbox
 from ._plugins import PluginFailure, discover
 from ._roles import Roles
-from ._sequence import Sequence
-from ._verbs_camera import CameraVerbs
 from ._verbs_config import ConfigVerbs
 from ._verbs_devices import DeviceVerbs
 from ._verbs_motion import MotionVerbs
 from ._verbs_properties import PropertyVerbs
+from ._verbs_sequence import SequenceVerbs
 from ._verbs_wait import WaitVerbs
 
 log = logging.getLogger("mmkernel")
@@ -47,7 +46,7 @@ def default_buffer_mb() -> float:
     return float(os.environ.get("MMKERNEL_BUFFER_MB", "1024"))
 
 
-class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, CameraVerbs):
+class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, SequenceVerbs):
     """Load devices and operate them from any thread: blocking (`kernel.verb(...)`),
     futures (`kernel.submit.verb(...)`) or asyncio (`await kernel.aio.verb(...)`).
 
@@ -99,9 +98,7 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Ca
         self._log_handlers: dict[Callable[[LogEntry], object], CallbackHandler] = {}
         self.default_buffer_mb = buffer_mb if buffer_mb is not None else default_buffer_mb()
         self.frame_metadata = frame_metadata
-        self._buffers: dict[str, FrameBuffer] = {}
-        self._buffer_mb: dict[str, float] = {}
-        self._sequences: dict[str, Sequence] = {}
+        self._shutter_holds = ShutterHolds()
         self.roles = Roles()
         self._groups = ConfigGroups()
         self._pixel_sizes: dict[str, PixelSizeConfig] = {}

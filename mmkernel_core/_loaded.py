@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from mmkernel_sdk import Device
@@ -15,6 +15,16 @@ if TYPE_CHECKING:
     from ._waits import BusyWatch
 
 _ALWAYS_READABLE = frozenset({"Name", "Description"})
+
+
+@dataclass(eq=False)
+class CameraState:
+    """A camera's streaming state. It belongs to this loaded device, not to its label: a camera
+    loaded later under the same label starts afresh even if the old one is still shutting down."""
+
+    buffer: Any = None  # FrameBuffer, allocated at initialize
+    buffer_mb: float | None = None  # set_buffer_size (None: the kernel's default)
+    sequence: Any = None  # the current or last Sequence
 
 
 @dataclass(eq=False)
@@ -32,6 +42,7 @@ class LoadedDevice:
     unloaded: bool = False  # set when shutdown starts: later requests for it must not run
     busy_poll_s: float = 0.005  # how often waiting asks the adapter's busy()
     watch: BusyWatch | Any = None  # every pending wait_for on this device
+    camera: CameraState = field(default_factory=lambda: CameraState())  # cameras only: buffer, sequence
 
     @property
     def device_type(self) -> str:

@@ -43,6 +43,7 @@ class Request:
         "_result",
         "_state_lock",
         "args",
+        "cancellable",
         "deadline",
         "fn",
         "label",
@@ -71,6 +72,7 @@ class Request:
         self.submitted = time.monotonic()
         self.started = 0.0
         self.target: Any = None  # the LoadedDevice a device request is for (checked before it runs)
+        self.cancellable = True  # False: verbs that span devices, or take effect before they queue
         self._state_lock = _allocate_lock()
         self._done = _allocate_lock()
         self._done.acquire()
@@ -138,6 +140,8 @@ class Request:
     def cancel(self) -> bool:
         """Settle with CancelledError unless it has started running (then it runs to the end);
         True if it is cancelled now. A cancelled request is never run."""
+        if not self.cancellable:
+            return False
         if self.runner is not None:
             return self.runner.cancel(self)
         callbacks = self.settle(exception=CancelledError(f"{self.op!r} on {self.label!r} was cancelled"))
@@ -198,7 +202,10 @@ class Request:
         future: asyncio.Future[Any] = loop.create_future()
 
         def settle(request: Request) -> None:
-            if future.done():
+            if future.done():  # cancelled: a frame handed to it is given back, counted as dropped
+                discard = getattr(request._result, "discard", None)
+                if discard is not None:
+                    discard()
                 return
             if request._exception is not None:
                 future.set_exception(request._exception)
@@ -254,6 +261,7 @@ def gather(
     """One request settled when all `requests` are; `combine` builds its result (or raises)."""
     parts = list(requests)
     combined = Request(label, op)
+    combined.cancellable = False  # its parts run on several runners: it cannot be taken back whole
     if not parts:
         _settle_with(combined, combine, parts)
         return combined

@@ -67,10 +67,9 @@ class Runner:
         self._closed_reason = "the kernel is closed"
         self.current: Request | None = None
         self.hung: Request | None = None
-        self.task: Task | None = None
-        self._task_due = 0.0
-        self._woken = False
-        self._step: Request | None = None
+        # Tasks (camera sequences) interleaved with requests: each has its next due time and a
+        # Request standing for its running step (so deadlines and health see a hung frame read).
+        self._tasks: dict[Task, _TaskSlot] = {}
         self.thread = threading.Thread(target=self._loop, name=f"mmkernel-runner-{name}", daemon=True)
         self.thread.start()
 
@@ -122,6 +121,10 @@ class Runner:
 
     # -- state ------------------------------------------------------------------------------
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def inflight(self) -> int:
         """Calls queued or executing on this runner."""
         return self._inflight
@@ -145,10 +148,36 @@ class Runner:
                 return
         callback()
 
-    def wake(self) -> None:
+    def wake(self, task: Task) -> None:
         """Make a task waiting for an outside event (buffer space) try its next step now."""
-        self._woken = True
-        self._queue.put(_WAKE)
+        slot = self._tasks.get(task)
+        if slot is not None:
+            slot.due = 0.0
+            self._queue.put(_WAKE)
+
+    def fail_queued(self, belongs: Callable[[Request], bool], error: Callable[[Request], BaseException]) -> int:
+        """Settle, with `error(request)`, every queued request that `belongs`, and take them off
+        the queue (a device detached while its runner is stuck: nothing may wait behind the stuck
+        call for a kernel that has moved on). Returns how many."""
+        failed: list[tuple[Request, list[Any] | None]] = []
+        with self._lock:
+            kept: list[object] = []
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except Empty:
+                    break
+                if isinstance(item, Request) and belongs(item):
+                    self._inflight -= 1
+                    failed.append((item, item.settle(exception=error(item))))
+                else:
+                    kept.append(item)
+            for item in kept:
+                self._queue.put(item)
+        for request, callbacks in failed:
+            if callbacks is not None:
+                request.fire(callbacks)
+        return len(failed)
 
     def expire(self, request: Request, error: DeviceError) -> bool:
         """Fail a request at its deadline (watchdog). A running one marks the runner hung, and so
@@ -158,7 +187,7 @@ class Runner:
             current = self.current
             if callbacks is not None and current is request:
                 self.hung = request
-            elif callbacks is not None and current is self._step and current is not None:
+            elif callbacks is not None and current is not None and current.fn is _STEP:
                 if time.monotonic() - current.started > request.deadline - request.submitted:
                     self.hung = current
         if callbacks is None:
@@ -167,12 +196,19 @@ class Runner:
         return True
 
     def start_task(self, task: Task) -> None:
-        """Run `task` between requests until it reports it is done (call on this runner)."""
+        """Run `task` between requests until it reports it is done (call on this runner). Several
+        tasks (two cameras on one hub) take turns."""
         assert self.on_own_thread(), "tasks are started from a request on the runner"
-        self.task = task
-        self._task_due = 0.0
-        # Stands for the running step in `current`, so deadlines and health see a hung frame read.
-        self._step = Request(getattr(task, "label", self.name), task.step_name, runner=self)
+        step = Request(getattr(task, "label", self.name), task.step_name, _STEP, (), self)
+        self._tasks[task] = _TaskSlot(step)
+
+    def remove_task(self, task: Task) -> None:
+        """Drop a task without another step (its device is being unloaded; call on this runner)."""
+        self._tasks.pop(task, None)
+
+    @property
+    def tasks(self) -> list[Task]:
+        return list(self._tasks)
 
     def retain(self) -> None:
         """One more device lives on this runner."""
@@ -201,7 +237,7 @@ class Runner:
         bind_current_thread(self)
         queue_get = self._queue.get
         while True:
-            request = queue_get() if self.task is None else self._next_with_task()
+            request = self._next_with_task() if self._tasks else queue_get()
             if request is None or request is _WAKE:
                 continue
             if request is _STOP:
@@ -219,8 +255,8 @@ class Runner:
                 request.finish(*outcome)
             for callback in idle_callbacks:
                 _call_safely(callback)
-        if self.task is not None:
-            task, self.task = self.task, None
+        for task in list(self._tasks):
+            self._tasks.pop(task, None)
             try:
                 task.cancel("the kernel closed")
             except BaseException:  # noqa: BLE001 - the runner still drains its queue
@@ -256,15 +292,13 @@ class Runner:
         return idle_callbacks
 
     def _next_with_task(self) -> Request | object | None:
-        """Alternate one task step with one queued request; sleep on the queue until the task's
-        next step is due. None means: nothing to handle this round."""
-        task = self.task
-        assert task is not None
-        if self._woken or time.monotonic() >= self._task_due:
-            self._woken = False
-            step = self._step
-            assert step is not None
-            step.started = time.monotonic()
+        """Alternate task steps (the one due first) with queued requests; sleep on the queue
+        until a task's next step is due. None means: nothing to handle this round."""
+        task, slot = min(self._tasks.items(), key=lambda item: item[1].due)
+        now = time.monotonic()
+        if now >= slot.due:
+            step = slot.step
+            step.started = now
             self.current = step
             try:
                 due = task.step()
@@ -277,11 +311,14 @@ class Runner:
                 due = None
             self._done_running(step, dequeued=False)
             if due is None:
-                self.task = None
+                self._tasks.pop(task, None)
                 return None
-            self._task_due = due
-        wait = self._task_due - time.monotonic()
-        if wait <= 0 or self._woken:
+            # "now" rather than 0: a task that is always ready takes turns with the others
+            slot.due = max(due, time.monotonic()) if due <= 0 else due
+        if not self._tasks:
+            return None
+        wait = min(s.due for s in self._tasks.values()) - time.monotonic()
+        if wait <= 0:
             return None if self._queue.empty() else self._queue.get()
         try:
             return self._queue.get(timeout=wait)
@@ -338,6 +375,18 @@ class Runner:
             self._idle.notify_all()
         for callback in idle_callbacks:
             _call_safely(callback)
+
+
+def _STEP() -> None:  # noqa: N802 - a marker: the `fn` of the Requests that stand for task steps
+    """Never called."""
+
+
+class _TaskSlot:
+    __slots__ = ("due", "step")
+
+    def __init__(self, step: Request) -> None:
+        self.step = step
+        self.due = 0.0
 
 
 def _call_safely(callback: Callable[[], None]) -> None:

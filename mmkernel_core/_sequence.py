@@ -33,6 +33,10 @@ BLOCK_RECHECK_S = 0.05
 _UNSET: Any = object()
 
 
+def _log_now(logger: logging.Logger, level: int, message: str, *args: Any, device: str | None = None) -> None:
+    logger.log(level, message, *args, extra={"device": device})
+
+
 class Sequence:
     step_name = "frame read"
 
@@ -55,6 +59,7 @@ class Sequence:
         self.produced = 0
         self.error: MMKernelError | None = None
         self.on_end: Callable[[], None] | None = None  # e.g. closing the auto-shutter
+        self.report: Callable[..., None] = _log_now  # logging, handed off the camera's thread
         self._cache = cache
         self._changes: deque[tuple[str, str, Any]] = deque()
         self._pending: dict[str, Any] = {}  # changes not yet attached to a frame
@@ -205,7 +210,8 @@ class Sequence:
             try:
                 self.on_end()
             except BaseException as problem:  # noqa: BLE001 - the frames are fine; say so in the log
-                log.warning("camera %r: after the sequence: %s", self.camera, problem, extra={"device": self.camera})
+                self.report(log, logging.WARNING, "camera %r: after the sequence: %s", self.camera, problem,
+                            device=self.camera)  # fmt: skip
         self.error = error
         if self.buffer is not _UNSET:
             self.buffer.finish(error)

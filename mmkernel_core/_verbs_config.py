@@ -191,6 +191,7 @@ class ConfigVerbs(KernelBase):
         is reported with its line number and leaves nothing loaded (no half-loaded system).
         The futures and asyncio faces run the load on a thread of its own."""
         request = Request("Core", "load_config")
+        request.cancellable = False  # it starts at once, on its own thread
         threading.Thread(
             target=_settle_with_call, args=(request, self._load_config, Path(path)), name="mmkernel-load-config"
         ).start()

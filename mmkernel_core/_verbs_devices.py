@@ -16,6 +16,7 @@ from mmkernel_sdk.errors import (
     InitializationError,
     KernelClosedError,
     MMKernelError,
+    UnknownDeviceError,
     UnloadError,
 )
 from mmkernel_sdk.resources import PortTarget, close_resources, open_resources, wires_of
@@ -31,7 +32,7 @@ log = logging.getLogger("mmkernel.devices")
 
 
 class DeviceVerbs(KernelBase):
-    _reserved: dict[str, object]  # label -> token of the load in progress
+    _reserved: dict[str, tuple[object, str | None]]  # label -> (token, parent) of a load in progress
     _slow_call_s: float
     busy_poll_s: float
     port_map: dict[str, str]  # port name in configurations -> port (or URL) on this machine
@@ -57,7 +58,8 @@ class DeviceVerbs(KernelBase):
                 raise KernelClosedError(f"load_device({label!r}): the kernel is closed")
             if label in self._devices or label in self._reserved:
                 raise DeviceStateError(_already_loaded(label, self._devices.get(label)))
-            token = self._reserved[label] = object()
+            token = object()
+            self._reserved[label] = (token, parent)
         if hub is not None:
             runner = hub.runner
             runner.retain()
@@ -109,7 +111,9 @@ class DeviceVerbs(KernelBase):
     def unload(self, label: str, *, timeout: float | None = None) -> Request:
         """Shut the device down (on its thread) and forget it. A hub's peripherals go first."""
         loaded = self._loaded(label)
-        children = [d.label for d in self._devices.values() if d.parent == label]
+        with self._table_lock:
+            children = [d.label for d in self._devices.values() if d.parent == label]
+            children += [child for child, (_, parent) in self._reserved.items() if parent == label]
         if children:
             raise DeviceStateError(f"device {label!r} is the hub of {', '.join(sorted(children))}; unload those first")
         return self._unload_request(loaded, timeout)
@@ -118,7 +122,26 @@ class DeviceVerbs(KernelBase):
     def unload_all(self, *, timeout: float | None = None) -> Request:
         """Unload everything, independent devices in parallel. Every device is gone from the
         kernel when this returns; UnloadError names each one whose shutdown() failed, timed
-        out, or (stuck in an earlier call) will run only when that call returns."""
+        out, or (stuck in an earlier call) will run only when that call returns. Sequences are
+        stopped first, so an auto-shutter closes before its shutter is unloaded."""
+        streaming = [d for d in list(self._devices.values()) if self._streaming(d)]  # type: ignore[attr-defined]
+        if not streaming:
+            return self._unload_everything(timeout)
+        stops = [self._stop_request(d, timeout) for d in streaming]  # type: ignore[attr-defined]
+        combined = Request("*", "unload_all")
+        combined.cancellable = False
+
+        def then_unload(_: Request) -> None:  # on the watchdog thread: queues, never runs device code
+            self._unload_everything(timeout).add_done_callback(
+                lambda done: combined.finish(exception=done.exception())
+            )
+
+        gather("*", "stop sequences", stops).add_done_callback(
+            lambda _: self._dispatch.watchdog.call_soon(lambda: then_unload(_))
+        )
+        return combined
+
+    def _unload_everything(self, timeout: float | None) -> Request:
         snapshot = list(self._devices.values())
         # Peripherals share their hub's runner, so queueing them first shuts them down first.
         ordered = sorted(snapshot, key=lambda d: d.parent is None)
@@ -204,7 +227,7 @@ class DeviceVerbs(KernelBase):
 
     def _abandon(self, label: str, token: object, runner: Runner, hub: LoadedDevice | None) -> None:
         with self._table_lock:
-            if self._reserved.get(label) is token:
+            if self._reserved.get(label, (None,))[0] is token:
                 del self._reserved[label]
         runner.release(f"the load of {label!r} failed")
 
@@ -214,39 +237,59 @@ class DeviceVerbs(KernelBase):
         if loaded.unloaded:  # someone else is unloading it: it is gone
             return Request.completed(loaded.label, "unload", None)
         if loaded.device_type == "Camera":
-            self._interrupt_sequence(loaded.label)  # type: ignore[attr-defined]  # a blocked sequence lets go
+            self._interrupt_sequence(loaded)  # type: ignore[attr-defined]  # a blocked sequence lets go
         hung = loaded.runner.hung
         if hung is not None:
             return self._detach_stuck(loaded, hung)
         request = self._dispatch.call_or_fail(loaded, "unload", self._shutdown, loaded, timeout=timeout)
+        request.cancellable = False  # a sequence was told to stop already
         request.add_done_callback(lambda done: self._after_unload(loaded, done))
         return request
 
     def _after_unload(self, loaded: LoadedDevice, done: Request) -> None:
-        """A shutdown that overran its deadline still frees the label now (it finishes later)."""
-        if isinstance(done.exception(), DeviceTimeoutError):
+        """A shutdown that overran its deadline still frees the label now. If it timed out
+        still queued (behind a long call), it will never run: one that waits is queued instead."""
+        if isinstance(done.exception(), DeviceTimeoutError) and not loaded.runner.closed:
+            if not done.started:
+                self._defer_shutdown(loaded)
+            self._fail_queued(loaded)
             self._detach(loaded)
 
     def _detach_stuck(self, loaded: LoadedDevice, hung: Request) -> Request:
         loaded.unloaded = True
-        deferred = Request(loaded.label, "unload", self._shutdown, (loaded,), loaded.runner)
-        deferred.target = None  # it must run although the device is marked unloaded
-        try:
-            loaded.runner.submit(deferred, force=True)
-        except KernelClosedError:
-            pass  # the runner has already ended: nothing left to run the shutdown on
+        self._defer_shutdown(loaded)
+        self._fail_queued(loaded)
         self._detach(loaded)
         stuck_for = time.monotonic() - hung.started
+        whose = "" if hung.label == loaded.label else f" of {hung.label!r} (they share a runner)"
         return Request.failed(
             loaded.label,
             "unload",
             DeviceFaultedError(
                 loaded.label,
                 "unload",
-                f"device {loaded.label!r} is stuck in {hung.op!r} (for {stuck_for:.1f} s): it was "
-                "detached, and its shutdown() runs when that call returns",
+                f"device {loaded.label!r}: its runner is stuck in {hung.op!r}{whose} (for {stuck_for:.1f} s): "
+                "it was detached, and its shutdown() runs when that call returns",
             ),
         )
+
+    def _defer_shutdown(self, loaded: LoadedDevice) -> None:
+        """Queue the shutdown to run whenever the runner is free again (no deadline: it waits
+        for a stuck call as long as that takes)."""
+        deferred = Request(loaded.label, "unload", self._shutdown, (loaded,), loaded.runner)
+        deferred.target = None  # it must run although the device is marked unloaded
+        try:
+            loaded.runner.submit(deferred, force=True)
+        except KernelClosedError:
+            pass  # the runner has already ended: nothing left to run the shutdown on
+
+    def _fail_queued(self, loaded: LoadedDevice) -> None:
+        """Calls still queued for a detached device fail now, not after the stuck call."""
+
+        def gone(request: Request) -> BaseException:
+            return UnknownDeviceError(f"device {loaded.label!r} was unloaded before {request.op!r} could run")
+
+        loaded.runner.fail_queued(lambda request: request.target is loaded, gone)
 
     # -- runner side ------------------------------------------------------------------------
     def _construct(
@@ -270,9 +313,12 @@ class DeviceVerbs(KernelBase):
         loaded.busy_poll_s = poll if poll is not None and poll > 0 else self.busy_poll_s
         loaded.watch = BusyWatch(loaded, self._dispatch, self._adapter_busy)  # type: ignore[attr-defined]
         with self._table_lock:
-            if self._reserved.get(label) is not token:  # the caller timed out and gave up
+            if self._reserved.get(label, (None,))[0] is not token:  # the caller timed out and gave up
                 return
             del self._reserved[label]
+            hub = self._devices.get(parent) if parent is not None else None
+            if parent is not None and (hub is None or hub.unloaded):
+                raise DeviceStateError(f"load_device({label!r}): its hub {parent!r} was unloaded while it loaded")
             if self._closed:
                 raise KernelClosedError(f"load_device({label!r}): the kernel closed during the load")
             self._devices[label] = loaded
@@ -300,7 +346,7 @@ class DeviceVerbs(KernelBase):
             raise
         try:
             if loaded.device_type == "Camera":
-                self._buffer_for(loaded.label)  # type: ignore[attr-defined]  # populates in the background
+                self._buffer_for(loaded)  # type: ignore[attr-defined]  # populates in the background
             loaded.initialized = True
             failures = self._refresh_one(loaded, announce=False)  # type: ignore[attr-defined]
         except BaseException as error:
@@ -310,27 +356,24 @@ class DeviceVerbs(KernelBase):
             raise
         loaded.init_error = None
         for label, name, error in failures:
-            log.warning(
-                "device %r: property %r unreadable after initialize: %s",
-                label,
-                name,
-                error,
-                extra={"device": label},
-            )
+            self._report(log, logging.WARNING, "device %r: property %r unreadable after initialize: %s",
+                         label, name, error, device=label)  # fmt: skip
         self.events.device_initialized.emit(loaded.label)
 
     def _release_after_failed_init(self, loaded: LoadedDevice) -> None:
         try:
             loaded.device.shutdown()
         except BaseException as error:  # noqa: BLE001 - the initialize failure is what the caller needs
-            log.warning("device %r: shutdown after a failed initialize raised %r", loaded.label, error)
+            self._report(log, logging.WARNING, "device %r: shutdown after a failed initialize raised %r",
+                         loaded.label, error, device=loaded.label)  # fmt: skip
         self._close_resources_quietly(loaded)
 
     def _close_resources_quietly(self, loaded: LoadedDevice) -> None:
         try:
             close_resources(loaded.device)
         except BaseException as error:  # noqa: BLE001 - the initialize failure is what the caller needs
-            log.warning("device %r: closing its ports after a failed initialize raised %r", loaded.label, error)
+            self._report(log, logging.WARNING, "device %r: closing its ports after a failed initialize raised %r",
+                         loaded.label, error, device=loaded.label)  # fmt: skip
 
     def _shutdown(self, loaded: LoadedDevice) -> None:
         """On the runner: end a sequence, shut the hardware down, forget the device. Each step
@@ -338,7 +381,7 @@ class DeviceVerbs(KernelBase):
         loaded.unloaded = True
         errors: list[BaseException] = []
         if loaded.device_type == "Camera":
-            _attempt(errors, self._forget_camera, loaded.label)  # type: ignore[attr-defined]
+            _attempt(errors, self._forget_camera, loaded)  # type: ignore[attr-defined]
         if loaded.initialized:
             _attempt(errors, loaded.device.shutdown)
         _attempt(errors, close_resources, loaded.device)
@@ -355,6 +398,8 @@ class DeviceVerbs(KernelBase):
                 return
             del self._devices[loaded.label]
         loaded.runner.release(f"device {loaded.label!r} was unloaded")
+        if loaded.device_type == "Camera":
+            self._drop_camera(loaded)  # type: ignore[attr-defined]
         self._cache.forget(loaded.label)
         self.roles.forget(loaded.label)  # type: ignore[attr-defined]
         if loaded.watch is not None:

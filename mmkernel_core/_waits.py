@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 class _Waiter:
     __slots__ = ("deadline", "round", "timer")
 
-    def __init__(self, round_: int, deadline: float, timer: Timer) -> None:
+    def __init__(self, round_: int, deadline: float, timer: Timer | None) -> None:
         self.round = round_
         self.deadline = deadline
         self.timer = timer
@@ -49,11 +49,15 @@ class BusyWatch:
 
     def wait(self, request: Request, deadline: float) -> None:
         """Settle `request` (None) once the device is idle, or fail it at `deadline`."""
-        timer = self._dispatch.watchdog.call_at(deadline, lambda: self._expire(request))
-        with self._lock:
-            self._waiters[request] = _Waiter(self._round, deadline, timer)
+        waiter = _Waiter(self._round, deadline, None)
+        with self._lock:  # registered before its deadline is armed, so the deadline cannot be lost
+            waiter.round = self._round
+            self._waiters[request] = waiter
             start = not self._cycling
             self._cycling = True
+        waiter.timer = self._dispatch.watchdog.call_at(deadline, lambda: self._expire(request))
+        if request.done():  # settled while the timer was being armed
+            waiter.timer.cancel()
         if start:
             self._cycle()
         elif self._loaded.unloaded:
@@ -121,7 +125,7 @@ class BusyWatch:
             ready = [r for r, w in self._waiters.items() if everyone or (round_ is not None and w.round < round_)]
             waiters = [self._waiters.pop(r) for r in ready]
         for request, waiter in zip(ready, waiters, strict=True):
-            waiter.timer.cancel()
+            _cancel(waiter.timer)
             request.finish(exception=error) if error is not None else request.finish(None)
         if not everyone:
             self._dispatch.watchdog.call_soon(self._cycle)
@@ -132,7 +136,7 @@ class BusyWatch:
             doomed = [r for r, w in self._waiters.items() if w.deadline < busy_until]
             waiters = [self._waiters.pop(r) for r in doomed]
         for request, waiter in zip(doomed, waiters, strict=True):
-            waiter.timer.cancel()
+            _cancel(waiter.timer)
             request.finish(exception=still_busy(self._loaded.label, "its post-set delay outlasts the deadline"))
 
     def _expire(self, request: Request) -> None:
@@ -151,6 +155,11 @@ class BusyWatch:
         if self._loaded.busy_until > time.monotonic():
             return "its post-set delay outlasts the deadline"
         return "the device still reports busy"
+
+
+def _cancel(timer: Timer | None) -> None:
+    if timer is not None:
+        timer.cancel()
 
 
 def still_busy(label: str, why: str) -> DeviceTimeoutError:

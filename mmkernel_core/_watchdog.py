@@ -43,9 +43,14 @@ class Timer:
 
     def cancel(self) -> None:
         self.cancelled = True
+        self.callback = _nothing  # let go of what the callback holds (a request, a frame)
 
 
 _Entry = tuple[float, int, "weakref.ref[Request] | Timer"]
+
+
+def _nothing() -> None:
+    pass
 
 
 def _run_inline(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

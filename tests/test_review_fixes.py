@@ -94,7 +94,7 @@ def test_unloading_a_streaming_camera_stops_reading_it(under_hub: bool) -> None:
         kernel.unload("Cam")
         if under_hub:
             kernel.wait_for("Hub")  # the hub's runner lives on: it must have dropped the sequence
-            assert kernel._loaded("Hub").runner.task is None
+            assert kernel._loaded("Hub").runner.tasks == []
         assert camera.reads_after_shutdown == 0
 
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mmkernel_sdk.errors import MMKernelError
 
@@ -28,7 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str) -> typer.Exit:
     """Print a clear error (no traceback) and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {one_line(message)}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {escape(one_line(message))}", markup=True, highlight=False)
     return typer.Exit(code=1)
 
 
