@@ -102,6 +102,11 @@ class AdapterRegistry:
         info = self._adapters.setdefault(adapter, AdapterInfo(adapter))
         info.devices[spec.name] = DeviceOffer(spec, adapter, info.source)
 
+    def add_device(self, adapter: str, spec: DeviceSpec) -> None:
+        """Offer one DeviceSpec under `adapter` (tests, scripts: without a plugin)."""
+        info = self._adapters.setdefault(adapter, AdapterInfo(adapter))
+        info.devices[spec.name] = DeviceOffer(spec, adapter, info.source)
+
     def add(self, spec: AdapterSpec, source: str) -> PluginError | None:
         """Add a plugin's adapter; a name another plugin already claimed becomes a conflict."""
         existing = self._adapters.get(spec.name)

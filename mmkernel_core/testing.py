@@ -27,12 +27,15 @@ class KernelHarness:
         *,
         label: str = "DUT",
         setup: Callable[[Kernel], None] | None = None,
+        configure: Callable[[Kernel, str], None] | None = None,
         timeout: float = 10.0,
     ) -> None:
         """`setup(kernel)` loads whatever else the device needs (e.g. the devices a Utilities
-        shutter drives) before the device under test is loaded."""
+        shutter drives) before the device under test is loaded; `configure(kernel, label)`
+        sets what can only be set after its initialize()."""
         self.device = device
         self.label = label
+        self._configure = configure
         self.kernel = Kernel(timeout=timeout, buffer_mb=16)
         if setup is not None:
             setup(self.kernel)
@@ -42,6 +45,8 @@ class KernelHarness:
 
     def initialize(self) -> None:
         self.kernel.initialize(self.label)
+        if self._configure is not None:
+            self._configure(self.kernel, self.label)
 
     def shutdown(self) -> None:
         self.kernel.close()

@@ -32,6 +32,7 @@ from .._device import Device
 from ..errors import PropertyError
 from ..resources import open_keys
 from ._harness import DirectHarness
+from .sim.protocol_sim import open_simulated_ports
 
 Harness = Any  # DirectHarness or mmkernel_core.testing.KernelHarness: the same methods
 HarnessFactory = Callable[[], Harness]
@@ -326,7 +327,7 @@ def _footprint() -> dict[str, list[Any]]:
     threads = [t for t in threading.enumerate() if not t.name.startswith(("mmkernel-", "MainThread"))]
     found: dict[str, list[Any]] = {
         "threads": [f"{t.name} ({t.ident})" for t in threads],
-        "open ports": open_keys(),
+        "open ports": open_keys() + [f"{port} (simulated)" for port in open_simulated_ports()],
     }
     fd_dir = "/proc/self/fd"
     if os.path.isdir(fd_dir):

@@ -16,6 +16,12 @@ from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 from ._link import SimLink
 from ._registry import open_simulator
 
+_open_ports: set[Serial] = set()  # what is open now (the conformance kit looks for leaks)
+
+
+def open_simulated_ports() -> list[str]:
+    return sorted(port.portstr for port in list(_open_ports))
+
 
 class Serial(SerialBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -34,11 +40,13 @@ class Serial(SerialBase):
         make_link = getattr(simulator, "make_link", None)  # a script (expected_protocol) is its own link
         self.link = make_link() if make_link is not None else SimLink(simulator)
         self.is_open = True
+        _open_ports.add(self)
 
     def close(self) -> None:
         if self.link is not None:
             self.link.close()
         self.is_open = False
+        _open_ports.discard(self)
         super().close()
 
     def _reconfigure_port(self) -> None:
