@@ -187,7 +187,8 @@ class ConfigVerbs(KernelBase):
     # -- loading a .cfg file ----------------------------------------------------------------
     @verb
     def load_config(self, path: str | Path) -> Request:
-        """Load a Micro-Manager `.cfg`: everything loaded before is unloaded first; any problem
+        """Load a Micro-Manager `.cfg` (a path, or an example's name such as "demo"): everything
+        loaded before is unloaded first; any problem
         is reported with its line number and leaves nothing loaded (no half-loaded system).
         The futures and asyncio faces run the load on a thread of its own."""
         request = Request("Core", "load_config")
@@ -204,8 +205,13 @@ class ConfigVerbs(KernelBase):
         self._load_config(Path(path))
 
     def _load_config(self, path: Path) -> None:
+        path = self._config_path(path)
         if not path.is_file():
-            raise ConfigError(f"configuration file {str(path)!r} does not exist")
+            known = ", ".join(sorted(self.adapters.examples)) or "(none installed)"
+            raise ConfigError(
+                f"configuration {str(path)!r} is neither a file nor the name of an example configuration; "
+                f"examples: {known}"
+            )
         commands, problems = read(path)
         if problems:
             raise ConfigError(_describe(path, problems), problems)
@@ -226,6 +232,14 @@ class ConfigVerbs(KernelBase):
                 self._roll_back(failure, timeout)
                 raise failure from error
         self.events.system_loaded.emit()
+
+    def _config_path(self, path: Path) -> Path:
+        """A file, or the name of an example configuration a plugin ships ("demo")."""
+        if not path.exists():
+            example = self.adapters.examples.get(str(path))
+            if example is not None:
+                return Path(example)
+        return path
 
     def _roll_back(self, failure: ConfigError, timeout: float) -> None:
         """Leave nothing of a failed load: unload everything, forget groups and roles, restore the

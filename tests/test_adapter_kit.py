@@ -266,3 +266,13 @@ def test_the_name_hook_reports_what_a_checker_returns() -> None:
     with pytest.raises(kit.ConformanceError, match="non-canonical property names: 'Intensity' is fine; nothing"):
         kit.check_names(lamp_harness, lambda h: ["'Intensity' is fine; nothing"])
     kit.check_names(lamp_harness, None)  # no registry given: nothing to check
+
+
+def test_a_simulator_option_it_does_not_take_is_a_clear_port_error() -> None:
+    from mmkernel_core import Kernel, PortError
+
+    with Kernel(timeout=5) as kernel:
+        kernel.load_device("Lamp", Lamp())
+        kernel.set_property("Lamp", "Port", "sim://lamp?colour=red")
+        with pytest.raises(PortError, match=r"simulator 'lamp' does not take the options \{'colour': 'red'\}"):
+            kernel.initialize("Lamp")

@@ -156,7 +156,7 @@ def test_roles_must_name_a_device_of_the_right_type(kernel: Kernel, tmp_path: Pa
 
 
 def test_missing_file(kernel: Kernel, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ConfigError, match="is neither a file nor the name of an example configuration"):
         kernel.load_config(tmp_path / "missing.cfg")
 
 

@@ -61,12 +61,9 @@ def command(fn: F) -> F:
 
 def resolve_config(kernel: Kernel, config: str) -> Path:
     """A path, or the name of an example configuration a plugin ships (e.g. "demo")."""
-    examples = kernel.adapters.examples
-    if config in examples and not Path(config).exists():
-        return Path(examples[config])
-    path = Path(config)
+    path = kernel._config_path(Path(config))
     if not path.is_file():
-        known = ", ".join(sorted(examples)) or "(none installed)"
+        known = ", ".join(sorted(kernel.adapters.examples)) or "(none installed)"
         raise fail(f"configuration {config!r} is neither a file nor an example name; examples: {known}")
     return path
 

@@ -5,7 +5,15 @@ The kernel opens a device's resources just before `initialize()` and closes them
 """
 
 from ._port_device import SerialManagerPort
-from ._resource import PortTarget, Resource, close_resources, open_resources, resources_of, wires_of
+from ._resource import (
+    PortTarget,
+    Resource,
+    close_resources,
+    open_resources,
+    resource_property_names,
+    resources_of,
+    wires_of,
+)
 from ._serial import LineSettings, SerialConnection, SerialPort
 from ._shared import open_keys
 from ._visa import VisaConnection, VisaInstrument
@@ -22,6 +30,7 @@ __all__ = [
     "close_resources",
     "open_keys",
     "open_resources",
+    "resource_property_names",
     "resources_of",
     "wires_of",
 ]

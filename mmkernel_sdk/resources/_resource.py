@@ -105,6 +105,11 @@ def close_resources(device: Device) -> None:
         raise errors[0]
 
 
+def resource_property_names(kind: type) -> set[str]:
+    """The properties a class's resources added (Port, BaudRate, AnswerTimeout...)."""
+    return {item.name for resource in resources_of(kind) for item in resource.properties()}
+
+
 def wires_of(device: Device) -> list[str]:
     return [w for r in resources_of(type(device)) if (w := r.wire(device)) is not None]
 

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from .._device import Device
 from ..errors import PropertyError
-from ..resources import open_keys
+from ..resources import open_keys, resource_property_names
 from ._harness import DirectHarness
 from .sim.protocol_sim import open_simulated_ports
 
@@ -259,10 +259,14 @@ def running(make: HarnessFactory) -> Iterator[Harness]:
 
 
 def writable(h: Harness, skip: tuple[str, ...] = ()) -> list[str]:
+    """Properties the kit writes: not read-only, not pre-init, not skipped, and not the ones a
+    resource added (AnswerTimeout, DelayBetweenCharsMs configure the link, not the instrument;
+    the SDK's own tests cover them)."""
+    link = resource_property_names(type(h.device))
     names = []
     for name in h.names():
         spec = h.spec(name)
-        if not (spec.read_only or spec.pre_init or name in skip):
+        if not (spec.read_only or spec.pre_init or name in skip or name in link):
             names.append(name)
     return names
 

@@ -57,7 +57,11 @@ def open_simulator(url_or_name: str) -> LineSimulator:
         factory = _from_entry_points(name)
     if factory is None:
         raise LookupError(f"no simulator named {name!r}; known: {', '.join(known_simulators()) or '(none)'}")
-    return factory(**_options_of(url_or_name))
+    options = _options_of(url_or_name)
+    try:
+        return factory(**options)
+    except TypeError as error:
+        raise ValueError(f"simulator {name!r} does not take the options {options}: {error}") from None
 
 
 def known_simulators() -> list[str]:

@@ -35,7 +35,7 @@ class Serial(SerialBase):
             raise SerialException("Port must be configured before it can be used.")
         try:
             simulator = open_simulator(self._port)
-        except LookupError as error:
+        except (LookupError, ValueError) as error:
             raise SerialException(str(error)) from None
         make_link = getattr(simulator, "make_link", None)  # a script (expected_protocol) is its own link
         self.link = make_link() if make_link is not None else SimLink(simulator)

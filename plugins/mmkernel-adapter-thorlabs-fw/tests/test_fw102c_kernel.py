@@ -97,3 +97,27 @@ def test_the_command_line_on_the_example_configuration() -> None:
     )
     assert moved.returncode == 0, moved.stderr
     assert moved.stdout.strip() == "mCherry"
+
+
+def test_the_simulator_served_by_the_command_line() -> None:
+    server = subprocess.Popen(
+        [mmkernel(), "simulate", "fw102c?time_scale=0.01"], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert "serving simulator 'fw102c?time_scale=0.01' on socket://127.0.0.1:" in line, line
+        url = line.split(" on ")[1].split()[0]
+        with Kernel(timeout=5) as kernel:
+            wheel_on(kernel, url)
+            kernel.set_state("Wheel", 2)
+            kernel.wait_for("Wheel")
+            assert kernel.get_state_label("Wheel") == "Filter-3"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_an_unknown_simulator_is_one_line_with_the_list() -> None:
+    done = subprocess.run([mmkernel(), "simulate", "nope"], capture_output=True, text=True)
+    assert done.returncode == 1 and "no simulator named 'nope'; installed:" in done.stderr and "fw102c" in done.stderr
