@@ -30,8 +30,7 @@ class Dispatcher:
     ) -> Request:
         """Run `fn(*args)` on the device's runner: inline when already on it, else queued with a
         deadline the watchdog enforces."""
-        device = target if isinstance(target, LoadedDevice) else None
-        runner, label = (target.runner, target.label) if device is not None else target  # type: ignore[misc]
+        device, runner, label = _unpack(target)
         if runner.on_own_thread():
             request = Request(label, op, fn, args, runner)
             request.target = device
@@ -47,8 +46,7 @@ class Dispatcher:
         timeout: float | None = None,
     ) -> Request:
         """Queue `fn(*args)` on the device's runner with a deadline, even from that runner."""
-        device = target if isinstance(target, LoadedDevice) else None
-        runner, label = (target.runner, target.label) if device is not None else target  # type: ignore[misc]
+        device, runner, label = _unpack(target)
         limit = self.default_timeout if timeout is None else check_timeout(timeout)
         request = Request(label, op, fn, args, runner, time.monotonic() + limit)
         request.target = device
@@ -79,6 +77,13 @@ class Dispatcher:
 
     def close(self) -> None:
         self.watchdog.close()
+
+
+def _unpack(target: LoadedDevice | tuple[Runner, str]) -> tuple[LoadedDevice | None, Runner, str]:
+    """A device, or (runner, label) for calls that stand for several devices on one runner."""
+    if isinstance(target, LoadedDevice):
+        return target, target.runner, target.label
+    return None, target[0], target[1]
 
 
 def check_timeout(timeout: float) -> float:

@@ -15,6 +15,7 @@ import threading
 import time
 import traceback
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +73,20 @@ def hang(kernel: Kernel, label: str, device: Holdable) -> None:
 
 
 # -- 2. user code never runs on kernel infrastructure threads ----------------------------------
-def test_future_callbacks_of_timed_out_calls_do_not_hold_up_other_deadlines(kernel: Kernel) -> None:
+@pytest.fixture
+def two_stuck(kernel: Kernel) -> Iterator[tuple[Holdable, Holdable]]:
+    """Devices A and B whose next reads hang (released at the end of the test)."""
     first, second = Holdable(), Holdable()
     kernel.load_device("A", first)
     kernel.load_device("B", second)
     kernel.initialize_all()
     first.hold = second.hold = True
+    yield first, second
+    first.gate.release.set()
+    second.gate.release.set()
+
+
+def test_future_callbacks_of_timed_out_calls_do_not_hold_up_other_deadlines(kernel: Kernel, two_stuck: Any) -> None:
     callback_gate = Gate()
     where: list[str] = []
 
@@ -93,16 +102,9 @@ def test_future_callbacks_of_timed_out_calls_do_not_hold_up_other_deadlines(kern
     assert isinstance(b.exception(timeout=5), DeviceTimeoutError)
     assert where == ["mmkernel-callbacks"]
     callback_gate.release.set()
-    first.gate.release.set()
-    second.gate.release.set()
 
 
-def test_a_slow_log_handler_does_not_delay_the_next_expiry(kernel: Kernel) -> None:
-    first, second = Holdable(), Holdable()
-    kernel.load_device("A", first)
-    kernel.load_device("B", second)
-    kernel.initialize_all()
-    first.hold = second.hold = True
+def test_a_slow_log_handler_does_not_delay_the_next_expiry(kernel: Kernel, two_stuck: Any) -> None:
     handler_gate = Gate()
 
     class Slow(logging.Handler):
@@ -121,8 +123,6 @@ def test_a_slow_log_handler_does_not_delay_the_next_expiry(kernel: Kernel) -> No
     finally:
         handler_gate.release.set()
         watchdog_log.removeHandler(handler)
-        first.gate.release.set()
-        second.gate.release.set()
 
 
 class StuckShutdown(SimShutter):
@@ -588,7 +588,9 @@ def test_aio_without_a_running_loop_raises_before_dispatch(kernel: Kernel) -> No
     assert stage.moves == []
 
 
-def test_a_future_cancelled_before_it_starts_never_runs(kernel: Kernel, gate: Gate) -> None:
+@pytest.fixture
+def held_hub(kernel: Kernel, gate: Gate) -> tuple[Holdable, RecordingStage, Any]:
+    """A hub runner held busy by a stuck read of H; Z, on the same runner, waits behind it."""
     held, stage = Holdable(gate), RecordingStage()
     kernel.load_device("Hub", Hub())
     kernel.load_device("H", held, parent="Hub")
@@ -597,6 +599,11 @@ def test_a_future_cancelled_before_it_starts_never_runs(kernel: Kernel, gate: Ga
     held.hold = True
     blocker = kernel.submit.get_property("H", "Value")
     gate.wait_entered()
+    return held, stage, blocker
+
+
+def test_a_future_cancelled_before_it_starts_never_runs(kernel: Kernel, gate: Gate, held_hub: Any) -> None:
+    held, stage, blocker = held_hub
     queued = kernel.submit.set_position("Z", 7.0)
     assert queued.cancel() and queued.cancelled()
     started = kernel.submit.set_position("Z", 8.0)
@@ -608,15 +615,8 @@ def test_a_future_cancelled_before_it_starts_never_runs(kernel: Kernel, gate: Ga
     assert stage.moves == [8.0]
 
 
-def test_an_awaited_call_cancelled_before_it_starts_never_runs(kernel: Kernel, gate: Gate) -> None:
-    held, stage = Holdable(gate), RecordingStage()
-    kernel.load_device("Hub", Hub())
-    kernel.load_device("H", held, parent="Hub")
-    kernel.load_device("Z", stage, parent="Hub")
-    kernel.initialize_all()
-    held.hold = True
-    blocker = kernel.submit.get_property("H", "Value")
-    gate.wait_entered()
+def test_an_awaited_call_cancelled_before_it_starts_never_runs(kernel: Kernel, gate: Gate, held_hub: Any) -> None:
+    held, stage, blocker = held_hub
 
     async def scenario() -> None:
         task = asyncio.ensure_future(kernel.aio.set_position("Z", 7.0))

@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,39 +26,41 @@ def wheel_on(kernel: Kernel, port: str, label: str = "Wheel") -> None:
     kernel.initialize(label)
 
 
-def test_moves_are_busy_until_the_wheel_arrives() -> None:
-    simulator = FW102CSimulator(time_scale=0.05)
+@contextmanager
+def wheel_with(simulator: FW102CSimulator) -> Iterator[Kernel]:
+    """A kernel with a wheel on `simulator` (published for the test, so it can look inside)."""
     url = publish(simulator)
     try:
         with Kernel(timeout=5) as kernel:
             wheel_on(kernel, url)
-            kernel.set_state_label("Wheel", "Filter-4")
-            assert kernel.busy("Wheel") is True
-            kernel.wait_for("Wheel")
-            assert kernel.busy("Wheel") is False
-            assert kernel.get_state("Wheel") == 3 and simulator.position == 4
-            kernel.set_property("Wheel", "Speed", "Slow")
-            assert simulator.speed == 0 and kernel.get_property("Wheel", "Speed") == "Slow"
+            yield kernel
     finally:
         unpublish(url)
+
+
+def test_moves_are_busy_until_the_wheel_arrives() -> None:
+    simulator = FW102CSimulator(time_scale=0.05)
+    with wheel_with(simulator) as kernel:
+        kernel.set_state_label("Wheel", "Filter-4")
+        assert kernel.busy("Wheel") is True
+        kernel.wait_for("Wheel")
+        assert kernel.busy("Wheel") is False
+        assert kernel.get_state("Wheel") == 3 and simulator.position == 4
+        kernel.set_property("Wheel", "Speed", "Slow")
+        assert simulator.speed == 0 and kernel.get_property("Wheel", "Speed") == "Slow"
 
 
 def test_a_silent_wheel_and_garbage_are_clear_errors_and_the_wheel_stays_usable() -> None:
     simulator = FW102CSimulator(time_scale=0.01)
-    url = publish(simulator)
-    try:
-        with Kernel(timeout=5) as kernel:
-            wheel_on(kernel, url)
-            simulator.fail_next("silent")
-            with pytest.raises(PortTimeoutError, match=r"'Wheel', port .*after sending 'pos\?'"):
-                kernel.get_state("Wheel")
-            simulator.fail_next("garbage")
-            with pytest.raises(ReplyError, match="is not ascii text"):
-                kernel.get_property("Wheel", "Speed")
-            assert kernel.get_state("Wheel") == 0  # usable again
-            assert kernel.device_health("Wheel").ok
-    finally:
-        unpublish(url)
+    with wheel_with(simulator) as kernel:
+        simulator.fail_next("silent")
+        with pytest.raises(PortTimeoutError, match=r"'Wheel', port .*after sending 'pos\?'"):
+            kernel.get_state("Wheel")
+        simulator.fail_next("garbage")
+        with pytest.raises(ReplyError, match="is not ascii text"):
+            kernel.get_property("Wheel", "Speed")
+        assert kernel.get_state("Wheel") == 0  # usable again
+        assert kernel.device_health("Wheel").ok
 
 
 def test_a_micro_manager_configuration_with_a_serial_manager_port(monkeypatch: pytest.MonkeyPatch) -> None:
