@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mmkernel_sdk.calibration import remember
 from mmkernel_sdk.errors import PropertyError, UnknownDeviceError
 
 from ._adapters import AdapterRegistry
@@ -80,13 +81,23 @@ class KernelBase:
         props = loaded.props
         value = props.coerce(name, value, initialized=loaded.initialized)
         props.apply(name, value)
-        affects = props.spec(name).affects
-        if affects and loaded.initialized:
+        spec = props.spec(name)
+        if spec.affects and loaded.initialized:
             with loaded.device.refreshing():  # read back together (a wheel's State and Label: one query)
-                self._read_back(loaded, name, affects)
+                self._read_back(loaded, name, spec.affects)
         else:
-            self._read_back(loaded, name, affects)
+            self._read_back(loaded, name, spec.affects)
+        if spec.memorized and loaded.initialized:
+            self._memorize(loaded, name, value)
         self._mark_set(loaded)
+
+    def _memorize(self, loaded: LoadedDevice, name: str, value: Any) -> None:
+        try:
+            remember(loaded.device, name, value)
+        except Exception as error:  # noqa: BLE001 - the set happened; saving it is reported, not raised
+            self._report(logging.getLogger("mmkernel.calibration"), logging.WARNING,
+                         "device %r: memorized %r = %r not saved: %s", loaded.label, name, value, error,
+                         device=loaded.label)  # fmt: skip
 
     def _read_back(self, loaded: LoadedDevice, name: str, affects: tuple[str, ...]) -> None:
         props = loaded.props

@@ -6,9 +6,11 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from mmkernel_sdk.calibration import default_data_dir, default_site_data_dir
 from mmkernel_sdk.errors import UnloadError
 
 from ._adapters import AdapterRegistry
@@ -55,7 +57,8 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Se
     (entry point group `mmkernel.adapters`) unless `discover=False`, plus any plugin objects
     (modules with hook implementations) passed as `plugins=`. `port_map` ({"COM1": "/dev/ttyUSB0"},
     default $MMKERNEL_PORT_MAP) says what a configuration's port names are on this machine (a
-    pyserial URL such as "sim://fw102c" works too). Each camera gets its own frame
+    pyserial URL such as "sim://fw102c" works too). `data_dir` / `site_data_dir` hold the
+    devices' calibration stores (see mmkernel_sdk.calibration). Each camera gets its own frame
     buffer of `buffer_mb` (default $MMKERNEL_BUFFER_MB or 1024), allocated when the camera is
     initialized and populated in the background (change per camera with `set_buffer_size`); `frame_metadata=False`
     drops per-frame metadata for the fastest streaming.
@@ -73,6 +76,8 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Se
         discover: bool = True,
         adapters: AdapterRegistry | None = None,
         port_map: dict[str, str] | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        site_data_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._closed = False  # every verb checks this first
         self._plugins = tuple(plugins)
@@ -88,6 +93,10 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Se
         self._table_lock = threading.Lock()
         self._notify_dropped: set[str] = set()
         self.port_map = dict(default_port_map() if port_map is None else port_map)
+        # calibration stores: the user's (default $MMKERNEL_DATA_DIR or the platform's user data
+        # directory) over an optional read-only lab-wide one ($MMKERNEL_SITE_DATA_DIR)
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self.site_data_dir = Path(site_data_dir) if site_data_dir is not None else default_site_data_dir()
         # User code the kernel hands on (Future done-callbacks, logging from runners and the
         # watchdog) runs here, never on a runner or the watchdog; events have their own thread.
         self._callbacks = Mailbox("mmkernel-callbacks", inline_when_closed=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from mmkernel_sdk import Device
+from mmkernel_sdk.calibration import restore_memorized
 from mmkernel_sdk.errors import (
     DeviceFaultedError,
     DeviceStateError,
@@ -35,6 +37,8 @@ class DeviceVerbs(KernelBase):
     _reserved: dict[str, tuple[object, str | None]]  # label -> (token, parent) of a load in progress
     _slow_call_s: float
     busy_poll_s: float
+    data_dir: Path
+    site_data_dir: Path | None
     port_map: dict[str, str]  # port name in configurations -> port (or URL) on this machine
     _notify_dropped: set[str]  # devices whose dropped notify() has been logged once
 
@@ -345,6 +349,8 @@ class DeviceVerbs(KernelBase):
             self._close_resources_quietly(loaded)
             raise
         try:
+            for problem in restore_memorized(loaded.device):  # memorized values back to the hardware
+                self._report(log, logging.WARNING, "device %r: %s", loaded.label, problem, device=loaded.label)
             if loaded.device_type == "Camera":
                 self._buffer_for(loaded)  # type: ignore[attr-defined]  # populates in the background
             loaded.initialized = True
@@ -418,6 +424,21 @@ class DeviceVerbs(KernelBase):
 
     def _mapped_port(self, name: str) -> str:
         return self.port_map.get(name, name)
+
+    def calibration_roots(self) -> tuple[Path, Path | None]:
+        return self.data_dir, self.site_data_dir
+
+    def adapter_of(self, device: Device) -> str:
+        loaded = self._devices.get(device.label)
+        return loaded.adapter if loaded is not None and loaded.device is device else ""
+
+    @verb
+    def calibration(self, label: str, *, timeout: float | None = None) -> Request:
+        """The device's persistent calibration store (dict-like; see mmkernel_sdk.calibration).
+        It is opened on the device's runner (its key may need the serial number from the
+        hardware); using it afterwards touches only files, from any thread."""
+        loaded = self._loaded(label)
+        return self._call(loaded, "calibration", lambda: loaded.device.calibration, timeout=timeout)
 
     def property_notified(self, device: Device, name: str, value: Any) -> None:
         """An adapter called notify(). Cache writes happen on the device's runner (that is what

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol
 from ._prop import prop
 from ._spec import PropertySpec
 from ._table import PropertyTable
+from .names import check_declaration
 
 
 class DeviceHost(Protocol):
@@ -34,6 +35,9 @@ class Device:
 
     device_type: ClassVar[str] = "Generic"
     description: ClassVar[str] = ""
+    serial_number_property: ClassVar[str | None] = None
+    """The property holding the hardware's serial number: calibration is stored under it (so it
+    follows the instrument, not the label). None: the label is the key."""
     busy_poll_s: ClassVar[float | None] = None
     """How often the kernel asks `busy()` while someone waits (None: the kernel's default, 5 ms).
     A device behind a slow serial line sets e.g. 0.05 so a 300 ms move is 6 queries, not 60."""
@@ -45,6 +49,9 @@ class Device:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._class_props = _collect_props(cls)
+        for value in vars(cls).values():  # declared here (inherited ones were checked already)
+            if isinstance(value, prop):
+                check_declaration(f"{cls.__module__}.{cls.__qualname__}", value.name, value.units)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Device:
         # Built here, not in __init__, so an adapter whose __init__ forgets super() still works.
@@ -70,6 +77,16 @@ class Device:
     def busy(self) -> bool:
         """True while non-blocking hardware is still moving; blocking adapters keep the default."""
         return False
+
+    @property
+    def calibration(self) -> Any:
+        """This device's persistent calibration store (a dict-like `Calibration`)."""
+        store = self.__dict__.get("_calibration")
+        if store is None:
+            from .calibration import open_calibration
+
+            store = self.__dict__["_calibration"] = open_calibration(self)
+        return store
 
     def ask(self, command: str) -> str:
         """Send a query and return the reply: what command properties (`prop(query=...)`) read
@@ -124,6 +141,7 @@ class Device:
         """Register a property at runtime (devices that learn their properties from hardware)."""
         if getter is not None and setter is None:
             spec.setdefault("read_only", True)
+        check_declaration(f"device {self.label!r}", name, spec.get("units", ""), stacklevel=3)
         self._props.add(PropertySpec(name=name, kind=kind, **spec), getter, setter)
 
     def set_limits(self, name: str, lo: float, hi: float) -> None:

@@ -41,6 +41,7 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
         read_only: bool = False,
         pre_init: bool = False,
         before_init: bool = False,
+        memorized: bool = False,
         sequence_max: int = 0,
         name: str | None = None,
         doc: str = "",
@@ -64,6 +65,7 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
         self.read_only = read_only
         self.pre_init = pre_init
         self.before_init = before_init  # usable before initialize() and after (MM: made in the constructor)
+        self.memorized = memorized  # kept in the calibration store, written back at initialize
         self.sequence_max = sequence_max
         self.public_name = name
         self.doc = doc
@@ -113,6 +115,7 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
             read_only=read_only,
             pre_init=self.pre_init,
             before_init=self.before_init,
+            memorized=self.memorized,
             sequence_max=self.sequence_max,
             doc=self.doc,
             affects=self.affects,

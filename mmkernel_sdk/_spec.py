@@ -43,6 +43,7 @@ class PropertySpec:
     read_only: bool = False
     pre_init: bool = False
     before_init: bool = False  # settable before initialize() too (not only pre_init ones)
+    memorized: bool = False  # saved in the calibration store on every set, restored at initialize
     sequence_max: int = 0
     doc: str = ""
     affects: tuple[str, ...] = field(default=())
@@ -60,6 +61,9 @@ class PropertySpec:
                 raise TypeError(f"property {self.name!r}: limits need an int or float type")
             if lo > hi:
                 raise ValueError(f"property {self.name!r}: limits ({lo}, {hi}) are reversed")
+        if self.memorized and self.pre_init:
+            why = "pre-init properties cannot be memorized (configurations hold them)"
+            raise ValueError(f"property {self.name!r}: {why}")
         if is_enum and self.allowed is None:
             object.__setattr__(self, "allowed", tuple(self.kind))
         if self.allowed is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +10,6 @@ import pytest
 
 from mmkernel_core import Kernel
 from mmkernel_sdk.testing import Gate
-
-# Every camera initialized in the tests gets a small buffer (the default is 1024 MB).
-os.environ.setdefault("MMKERNEL_BUFFER_MB", "32")
 
 
 @pytest.fixture

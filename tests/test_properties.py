@@ -40,7 +40,7 @@ class Dev(Generic):
     Speed = prop(Mode, default=Mode.FAST)
     Flag = prop(bool, default=False)
     Port = prop(str, default="COM1", pre_init=True)
-    Serial = prop(str, default="SN-0001", read_only=True)
+    SerialNumber = prop(str, default="SN-0001", read_only=True)
     Count = prop(int, default=0)
 
     def __init__(self) -> None:
@@ -75,7 +75,7 @@ class Dev(Generic):
         self.calls.append(("Count", value))
 
     # a getter without a setter: read-only
-    @prop(float, units="C")
+    @prop(float, units="degC")
     def Temperature(self) -> float:
         """Sensor temperature."""
         return self.temperature
@@ -309,7 +309,7 @@ REJECTIONS = [
     ("Flag", "maybe", "not a valid boolean", "any boolean"),
     ("Flag", 2, "not a valid boolean", "any boolean"),
     ("Temperature", 25.0, "read-only", "nothing (read-only)"),
-    ("Serial", "SN-2", "read-only", "nothing (read-only)"),
+    ("SerialNumber", "SN-2", "read-only", "nothing (read-only)"),
     ("Name", "Other", "read-only", "nothing (read-only)"),
     ("Description", "Other", "read-only", "nothing (read-only)"),
     ("Port", "COM2", "pre-initialization property", "any string"),
@@ -461,11 +461,11 @@ class Learner(Generic):
     def __init__(self) -> None:  # deliberately no super().__init__()
         self.calls: list[tuple[str, Any]] = []
         self.gain = 1.0
-        self.add_property("Serial number", str, default="SN-7", read_only=True)
+        self.add_property("SerialNumber", str, default="SN-7", read_only=True)
         self.add_property("Speed", int, default=5, limits=(1, 10))
 
     def initialize(self) -> None:
-        self.add_property("Temperature", float, getter=lambda: 37.0, units="C")
+        self.add_property("Temperature", float, getter=lambda: 37.0, units="degC")
         self.add_property("Gain", float, getter=self._get_gain, setter=self._set_gain, limits=(0, 5))
         self.add_property("Filter", str, default="A", allowed=("A", "B"))
 
@@ -481,13 +481,13 @@ def test_properties_added_in_init_and_initialize(kernel: Kernel) -> None:
     device = Learner()
     kernel.load_device("L", device)
     names = kernel.property_names("L")
-    assert {"Serial number", "Speed"} <= set(names)
+    assert {"SerialNumber", "Speed"} <= set(names)
     assert "Gain" not in names
     kernel.initialize("L")
-    assert {"Serial number", "Speed", "Temperature", "Gain", "Filter"} <= set(kernel.property_names("L"))
+    assert {"SerialNumber", "Speed", "Temperature", "Gain", "Filter"} <= set(kernel.property_names("L"))
 
     # read, from the device and from the cache filled by initialize
-    assert kernel.get_property("L", "Serial number") == "SN-7"
+    assert kernel.get_property("L", "SerialNumber") == "SN-7"
     assert kernel.get_property("L", "Temperature", from_cache=True) == 37.0
     assert kernel.get_property("L", "Gain") == 1.0
 
@@ -505,7 +505,7 @@ def test_properties_added_in_init_and_initialize(kernel: Kernel) -> None:
         ("Gain", 5.5, "out of range"),
         ("Filter", "C", "not one of the allowed values"),
         ("Temperature", 20.0, "read-only"),  # getter without setter
-        ("Serial number", "SN-8", "read-only"),
+        ("SerialNumber", "SN-8", "read-only"),
     ]:
         with pytest.raises(PropertyError, match=reason) as info:
             kernel.set_property("L", name, value)
@@ -597,11 +597,11 @@ def test_property_info_describes_the_spec(kernel: Kernel, dev: Dev) -> None:
     port = kernel.property_info("D", "Port")
     assert (port.kind, port.default, port.pre_init, port.read_only) == (str, "COM1", True, False)
 
-    serial = kernel.property_info("D", "Serial")
+    serial = kernel.property_info("D", "SerialNumber")
     assert serial.read_only is True
 
     temperature = kernel.property_info("D", "Temperature")
-    assert (temperature.kind, temperature.units, temperature.read_only) == (float, "C", True)
+    assert (temperature.kind, temperature.units, temperature.read_only) == (float, "degC", True)
 
     positions = kernel.property_info("D", "Number of positions")
     assert (positions.name, positions.kind, positions.limits) == ("Number of positions", int, (1, 12))

@@ -9,21 +9,27 @@ Devices that operate other devices through `self.kernel` need the kernel's harne
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._device import Device
 from .._spec import PropertySpec
+from ..calibration import default_data_dir, default_site_data_dir, remember, restore_memorized
 from ..errors import DeviceError
 from ..resources import PortTarget, close_resources, open_resources
 
 
 class DirectHarness:
-    def __init__(self, device: Device, label: str | None = None) -> None:
+    def __init__(
+        self, device: Device, label: str | None = None, data_dir: str | os.PathLike[str] | None = None
+    ) -> None:
         self.device = device
         self.label = label or type(device).__name__
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self.initialized = False
         self.notified: list[tuple[str, Any]] = []
         device._attach(self, None, self.label, type(device).__name__)
@@ -34,6 +40,9 @@ class DirectHarness:
 
     def resolve_port(self, device: Device, address: str) -> PortTarget:
         return PortTarget(address)
+
+    def calibration_roots(self) -> tuple[Path, Path | None]:
+        return self.data_dir, default_site_data_dir()
 
     # -- lifecycle --------------------------------------------------------------------------
     def initialize(self, refresh: bool = True) -> None:
@@ -47,6 +56,7 @@ class DirectHarness:
             close_resources(self.device)
             raise
         self.initialized = True
+        restore_memorized(self.device)
         if refresh:
             self.refresh()
 
@@ -86,7 +96,10 @@ class DirectHarness:
         if not self.initialized and not (spec.pre_init or spec.before_init):
             why = "cannot be set before initialize(): it is not a pre-initialization property"
             raise spec.error(self.label, value, why)
-        props.apply(name, props.coerce(name, value, initialized=self.initialized))
+        typed = props.coerce(name, value, initialized=self.initialized)
+        props.apply(name, typed)
+        if spec.memorized and self.initialized:
+            remember(self.device, name, typed)
 
     # -- motion and busy --------------------------------------------------------------------
     def busy(self) -> bool:

@@ -13,7 +13,8 @@ limits and for each allowed value; out-of-range and disallowed values are refuse
 nothing; `busy()` settles after every set and move; initialize/shutdown can be repeated and
 leave no thread, open port or file handle behind; a state device's labels follow its
 positions; a camera's frames have the shape and dtype it declares. `check_names` is where the
-property-name registry plugs in.
+property-name registry (`mmkernel_sdk.names`) plugs in: by default it reports every name that is
+a synonym of a canonical one, or a canonical one in other units.
 
 A harness runs the device: `DirectHarness` (the SDK's own, no kernel) by default, or the
 kernel's `KernelHarness` for devices that use `self.kernel`.
@@ -30,6 +31,7 @@ from typing import Any, ClassVar
 
 from .._device import Device
 from ..errors import PropertyError
+from ..names import conformance_checker
 from ..resources import open_keys, resource_property_names
 from ._harness import DirectHarness
 from .sim.protocol_sim import open_simulated_ports
@@ -192,7 +194,9 @@ def check_names(make: HarnessFactory, checker: NameChecker | None = None) -> Non
             raise ConformanceError(f"{h.label}: non-canonical property names: " + "; ".join(problems))
 
 
-def check_all(make: HarnessFactory, skip: tuple[str, ...] = (), names: NameChecker | None = None) -> None:
+def check_all(
+    make: HarnessFactory, skip: tuple[str, ...] = (), names: NameChecker | None = conformance_checker
+) -> None:
     for check in CHECKS:
         function = globals()[check]
         if check in ("check_round_trips", "check_rejects_invalid", "check_busy_settles"):
@@ -211,8 +215,7 @@ class ConformanceTests:
     device_class: ClassVar[type[Device]]
     pre_init: ClassVar[dict[str, Any]] = {}
     skip_properties: ClassVar[tuple[str, ...]] = ()  # never written by the kit (dangerous on hardware)
-    name_checker: ClassVar[NameChecker | None] = None
-
+    name_checker: ClassVar[NameChecker | None] = staticmethod(conformance_checker)  # the name registry
     def harness(self) -> Harness:
         harness = DirectHarness(self.device_class())
         for name, value in self.pre_init.items():

@@ -28,7 +28,7 @@ class DemoCamera(Camera):
     ScanMode = prop(int, default=1, allowed=(1, 2, 3), affects=("Binning",))
     Gain = prop(int, default=0, limits=(-5, 8))
     Offset = prop(int, default=0, limits=(0, 10_000))
-    CCDTemperature = prop(float, default=0.0, limits=(-100.0, 10.0), units="C")
+    CCDTemperature = prop(float, default=0.0, limits=(-100.0, 10.0), units="degC")
     ReadoutTime = prop(float, default=0.0, limits=(0.0, 10_000.0), units="ms")
     OnCameraCCDXSize = prop(int, default=512, limits=(16, 33_000))
     OnCameraCCDYSize = prop(int, default=512, limits=(16, 33_000))

@@ -1,0 +1,233 @@
+"""Calibration storage: per-device persistent values that outlive a session.
+
+    self.calibration["pixel_size_um"] = 0.65           # adapter code
+    kernel.calibration("Cam")["camera_to_stage"] = affine.tolist()   # user code
+
+Values are JSON-able (numbers, strings, booleans, None, lists, nested dicts; numpy arrays and
+scalars are stored as lists and numbers). A device's store is keyed by adapter + device name +
+serial number (the property an adapter names in `serial_number_property`; the label when there
+is none), under the user's data directory (platformdirs; `$MMKERNEL_DATA_DIR` or
+`Kernel(data_dir=...)` override it). A read-only site layer (`$MMKERNEL_SITE_DATA_DIR`,
+`Kernel(site_data_dir=...)`) lies under it: lab-wide values a user's own override. Writes are
+atomic and locked, every change is kept in a bounded history, and `prop(..., memorized=True)`
+properties are saved on every set and written back to the hardware at initialize.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+import threading
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._file import CalibrationError, CalibrationFile, CalibrationWarning, record
+from ._paths import safe_component, store_path
+
+if TYPE_CHECKING:
+    from .._device import Device
+
+MEMORIZED = "property "  # memorized property values are stored as "property <name>"
+
+
+def default_data_dir() -> Path:
+    """$MMKERNEL_DATA_DIR, else the platform's user data directory for mmkernel."""
+    configured = os.environ.get("MMKERNEL_DATA_DIR")
+    if configured:
+        return Path(configured)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("mmkernel", appauthor=False))
+
+
+def default_site_data_dir() -> Path | None:
+    configured = os.environ.get("MMKERNEL_SITE_DATA_DIR")
+    return Path(configured) if configured else None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of a key's history."""
+
+    time: float  # seconds since the epoch
+    value: Any
+    by: str
+    deleted: bool = False
+
+
+class Calibration(MutableMapping[str, Any]):
+    """One device's calibration: the user layer over an optional read-only site layer."""
+
+    def __init__(self, user: CalibrationFile, site: CalibrationFile | None = None) -> None:
+        self._user = user
+        self._site = site
+        self._lock = threading.RLock()
+
+    @property
+    def path(self) -> Path:
+        return self._user.path
+
+    def _values(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        with self._lock:
+            user = self._user.load()["values"]
+            site = self._site.load()["values"] if self._site is not None else {}
+            return user, site
+
+    def __getitem__(self, key: str) -> Any:
+        user, site = self._values()
+        if key in user:
+            return user[key]
+        if key in site:
+            return site[key]
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        _check_key(key)
+        stored = to_json(value, key)
+        with self._lock:
+            self._user.change(lambda document: record(document, key, stored))
+
+    def __delitem__(self, key: str) -> None:
+        user, site = self._values()
+        if key not in user:
+            if key in site:
+                where = self._site.path  # type: ignore[union-attr]
+                raise KeyError(f"{key!r} comes from the read-only site layer ({where}); it cannot be deleted")
+            raise KeyError(key)
+        with self._lock:
+            self._user.change(lambda document: record(document, key, None, deleted=True))
+
+    def __iter__(self) -> Iterator[str]:
+        user, site = self._values()
+        return iter(sorted(set(user) | set(site)))
+
+    def __len__(self) -> int:
+        user, site = self._values()
+        return len(set(user) | set(site))
+
+    def __repr__(self) -> str:
+        return f"<Calibration {self.path}: {dict(self)}>"
+
+    def history(self, key: str) -> list[Change]:
+        """Every recorded change of `key` in the user layer, oldest first (bounded)."""
+        entries = self._user.load()["history"].get(key, [])
+        return [Change(e["time"], e["value"], e.get("by", "?"), e.get("deleted", False)) for e in entries]
+
+    def revert(self, key: str, steps: int = 1) -> Any:
+        """Go back `steps` changes (recorded as a new change); returns the value now in force."""
+        history = self.history(key)
+        if steps < 1 or steps >= len(history):
+            raise CalibrationError(
+                f"{key!r} in {self.path}: cannot go back {steps} change(s); its history has {len(history)}"
+            )
+        target = history[-1 - steps]
+        if target.deleted:
+            del self[key]
+            return None
+        self[key] = target.value
+        return target.value
+
+
+def to_json(value: Any, key: str = "?") -> Any:
+    """`value` as JSON-able data, or a TypeError/ValueError naming the key."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"calibration {key!r}: {value!r} is not a finite number")
+        return float(value)
+    tolist = getattr(value, "tolist", None)  # numpy arrays and scalars
+    if tolist is not None:
+        return to_json(tolist(), key)
+    if isinstance(value, (list, tuple)):
+        return [to_json(item, key) for item in value]
+    if isinstance(value, dict):
+        for name in value:
+            if not isinstance(name, str):
+                raise TypeError(f"calibration {key!r}: dict keys must be text, not {name!r}")
+        return {name: to_json(item, f"{key}.{name}") for name, item in value.items()}
+    kind = type(value).__name__
+    raise TypeError(f"calibration {key!r}: {kind} {value!r} cannot be stored (use numbers, text, lists, dicts)")
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str) or not key or "\x00" in key:
+        raise KeyError(f"calibration keys are non-empty text without NUL, not {key!r}")
+
+
+# -- what the kernel and the harness call ------------------------------------------------------
+def open_calibration(device: Device) -> Calibration:
+    """The store for `device`, keyed by adapter + device name + serial number (or label)."""
+    host = device._host
+    roots = getattr(host, "calibration_roots", None)
+    user_root, site_root = roots() if roots is not None else (default_data_dir(), default_site_data_dir())
+    adapter_of = getattr(host, "adapter_of", None)
+    adapter = (adapter_of(device) if adapter_of is not None else "") or "(loaded directly)"
+    serial = serial_of(device)
+    key = f"serial {serial}" if serial else f"label {device.label}"
+    identity = {"adapter": adapter, "device": device.device_name, "serial": serial, "label": device.label}
+    parts = ("calibration", adapter, device.device_name, key)
+    user = CalibrationFile(store_path(Path(user_root), *parts), identity)
+    site = CalibrationFile(store_path(Path(site_root), *parts), identity, read_only=True) if site_root else None
+    return Calibration(user, site)
+
+
+def serial_of(device: Device) -> str:
+    """The serial number the adapter names (`serial_number_property`), "" if none or unreadable."""
+    name = type(device).serial_number_property
+    if not name:
+        return ""
+    try:
+        value = device._props.get(name)
+    except Exception:  # noqa: BLE001 - no serial yet (not initialized): the label is the key
+        return ""
+    return str(value).strip() if value is not None else ""
+
+
+def remember(device: Device, name: str, value: Any) -> None:
+    """A memorized property was set: keep its value."""
+    device.calibration[MEMORIZED + name] = to_json(value, name)
+
+
+def restore_memorized(device: Device) -> list[str]:
+    """Write every memorized property's kept value back to the hardware (at initialize);
+    returns the problems (a value no longer allowed is skipped, and said)."""
+    problems = []
+    props = device._props
+    calibration = device.calibration
+    for name in props.names():
+        spec = props.spec(name)
+        if not spec.memorized or MEMORIZED + name not in calibration:
+            continue
+        stored = calibration[MEMORIZED + name]
+        try:
+            props.apply(name, spec.coerce(stored, device.label))
+        except Exception as error:  # noqa: BLE001 - one bad value must not stop the others
+            problems.append(f"memorized {name!r} = {stored!r} not restored: {error}")
+    return problems
+
+
+__all__ = [
+    "MEMORIZED",
+    "Calibration",
+    "CalibrationError",
+    "CalibrationFile",
+    "CalibrationWarning",
+    "Change",
+    "default_data_dir",
+    "default_site_data_dir",
+    "open_calibration",
+    "remember",
+    "restore_memorized",
+    "safe_component",
+    "serial_of",
+    "store_path",
+    "to_json",
+]

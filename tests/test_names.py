@@ -1,0 +1,112 @@
+"""The normalized property-name registry: contents, warnings, the CLI and the conformance hook."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from mmkernel_core.cli import app
+from mmkernel_sdk import Camera, Generic, prop
+from mmkernel_sdk.names import PropertyNameWarning, canonical, normalize, problem, registry
+from mmkernel_sdk.testing import DirectHarness
+from mmkernel_sdk.testing import conformance as kit
+
+# Every property keyword (MM::g_Keyword_*) of Micro-Manager's MMDevice/MMDeviceConstants.h,
+# including the Core device's and the pump keywords.
+MM_KEYWORDS = """Name Description CameraName CameraID CameraChannelName CameraChannelIndex Binning Exposure
+ActualExposure ActualInterval-ms Interval-ms ElapsedTime-ms PixelType ReadoutTime ReadoutMode Gain EMGain
+Offset CCDTemperature CCDTemperatureSetPoint State Label Position Type Delay_ms BaudRate DataBits StopBits
+Parity Handshaking DelayBetweenCharsMs Port AnswerTimeout Speed Initialize Camera Shutter XYStage Focus
+AutoFocus AutoShutter ChannelGroup ImageProcessor SLM Galvo PressurePump VolumetricPump TimeoutMs Channel
+Version ColorMode TransposeXY TransposeMirrorX TransposeMirrorY TransposeCorrection ClosedPosition HubID
+Volume_uL Min_Volume_uL Max_Volume_uL Flowrate_uL_per_sec Pressure_Imposed Pressure_Measured""".split()
+MM_KEYWORDS = [keyword.replace("_", " ") if keyword.startswith("Pressure") else keyword for keyword in MM_KEYWORDS]
+COMMON = {"Wavelength": "nm", "Intensity": "%", "Power": "mW", "Voltage": "V", "Temperature": "degC",
+          "Velocity": "mm/s", "Acceleration": "mm/s^2", "SerialNumber": "", "FirmwareVersion": ""}  # fmt: skip
+
+
+def test_every_micro_manager_keyword_is_canonical() -> None:
+    missing = [k for k in MM_KEYWORDS if k not in registry()]
+    assert missing == []
+    assert all(registry()[k].micro_manager for k in MM_KEYWORDS)
+
+
+def test_common_instrument_names_have_their_units() -> None:
+    assert {name: registry()[name].units for name in COMMON} == COMMON
+
+
+def test_entries_are_complete_and_synonyms_unambiguous() -> None:
+    seen: dict[str, str] = {}
+    for entry in registry().values():
+        assert entry.type in ("int", "float", "str", "bool", "number", "any") and entry.meaning and entry.device_types
+        for spelling in (entry.name, *entry.synonyms):
+            other = seen.setdefault(normalize(spelling), entry.name)
+            assert other == entry.name, f"{spelling!r} means both {other!r} and {entry.name!r}"
+    assert registry()["Exposure"].sfnc.startswith("ExposureTime")
+    assert registry()["Binning"].ome == "DetectorSettings.Binning"
+
+
+@pytest.mark.parametrize("synonym", ["exposure_ms", "ExposureTime", "Exp", "exposure", "Exposure-ms"])
+def test_declaring_a_synonym_warns_at_class_definition(synonym: str) -> None:
+    message = rf"property '{synonym}' is a synonym of the canonical name 'Exposure' \[ms\]"
+    with pytest.warns(PropertyNameWarning, match=message):
+
+        class Cam(Generic):
+            x = prop(float, name=synonym, units="ms")
+
+
+def test_declaring_a_canonical_name_with_other_units_warns() -> None:
+    with pytest.warns(PropertyNameWarning, match=r"'Wavelength' is declared in 'um'; its canonical units are 'nm'"):
+
+        class Laser(Generic):
+            Wavelength = prop(float, default=0.5, units="um")
+
+
+def test_runtime_properties_are_checked_too() -> None:
+    class Box(Generic):
+        def __init__(self) -> None:
+            self.add_property("laser_power", float, default=1.0, units="mW")
+
+    with pytest.warns(PropertyNameWarning, match=r"'laser_power' is a synonym of the canonical name 'Power' \[mW\]"):
+        Box()
+
+
+def test_canonical_and_unknown_names_are_fine() -> None:
+    assert problem("Exposure", "ms") == problem("Photon Flux") == problem("Gain") == ""
+    assert canonical("EXPOSURE").name == "Exposure"  # type: ignore[union-attr]
+    assert canonical("Mode") is None
+
+
+class Renamer(Camera):
+    """A camera that says ExposureTime"""
+
+    def frame_shape(self) -> tuple[int, ...]:
+        return (4, 4)
+
+    def frame_dtype(self) -> object:
+        return "uint8"
+
+    def read_frame(self, out: object) -> None:
+        pass
+
+
+def test_the_conformance_kit_reports_non_canonical_names() -> None:
+    def make() -> DirectHarness:
+        harness = DirectHarness(Renamer())
+        with pytest.warns(PropertyNameWarning):
+            harness.device.add_property("ExposureTime", float, default=10.0)
+        return harness
+
+    with pytest.raises(kit.ConformanceError, match="'ExposureTime' is a synonym of the canonical name 'Exposure'"):
+        kit.check_names(make, kit.conformance_checker)
+
+
+def test_the_cli_lists_and_searches_the_registry() -> None:
+    runner = CliRunner()
+    every = runner.invoke(app, ["names"], env={"COLUMNS": "250"})
+    assert every.exit_code == 0 and "Exposure" in every.output and "Wavelength" in every.output
+    found = runner.invoke(app, ["names", "ExposureTime", "--wide"], env={"COLUMNS": "250"})
+    assert found.exit_code == 0 and "Exposure" in found.output and "Plane.ExposureTime" in found.output
+    assert "Wavelength" not in found.output
+    none = runner.invoke(app, ["names", "zzz-nothing"])
+    assert none.exit_code == 1 and "no canonical name matches 'zzz-nothing'" in none.output
