@@ -6,14 +6,17 @@
 adds the pre-initialization properties `Resource` (e.g. `ASRL1::INSTR`, `TCPIP::host::INSTR`,
 `USB0::...::INSTR`) and `Backend` (pyvisa's library argument: "" for the default, "@py" for
 pyvisa-py, "path/to/instrument.yaml@sim" for pyvisa-sim, which is how an adapter's own tests run
-without hardware), and `AnswerTimeout` (ms). In adapter code `self.visa` has write, read, query
+without hardware; a relative YAML path is also looked for beside the adapter's module), and
+`AnswerTimeout` (ms). In adapter code `self.visa` has write, read, query
 and clear, with the same errors as a SerialPort.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._prop import prop
@@ -72,6 +75,17 @@ class VisaInstrument(Resource):
         return f"visa:{device._props.get('Backend')}:{name}" if name else None
 
 
+def _resolve_backend(backend: str, device: Device) -> str:
+    """A pyvisa-sim YAML named relative to nothing (`instrument.yaml@sim`) is looked for in the
+    current directory, then beside the adapter's module: an adapter ships its simulated instrument."""
+    path, at, library = backend.rpartition("@")
+    if not at or not path or Path(path).is_absolute() or Path(path).exists():
+        return backend
+    module = sys.modules.get(type(device).__module__)
+    beside = Path(getattr(module, "__file__", "") or ".").parent / path
+    return f"{beside}@{library}" if beside.exists() else backend
+
+
 class VisaConnection:
     """`self.visa` in adapter code."""
 
@@ -94,7 +108,7 @@ class VisaConnection:
         if self.instrument is not None:
             return
         device, resource = self._device, self._resource
-        name, backend = self.address, str(device._props.get("Backend"))
+        name, backend = self.address, _resolve_backend(str(device._props.get("Backend")), device)
         if not name:
             message = f"device {device.label!r}: set its Resource property before initialize()"
             raise PortError(device.label, "open", message)

@@ -69,6 +69,11 @@ class DirectHarness:
                     values[name] = self.get(name)
                 except Exception as error:  # noqa: BLE001 - reported per property, like the kernel
                     values[name] = error
+        if self.device.device_type == "XYStage":  # the kernel reads an XY stage's position too
+            try:
+                values["XYPosition"] = self.xy()
+            except Exception as error:  # noqa: BLE001
+                values["XYPosition"] = error
         return values
 
     def shutdown(self) -> None:

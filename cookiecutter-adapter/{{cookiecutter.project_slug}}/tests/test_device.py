@@ -1,0 +1,71 @@
+{%- set t = cookiecutter.transport -%}
+{%- set d = cookiecutter.device_type -%}
+"""The {{ cookiecutter.instrument }} adapter: the SDK's conformance kit, and the device through a real kernel."""
+
+from __future__ import annotations
+{% if t == "visa" %}
+from pathlib import Path
+{% endif %}
+from mmkernel_core import Kernel
+from mmkernel_sdk.testing.conformance import ConformanceTests
+{%- if t == "serial" %}
+from mmkernel_sdk.testing.sim import register_simulator
+{%- endif %}
+
+import {{ cookiecutter.package }}
+from {{ cookiecutter.package }}.device import {{ cookiecutter.class_name }}
+from {{ cookiecutter.package }}.plugin import ADAPTER, DEVICE
+{%- if t == "serial" %}
+from {{ cookiecutter.package }}.simulator import Simulator
+{%- endif %}
+{% if t == "serial" %}
+PRE_INIT = {"Port": register_simulator("{{ cookiecutter.slug }}-tests", Simulator) + "?move_s=0.01"}
+{%- elif t == "visa" %}
+PRE_INIT = {
+    "Resource": "ASRL1::INSTR",
+    "Backend": f"{Path({{ cookiecutter.package }}.__file__).with_name('instrument.yaml')}@sim",
+}
+{%- else %}
+PRE_INIT = {"SerialNumber": "TEST-0001"}
+{%- endif %}
+
+
+class TestConformance(ConformanceTests):
+    """Everything a well-behaved adapter does (see mmkernel_sdk.testing.conformance)."""
+
+    device_class = {{ cookiecutter.class_name }}
+    pre_init = PRE_INIT
+
+
+def test_the_kernel_finds_it_and_runs_it() -> None:
+    assert {{ cookiecutter.package }}.__name__
+    with Kernel() as kernel:
+        offered = {offer for info in kernel.adapters.adapters() if info.name == ADAPTER for offer in info.devices}
+        assert DEVICE in offered, f"the kernel does not offer {ADAPTER}/{DEVICE}: is the package installed?"
+        kernel.load_device("Device", ADAPTER, DEVICE)
+        for name, value in PRE_INIT.items():
+            kernel.set_property("Device", name, value)
+        kernel.initialize("Device")
+{%- if d == "StateDevice" %}
+        kernel.set_state("Device", 3)
+        kernel.wait_for("Device")
+        assert kernel.get_state("Device") == 3 and kernel.get_state_label("Device") == "State-3"
+{%- elif d == "Stage" %}
+        kernel.set_position("Device", 12.5)
+        kernel.wait_for("Device")
+        assert kernel.get_position("Device") == 12.5
+{%- elif d == "XYStage" %}
+        kernel.set_xy_position("Device", 10.0, 20.0)
+        kernel.wait_for("Device")
+        assert kernel.get_xy_position("Device") == (10.0, 20.0)
+{%- elif d == "Shutter" %}
+        kernel.set_shutter_open("Device", True)
+        assert kernel.get_shutter_open("Device") is True
+{%- elif d == "Camera" %}
+        kernel.set_property("Device", "Exposure", 5.0)
+        image = kernel.snap("Device")
+        assert image.shape == (256, 320) and image.dtype == "uint16"
+{%- else %}
+        kernel.set_property("Device", "Intensity", 42.0)
+        assert kernel.get_property("Device", "Intensity") == 42.0
+{%- endif %}

@@ -1,0 +1,1 @@
+"""{{ cookiecutter.vendor }} {{ cookiecutter.instrument }} for MMKernel."""
