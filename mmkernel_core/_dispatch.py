@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mmkernel_sdk.errors import MMKernelError
+from mmkernel_sdk.errors import KernelClosedError, MMKernelError
 
 from ._loaded import LoadedDevice
 from ._request import Request
@@ -53,7 +53,13 @@ class Dispatcher:
         # Bookkeeping first, queueing last: once queued, the runner wakes and must not have to
         # wait for this thread to drop the GIL (each such wait costs a thread wake-up).
         self.watchdog.track(request)
-        runner.submit(request)
+        try:
+            runner.submit(request)
+        except KernelClosedError:
+            if device is None or device.runner is runner:
+                raise
+            request.runner = device.runner  # it moved to another runner (one wire) just now
+            device.runner.submit(request)
         return request
 
     def call_or_fail(

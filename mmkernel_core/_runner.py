@@ -211,8 +211,10 @@ class Runner:
         return list(self._tasks)
 
     def retain(self) -> None:
-        """One more device lives on this runner."""
+        """One more device lives on this runner (refused once it is closed)."""
         with self._lock:
+            if self._closed:
+                raise KernelClosedError(f"runner {self.name}: {self._closed_reason}")
             self._users += 1
 
     def release(self, reason: str) -> None:
@@ -243,6 +245,12 @@ class Runner:
             if request is _STOP:
                 break
             assert isinstance(request, Request)
+            target = request.target
+            if target is not None and target.runner is not self and not request.done():
+                self._forward(request, target.runner)  # its device moved to another runner meanwhile
+                for callback in self._done_running(request, dequeued=True):
+                    _call_safely(callback)
+                continue
             with self._lock:
                 claimed = not request.done()
                 if claimed:
@@ -262,6 +270,13 @@ class Runner:
             except BaseException:  # noqa: BLE001 - the runner still drains its queue
                 self._report(log, logging.ERROR, "runner %s: cancelling %r failed", self.name, task, device=task.label)
         self._drain()
+
+    def _forward(self, request: Request, runner: Runner) -> None:
+        request.runner = runner
+        try:
+            runner.submit(request, force=True)
+        except MMKernelError as error:
+            request.finish(exception=error)
 
     def _done_running(self, item: Request, dequeued: bool) -> list[Callable[[], None]]:
         """`item` (a request, or the task step) has returned: clear it, and the hung state if it
@@ -367,7 +382,12 @@ class Runner:
             self._closed = True  # the thread is ending whatever the reason: queue nothing more
         while not self._queue.empty():
             request = self._queue.get()
-            if isinstance(request, Request):
+            if not isinstance(request, Request):
+                continue
+            target = request.target
+            if target is not None and target.runner is not self and not request.done():
+                self._forward(request, target.runner)
+            else:
                 request.finish(exception=KernelClosedError(f"device {request.label!r}: {self._closed_reason}"))
         with self._lock:
             self._inflight = 0
