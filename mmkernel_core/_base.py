@@ -34,9 +34,7 @@ class KernelBase:
     _cache: StateCache
     _closed: bool
 
-    def _report(
-        self, logger: logging.Logger, level: int, message: str, *args: Any, device: str | None = None
-    ) -> None:
+    def _report(self, logger: logging.Logger, level: int, message: str, *args: Any, device: str | None = None) -> None:
         raise NotImplementedError
 
     # -- lookups ----------------------------------------------------------------------------

@@ -160,9 +160,7 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Se
             logging.getLogger("mmkernel").removeHandler(handler)
         self.events.log_record.disconnect(callback)
 
-    def _report(
-        self, logger: logging.Logger, level: int, message: str, *args: Any, device: str | None = None
-    ) -> None:
+    def _report(self, logger: logging.Logger, level: int, message: str, *args: Any, device: str | None = None) -> None:
         """Log from a runner or the watchdog without running log handlers on it."""
         self._callbacks.post(logger.log, level, message, *args, extra={"device": device})
 

@@ -136,9 +136,7 @@ class DeviceVerbs(KernelBase):
         combined.cancellable = False
 
         def then_unload(_: Request) -> None:  # on the watchdog thread: queues, never runs device code
-            self._unload_everything(timeout).add_done_callback(
-                lambda done: combined.finish(exception=done.exception())
-            )
+            self._unload_everything(timeout).add_done_callback(lambda done: combined.finish(exception=done.exception()))
 
         gather("*", "stop sequences", stops).add_done_callback(
             lambda _: self._dispatch.watchdog.call_soon(lambda: then_unload(_))
@@ -465,7 +463,7 @@ class DeviceVerbs(KernelBase):
         port_device = self._devices.get(address)
         if port_device is not None and port_device.device_type == "Serial" and port_device.device is not device:
             settings = port_device.device.line_settings()  # type: ignore[attr-defined]
-            return PortTarget(self._mapped_port(port_device.device_name), settings, address)
+            return PortTarget(self._mapped_port(port_device.device_name), settings, address, port_device.device)
         return PortTarget(self._mapped_port(address))
 
     def _mapped_port(self, name: str) -> str:

@@ -36,19 +36,32 @@ class KernelHarness:
         self.device = device
         self.label = label
         self._configure = configure
+        self._pre_init = dict(pre_init or {})
         self.kernel = Kernel(timeout=timeout, buffer_mb=16)
         if setup is not None:
             setup(self.kernel)
-        self.kernel.load_device(label, device)
-        for name, value in (pre_init or {}).items():
-            self.kernel.set_property(label, name, value)
+        self._load()
+
+    def _load(self) -> None:
+        self.kernel.load_device(self.label, self.device)
+        for name, value in self._pre_init.items():
+            self.kernel.set_property(self.label, name, value)
 
     def initialize(self) -> None:
+        """Initialize the device; after a shutdown() the same instance is loaded again first
+        (as a configuration reload does), so a lifecycle check cycles one device object."""
+        if self.label not in self.kernel.devices():
+            self._load()
         self.kernel.initialize(self.label)
         if self._configure is not None:
             self._configure(self.kernel, self.label)
 
     def shutdown(self) -> None:
+        """Shut the device down and unload it; the kernel stays open until close()."""
+        if self.label in self.kernel.devices():
+            self.kernel.unload(self.label)
+
+    def close(self) -> None:
         self.kernel.close()
 
     def names(self) -> list[str]:

@@ -164,6 +164,8 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
                 return self.parse(text)
             if self.kind is bool:
                 return bool(int(text))
+            if isinstance(self.kind, type) and issubclass(self.kind, enum.Enum):
+                return _enum_member(self.kind, str(text))
             return self.kind(text)
         except (ValueError, TypeError, KeyError) as error:
             raise ReplyError(
@@ -182,3 +184,15 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
     def __set__(self, obj: Device, value: Any) -> None:
         """Adapter code assigning `self.x = v`: validate, apply, and tell the kernel."""
         obj._props.set_and_notify(self.name, value)
+
+
+def _enum_member(kind: type[enum.Enum], text: str) -> enum.Enum:
+    """The member written as `text`: enums go on the wire by value (see command_for), so "1"
+    reads back as the member whose value is 1; a member's name is accepted too."""
+    for member in kind:
+        if str(member.value) == text:
+            return member
+    if text in kind.__members__:
+        return kind[text]
+    shown = ", ".join(f"{m.value!r} ({m.name})" for m in kind)
+    raise ValueError(f"not one of {shown}")

@@ -3,6 +3,7 @@ must catch, and the simulator framework itself."""
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 
@@ -12,6 +13,7 @@ import serial
 
 from mmkernel_core.testing import KernelHarness
 from mmkernel_sdk import Camera, Generic, Stage, StateDevice, prop
+from mmkernel_sdk.errors import PortTimeoutError, ReplyError
 from mmkernel_sdk.resources import SerialPort
 from mmkernel_sdk.testing import DirectHarness, ProtocolMismatch, expected_protocol
 from mmkernel_sdk.testing import conformance as kit
@@ -78,9 +80,61 @@ def test_an_extra_exchange_fails() -> None:
 
 
 def test_a_read_the_script_cannot_answer_fails_fast() -> None:
+    class Eager(Lamp):
+        def initialize(self) -> None:
+            super().initialize()
+            self.port.read_until()  # a second line after ID? that the lamp never sends
+
     with pytest.raises(ProtocolMismatch, match=r"the device waits for a reply, but the script has none"):
+        with expected_protocol(Eager, INIT[:1]):
+            pass
+
+
+def test_a_device_waiting_for_a_reply_to_a_command_without_one_is_told_so() -> None:
+    with pytest.raises(ProtocolMismatch, match=r"timed out waiting for a reply the script says never comes"):
         with expected_protocol(Lamp, [*INIT, ("I?\r", None)]) as lamp:
             _ = lamp.Intensity
+
+
+class QuietLamp(Lamp):
+    """Says nothing when a command succeeds and `E<n>` within 50 ms when it fails."""
+
+    def tell(self, command: str) -> None:
+        self.port.write(command)
+        try:
+            reply = self.port.read_until(timeout_ms=50)
+        except PortTimeoutError:
+            return  # silence: accepted
+        raise ReplyError(self.label, command, f"the lamp refused {command!r}: {reply}")
+
+
+def test_silence_after_a_command_is_a_valid_exchange() -> None:
+    with expected_protocol(QuietLamp, [*INIT, ("I75\r", None), ("I?\r", "75\r")]) as lamp:
+        lamp.Intensity = 75
+    with pytest.raises(ReplyError, match="refused 'I75': E3"):
+        with expected_protocol(QuietLamp, [*INIT, ("I75\r", "E3\r")]) as lamp:
+            lamp.Intensity = 75
+
+
+class Speed(enum.Enum):
+    Slow = 0
+    Fast = 1
+
+
+class Motor(Generic):
+    """An int-valued enum command property: written by value, read back by value (or name)"""
+
+    port = SerialPort(terminator="\r")
+    speed = prop(Speed, query="SPD?", write="SPD {}", name="Speed")
+
+
+def test_an_enum_command_property_goes_on_the_wire_by_value_and_reads_back() -> None:
+    script = [("SPD?\r", "0\r"), ("SPD 1\r", None), ("SPD?\r", "1\r"), ("SPD?\r", "Slow\r"), ("SPD?\r", "7\r")]
+    with pytest.raises(ReplyError, match=r"reply '7' to 'SPD\?' cannot be read as Speed: not one of 0 \(Slow\)"):
+        with expected_protocol(Motor, script) as motor:  # the refresh reads "0": Slow
+            motor.speed = Speed.Fast  # "SPD 1", read back "1": Fast (else ReplyError for '1' here)
+            assert motor.speed is Speed.Slow  # the instrument says "Slow" by name
+            _ = motor.speed
 
 
 def test_a_mismatch_the_adapter_swallows_is_still_reported() -> None:
@@ -213,6 +267,15 @@ class LeaksAPort(Generic):
         """Forgets self._raw.close()."""
 
 
+class OnceOnly(Generic):
+    """Cannot be initialized a second time (keeps state from the first run)."""
+
+    def initialize(self) -> None:
+        if getattr(self, "_ran", False):
+            raise RuntimeError("already initialized once")
+        self._ran = True
+
+
 class WrongLabels(StateDevice):
     """Reports a Label one off from its State."""
 
@@ -247,6 +310,7 @@ class Nameless(Generic):
         (NeverSettles, kit.check_busy_settles, r"busy\(\) never settles after setting 'Value'"),
         (LeaksAThread, kit.check_lifecycle, r"left behind: threads: lamp-poller"),
         (LeaksAPort, kit.check_lifecycle, r"left behind: open ports: sim://lamp \(simulated\)"),
+        (OnceOnly, kit.check_lifecycle, r"initialize\(\) again after shutdown \(cycle 2\) failed: .*once"),
         (WrongLabels, kit.check_state_labels, r"after State = 0, State/Label read 0/'State-1', expected 0/'State-0'"),
         (Nameless, kit.check_identity, r"property 'Description' must be a non-empty string"),
     ],
@@ -255,6 +319,12 @@ def test_the_kit_catches_each_seeded_bug(device_class: type, check: object, mess
     options = {"busy_timeout_s": 0.2} if check is kit.check_busy_settles else {}
     with pytest.raises(kit.ConformanceError, match=message):
         check(lambda: DirectHarness(device_class()), **options)  # type: ignore[operator]
+
+
+def test_the_kernel_harness_cycles_one_device_object_too() -> None:
+    with pytest.raises(kit.ConformanceError, match=r"again after shutdown \(cycle 2\) failed"):
+        kit.check_lifecycle(lambda: KernelHarness(OnceOnly()))
+    kit.check_lifecycle(lambda: KernelHarness(Lamp(), {"Port": "sim://lamp"}))
 
 
 def test_the_kit_catches_frames_that_differ_from_the_declared_format() -> None:

@@ -410,9 +410,7 @@ class OddCamera(Camera):
         ("8x8", np.uint8, "frame_shape"),
     ],
 )
-def test_bad_frame_formats_are_refused_before_memory_is_used(
-    kernel: Kernel, shape: Any, dtype: Any, what: str
-) -> None:
+def test_bad_frame_formats_are_refused_before_memory_is_used(kernel: Kernel, shape: Any, dtype: Any, what: str) -> None:
     kernel.load_device("C", OddCamera(shape, dtype))
     kernel.initialize("C")
     with pytest.raises(DeviceError, match=rf"camera 'C': {what}\(\) returned .*; allowed: "):

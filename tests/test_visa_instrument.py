@@ -8,7 +8,8 @@ import pytest
 
 from mmkernel_core import DeviceError, Kernel, PortError, PortTimeoutError
 from mmkernel_sdk import Generic, prop
-from mmkernel_sdk.resources import VisaInstrument, open_keys
+from mmkernel_sdk.resources import SerialPort, VisaInstrument, open_keys, wires_of
+from mmkernel_sdk.testing import DirectHarness
 
 SIMULATED = f"{Path(__file__).parent / 'data' / 'visa_meter.yaml'}@sim"
 
@@ -28,13 +29,16 @@ def meter(kernel: Kernel, resource: str = "ASRL1::INSTR", label: str = "Meter") 
     kernel.initialize(label)
 
 
-@pytest.mark.parametrize("resource", ["ASRL1::INSTR", "TCPIP::192.168.0.5::INSTR"])
-def test_read_write_query_on_the_sim_backend(kernel: Kernel, resource: str) -> None:
+@pytest.mark.parametrize(
+    ("resource", "wire"),
+    [("ASRL1::INSTR", "ASRL1::INSTR"), ("TCPIP::192.168.0.5::INSTR", "TCPIP0::192.168.0.5::INST0::INSTR")],
+)
+def test_read_write_query_on_the_sim_backend(kernel: Kernel, resource: str, wire: str) -> None:
     meter(kernel, resource)
     assert kernel.get_property("Meter", "Identity") == "ACME,Meter 2000,SN1234,1.0"
     kernel.set_property("Meter", "Voltage", 3.25)
     assert kernel.get_property("Meter", "Voltage") == 3.25
-    assert f"visa:{SIMULATED}:{resource}" in open_keys()
+    assert f"handle:visa:{SIMULATED}:{wire}" in open_keys()  # one handle per instrument, by its full name
     kernel.unload("Meter")
     assert open_keys() == []
 
@@ -85,3 +89,38 @@ def test_two_devices_on_one_instrument_share_a_runner(kernel: Kernel) -> None:
     assert kernel._loaded("A").runner is kernel._loaded("B").runner
     kernel.set_property("A", "Voltage", 2.0)
     assert kernel.get_property("B", "Voltage") == 2.0  # one instrument, one open session
+
+
+class _SerialBox(Generic):
+    """serial"""
+
+    port = SerialPort()
+
+
+def _wire(device_class: type, **props: object) -> list[str]:
+    h = DirectHarness(device_class())
+    for name, value in props.items():
+        h.set(name, value)
+    return wires_of(h.device)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ({"Resource": "GPIB0::5::INSTR"}, {"Resource": "gpib0::5::instr"}),
+        ({"Resource": "GPIB::5"}, {"Resource": "GPIB0::5::INSTR"}),
+        ({"Resource": "TCPIP::10.0.0.2::INSTR"}, {"Resource": "TCPIP0::10.0.0.2::inst0::INSTR"}),
+        ({"Resource": "ASRL1::INSTR", "Backend": ""}, {"Resource": "ASRL1::INSTR", "Backend": "@py"}),
+    ],
+)
+def test_one_instrument_is_one_wire_however_it_is_named(one: dict, other: dict) -> None:
+    assert _wire(Meter, **one) == _wire(Meter, **other)
+
+
+def test_a_visa_serial_resource_and_a_serial_port_on_one_tty_are_one_wire() -> None:
+    assert _wire(Meter, Resource="ASRL/dev/ttyS0::INSTR") == _wire(_SerialBox, Port="/dev/ttyS0")
+
+
+def test_simulated_instruments_of_different_files_are_different_wires() -> None:
+    one = _wire(Meter, Resource="ASRL1::INSTR", Backend=SIMULATED)
+    assert one != _wire(Meter, Resource="ASRL1::INSTR", Backend="")

@@ -26,6 +26,7 @@ class PortTarget:
     url: str
     settings: Any = None
     via: str | None = None  # the port device's label, if any
+    device: Device | None = None  # that port device (its AnswerTimeout, DelayBetweenCharsMs)
 
 
 class Resource:

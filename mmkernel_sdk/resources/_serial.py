@@ -12,16 +12,18 @@ is a SerialConnection: write, read_until, query, purge.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import serial
 
 from .._prop import prop
-from ..errors import PortError, PortTimeoutError, ReplyError
+from ..errors import PortError, PortTimeoutError, PropertyError, ReplyError
 from . import _shared
 from ._resource import PortTarget, Resource, resolve_port
 
@@ -55,6 +57,11 @@ class LineSettings:
         return f"{self.baud_rate} baud, {frame}, handshaking {self.handshaking}"
 
 
+POLL_S = 0.05  # one pyserial read waits at most this long: the timeout is set once, not per chunk
+QUIET_S = 0.05  # after a timed-out exchange: silence this long means a late reply is not coming
+SETTLE_MAX_S = 2.0
+
+
 class SerialLine:
     """One open serial port, shared by the devices on it: pyserial plus a read-ahead buffer."""
 
@@ -62,7 +69,8 @@ class SerialLine:
         self.url = url
         self.lock = threading.RLock()
         self.buffer = bytearray()
-        self._timeout: float | None = 0.5
+        self.dirty = 0.0  # an exchange timed out: its reply may still come within this many s
+        self._timeout: float | None = POLL_S
         self.serial = serial.serial_for_url(
             url,
             baudrate=settings.baud_rate,
@@ -75,50 +83,80 @@ class SerialLine:
             write_timeout=5.0,
         )
 
-    def set_timeout(self, seconds: float) -> None:
+    def _set_timeout(self, seconds: float) -> None:
         if seconds != self._timeout:  # pyserial reconfigures the port on every change
             self.serial.timeout = self._timeout = seconds
 
+    def _take_waiting(self) -> bool:
+        """Move what has already arrived into the buffer, without waiting. True if anything came."""
+        waiting = self.serial.in_waiting
+        if waiting:
+            self._set_timeout(0.0)
+            self.buffer += self.serial.read(waiting)
+        return bool(waiting)
+
+    def _read_some(self, remaining: float) -> None:
+        """Wait up to `remaining` (polling in POLL_S steps) for more bytes."""
+        port = self.serial
+        self._set_timeout(POLL_S if remaining >= POLL_S else max(remaining, 0.0))
+        self.buffer += port.read(port.in_waiting or 1)
+
     def read_until(self, terminator: bytes, timeout_s: float) -> tuple[bytes, bool]:
-        """Bytes up to (not including) `terminator`, and whether it came within the time."""
+        """Bytes up to (not including) `terminator`, and whether it came within the time.
+        Bytes that have already arrived always count, even with no time left."""
         buffer = self.buffer
+        self._take_waiting()
         found = buffer.find(terminator)
         deadline = time.monotonic() + timeout_s
         while found < 0:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return bytes(buffer), False
-            self.set_timeout(min(remaining, 60.0))
-            port = self.serial
-            chunk = port.read(port.in_waiting or 1)
-            if not chunk:
-                return bytes(buffer), False
+                self._take_waiting()
+                found = buffer.find(terminator)
+                if found < 0:
+                    return bytes(buffer), False
+                break
             start = max(0, len(buffer) - len(terminator) + 1)
-            buffer += chunk
+            self._read_some(remaining)
             found = buffer.find(terminator, start)
         line = bytes(buffer[:found])
         del buffer[: found + len(terminator)]
         return line, True
 
     def read_bytes(self, count: int, timeout_s: float) -> bytes:
-        if len(self.buffer) < count:
-            self.set_timeout(timeout_s)
-            self.buffer += self.serial.read(count - len(self.buffer))
+        self._take_waiting()
+        deadline = time.monotonic() + timeout_s
+        while len(self.buffer) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._take_waiting()
+                break
+            self._read_some(remaining)
         out = bytes(self.buffer[:count])
         del self.buffer[:count]
         return out
 
     def read_available(self) -> bytes:
-        port = self.serial
-        waiting = port.in_waiting
-        if waiting:
-            self.set_timeout(0.0)
-            self.buffer += port.read(waiting)
+        self._take_waiting()
         out = bytes(self.buffer)
         self.buffer.clear()
         return out
 
+    def settle(self) -> None:
+        """Before a new command on a line whose last exchange timed out: drop what arrives
+        until it has been quiet as long as that exchange waited (at least QUIET_S), so a late
+        reply cannot answer the next command. Costs time only after a timeout."""
+        if not self.dirty:
+            return
+        quiet, self.dirty = max(QUIET_S, min(self.dirty, SETTLE_MAX_S)), 0.0
+        self._set_timeout(quiet)
+        give_up = time.monotonic() + SETTLE_MAX_S  # an instrument that never stops talking
+        while self.serial.read(self.serial.in_waiting or 1) and time.monotonic() < give_up:
+            pass
+        self.buffer.clear()
+
     def write(self, data: bytes, char_delay_s: float) -> None:
+        self.settle()
         if char_delay_s <= 0:
             self.serial.write(data)
             return
@@ -186,7 +224,11 @@ class SerialPort(Resource):
             prop(float, default=self._delay_ms, limits=(0.0, 10_000.0), units="ms", name="DelayBetweenCharsMs",
                  before_init=True, doc="Pause after each character sent (for slow instruments)."),
         ]  # fmt: skip
-        if not self.address_from_name:
+        if self.address_from_name:  # a port device: its line may be open through the devices using it
+            line_props = {"BaudRate", "DataBits", "Parity", "StopBits", "Handshaking"}
+            items = [item.setter(self._refuse_while_open(item.name)) if item.name in line_props else item
+                     for item in items]  # fmt: skip
+        else:
             items.insert(
                 0,
                 prop(str, default=UNDEFINED, pre_init=True, name="Port",
@@ -197,6 +239,26 @@ class SerialPort(Resource):
 
     def connect(self, device: Device) -> SerialConnection:
         return SerialConnection(self, device)
+
+    def _refuse_while_open(self, name: str) -> Callable[[Device, object], None]:
+        """A setter for a port device's line setting: while a device has its line open, a new
+        value would be reported but never applied, so it is refused."""
+
+        def check(device: Device, value: object) -> None:
+            wire = self.wire(device)
+            users = _shared.users_of(wire) if wire is not None else []
+            if users and value != device._props.get(name):
+                label = device.label
+                raise PropertyError(
+                    f"device {label!r}, property {name!r}: value {value!r} cannot be set while the port is open "
+                    f"(used by {', '.join(map(repr, users))}, at {device._props.get(name)!r}); unload those "
+                    "devices first",
+                    device=label,
+                    property=name,
+                    value=value,
+                )
+
+        return check
 
     def wire(self, device: Device) -> str | None:
         address = self.address(device)
@@ -285,7 +347,7 @@ class SerialConnection:
         ending = self._resource.write_terminator if terminator else ""
         raw = data if isinstance(data, bytes) else self._encode(data + ending)
         self.last_sent = data if isinstance(data, str) else data.decode(self._resource.encoding, "backslashreplace")
-        delay = float(self._device._props.get("DelayBetweenCharsMs")) / 1000.0
+        delay = self._setting_ms("DelayBetweenCharsMs") / 1000.0
         with line.lock:
             try:
                 line.write(raw, delay)
@@ -301,12 +363,10 @@ class SerialConnection:
         timeout = self._timeout_s(timeout_ms)
         started = time.monotonic()
         with line.lock:
-            try:
+            with self._wire_errors("read"):
                 raw, complete = line.read_until(end_bytes, timeout)
-            except (serial.SerialException, OSError) as error:
-                raise self._error(PortError, "read", f"reading failed: {error}") from None
             if not complete:
-                line.purge()  # whatever arrives late must not answer the next command
+                self._abandon(line, timeout)  # whatever arrives late must not answer the next command
                 waited = (time.monotonic() - started) * 1000
                 got = f"; got {raw!r} so far" if raw else "; nothing came"
                 raise self._error(
@@ -320,9 +380,10 @@ class SerialConnection:
         """Exactly `count` bytes, or PortTimeoutError."""
         line = self._live("read")
         with line.lock:
-            data = line.read_bytes(count, self._timeout_s(timeout_ms))
+            with self._wire_errors("read"):
+                data = line.read_bytes(count, self._timeout_s(timeout_ms))
             if len(data) < count:
-                line.purge()
+                self._abandon(line, self._timeout_s(timeout_ms))
                 raise self._error(
                     PortTimeoutError, "read", f"expected {count} bytes after sending {self.last_sent!r}, got {data!r}"
                 )
@@ -331,7 +392,7 @@ class SerialConnection:
     def read_available(self) -> bytes:
         """Whatever has arrived, without waiting (for polling a busy instrument)."""
         line = self._live("read")
-        with line.lock:
+        with line.lock, self._wire_errors("read"):
             return line.read_available()
 
     def query(self, command: str, *, terminator: str | bytes | None = None, timeout_ms: float | None = None) -> str:
@@ -344,7 +405,7 @@ class SerialConnection:
     def purge(self) -> None:
         """Drop everything received and not yet read (and anything not yet sent)."""
         line = self._live("purge")
-        with line.lock:
+        with line.lock, self._wire_errors("purge"):
             line.purge()
 
     # -- helpers ----------------------------------------------------------------------------
@@ -361,8 +422,33 @@ class SerialConnection:
         return line
 
     def _timeout_s(self, timeout_ms: float | None) -> float:
-        ms = float(self._device._props.get("AnswerTimeout")) if timeout_ms is None else timeout_ms
+        ms = self._setting_ms("AnswerTimeout") if timeout_ms is None else timeout_ms
         return max(0.0, ms) / 1000.0
+
+    def _setting_ms(self, name: str) -> float:
+        """AnswerTimeout / DelayBetweenCharsMs: the device's own, or its port device's if that is
+        longer (Micro-Manager configurations set them on the port; both are minimums someone
+        needed, so the longer one is always safe)."""
+        own = float(self._device._props.get(name))
+        port_device = self.target.device if self.target is not None else None
+        if port_device is None:
+            return own
+        return max(own, float(port_device._props.get(name)))
+
+    def _abandon(self, line: SerialLine, waited_s: float) -> None:
+        """An exchange timed out: drop what came, and let the next write wait out a late reply."""
+        line.buffer.clear()
+        line.dirty = max(line.dirty, waited_s)
+        with contextlib.suppress(serial.SerialException, OSError):
+            line.serial.reset_input_buffer()
+
+    @contextlib.contextmanager
+    def _wire_errors(self, operation: str) -> Iterator[None]:
+        """pyserial's and the OS's errors (a USB adapter unplugged) as PortError naming the device."""
+        try:
+            yield
+        except (serial.SerialException, OSError) as error:
+            raise self._error(PortError, operation, f"{operation} failed: {error}") from None
 
     def _encode(self, text: str) -> bytes:
         try:
@@ -375,7 +461,7 @@ class SerialConnection:
         try:
             return raw.decode(self._resource.encoding)
         except UnicodeDecodeError:
-            line.purge()
+            self._abandon(line, QUIET_S)
             raise self._error(
                 ReplyError, "read", f"reply {raw!r} to {self.last_sent!r} is not {self._resource.encoding} text"
             ) from None

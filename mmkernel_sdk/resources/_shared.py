@@ -59,6 +59,13 @@ def release(key: str, user: str) -> None:
     _close(shared.handle)
 
 
+def users_of(key: str) -> list[str]:
+    """Who has `key` open now (empty if nobody)."""
+    with _lock:
+        shared = _open.get(key)
+        return list(shared.users) if shared is not None else []
+
+
 def open_keys() -> list[str]:
     """What is open now (the conformance kit checks nothing leaks)."""
     with _lock:

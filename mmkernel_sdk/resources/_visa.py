@@ -13,6 +13,7 @@ and clear, with the same errors as a SerialPort.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from .._prop import prop
 from ..errors import PortError, PortTimeoutError, ReplyError
 from . import _shared
 from ._resource import Resource
+from ._serial import _wire_key as _serial_wire_key
 
 if TYPE_CHECKING:
     from .._device import Device
@@ -72,7 +74,33 @@ class VisaInstrument(Resource):
 
     def wire(self, device: Device) -> str | None:
         name = str(device._props.get("Resource"))
-        return f"visa:{device._props.get('Backend')}:{name}" if name else None
+        return visa_wire(name, _resolve_backend(str(device._props.get("Backend")), device)) if name else None
+
+
+_CLASSES = ("INSTR", "SOCKET", "INTFC", "BACKPLANE", "RAW", "SERVANT")
+_INTERFACE = re.compile(r"(GPIB|TCPIP|USB|ASRL|VXI|PXI|GPIB-VXI|FIREWIRE)(\d*)$")
+
+
+def visa_wire(name: str, backend: str) -> str:
+    """The physical line behind a VISA resource name, whichever library opens it: names are
+    case-insensitive, the board number defaults to 0 and the class to INSTR; an ASRL resource
+    naming a port (ASRL/dev/ttyUSB0::INSTR, ASRLCOM3::INSTR) is that serial port's wire. A
+    pyvisa-sim instrument is its own: the YAML file is part of it."""
+    parts = [part.strip() for part in name.strip().split("::")]
+    simulated = backend.endswith("@sim")
+    port = parts[0][4:] if parts[0].upper().startswith("ASRL") else ""
+    if port and not port.isdigit() and not simulated:
+        return _serial_wire_key(port)
+    parts = [part.upper() for part in parts]
+    interface = _INTERFACE.match(parts[0])
+    if interface is not None and not interface.group(2):
+        parts[0] += "0"
+    if parts[-1] not in _CLASSES:
+        parts.append("INSTR")
+    if parts[0].startswith("TCPIP") and len(parts) == 3 and parts[-1] == "INSTR":
+        parts.insert(2, "INST0")  # TCPIP::host::INSTR is TCPIP0::host::inst0::INSTR
+    key = "::".join(parts)
+    return f"visa:{backend}:{key}" if simulated else f"visa:{key}"
 
 
 def _resolve_backend(backend: str, device: Device) -> str:
@@ -112,7 +140,7 @@ class VisaConnection:
         if not name:
             message = f"device {device.label!r}: set its Resource property before initialize()"
             raise PortError(device.label, "open", message)
-        key = f"visa:{backend}:{name}"
+        key = f"handle:{visa_wire(name, backend)}"  # pyvisa's handle, not a SerialLine on the same port
 
         def opener() -> Any:
             instrument = _resource_manager(backend).open_resource(name)

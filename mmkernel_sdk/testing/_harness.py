@@ -84,6 +84,11 @@ class DirectHarness:
             self.initialized = False
             close_resources(self.device)
 
+    def close(self) -> None:
+        """Nothing more will run (the kernel's harness closes its kernel here)."""
+        if self.initialized:
+            self.shutdown()
+
     # -- properties -------------------------------------------------------------------------
     def names(self) -> list[str]:
         return self.device._props.names()

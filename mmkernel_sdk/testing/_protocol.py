@@ -6,7 +6,8 @@
 gives an initialized device whose port is a script: every byte the device writes must match
 the next exchange's `sent`, and then that exchange's `reply` becomes readable. Terminators,
 echoes and prompts are written out, because framing is exactly where serial adapters go wrong.
-`(None, reply)` is data the instrument sends unasked; `(sent, None)` a command with no reply.
+`(None, reply)` is data the instrument sends unasked; `(sent, None)` a command with no reply
+(a device may listen after it and hear silence: its read times out, as on a real port).
 An unexpected, wrong, missing or extra exchange fails with both sides' bytes and the transcript
 so far, even if the adapter caught the error.
 """
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from .._device import Device
+from ..errors import PortTimeoutError
 from ._harness import DirectHarness
 from .sim import publish, unpublish
 
@@ -44,6 +47,7 @@ class ScriptLink:
         self._readable = bytearray()
         self.transcript: list[str] = []
         self.failure: ProtocolMismatch | None = None
+        self._silent_after = -1  # the exchange after which the device listened to silence
         self._lock = threading.Lock()
         self._release_unsolicited()
 
@@ -78,17 +82,32 @@ class ScriptLink:
 
     def read(self, size: int, timeout: float | None) -> bytes:
         with self._lock:
-            if not self._readable:
-                if timeout and self.failure is None:
-                    self._fail(
-                        "the device waits for a reply, but the script has none"
-                        + (f" (next it expects the device to send {self._steps[self._index][0]!r})"
-                           if self._index < len(self._steps) else " (all exchanges are done)")
-                    )  # fmt: skip
+            if self._readable:
+                out = bytes(self._readable[:size])
+                del self._readable[:size]
+                return out
+            if not timeout or self.failure is not None:
                 return b""
-            out = bytes(self._readable[:size])
-            del self._readable[:size]
-            return out
+            if not self._silence_allowed():
+                self._fail(
+                    "the device waits for a reply, but the script has none"
+                    + (f" (next it expects the device to send {self._steps[self._index][0]!r})"
+                       if self._index < len(self._steps) else " (all exchanges are done)")
+                )  # fmt: skip
+            if self._silent_after != self._index:
+                self._silent_after = self._index
+                self.transcript.append("     (the device waited for a reply: the instrument stays silent)")
+        time.sleep(timeout)  # silence, as a real port gives it: the device's read times out
+        return b""
+
+    def _silence_allowed(self) -> bool:
+        """After `(sent, None)` the instrument says nothing: a device may listen (for an error
+        line that comes only on failure) and hear silence."""
+        return self._index > 0 and self._steps[self._index - 1][1] is None
+
+    @property
+    def waited_in_silence(self) -> bool:
+        return self._silent_after == self._index and self._index > 0
 
     def in_waiting(self) -> int:
         return len(self._readable)
@@ -166,9 +185,15 @@ def expected_protocol(
         script.verify()
     except ProtocolMismatch:
         raise
-    except BaseException:
+    except BaseException as error:
         if script.failure is not None:
             raise script.failure from None  # the mismatch is the cause of whatever followed
+        if isinstance(error, PortTimeoutError) and script.waited_in_silence:
+            so_far = "\n".join(script.transcript)
+            raise ProtocolMismatch(
+                f"the device timed out waiting for a reply the script says never comes ({error})\n"
+                f"exchanges so far:\n{so_far}"
+            ) from error
         raise
     finally:
         unpublish(url)

@@ -83,11 +83,21 @@ def _options_of(url: str) -> dict[str, Any]:
     query = url.split("?", 1)[1] if "?" in url else ""
     options: dict[str, Any] = {}
     for name, value in parse_qsl(query):
-        try:
-            options[name] = int(value) if value.lstrip("-").isdigit() else float(value)
-        except ValueError:
-            options[name] = value
+        options[name] = _option_value(value)
     return options
+
+
+def _option_value(text: str) -> Any:
+    """`?noisy=false&time_scale=0.01&model=fw212c`: booleans, numbers, or the text itself."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    try:
+        return int(text) if text.strip().lstrip("-").isdigit() else float(text)
+    except ValueError:
+        return text
 
 
 def _name_of(url_or_name: str) -> str:

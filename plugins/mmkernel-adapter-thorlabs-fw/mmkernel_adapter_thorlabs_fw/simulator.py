@@ -33,7 +33,7 @@ class FW102CSimulator(LineSimulator):
     identity = "THORLABS FW102C/FW212C Filter Wheel version 1.07"
     positions = 6
 
-    def __init__(self, time_scale: float = 1.0, noisy: int = 0) -> None:
+    def __init__(self, time_scale: float = 1.0, noisy: bool = False) -> None:
         super().__init__()
         self.time_scale = float(time_scale)
         self.count = self.positions

@@ -47,6 +47,7 @@ class ThorlabsFilterWheel(StateDevice):
         self._arrived = ""  # bytes of a move's reply received so far
 
     def initialize(self) -> None:
+        self._move, self._arrived = None, ""  # a move cut short by an earlier shutdown is over
         self.port.purge()  # a wheel just powered up sends noise
         identity = self.ask("*idn?")
         if not IDENTITY.search(identity):
@@ -56,6 +57,9 @@ class ThorlabsFilterWheel(StateDevice):
         self.set_num_positions(count)
         for position in range(count):
             self.define_label(position, f"Filter-{position + 1}")
+
+    def shutdown(self) -> None:
+        self._move, self._arrived = None, ""  # the port closes next: a move's prompt is not coming here
 
     # -- positions (0-based in the kernel, 1-based on the wire: converted here only) -------------
     def set_state(self, position: int) -> None:

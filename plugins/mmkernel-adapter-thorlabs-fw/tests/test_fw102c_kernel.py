@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,3 +126,49 @@ def test_the_simulator_served_by_the_command_line() -> None:
 def test_an_unknown_simulator_is_one_line_with_the_list() -> None:
     done = subprocess.run([mmkernel(), "simulate", "nope"], capture_output=True, text=True)
     assert done.returncode == 1 and "no simulator named 'nope'; installed:" in done.stderr and "fw102c" in done.stderr
+
+
+def test_a_shutdown_during_a_move_leaves_nothing_for_the_next_initialize() -> None:
+    """The application quits mid-move; the same wheel object is initialized again on a fresh
+    line (a configuration reload) and must not wait for the old move's prompt."""
+    from mmkernel_adapter_thorlabs_fw.wheel import ThorlabsFilterWheel
+
+    from mmkernel_sdk.testing import DirectHarness
+
+    h = DirectHarness(ThorlabsFilterWheel())
+    h.set("Port", "sim://fw102c")  # real speed: a three-position move takes seconds
+    h.initialize()
+    h.set("State", 3)
+    assert h.busy()
+    h.shutdown()
+    h.set("Port", "sim://fw102c")
+    h.initialize()
+    try:
+        assert not h.busy() and h.get("State") == 0
+    finally:
+        h.shutdown()
+
+
+def test_a_command_long_after_a_move_arrived_reads_the_waiting_prompt() -> None:
+    """Nobody asked busy() until after the move's budget: the prompt has been on the line all
+    along, and the next command finds it there."""
+    from mmkernel_adapter_thorlabs_fw.wheel import ThorlabsFilterWheel
+
+    from mmkernel_sdk.testing import DirectHarness
+
+    h = DirectHarness(ThorlabsFilterWheel())
+    h.set("Port", "sim://fw102c?time_scale=0.001")
+    h.initialize()
+    try:
+        h.set("State", 1)
+        line = h.device.port._line.serial
+        give_up = time.monotonic() + 5
+        while not line.in_waiting and time.monotonic() < give_up:  # the prompt arrives by itself
+            time.sleep(0.001)
+        assert line.in_waiting, "the simulated wheel never arrived"
+        deadline, command = h.device._move
+        h.device._move = (deadline - 3600.0, command)  # as if the budget ran out an hour ago
+        assert h.get("Speed") == "Fast"
+        assert h.get("State") == 1
+    finally:
+        h.shutdown()

@@ -64,9 +64,12 @@ def test_properties_are_one_command_each() -> None:
 
 
 def test_a_refused_command_is_a_clear_error() -> None:
-    with expected_protocol(
-        ThorlabsFilterWheel, [*INITIALIZE, ("speed=1\r", "speed=1\rCommand error CMD_ARG_INVALID\n\r> ")]
-    ) as wheel, pytest.raises(ReplyError, match=r"the wheel refused 'speed=1': CMD_ARG_INVALID"):
+    with (
+        expected_protocol(
+            ThorlabsFilterWheel, [*INITIALIZE, ("speed=1\r", "speed=1\rCommand error CMD_ARG_INVALID\n\r> ")]
+        ) as wheel,
+        pytest.raises(ReplyError, match=r"the wheel refused 'speed=1': CMD_ARG_INVALID"),
+    ):
         wheel.tell("speed=1")
 
 
