@@ -85,7 +85,8 @@ class {{ cookiecutter.class_name }}({{ d }}):
     def initialize(self) -> None:
         identity = self.ask("*IDN?")
         if not identity.startswith("{{ cookiecutter.vendor }}"):
-            raise ReplyError(self.label, "initialize", f"not a {{ cookiecutter.vendor }} instrument: {identity!r}")
+            message = f"expected the {{ cookiecutter.vendor }} {{ cookiecutter.instrument }}, it says it is {identity!r}"
+            raise ReplyError(self.label, "initialize", message)
 {%- if d == "Stage" %}
         self.set_limits("Position", -5000.0, 5000.0)  # the travel, in um
 {%- endif %}
