@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from mmkernel_sdk import Device
 from mmkernel_sdk.errors import PluginError, UnknownDeviceError
@@ -85,8 +86,14 @@ class AdapterRegistry:
         self._adapters: dict[str, AdapterInfo] = {}
         self._conflicts: dict[str, list[str]] = {}
         self.examples: dict[str, str] = {}  # example configuration name -> path
+        self.writers: dict[str, Any] = {}  # recording format name -> Writer factory
+        self.steps: dict[str, Any] = {}  # processing step name -> Step factory
         if built_in:
             self.add(SERIAL_MANAGER, BUILT_IN)
+            from .recording.builtin import STEPS, WRITERS
+
+            self.writers.update(WRITERS)
+            self.steps.update(STEPS)
 
     def register(
         self,

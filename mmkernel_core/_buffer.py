@@ -238,6 +238,26 @@ class FrameBuffer:
             slot = self._take()
         return self._frame(slot)
 
+    def pop_run(self, most: int, timeout: float) -> list[Frame]:
+        """Up to `most` unread frames at once, oldest first, waiting up to `timeout` for the
+        first (one lock and at most one wake-up for the lot: a recording's reader keeps pace
+        with small fast frames). Empty if none came in time; after the last frame, the end."""
+        with self._lock:
+            ready = self._ready
+            if not ready:
+                deadline = time.monotonic() + timeout
+                while not ready:
+                    if self._end is not None:
+                        raise self._end.with_traceback(None)
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return []
+                    self._consumers_waiting += 1
+                    self._frame_ready.wait(min(remaining, CONSUMER_RECHECK_S))
+                    self._consumers_waiting -= 1
+            slots = [self._take() for _ in range(min(most, len(ready)))]
+        return [self._frame(slot) for slot in slots]
+
     def pop_into(self, request: Request, timeout: float, call_at: CallAt) -> None:
         """`pop` without a thread: settle `request` with the next frame (or the end), or fail it
         after `timeout` (a watchdog timer). For the futures and asyncio faces."""

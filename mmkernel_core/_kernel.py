@@ -25,11 +25,10 @@ from ._logs import CallbackHandler, LogEntry
 from ._mailbox import Mailbox
 from ._plugins import PluginFailure, discover
 from ._roles import Roles
-from ._verbs_config import ConfigVerbs
 from ._verbs_devices import DeviceVerbs
 from ._verbs_motion import MotionVerbs
 from ._verbs_properties import PropertyVerbs
-from ._verbs_sequence import SequenceVerbs
+from ._verbs_record import RecordVerbs
 from ._verbs_wait import WaitVerbs
 
 log = logging.getLogger("mmkernel")
@@ -48,7 +47,7 @@ def default_buffer_mb() -> float:
     return float(os.environ.get("MMKERNEL_BUFFER_MB", "1024"))
 
 
-class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, SequenceVerbs):
+class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, RecordVerbs):
     """Load devices and operate them from any thread: blocking (`kernel.verb(...)`),
     futures (`kernel.submit.verb(...)`) or asyncio (`await kernel.aio.verb(...)`).
 
@@ -112,6 +111,8 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Se
         self._groups = ConfigGroups()
         self._pixel_sizes: dict[str, PixelSizeConfig] = {}
         self._focus_directions: dict[str, int] = {}
+        self._config_file: Path | None = None  # the last .cfg loaded (recordings store it)
+        self._recordings: set[Any] = set()  # running recordings: closing the kernel lets them finish
         self.submit = SubmitFace(self)
         self.aio = AioFace(self)
 
@@ -177,6 +178,7 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, ConfigVerbs, Se
             self._closed = True
         self._closing.set()
         try:
+            self._stop_recordings(timeout)
             DeviceVerbs.unload_all.fn(self, timeout=timeout).result()
         except UnloadError as error:
             for problem in error.failures.values():

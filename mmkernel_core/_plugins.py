@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from typing import Any
 
 import pluggy
 
@@ -68,22 +69,38 @@ def discover(
             conflict = registry.add(spec, source)
             if conflict is not None:
                 failures.append(PluginFailure(source, distribution, conflict))
-    for impl in manager.hook.mmkernel_example_configs.get_hookimpls():
-        source = impl.plugin_name
-        try:
-            examples = impl.function()
-            if not isinstance(examples, dict) or not all(
-                isinstance(k, str) and k and isinstance(v, str) and v for k, v in examples.items()
-            ):
-                raise PluginError(
-                    f"mmkernel_example_configs() of plugin {source!r} must return a dict of name -> path "
-                    f"(non-empty strings), not {examples!r}"
-                )
-        except BaseException as error:  # noqa: BLE001
-            failures.append(PluginFailure(source, distributions.get(source, ""), error))
-            continue
-        registry.examples.update(examples)
+    for hook, table, kind in (
+        ("mmkernel_example_configs", registry.examples, "path"),
+        ("mmkernel_writers", registry.writers, "factory"),
+        ("mmkernel_steps", registry.steps, "factory"),
+    ):
+        for impl in getattr(manager.hook, hook).get_hookimpls():
+            source = impl.plugin_name
+            try:
+                offered = _named(impl.function(), hook, source, kind)
+            except BaseException as error:  # noqa: BLE001 - a raising hook is isolated like an import
+                failures.append(PluginFailure(source, distributions.get(source, ""), error))
+                continue
+            for name, value in offered.items():
+                if name in table and kind == "factory":
+                    conflict = PluginError(f"{hook}() of plugin {source!r}: {name!r} is taken already; ignored")
+                    failures.append(PluginFailure(source, distributions.get(source, ""), conflict))
+                    continue
+                table[name] = value
     return registry, failures
+
+
+def _named(offered: object, hook: str, source: str, kind: str) -> dict[str, Any]:
+    """A hook's {name: path} or {name: factory}, or a PluginError saying what is wrong with it."""
+    good = isinstance(offered, dict) and all(isinstance(k, str) and k for k in offered)
+    if good and kind == "path":
+        good = all(isinstance(v, str) and v for v in offered.values())  # type: ignore[union-attr]
+    elif good:
+        good = all(callable(v) for v in offered.values())  # type: ignore[union-attr]
+    if not good:
+        what = "name -> path (non-empty strings)" if kind == "path" else "name -> factory (callables)"
+        raise PluginError(f"{hook}() of plugin {source!r} must return a dict of {what}, not {offered!r}")
+    return dict(offered)  # type: ignore[arg-type]
 
 
 def _checked(specs: object, source: str) -> list[AdapterSpec]:

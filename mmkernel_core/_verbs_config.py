@@ -231,6 +231,7 @@ class ConfigVerbs(KernelBase):
                 failure = ConfigError(_describe(path, [problem]), [problem])
                 self._roll_back(failure, timeout)
                 raise failure from error
+        self._config_file = path.resolve()
         self.events.system_loaded.emit()
 
     def _config_path(self, path: Path) -> Path:

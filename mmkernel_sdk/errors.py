@@ -24,6 +24,7 @@ __all__ = [
     "PortError",
     "PortTimeoutError",
     "PropertyError",
+    "RecordingError",
     "RefreshError",
     "ReplyError",
     "StreamEnded",
@@ -162,3 +163,14 @@ class BufferOverflowError(MMKernelError):
 
 class StreamEnded(MMKernelError):  # noqa: N818 - an end signal, like StopIteration
     """The sequence has finished and every frame it produced has been taken."""
+
+
+class RecordingError(MMKernelError):
+    """A recording could not go on (a write failed: disk full, permission denied; a step
+    failed; the camera failed). `camera` and `frame` say where it stopped; every frame
+    written before is readable, with its metadata."""
+
+    def __init__(self, message: str, camera: str = "", frame: int | None = None) -> None:
+        super().__init__(message)
+        self.camera = camera
+        self.frame = frame

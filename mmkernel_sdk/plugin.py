@@ -22,7 +22,7 @@ SDKs they need); the class is imported when a device is loaded.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -116,4 +116,16 @@ class AdapterHooks:
     def mmkernel_example_configs(self) -> dict[str, str]:
         """Optional: example configuration files this plugin ships, {name: path}; the command
         line accepts the name wherever it takes `--config`."""
+        raise NotImplementedError
+
+    @hookspec
+    def mmkernel_writers(self) -> dict[str, Any]:
+        """Optional: recording formats, {name: factory}; `factory(**options)` returns a
+        `mmkernel_sdk.recording.Writer`. `kernel.record(..., format=name)` uses it."""
+        raise NotImplementedError
+
+    @hookspec
+    def mmkernel_steps(self) -> dict[str, Any]:
+        """Optional: processing steps, {name: factory}; `factory(*args)` returns a
+        `mmkernel_sdk.recording.Step`. `kernel.record(..., steps=["name:arg,arg"])` uses it."""
         raise NotImplementedError

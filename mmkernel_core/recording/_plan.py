@@ -1,0 +1,175 @@
+"""Checking what `kernel.record(...)` was asked, before anything starts.
+
+Every problem is one clear error naming the argument, the value and what is allowed; nothing is
+created, no camera starts, unless all of it is right.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmkernel_sdk.errors import PropertyError
+from mmkernel_sdk.recording import Step, Writer
+
+OVERFLOW = {"block": "block", "drop": "overwrite"}  # the recording's policy -> the buffer's
+
+
+@dataclass
+class RecordingPlan:
+    cameras: list[str]
+    destination: Any  # a path, a URL, or a zarr store object
+    count: int | None
+    format_name: str
+    writer: Writer
+    steps: dict[str, list[Step]]  # per camera: its own instances
+    overflow: str
+    interval_ms: float
+    metadata: dict[str, Any]
+    datastreams: list[tuple[str, str]]
+    step_descriptions: list[dict[str, Any]] = field(default_factory=list)
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "cameras": self.cameras,
+            "count": self.count,
+            "format": self.format_name,
+            "format_options": getattr(self.writer, "options", dict)(),
+            "steps": self.step_descriptions,
+            "overflow": self.overflow,
+            "interval_ms": self.interval_ms,
+            "datastreams": [f"{label}-{name}" for label, name in self.datastreams],
+        }
+
+
+def bad(name: str, value: Any, allowed: str, what: str = "record") -> PropertyError:
+    return PropertyError(
+        f"{what}(): {name}={value!r} is not allowed; allowed: {allowed}", property=name, value=value, allowed=allowed
+    )
+
+
+def check_cameras(camera: str | Sequence[str] | None, default: str) -> list[str]:
+    if camera is None:
+        if not default:
+            raise bad("camera", None, "a camera label (no Camera role is set)")
+        return [default]
+    cameras = [camera] if isinstance(camera, str) else list(camera)
+    if not cameras or not all(isinstance(c, str) and c for c in cameras):
+        raise bad("camera", camera, "a camera label or a list of camera labels")
+    if len(set(cameras)) != len(cameras):
+        raise bad("camera", camera, "each camera once")
+    return cameras
+
+
+def check_count(count: Any) -> int | None:
+    if count is None:
+        return None
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise bad("count", count, "a whole number >= 1, or None (until stopped)")
+    return count
+
+
+def check_overflow(overflow: Any) -> str:
+    if overflow not in OVERFLOW:
+        raise bad(
+            "overflow", overflow, "'block' (the camera waits for the writer) or 'drop' (frames are dropped, counted)"
+        )
+    return str(overflow)
+
+
+def check_interval(interval_ms: Any) -> float:
+    if not isinstance(interval_ms, (int, float)) or isinstance(interval_ms, bool) or interval_ms < 0:
+        raise bad("interval_ms", interval_ms, "a number >= 0")
+    return float(interval_ms)
+
+
+def check_metadata(metadata: Any) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise bad("metadata", metadata, "a dict of JSON values")
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as error:
+        raise bad("metadata", metadata, f"a dict of JSON values ({error})") from None
+    return dict(metadata)
+
+
+def make_writer(format: Any, options: dict[str, Any] | None, writers: dict[str, Any]) -> tuple[str, Writer]:  # noqa: A002
+    if isinstance(format, Writer):
+        if options:
+            raise bad("writer_options", options, "none when format is a Writer object (configure the object)")
+        return type(format).__name__, format
+    if format not in writers:
+        raise bad("format", format, ", ".join(repr(name) for name in sorted(writers)) or "(no writers installed)")
+    try:
+        writer = writers[format](**(options or {}))
+    except (TypeError, ValueError) as error:
+        raise bad("writer_options", options, f"the options of format {format!r} ({error})") from None
+    if not isinstance(writer, Writer):
+        raise bad("format", format, f"a writer plugin whose factory returns a Writer, not {writer!r}")
+    return str(format), writer
+
+
+def make_steps(specs: Iterable[Any], cameras: list[str], known: dict[str, Any]) -> tuple[dict[str, list[Step]], list]:
+    """Per camera its own step instances (steps keep state: a running mean, a projection)."""
+    specs = list(specs or ())
+    per_camera: dict[str, list[Step]] = {camera: [] for camera in cameras}
+    descriptions = []
+    for spec in specs:
+        for index, camera in enumerate(cameras):
+            step = _one_step(spec, known) if isinstance(spec, str) else spec
+            if not isinstance(step, Step):
+                raise bad("steps", spec, "Step objects, or names such as 'bin:2', 'crop:0,0,256,256', "
+                          f"'max-projection'; known: {', '.join(sorted(known))}")  # fmt: skip
+            per_camera[camera].append(step if index == 0 or isinstance(spec, str) else copy.deepcopy(step))
+        descriptions.append(per_camera[cameras[0]][-1].describe())
+    return per_camera, descriptions
+
+
+def _one_step(text: str, known: dict[str, Any]) -> Step:
+    name, _, rest = text.partition(":")
+    factory = known.get(name.strip())
+    if factory is None:
+        raise bad("steps", text, f"one of {', '.join(sorted(known))} (with arguments after ':', e.g. 'bin:2')")
+    arguments = [_argument(part.strip()) for part in rest.split(",")] if rest.strip() else []
+    try:
+        step = factory(*arguments)
+    except (TypeError, ValueError) as error:
+        raise bad("steps", text, f"{name} with valid arguments ({error})") from None
+    return step  # type: ignore[no-any-return]
+
+
+def _argument(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def check_destination(destination: Any, format_name: str, writer: Writer) -> Any:
+    """A path must not exist yet (a recording never overwrites); stores and URLs are passed on."""
+    if isinstance(destination, (str, os.PathLike)):
+        text = os.fspath(destination)
+        if not text:
+            raise bad("path", destination, "a file or directory path, a zarr store URL, or a zarr store")
+        if "://" in text:
+            if not writer.accepts_stores:
+                raise bad("path", destination, f"a local path for format {format_name!r}")
+            return text
+        path = Path(text)
+        if path.exists():
+            raise bad("path", destination, "a path that does not exist yet: record() never overwrites data")
+        if not path.parent.exists():
+            raise bad("path", destination, f"a path in an existing directory ({str(path.parent)!r} does not exist)")
+        return str(path)
+    if not writer.accepts_stores:
+        raise bad("path", destination, f"a path for format {format_name!r}")
+    return destination

@@ -1,0 +1,129 @@
+"""What recording plugins implement: file formats (writers) and processing steps.
+
+The kernel records cameras on its own threads: frames go from each camera's buffer through the
+steps to a writer, which puts them on disk (or any store). A plugin adds a format or a step by
+returning factories from the hooks `mmkernel_writers()` / `mmkernel_steps()` (see
+`mmkernel_sdk.plugin`). Both see only numpy arrays and these small records, never the kernel.
+
+- A `Step` takes one frame (a read-only numpy view; do not keep it) and returns a frame (a new
+  array, or a view of the input), or None to drop the frame (counted). `finish()` may return
+  images of its own (a projection) that the writer stores beside the recording.
+- A `Writer` is one destination (a store, a file); `add_stream` gives a `StreamWriter` per
+  array (one camera's frames), used from one thread only. `write` receives runs of frames in
+  order and returns how many frames (from the start) it no longer needs: the kernel keeps the
+  rest of them, zero-copy, until then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class FrameInfo:
+    """What the per-frame table records of one frame."""
+
+    number: int  # the camera's frame number in its sequence (gaps: frames dropped)
+    received: float  # kernel receive time, seconds since the epoch
+    camera_time: float | None  # the camera's own timestamp (ms), if it gives one
+    changes: Mapping[str, Any]  # "Label-Property": value changed since the previous frame
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One array of a recording: a camera's frames after the steps."""
+
+    name: str  # the camera's label
+    frame_shape: tuple[int, ...]  # (y, x), or (c, y, x) for colour
+    dtype: np.dtype
+    count: int | None  # frames expected; None: open-ended
+    pixel_size_um: float = 0.0  # 0: unknown
+    interval_s: float = 0.0  # nominal time between frames; 0: as fast as possible
+    channel_names: tuple[str, ...] = ()
+
+
+@dataclass
+class Table:
+    """Columns of equal length (numpy arrays): the per-frame table, a datastream."""
+
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+
+class StreamWriter:
+    """Writes one array; called from one thread only."""
+
+    def write(self, frames: Sequence[np.ndarray]) -> int:
+        """Append `frames` (same shape and dtype as the spec); return how many frames from the
+        start of the stream the writer no longer needs (it may keep the newest ones until their
+        writes complete)."""
+        raise NotImplementedError
+
+    @property
+    def written(self) -> int:
+        """Frames stored so far (contiguous from the first)."""
+        raise NotImplementedError
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes of pixel data stored so far (after compression)."""
+        raise NotImplementedError
+
+    def close(self, table: Table) -> int:
+        """Finish: everything in flight is stored, the array's length is the frames written,
+        and `table` (the per-frame table; rows past the frames written are dropped) is stored
+        with it. Returns frames written. Called also after a failure, so that what was written
+        stays readable."""
+        raise NotImplementedError
+
+
+class Writer:
+    """One recording's destination. The kernel calls `open`, then `add_stream` per camera (from
+    that camera's writer thread), `add_image` / `add_table` for projections and datastreams,
+    and `close` once every stream is closed (also after a failure). A writer that takes store
+    objects and URLs besides paths (zarr) says so with `accepts_stores`."""
+
+    accepts_stores = False
+
+    def open(self, destination: Any, metadata: dict[str, Any], streams: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    def add_stream(self, spec: StreamSpec) -> StreamWriter:
+        raise NotImplementedError
+
+    def add_image(self, stream: str, name: str, image: np.ndarray, spec: StreamSpec) -> None:
+        """An image a step made (e.g. the max projection of `stream`)."""
+        raise NotImplementedError
+
+    def add_table(self, name: str, table: Table) -> None:
+        """A table beside the images (a datastream: time, frame, value)."""
+        raise NotImplementedError
+
+    def close(self, metadata: dict[str, Any]) -> str:
+        """Store the final metadata and make everything durable; return where it went."""
+        raise NotImplementedError
+
+
+class Step:
+    """A processing step; one instance per camera stream, called from one thread. A step that
+    changes the pixel size (binning) says by how much in `pixel_scale`."""
+
+    name = "step"
+    pixel_scale = 1.0
+
+    def process(self, frame: np.ndarray, info: FrameInfo) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def finish(self) -> dict[str, np.ndarray]:
+        """Images of its own to store at the end ({"max": projection}); most steps have none."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """The step and its parameters, for the recording's metadata."""
+        return {"step": self.name}
