@@ -59,6 +59,15 @@ class BufferStats:
 _ABSENT = object()
 
 
+def _c_strides(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    strides = []
+    size = itemsize
+    for extent in reversed(shape):
+        strides.append(size)
+        size *= extent
+    return tuple(reversed(strides))
+
+
 def _cancel(timer: Any) -> None:
     if timer is not None:
         timer.cancel()
@@ -257,6 +266,67 @@ class FrameBuffer:
                     self._consumers_waiting -= 1
             slots = [self._take() for _ in range(min(most, len(ready)))]
         return [self._frame(slot) for slot in slots]
+
+    def take_run(self, most: int, timeout: float) -> list[Slot]:
+        """`pop_run` without Frame objects: the slots themselves, held until `release_slots`
+        (a recording writes a run of small frames from spans of them, never frame by frame)."""
+        with self._lock:
+            ready = self._ready
+            if not ready:
+                deadline = time.monotonic() + timeout
+                while not ready:
+                    if self._end is not None:
+                        raise self._end.with_traceback(None)
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return []
+                    self._consumers_waiting += 1
+                    self._frame_ready.wait(min(remaining, CONSUMER_RECHECK_S))
+                    self._consumers_waiting -= 1
+            take = self._take
+            return [take() for _ in range(min(most, len(ready)))]
+
+    def release_all(self, frames: list[Frame]) -> None:
+        """Release many frames under one lock (a recording's writer frees whole runs)."""
+        self.release_slots([frame._detach() for frame in frames])
+
+    def release_slots(self, slots: list[Slot | None]) -> None:
+        with self._lock:
+            freed = False
+            for slot in slots:
+                if slot is not None:
+                    slot.holds -= 1
+                    freed = freed or slot.free
+            if freed and self._writer_waiting:
+                self._writer_waiting = False
+                if self._on_space is not None:
+                    self._on_space()
+
+    def spans(self, slots: list[Slot]) -> list[np.ndarray]:
+        """Taken slots as read-only (count, *shape) views: frames of one format lying at equal
+        steps in memory become one view, so a run of small frames is copied (or written) in
+        one operation instead of one per frame."""
+        pieces: list[np.ndarray] = []
+        memory = self.memory.readonly
+        start, n = 0, len(slots)
+        while start < n:
+            first = slots[start]
+            header: FrameHeader = first.header  # type: ignore[assignment]
+            shape, dtype = header.shape, header.dtype
+            end, step, previous = start + 1, 0, first.offset
+            while end < n:
+                slot = slots[end]
+                other: FrameHeader = slot.header  # type: ignore[assignment]
+                gap = slot.offset - previous
+                if gap <= 0 or (step and gap != step) or other.shape != shape or other.dtype != dtype:
+                    break
+                step, previous = gap, slot.offset
+                end += 1
+            inner = _c_strides(shape, dtype.itemsize)
+            strides = (step or first.nbytes or 1, *inner)
+            pieces.append(np.ndarray((end - start, *shape), dtype, buffer=memory, offset=first.offset, strides=strides))
+            start = end
+        return pieces
 
     def pop_into(self, request: Request, timeout: float, call_at: CallAt) -> None:
         """`pop` without a thread: settle `request` with the next frame (or the end), or fail it

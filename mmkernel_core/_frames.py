@@ -70,6 +70,13 @@ class Frame:
         if self._buffer is not None:
             self._buffer.release(self._slot)
 
+    def _detach(self) -> Slot | None:
+        """Forget the pixels without telling the buffer (it releases the slot itself)."""
+        if self._array is None:
+            return None
+        self._array = None
+        return self._slot
+
     def discard(self) -> None:
         """Release a frame nobody will see (its reader gave up): counted as dropped."""
         if self._array is None:

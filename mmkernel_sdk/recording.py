@@ -10,8 +10,8 @@ returning factories from the hooks `mmkernel_writers()` / `mmkernel_steps()` (se
   images of its own (a projection) that the writer stores beside the recording.
 - A `Writer` is one destination (a store, a file); `add_stream` gives a `StreamWriter` per
   array (one camera's frames), used from one thread only. `write` receives runs of frames in
-  order and returns how many frames (from the start) it no longer needs: the kernel keeps the
-  rest of them, zero-copy, until then.
+  order ((n, *frame) arrays) and returns how many frames (from the start) it no longer needs:
+  the kernel keeps the rest of them, zero-copy, until then.
 """
 
 from __future__ import annotations
@@ -59,10 +59,12 @@ class Table:
 class StreamWriter:
     """Writes one array; called from one thread only."""
 
-    def write(self, frames: Sequence[np.ndarray]) -> int:
-        """Append `frames` (same shape and dtype as the spec); return how many frames from the
-        start of the stream the writer no longer needs (it may keep the newest ones until their
-        writes complete)."""
+    def write(self, runs: Sequence[np.ndarray]) -> int:
+        """Append frames, given as runs: arrays of one or more frames along their first axis
+        (n, *spec.frame_shape), read-only, possibly views into a camera's buffer (a run of small
+        frames is one array: copy or write it in one go). Return how many frames from the start
+        of the stream the writer no longer needs (it may keep the newest until their writes
+        complete: the kernel keeps them, zero-copy, until then)."""
         raise NotImplementedError
 
     @property

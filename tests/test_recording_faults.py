@@ -176,10 +176,11 @@ class PluginStream(StreamWriter):
     def __init__(self, writer: PluginWriter) -> None:
         self.writer = writer
 
-    def write(self, frames: Any) -> int:
+    def write(self, runs: Any) -> int:
+        frames = [np.array(frame) for run in runs for frame in run]
         if len(self.writer.frames) + len(frames) > 5:
             self.writer._maybe("write")
-        self.writer.frames.extend(np.array(f) for f in frames)
+        self.writer.frames.extend(frames)
         return len(self.writer.frames)
 
     @property

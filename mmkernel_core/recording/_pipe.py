@@ -1,11 +1,15 @@
-"""One camera's path through a recording: its buffer -> steps -> writer, on two threads.
+"""One camera's path through a recording: its buffer -> steps -> writer.
 
-The reader thread takes frames from the camera's buffer in runs (one lock, one wake-up for many
-small frames), runs the steps and hands frames on through a bounded hand-off; the writer thread
-takes runs from it and writes them. Frames stay zero-copy views into the camera's buffer until
-the writer no longer needs them. Neither thread is the camera's runner: acquisition goes on
-while frames are processed and written, and when the writer falls behind, the camera's buffer
-fills and the recording's overflow policy applies there ("block": the camera waits; "drop": the
+Frames are taken from the camera's buffer in runs (one lock and one wake-up for many small
+frames), and frames lying at equal steps in the buffer's memory travel as one array, so a run
+of small frames is copied or written in one operation. Frames stay zero-copy views into the
+buffer until the writer no longer needs them, and are released a run at a time.
+
+Without steps, one thread takes runs from the buffer and writes them. With steps, a reader
+thread runs them and hands runs on through a bounded hand-off to the writer thread, so
+processing and writing overlap. Neither is the camera's runner: acquisition goes on while
+frames are processed and written, and when the writer falls behind the camera's buffer fills
+and the recording's overflow policy applies there ("block": the camera waits; "drop": the
 oldest unread frames are dropped, counted).
 """
 
@@ -15,85 +19,101 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from mmkernel_sdk.errors import MMKernelError, RecordingError, StreamEnded
 from mmkernel_sdk.recording import FrameInfo, Step, StreamSpec, StreamWriter, Writer
 
+from .._arena import Slot
 from .._buffer import FrameBuffer
-from .._frames import Frame
+from .._frames import Frame, FrameHeader
 from ._tables import Datastreams, FrameTable
 
 log = logging.getLogger("mmkernel.recording")
 
-RUN = 256  # frames taken (from the buffer, from the hand-off) at once at most
+RUN = 512  # frames taken (from the buffer, from the hand-off) at once at most
 POLL_S = 0.05  # how often a waiting thread looks at whether the recording was stopped or failed
-HANDOFF_FRAMES = 512  # frames between the reader and the writer at most ...
+HANDOFF_FRAMES = 1024  # frames between the reader and the writer at most ...
 HANDOFF_BYTES = 256 << 20  # ... and bytes of step outputs (frames still in the buffer cost nothing extra)
 
 
 @dataclass
-class Item:
-    array: np.ndarray
-    frame: Frame | None  # the buffer frame `array` is (a view of), released once written
-    info: FrameInfo
+class Run:
+    """Frames on their way to the writer: `arrays` are (n, *frame) pieces, `headers` one per
+    frame, `held` the buffer frames to release once written, `owned` bytes of step outputs."""
+
+    arrays: list[np.ndarray] = field(default_factory=list)
+    headers: list[FrameHeader] = field(default_factory=list)
+    held: list[Frame] = field(default_factory=list)
+    slots: list[Slot] = field(default_factory=list)  # held too: taken without Frame objects (no steps)
+    owned: int = 0
 
 
 class Handoff:
-    """The bounded queue between a camera's reader and writer."""
+    """The bounded queue between a camera's reader and writer (used when there are steps)."""
 
     def __init__(self) -> None:
-        self._items: deque[tuple[Item, int]] = deque()
+        self._runs: deque[Run] = deque()
+        self._frames = 0
         self._bytes = 0
         self._lock = threading.Condition()
         self.ended = False
         self.aborted = False
 
-    def put(self, item: Item, owned_bytes: int) -> bool:
-        """Wait for room; False once the recording was aborted (the caller keeps the item)."""
+    def put(self, run: Run) -> bool:
+        """Wait for room; False once the recording was aborted (the caller keeps the run)."""
         with self._lock:
-            while not self.aborted and (
-                len(self._items) >= HANDOFF_FRAMES or (self._bytes + owned_bytes > HANDOFF_BYTES and self._items)
+            while not self.aborted and self._runs and (
+                self._frames >= HANDOFF_FRAMES or self._bytes + run.owned > HANDOFF_BYTES
             ):
                 self._lock.wait(POLL_S)
             if self.aborted:
                 return False
-            self._items.append((item, owned_bytes))
-            self._bytes += owned_bytes
+            self._runs.append(run)
+            self._frames += len(run.headers)
+            self._bytes += run.owned
             self._lock.notify_all()
             return True
 
-    def take(self, most: int) -> list[Item] | None:
-        """Up to `most` items, waiting for the first; None after the end (or an abort)."""
+    def take(self) -> Run | None:
+        """What is queued, as one run (empty if nothing came within POLL_S); None after the end
+        (or an abort)."""
         with self._lock:
-            while not self._items and not self.ended and not self.aborted:
+            if not self._runs and not self.ended and not self.aborted:
                 self._lock.wait(POLL_S)
-            if not self._items:
-                return None
-            run = [self._items.popleft() for _ in range(min(most, len(self._items)))]
-            self._bytes -= sum(size for _, size in run)
+            if not self._runs:
+                return None if self.ended or self.aborted else Run()
+            merged = Run()
+            while self._runs and len(merged.headers) < RUN:
+                run = self._runs.popleft()
+                merged.arrays += run.arrays
+                merged.headers += run.headers
+                merged.held += run.held
+                merged.owned += run.owned
+                self._frames -= len(run.headers)
+                self._bytes -= run.owned
             self._lock.notify_all()
-            return [item for item, _ in run]
+            return merged
 
     def end(self) -> None:
         with self._lock:
             self.ended = True
             self._lock.notify_all()
 
-    def abort(self) -> list[Item]:
+    def abort(self) -> list[Run]:
         """Stop both sides; returns what was still queued (for the caller to release)."""
         with self._lock:
             self.aborted = True
-            left = [item for item, _ in self._items]
-            self._items.clear()
-            self._bytes = 0
+            left = list(self._runs)
+            self._runs.clear()
+            self._frames = self._bytes = 0
             self._lock.notify_all()
             return left
 
     def __len__(self) -> int:
-        return len(self._items)
+        return self._frames
 
 
 def to_planes(frame: np.ndarray) -> np.ndarray:
@@ -137,11 +157,15 @@ class CameraPipe:
         self.error: RecordingError | None = None
         self.images: dict[str, np.ndarray] = {}
         self.done = threading.Event()
-        self._reader = threading.Thread(target=self._read, name=f"mmkernel-record-{camera}-read", daemon=True)
+        self.colour = len(spec_base.frame_shape) == 3
+        self._reader: threading.Thread | None = None
+        if steps:
+            self._reader = threading.Thread(target=self._read, name=f"mmkernel-record-{camera}-read", daemon=True)
         self._writer = threading.Thread(target=self._write, name=f"mmkernel-record-{camera}-write", daemon=True)
 
     def start(self) -> None:
-        self._reader.start()
+        if self._reader is not None:
+            self._reader.start()
         self._writer.start()
 
     @property
@@ -149,15 +173,54 @@ class CameraPipe:
         return len(self.handoff)
 
     def abort(self) -> None:
-        """Stop taking frames (the recording failed elsewhere); what is queued is released."""
-        for item in self.handoff.abort():
-            _release(item.frame)
+        """Stop taking frames (the recording failed); what is queued is released."""
+        for run in self.handoff.abort():
+            self._release(run)
 
-    # -- the reader --------------------------------------------------------------------------
+    # -- taking frames -----------------------------------------------------------------------
+    def _next_frames(self) -> list[Frame] | None:
+        """A run from the camera's buffer ([] if none came in time); None at the end."""
+        try:
+            frames = self.buffer.pop_run(RUN, POLL_S)
+        except StreamEnded:
+            return None
+        except MMKernelError as error:  # the camera failed, or its buffer overflowed
+            self.camera_error = error
+            return None
+        self.received += len(frames)
+        return frames
+
+    def _direct_run(self) -> Run | None:
+        """No steps: a run from the buffer as it is, in as few pieces as its memory allows
+        ([] if nothing came in time); None at the end."""
+        try:
+            slots = self.buffer.take_run(RUN, POLL_S)
+        except StreamEnded:
+            return None
+        except MMKernelError as error:  # the camera failed
+            self.camera_error = error
+            return None
+        self.received += len(slots)
+        pieces = self.buffer.spans(slots)
+        if self.colour:
+            pieces = [np.stack([to_planes(frame) for frame in piece]) for piece in pieces]
+        return Run(arrays=pieces, headers=[slot.header for slot in slots], slots=slots)  # type: ignore[misc]
+
+    # -- the reader (with steps) -------------------------------------------------------------
     def _read(self) -> None:
         try:
-            self._read_frames()
-            self.images = {}
+            while not self.handoff.aborted:
+                frames = self._next_frames()
+                if frames is None:
+                    break
+                if not frames:
+                    continue
+                run, failure = self._process(frames)
+                if run.headers and not self.handoff.put(run):
+                    self.buffer.release_all(run.held)
+                    break
+                if failure is not None:
+                    raise failure
             for step in self.steps:
                 for name, image in step.finish().items():
                     self.images[name] = to_planes(np.asarray(image))
@@ -166,68 +229,66 @@ class CameraPipe:
         finally:
             self.handoff.end()
 
-    def _read_frames(self) -> None:
-        buffer, handoff, steps = self.buffer, self.handoff, self.steps
-        primary = self.datastreams
-        while not handoff.aborted:
+    def _process(self, frames: list[Frame]) -> tuple[Run, RecordingError | None]:
+        """The steps over a run; on a failure, the frames before it and the error."""
+        run = Run()
+        release: list[Frame] = []
+        failure: RecordingError | None = None
+        position = 0
+        for position, frame in enumerate(frames):  # noqa: B007 - used after the loop
+            meta = frame.meta
+            info = FrameInfo(meta.number, meta.received, meta.camera_time, meta.metadata)
+            out: np.ndarray | None = frame.array
+            step_name = ""
             try:
-                frames = buffer.pop_run(RUN, POLL_S)
-            except StreamEnded:
-                return
-            except MMKernelError as error:  # the camera failed, or its buffer overflowed
-                self.camera_error = error
-                return
-            for position, frame in enumerate(frames):
-                meta = frame.meta
-                info = FrameInfo(meta.number, meta.received, meta.camera_time, meta.metadata)
-                self.received += 1
-                if primary is not None:
-                    primary.at_frame(info)
-                try:
-                    out: np.ndarray | None = frame.array
-                    for step in steps:
-                        out = step.process(out, info)  # type: ignore[arg-type]
-                        if out is None:
-                            break
-                except BaseException as error:
-                    for rest in frames[position:]:
-                        rest.release()
-                    raise self._step_failure(error, step.name, meta.number) from error
-                if out is None:
-                    self.filtered += 1
-                    frame.release()
-                    continue
-                out = to_planes(np.asarray(out))
-                self._check_format(out, meta.number, frames[position:])
-                held: Frame | None = frame
-                owned = 0
-                if not np.may_share_memory(out, frame.array):
-                    frame.release()  # the step made its own array: the buffer slot is free at once
-                    held, owned = None, out.nbytes
-                if not handoff.put(Item(out, held, info), owned):
-                    for rest in frames[position:]:
-                        rest.release()
-                    return
+                for step in self.steps:
+                    step_name = step.name
+                    out = step.process(out, info)  # type: ignore[arg-type]
+                    if out is None:
+                        break
+                if out is not None:
+                    out = to_planes(np.asarray(out))
+                    self._check_format(out, meta.number)
+            except RecordingError as error:
+                failure = error
+            except BaseException as error:  # noqa: BLE001 - reported as the recording's failure
+                failure = self._step_failure(error, step_name, meta.number)
+            if failure is not None:
+                break
+            if out is None:
+                self.filtered += 1
+                release.append(frame)
+                continue
+            if np.may_share_memory(out, frame.array):
+                run.held.append(frame)
+            else:
+                release.append(frame)  # the step made its own array: the buffer slot is free at once
+                run.owned += out.nbytes
+            run.arrays.append(out[None])
+            run.headers.append(meta)
+        if failure is not None:
+            release += frames[position:]
+        self.buffer.release_all(release)
+        return run, failure
 
-    def _check_format(self, out: np.ndarray, number: int, frames: list[Frame]) -> None:
+    def _check_format(self, out: np.ndarray, number: int) -> None:
         spec = self.spec
         if spec is None:
-            base = self.spec_base
-            channels = base.channel_names if out.ndim == 2 else ("R", "G", "B")[: out.shape[0]]
-            self.spec = StreamSpec(
-                base.name, tuple(out.shape), out.dtype, base.count, base.pixel_size_um, base.interval_s, channels
-            )
+            self.spec = self._spec_for(out.shape, out.dtype)
             return
         if tuple(out.shape) != spec.frame_shape or out.dtype != spec.dtype:
-            for rest in frames:
-                rest.release()
             raise RecordingError(
-                f"camera {self.camera!r}, frame {number}: it is {out.shape} {out.dtype} (after the steps), the "
-                f"recording's array is {spec.frame_shape} {spec.dtype}; a recording's frames cannot change size "
-                "(was the ROI or binning changed while recording?)",
+                f"camera {self.camera!r}, frame {number}: it is {tuple(out.shape)} {out.dtype} (after the steps), "
+                f"the recording's array is {spec.frame_shape} {spec.dtype}; a recording's frames cannot change "
+                "size (was the ROI or binning changed while recording?)",
                 self.camera,
                 number,
             )
+
+    def _spec_for(self, shape: tuple[int, ...], dtype: np.dtype) -> StreamSpec:
+        base = self.spec_base
+        channels = base.channel_names if len(shape) == 2 else ("R", "G", "B")[: shape[0]]
+        return StreamSpec(base.name, tuple(shape), dtype, base.count, base.pixel_size_um, base.interval_s, channels)
 
     def _step_failure(self, error: BaseException, step: str = "", number: int | None = None) -> RecordingError:
         where = f", step {step!r}" if step else ""
@@ -239,8 +300,14 @@ class CameraPipe:
         return failure
 
     # -- the writer --------------------------------------------------------------------------
+    def _release(self, run: Run) -> None:
+        if run.held:
+            self.buffer.release_all(run.held)
+        if run.slots:
+            self.buffer.release_slots(run.slots)  # type: ignore[arg-type]
+
     def _write(self) -> None:
-        held: deque[tuple[int, Frame]] = deque()
+        held: deque[tuple[int, Run]] = deque()  # (frames written once released, the run)
         try:
             self._write_runs(held)
         except BaseException as error:  # noqa: BLE001 - a failing write ends the recording, loudly
@@ -249,30 +316,67 @@ class CameraPipe:
         finally:
             self._finish(held)
 
-    def _write_runs(self, held: deque[tuple[int, Frame]]) -> None:
-        handoff, table = self.handoff, self.table
+    def _write_runs(self, held: deque[tuple[int, Run]]) -> None:
+        table, datastreams = self.table, self.datastreams
         while True:
-            items = handoff.take(RUN)
-            if items is None:
-                return
+            if self._reader is None:
+                if self.handoff.aborted:
+                    return
+                direct = self._direct_run()
+                if direct is None:
+                    return
+                run, failure = self._checked(direct) if direct.headers else (direct, None)
+            else:
+                taken, failure = self.handoff.take(), None
+                if taken is None:
+                    return
+                run = taken
             if self.stream is None:
+                if not run.headers:
+                    continue
                 assert self.spec is not None
                 self.stream = self.writer.add_stream(self.spec)
-            stream = self.stream
-            index = len(table)
-            for item in items:
-                table.add(item.info)
-                if item.frame is not None:
-                    held.append((index, item.frame))
-                index += 1
+            stream = self.stream  # written to even with nothing new: it reports the writes finished meanwhile
+            table.add_headers(run.headers)
+            if datastreams is not None:
+                for header in run.headers:
+                    datastreams.at_frame(header.number, header.received, header.metadata)
+            if run.held or run.slots:
+                held.append((len(table), run))
             try:
-                released = stream.write([item.array for item in items])
+                released = stream.write(run.arrays)
             finally:
                 self.written, self.bytes_written = stream.written, stream.bytes_written
-            while held and held[0][0] < released:
-                held.popleft()[1].release()
+            while held and held[0][0] <= released:
+                self._release(held.popleft()[1])
+            if failure is not None:
+                raise failure
+
+    def _checked(self, run: Run) -> tuple[Run, RecordingError | None]:
+        """Without steps the frames are checked here: the camera's format must not change. The
+        frames before a change are written; the error comes after them."""
+        first = run.arrays[0]
+        if self.spec is None:
+            self.spec = self._spec_for(first.shape[1:], first.dtype)
+        spec, index = self.spec, 0
+        for position, piece in enumerate(run.arrays):
+            if tuple(piece.shape[1:]) != spec.frame_shape or piece.dtype != spec.dtype:
+                header = run.headers[index]
+                failure = RecordingError(
+                    f"camera {self.camera!r}, frame {header.number}: it is {tuple(piece.shape[1:])} {piece.dtype}, "
+                    f"the recording's array is {spec.frame_shape} {spec.dtype}; a recording's frames cannot change "
+                    "size (was the ROI or binning changed while recording?)",
+                    self.camera,
+                    header.number,
+                )
+                self.buffer.release_slots(run.slots[index:])  # type: ignore[arg-type]
+                return Run(run.arrays[:position], run.headers[:index], slots=run.slots[:index]), failure
+            index += len(piece)
+        return run, None
 
     def _write_failure(self, error: BaseException) -> RecordingError:
+        if isinstance(error, RecordingError):
+            return error
         written = self.stream.written if self.stream is not None else 0
         number = self.table.number[written] if written < len(self.table) else None
         at = f" at frame {number}" if number is not None else ""
@@ -285,7 +389,7 @@ class CameraPipe:
         failure.__cause__ = error
         return failure
 
-    def _finish(self, held: deque[tuple[int, Frame]]) -> None:
+    def _finish(self, held: deque[tuple[int, Run]]) -> None:
         """Close the stream (also after a failure: what was written stays readable), store the
         steps' images, release every frame still held, then report done."""
         try:
@@ -303,22 +407,30 @@ class CameraPipe:
             self._fail(self._write_failure(error))
         finally:
             while held:
-                held.popleft()[1].release()
+                self._release(held.popleft()[1])
             self.abort()
             self._join_reader()
+            self._drain_buffer()
             self.done.set()
             self.on_done(self)
 
+    def _drain_buffer(self) -> None:
+        """After a failure the camera is told to stop; frames it still made are released."""
+        if self.error is None:
+            return
+        while True:
+            try:
+                frames = self.buffer.pop_run(RUN, POLL_S)
+            except MMKernelError:  # the sequence's end: nothing more will come
+                return
+            self.buffer.release_all(frames)
+
     def _join_reader(self) -> None:
-        if self._reader.is_alive() and threading.current_thread() is not self._reader:
-            self._reader.join()
+        reader = self._reader
+        if reader is not None and reader.is_alive() and threading.current_thread() is not reader:
+            reader.join()
 
     def _fail(self, error: RecordingError) -> None:
         if self.error is None:
             self.error = error
             self.on_failure(error)
-
-
-def _release(frame: Frame | None) -> None:
-    if frame is not None:
-        frame.release()

@@ -82,6 +82,16 @@ class FrameTable:
         self.camera_time.append(math.nan if info.camera_time is None else float(info.camera_time))
         self.changes.append(to_json(dict(info.changes)) if info.changes else "")
 
+    def add_headers(self, headers: list[Any]) -> None:
+        """Rows for frames' headers (number, received, camera_time, metadata), a run at a time."""
+        self.number += [h.number for h in headers]
+        self.received += [h.received for h in headers]
+        self.camera_time += [math.nan if h.camera_time is None else float(h.camera_time) for h in headers]
+        changes = self.changes
+        for header in headers:
+            metadata = header.metadata
+            changes.append(to_json(dict(metadata)) if metadata else "")
+
     def __len__(self) -> int:
         return len(self.number)
 
@@ -164,14 +174,13 @@ class Datastreams:
             when, key, value = arrived.popleft()
             self.streams[key].record(when, -1, value)
 
-    def at_frame(self, info: FrameInfo) -> None:
+    def at_frame(self, number: int, received: float, changes: Mapping[str, Any]) -> None:
         with self._lock:
             self._drain()
-            changes: Mapping[str, Any] = info.changes
             for key, stream in self.streams.items():
                 if key in changes:
                     stream.value = changes[key]
-                stream.record(info.received, info.number, stream.value)
+                stream.record(received, number, stream.value)
 
     def tables(self) -> dict[str, Table]:
         with self._lock:

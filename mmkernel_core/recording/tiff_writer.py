@@ -102,13 +102,14 @@ class TiffStream(StreamWriter):
         self._written = 0
         self._bytes = 0
 
-    def write(self, frames: Sequence[np.ndarray]) -> int:
-        for frame in frames:
-            first = self._written == 0
-            self.tiff.write(frame, contiguous=True, photometric="minisblack", metadata=None,
-                            description=PLACEHOLDER if first else None)  # fmt: skip
-            self._written += 1
-            self._bytes += frame.nbytes
+    def write(self, runs: Sequence[np.ndarray]) -> int:
+        for run in runs:
+            for frame in run:
+                first = self._written == 0
+                self.tiff.write(frame, contiguous=True, photometric="minisblack", metadata=None,
+                                description=PLACEHOLDER if first else None)  # fmt: skip
+                self._written += 1
+                self._bytes += frame.nbytes
         return self._written
 
     @property

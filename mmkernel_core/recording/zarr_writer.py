@@ -35,7 +35,7 @@ from ._io_loop import IoLoop
 from ._ngff import axes_for, image_metadata
 from ._tables import first_rows, frame_interval
 
-SMALL_CHUNK_BYTES = 1 << 20  # frames smaller than this share a chunk of about this size
+SMALL_CHUNK_BYTES = 4 << 20  # frames smaller than this share a chunk of about this size
 GROW_FRAMES = 1024  # an open-ended time axis grows by at least this much at a time
 WRITE_DEPTH = 3  # chunk writes in flight per stream
 COMPRESSIONS = ("none", "blosc-lz4", "blosc-zstd")
@@ -44,8 +44,8 @@ TABLE_CHUNK_ROWS = 1 << 16
 
 class OmeZarrWriter(Writer):
     """`format="ome-zarr"`. Options: `compression` ("none", "blosc-lz4" or "blosc-zstd", with
-    bitshuffle), `clevel`, `frames_per_chunk` (default: 1 for frames of 1 MiB or more, else
-    enough frames for about 1 MiB), `shard_frames` (frames per shard; a multiple of
+    bitshuffle), `clevel`, `frames_per_chunk` (default: 1 for frames of 4 MiB or more, else
+    enough frames for about 4 MiB), `shard_frames` (frames per shard; a multiple of
     frames_per_chunk), `write_depth` (chunk writes in flight)."""
 
     suffixes = (".zarr",)
@@ -184,11 +184,11 @@ class ZarrStream(StreamWriter):
             cname = writer.compression.split("-", 1)[1]
             compressors = [BloscCodec(cname=cname, clevel=writer.clevel, shuffle="bitshuffle",
                                       typesize=self.dtype.itemsize)]  # fmt: skip
-            if self.block_frames == 1:
+            if writer.shard_frames is None:  # chunks are encoded here, shards by zarr
                 from numcodecs import Blosc
 
                 blosc = Blosc(cname=cname, clevel=writer.clevel, shuffle=Blosc.BITSHUFFLE)
-                self._encode = lambda frame: blosc.encode(np.ascontiguousarray(frame, self.dtype))
+                self._encode = lambda frames: blosc.encode(np.ascontiguousarray(frames, self.dtype))
         shards = (writer.shard_frames, *spec.frame_shape) if writer.shard_frames else None
         self.array = writer.io_run(
             group.create_array("0", shape=(self.capacity, *spec.frame_shape), dtype=self.dtype,
@@ -203,7 +203,8 @@ class ZarrStream(StreamWriter):
         self.received = 0  # frames handed to write()
         self._done = 0  # frames stored, contiguous from the first
         self._bytes = 0
-        self._inflight: deque[tuple[int, int, int, Future[Any]]] = deque()  # (first frame, frames, bytes, write)
+        # (first frame, frames, bytes, the write, whether it writes the caller's memory)
+        self._inflight: deque[tuple[int, int, int, Future[Any], bool]] = deque()
         self._block: np.ndarray | None = None
         self._block_fill = 0
         self._spare_blocks: list[np.ndarray] = []
@@ -215,22 +216,39 @@ class ZarrStream(StreamWriter):
         return image_metadata(spec.name, self.axes, spec.pixel_size_um, interval_s, spec.channel_names)
 
     # -- writing -----------------------------------------------------------------------------
-    def write(self, frames: Sequence[np.ndarray]) -> int:
+    def write(self, runs: Sequence[np.ndarray]) -> int:
+        self._settle(wait=False)  # writes that finished meanwhile free their frames
         if self.block_frames == 1:
-            for frame in frames:
-                self._grow_for(self.received)
-                self._put_frame(self.received, frame)
-                self.received += 1
+            for run in runs:
+                for frame in run:
+                    self._grow_for(self.received)
+                    self._put_frame(self.received, frame)
+                    self.received += 1
             return self._done
-        for frame in frames:
-            block = self._current_block()
-            block[self._block_fill] = frame
-            self._block_fill += 1
-            self.received += 1
-            if self._block_fill == self.block_frames:
-                self._flush_block()
+        whole = self.block_frames
+        direct = self.writer.shard_frames is None
+        for run in runs:
+            start, count = 0, len(run)
+            while start < count:
+                if direct and self._block_fill == 0 and count - start >= whole:
+                    chunk = run[start : start + whole]
+                    if chunk.dtype == self.dtype and chunk.flags.c_contiguous:  # a whole chunk as it lies in memory
+                        self._grow_for(self.received + whole - 1)
+                        self._put_chunk(self.received, whole, chunk, None)
+                        self.received += whole
+                        start += whole
+                        continue
+                block = self._current_block()
+                take = min(count - start, self.block_frames - self._block_fill)
+                block[self._block_fill : self._block_fill + take] = run[start : start + take]  # one copy per piece
+                self._block_fill += take
+                self.received += take
+                start += take
+                if self._block_fill == self.block_frames:
+                    self._flush_block()
         self._settle(wait=False)
-        return self.received - self._block_fill if self._block is not None else self.received
+        pinned = [first for first, _, _, _, keeps in self._inflight if keeps]
+        return pinned[0] if pinned else self.received  # frames of zero-copy writes in flight stay held
 
     def _put_frame(self, index: int, frame: np.ndarray) -> None:
         from zarr.core.buffer import cpu
@@ -243,6 +261,17 @@ class ZarrStream(StreamWriter):
             data = frame.reshape(-1).view(np.uint8)
         key = self.prefix + self.array.metadata.encode_chunk_key((index, *self.zeros))
         self._submit(index, 1, self.writer.store.set(key, cpu.Buffer.from_array_like(data)), data.nbytes)
+
+    def _put_chunk(self, first: int, count: int, frames: np.ndarray, block: np.ndarray | None) -> None:
+        """One chunk's frames to the store: encoded, or their bytes as they lie (zero-copy: the
+        frames, a block of ours or a span of the camera's buffer, stay untouched until written)."""
+        from zarr.core.buffer import cpu
+
+        data = np.frombuffer(self._encode(frames), np.uint8) if self._encode else frames.reshape(-1).view(np.uint8)
+        key = self.prefix + self.array.metadata.encode_chunk_key((first // self.per_chunk, *self.zeros))
+        keeps = block is None and self._encode is None  # the camera's own memory is being written
+        self._submit(first, count, self.writer.store.set(key, cpu.Buffer.from_array_like(data)), data.nbytes, block,
+                     keeps)  # fmt: skip
 
     def _current_block(self) -> np.ndarray:
         if self._block is None:
@@ -258,21 +287,28 @@ class ZarrStream(StreamWriter):
         first = self.received - count
         self._grow_for(first + count - 1)
         self._block = None
-        array = self.array
+        if self.writer.shard_frames is None:  # the block is one chunk: its bytes go straight to the store
+            if count < self.block_frames:
+                block[count:] = 0  # the end of a last, partial chunk: fill, not a reused block's old frames
+            self._put_chunk(first, count, block, block)
+            return
+        array = self.array  # a shard: zarr lays out its chunks and index, written whole in one set
         selection = (slice(first, first + count), *(slice(None) for _ in self.spec.frame_shape))
 
         async def put() -> None:
             await array.setitem(selection, block[:count])
 
-        self._submit(first, count, put(), count * self.frame_bytes, block)
+        self._submit(first, count, put(), count * self.frame_bytes, block, keeps=False)
 
-    def _submit(self, first: int, count: int, coroutine: Any, nbytes: int, block: np.ndarray | None = None) -> None:
+    def _submit(
+        self, first: int, count: int, coroutine: Any, nbytes: int, block: np.ndarray | None = None, keeps: bool = True
+    ) -> None:
         io = self.writer.io
         assert io is not None
         future = io.submit(coroutine)
         if block is not None:
             future.add_done_callback(lambda _: self._spare_blocks.append(block))
-        self._inflight.append((first, count, nbytes, future))
+        self._inflight.append((first, count, nbytes, future, keeps))
         self._settle(wait=len(self._inflight) > self.writer.write_depth)
 
     def _settle(self, wait: bool) -> None:
@@ -280,7 +316,7 @@ class ZarrStream(StreamWriter):
         A failed write raises here, once; later frames are not counted as written."""
         inflight = self._inflight
         while inflight:
-            first, count, nbytes, future = inflight[0]
+            first, count, nbytes, future, _ = inflight[0]
             if not future.done():
                 if not wait:
                     return

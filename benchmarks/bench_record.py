@@ -1,0 +1,245 @@
+"""Recording throughput against what the disk and the kernel allow, measured in the same run.
+
+1. 2048x2048 uint16 from a null camera into an uncompressed OME-Zarr recording (overflow
+   "block"), against the disk's limit: the same bytes written with plain sequential writes to
+   one file and an fsync at the end. Rounds interleave baseline and recording; the recording
+   counts from record() until wait() returns (its close syncs everything to the disk).
+2. The same into OME-TIFF, and with blosc-lz4 + bitshuffle (MB/s of raw data, ratio), on
+   frames with realistic content (12-bit noise on a smooth image).
+3. 512x512 and 64x64: recording frames/s against streaming the same camera to a consumer that
+   does nothing (pop, release) in the same run.
+4. "drop" while the disk is stalled: the camera's frame rate compared with its free-running
+   rate (the camera's runner never waits on the disk).
+
+    python benchmarks/bench_record.py [--quick] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmkernel_core import Kernel, StreamEnded
+from mmkernel_sdk import Camera
+
+BUFFER_MB = 1024
+
+
+class NullCamera(Camera):
+    """read_frame stamps the frame number into one pixel: the camera costs (almost) nothing, so
+    what is measured is the kernel and the disk. With `content`, each frame is a copy of it."""
+
+    def __init__(self, shape: tuple[int, int], content: np.ndarray | None = None) -> None:
+        self.shape, self.content, self.made = shape, content, 0
+
+    def frame_shape(self) -> tuple[int, ...]:
+        return self.shape
+
+    def frame_dtype(self) -> np.dtype:
+        return np.dtype(np.uint16)
+
+    def start_sequence(self, count: int | None, interval_ms: float) -> None:
+        self.made = 0
+
+    def read_frame(self, out: np.ndarray) -> None:
+        if self.content is not None:
+            np.copyto(out, self.content)
+        out.flat[0] = self.made & 0xFFFF
+        self.made += 1
+
+
+def realistic(shape: tuple[int, int]) -> np.ndarray:
+    """A smooth image with shot-noise-like 12-bit texture (compresses like real data)."""
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
+    smooth = 1500 + 1000 * np.sin(x / 97.0) * np.cos(y / 131.0)
+    noise = np.random.default_rng(0).normal(0, 10, shape)
+    return np.clip(smooth + noise, 0, 4095).astype(np.uint16)
+
+
+def camera_kernel(shape: tuple[int, int], content: np.ndarray | None = None, buffer_mb: int = BUFFER_MB) -> Kernel:
+    kernel = Kernel(buffer_mb=buffer_mb, timeout=120, frame_metadata=True)
+    kernel.load_device("Cam", NullCamera(shape, content))
+    kernel.initialize("Cam")
+    kernel._loaded("Cam").camera.buffer.memory.populated.wait(120)  # resident, as in a running system
+    return kernel
+
+
+def warm(directory: Path, megabytes: int = 1024) -> None:
+    """Write and delete a file first: this VM hands idle memory back to its host, and touching
+    it again is slow; both sides of a comparison should start warm."""
+    block = np.ones(64 << 20, np.uint8)
+    path = directory / "warm.bin"
+    with open(path, "wb") as file:
+        for _ in range(max(1, megabytes // 64)):
+            file.write(block)
+    path.unlink()
+
+
+def raw_write(directory: Path, frame: np.ndarray, count: int) -> float:
+    """MB/s of `count` sequential writes of `frame` to one file, fsync included."""
+    warm(directory)
+    path = directory / "raw.bin"
+    started = time.perf_counter()
+    with open(path, "wb") as file:
+        for _ in range(count):
+            file.write(memoryview(frame).cast("B"))
+        file.flush()
+        os.fsync(file.fileno())
+    elapsed = time.perf_counter() - started
+    path.unlink()
+    return count * frame.nbytes / 1e6 / elapsed
+
+
+def big_frames(directory: Path, quick: bool) -> None:
+    shape, count = (2048, 2048), 64 if quick else 256
+    frame = np.random.default_rng(1).integers(0, 4096, shape, dtype=np.uint16)
+    rounds = 2 if quick else 3
+    baseline, recorded, dropped = [], [], 0
+    with camera_kernel(shape) as kernel:
+        for index in range(rounds):
+            baseline.append(raw_write(directory, frame, count))
+            path = directory / f"big{index}.ome.zarr"
+            warm(directory)
+            started = time.perf_counter()
+            result = kernel.record("Cam", path, count=count).wait(600)
+            recorded.append(result.bytes_written / 1e6 / (time.perf_counter() - started))
+            dropped += result.dropped
+            shutil.rmtree(path)
+    base, rec = statistics.median(baseline), statistics.median(recorded)
+    size = count * frame.nbytes / 2**30
+    print(f"2048x2048 uint16, {count} frames ({size:.1f} GiB) x {rounds} rounds, fsync included")
+    print(f"  raw sequential file writes     {base:8.0f} MB/s   (rounds: {', '.join(f'{v:.0f}' for v in baseline)})")
+    print(f"  OME-Zarr recording (block)     {rec:8.0f} MB/s   (rounds: {', '.join(f'{v:.0f}' for v in recorded)})")
+    print(f"  ratio {rec / base:.2f} (target >= 0.85), frames dropped: {dropped}")
+
+
+def formats(directory: Path, quick: bool) -> None:
+    shape, count = (2048, 2048), 32 if quick else 128
+    content = realistic(shape)
+    with camera_kernel(shape, content) as kernel:
+        base = raw_write(directory, content, count)
+        lines = []
+        for name, options in (
+            ("OME-TIFF", {"format": "ome-tiff"}),
+            ("OME-Zarr, blosc-lz4 + bitshuffle", {"writer_options": {"compression": "blosc-lz4"}}),
+            ("OME-Zarr, uncompressed", {}),
+        ):
+            suffix = ".ome.tif" if name == "OME-TIFF" else ".ome.zarr"
+            path = directory / f"fmt{suffix}"
+            started = time.perf_counter()
+            result = kernel.record("Cam", path, count=count, **options).wait(600)
+            elapsed = time.perf_counter() - started
+            raw_mb = count * content.nbytes / 1e6 / elapsed
+            ratio = f", compression ratio {result.compression_ratio:.2f}" if result.compression_ratio else ""
+            lines.append(f"  {name:<32} {raw_mb:8.0f} MB/s of raw data ({raw_mb / base:.2f}x raw){ratio}")
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    print(f"2048x2048 uint16 with realistic content, {count} frames; raw file writes {base:.0f} MB/s")
+    print("\n".join(lines))
+
+
+def camera_rate(received: np.ndarray) -> float:
+    """The camera's own frame rate, from its frames' receive times."""
+    return (len(received) - 1) / float(received[-1] - received[0]) if len(received) > 1 else 0.0
+
+
+def null_stream(kernel: Kernel, count: int) -> tuple[float, float]:
+    """Stream `count` frames to a consumer that only releases them: (frames/s, camera frames/s)."""
+    kernel.start_sequence("Cam", count=count, overflow="block")
+    received = np.empty(count)
+    got = 0
+    started = time.perf_counter()
+    while True:
+        try:
+            frame = kernel.pop_next("Cam", timeout=60)
+        except StreamEnded:
+            break
+        received[got] = frame.meta.received
+        frame.release()
+        got += 1
+    return got / (time.perf_counter() - started), camera_rate(received[:got])
+
+
+def small_frames(directory: Path, quick: bool) -> None:
+    """Does recording keep pace with the camera? The camera's frame rate (from its frames' receive
+    times) while recording, against its rate streaming to a consumer that does nothing; and the
+    whole recording, from record() to its close (data synced to the disk)."""
+    print("small frames, camera frame rate: recording vs streaming to a null consumer (same camera, same run)")
+    for shape, count in (((512, 512), 3_000 if quick else 20_000), ((64, 64), 20_000 if quick else 200_000)):
+        with camera_kernel(shape, buffer_mb=512) as kernel:
+            null, recorded, whole = [], [], []
+            for index in range(2 if quick else 3):
+                null.append(null_stream(kernel, count)[1])
+                path = directory / f"small{index}.ome.zarr"
+                started = time.perf_counter()
+                result = kernel.record("Cam", path, count=count).wait(600)
+                whole.append(count / (time.perf_counter() - started))
+                assert result.dropped == 0
+                from mmkernel_core.recording import open_recording
+
+                recorded.append(camera_rate(open_recording(path).frames("Cam")["received"]))
+                shutil.rmtree(path)
+        base, rec = statistics.median(null), statistics.median(recorded)
+        mb = rec * shape[0] * shape[1] * 2 / 1e6
+        disk = raw_write(directory, np.zeros(shape, np.uint16), min(count, 4096))
+        limit = "the disk is the limit" if mb > 0.5 * disk else "target >= 0.9"
+        print(f"  {shape[0]:>4}x{shape[1]:<4}: null consumer {base:8.0f} f/s, recording {rec:8.0f} f/s ({mb:.0f} MB/s; "
+              f"raw file writes {disk:5.0f} MB/s), ratio {rec / base:.2f} ({limit}); "
+              f"record() to closed: {statistics.median(whole):.0f} f/s")  # fmt: skip
+
+
+def drop_never_waits(directory: Path, quick: bool) -> None:
+    """The disk stalls (a store whose writes wait); the camera's rate is compared with its rate
+    streaming to a null consumer."""
+    from zarr.storage import LocalStore
+
+    class Stalled(LocalStore):
+        go = threading.Event()
+
+        async def set(self, key: str, value: Any) -> None:
+            import asyncio
+
+            if not key.endswith("zarr.json"):
+                await asyncio.to_thread(self.go.wait, 60)
+            await super().set(key, value)
+
+    shape, count = (512, 512), 2_000 if quick else 10_000
+    with camera_kernel(shape, buffer_mb=256) as kernel:
+        free = null_stream(kernel, count)[1]
+        camera = kernel._loaded("Cam").device
+        store = Stalled(directory / "drop.ome.zarr")
+        started = time.perf_counter()
+        recording = kernel.record("Cam", store, overflow="drop")
+        while camera.made < count:
+            time.sleep(0.01)  # (a benchmark samples; no test waits like this)
+        rate = camera.made / (time.perf_counter() - started)
+        Stalled.go.set()
+        recording.stop()
+        result = recording.wait(120)
+    print(f"drop, disk stalled: camera {rate:.0f} frames/s vs {free:.0f} free-running ({rate / free:.2f}); "
+          f"written {result.frames_written['Cam']}, dropped {result.dropped} (counted)")  # fmt: skip
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    target = sys.argv[sys.argv.index("--dir") + 1] if "--dir" in sys.argv else None
+    directory = Path(tempfile.mkdtemp(prefix="bench-record-", dir=target))
+    try:
+        big_frames(directory, quick)
+        formats(directory, quick)
+        small_frames(directory, quick)
+        drop_never_waits(directory, quick)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
