@@ -85,8 +85,11 @@ class KernelBase:
                 self._read_back(loaded, name, spec.affects)
         else:
             self._read_back(loaded, name, spec.affects)
-        if spec.memorized and loaded.initialized:
-            self._memorize(loaded, name, value)
+        if spec.memorized:
+            if loaded.initialized:
+                self._memorize(loaded, name, value)
+            else:  # asked for in this session: initialize keeps it (and memorizes it) instead of restoring
+                loaded.memorized_before_init[name] = value
         self._mark_set(loaded)
 
     def _memorize(self, loaded: LoadedDevice, name: str, value: Any) -> None:

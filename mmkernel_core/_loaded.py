@@ -43,6 +43,7 @@ class LoadedDevice:
     busy_poll_s: float = 0.005  # how often waiting asks the adapter's busy()
     watch: BusyWatch | Any = None  # every pending wait_for on this device
     camera: CameraState = field(default_factory=lambda: CameraState())  # cameras only: buffer, sequence
+    memorized_before_init: dict[str, Any] = field(default_factory=dict)  # kept over the stored values
 
     @property
     def device_type(self) -> str:

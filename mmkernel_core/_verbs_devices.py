@@ -393,8 +393,11 @@ class DeviceVerbs(KernelBase):
             self._close_resources_quietly(loaded)
             raise
         try:
-            for problem in restore_memorized(loaded.device):  # memorized values back to the hardware
+            chosen, loaded.memorized_before_init = loaded.memorized_before_init, {}
+            for problem in restore_memorized(loaded.device, skip=chosen):  # memorized values back to the hardware
                 self._report(log, logging.WARNING, "device %r: %s", loaded.label, problem, device=loaded.label)
+            for name, value in chosen.items():  # set before initialize in this session: that is what is kept
+                self._memorize(loaded, name, value)
             if loaded.device_type == "Camera":
                 self._buffer_for(loaded)  # type: ignore[attr-defined]  # populates in the background
             loaded.initialized = True

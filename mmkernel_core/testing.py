@@ -9,6 +9,8 @@ devices that operate other devices through `self.kernel` (Utilities) can be chec
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -37,7 +39,8 @@ class KernelHarness:
         self.label = label
         self._configure = configure
         self._pre_init = dict(pre_init or {})
-        self.kernel = Kernel(timeout=timeout, buffer_mb=16)
+        self._temporary = tempfile.mkdtemp(prefix="mmkernel-harness-")  # never the user's real calibrations
+        self.kernel = Kernel(timeout=timeout, buffer_mb=16, data_dir=self._temporary)
         if setup is not None:
             setup(self.kernel)
         self._load()
@@ -62,7 +65,10 @@ class KernelHarness:
             self.kernel.unload(self.label)
 
     def close(self) -> None:
-        self.kernel.close()
+        try:
+            self.kernel.close()
+        finally:
+            shutil.rmtree(self._temporary, ignore_errors=True)
 
     def names(self) -> list[str]:
         return list(self.kernel.property_names(self.label))

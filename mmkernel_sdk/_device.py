@@ -49,9 +49,18 @@ class Device:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._class_props = _collect_props(cls)
+        owner = f"{cls.__module__}.{cls.__qualname__}"
         for value in vars(cls).values():  # declared here (inherited ones were checked already)
             if isinstance(value, prop):
-                check_declaration(f"{cls.__module__}.{cls.__qualname__}", value.name, value.units)
+                check_declaration(owner, value.name, value.units)
+        for base in cls.__mro__[1:]:  # mixins (plain classes with props) are checked once, where first used
+            if issubclass(base, Device) or base in _checked_mixins:
+                continue
+            _checked_mixins.add(base)
+            for value in vars(base).values():
+                if isinstance(value, prop):
+                    check_declaration(f"{base.__module__}.{base.__qualname__} (mixed into {owner})", value.name,
+                                      value.units)  # fmt: skip
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Device:
         # Built here, not in __init__, so an adapter whose __init__ forgets super() still works.
@@ -83,9 +92,11 @@ class Device:
         """This device's persistent calibration store (a dict-like `Calibration`)."""
         store = self.__dict__.get("_calibration")
         if store is None:
-            from .calibration import open_calibration
+            from .calibration import open_calibration, serial_of
 
-            store = self.__dict__["_calibration"] = open_calibration(self)
+            store = open_calibration(self)
+            if not type(self).serial_number_property or serial_of(self):
+                self.__dict__["_calibration"] = store  # kept once its key is final (the serial number read)
         return store
 
     def ask(self, command: str) -> str:
@@ -173,6 +184,9 @@ class Device:
         self.label = label
         self.device_name = device_name
         self.log = logging.LoggerAdapter(logging.getLogger("mmkernel.device"), {"device": label})
+
+
+_checked_mixins: set[type] = set()
 
 
 def _collect_props(cls: type) -> dict[str, prop]:

@@ -66,6 +66,9 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
         self.pre_init = pre_init
         self.before_init = before_init  # usable before initialize() and after (MM: made in the constructor)
         self.memorized = memorized  # kept in the calibration store, written back at initialize
+        if memorized and (read_only or pre_init):  # refused where it is written, not when a device is made
+            what = "read-only" if read_only else "pre-init"
+            raise ValueError(f"prop(name={name!r}): {what} properties cannot be memorized")
         self.sequence_max = sequence_max
         self.public_name = name
         self.doc = doc

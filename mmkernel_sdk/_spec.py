@@ -64,6 +64,9 @@ class PropertySpec:
         if self.memorized and self.pre_init:
             why = "pre-init properties cannot be memorized (configurations hold them)"
             raise ValueError(f"property {self.name!r}: {why}")
+        if self.memorized and self.read_only:
+            why = "read-only properties cannot be memorized (they are never set, and could not be restored)"
+            raise ValueError(f"property {self.name!r}: {why}")
         if is_enum and self.allowed is None:
             object.__setattr__(self, "allowed", tuple(self.kind))
         if self.allowed is not None:

@@ -224,9 +224,18 @@ def test_no_label_or_key_can_make_a_path_outside_the_store(tmp_path: Path, label
 
 
 def test_path_components_are_escaped_reversibly() -> None:
-    assert safe_component("SN-42") == "SN-42"
-    assert safe_component("a/b") == "a%2Fb" and safe_component("..") == "%.." and safe_component("NUL") == "%NUL"
+    assert safe_component("sn-42") == "sn-42"
+    assert safe_component("a/b") == "a%2Fb" and safe_component("..") == "%2E%2E" and safe_component("nul") == "%nul"
     assert safe_component("a/b") != safe_component("a%2Fb".replace("%", "%25"))
+    assert safe_component("x.") == "x%2E" and safe_component("x ") == "x%20"  # Windows drops a trailing dot/space
+
+
+def test_components_stay_distinct_on_case_insensitive_file_systems_and_fit_a_file_name() -> None:
+    names = ["Cam", "cam", "CAM", "SN-42", "sn-42"]
+    folded = {safe_component(name).casefold() for name in names}
+    assert len(folded) == len(names)
+    long = safe_component("显微镜相机" * 30)
+    assert len(long.encode()) <= 130 and long != safe_component("显微镜相机" * 31)
 
 
 def test_the_site_layer_lies_under_the_users_and_is_read_only(tmp_path: Path) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from typer.testing import CliRunner
 
 from mmkernel_core.cli import app
-from mmkernel_sdk import Camera, Generic, prop
+from mmkernel_sdk import Camera, Generic, Stage, prop
 from mmkernel_sdk.names import PropertyNameWarning, canonical, normalize, problem, registry
 from mmkernel_sdk.testing import DirectHarness
 from mmkernel_sdk.testing import conformance as kit
@@ -110,3 +112,70 @@ def test_the_cli_lists_and_searches_the_registry() -> None:
     assert "Wavelength" not in found.output
     none = runner.invoke(app, ["names", "zzz-nothing"])
     assert none.exit_code == 1 and "no canonical name matches 'zzz-nothing'" in none.output
+
+
+def caught_while(define) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        define()
+    return [str(w.message) for w in caught if issubclass(w.category, PropertyNameWarning)]
+
+
+def test_a_synonym_declared_on_a_mixin_warns_at_class_definition() -> None:
+    """A family of devices shares properties through a mixin (a plain class with `prop`s).
+    `_collect_props` picks the mixin's props up, but `__init_subclass__` checks only
+    `vars(cls)`, so `exposure_ms` on the mixin never warns at class definition (only the
+    conformance kit notices, later). Check every collected prop not inherited from a Device
+    base that was already checked."""
+
+    class ExposureMixin:
+        exposure_ms = prop(float, default=10.0, units="ms")
+
+    def define() -> None:
+        class Sensor(ExposureMixin, Camera):
+            """A camera whose exposure property comes from a mixin"""
+
+    assert any("exposure_ms" in text for text in caught_while(define))
+
+
+@pytest.mark.parametrize(
+    ("name", "units", "kind"),
+    [
+        ("Exposure_us", "us", Camera),  # GenICam's own unit for exposure
+        ("ExposureTime_s", "s", Camera),
+        ("Position_mm", "mm", Stage),
+        ("Wavelength_um", "um", Generic),
+    ],
+)
+def test_a_canonical_name_with_other_units_in_the_name_warns(name: str, units: str, kind: type) -> None:
+    """`Exposure_ms`, `Position_um`, `Wavelength_nm` warn (synonyms), and `Exposure` declared in
+    'us' warns (other units), but `Exposure_us` / `Position_mm` - the same quantity in other
+    units, the case metadata export most needs to catch - are accepted silently: the
+    normal form `exposureus` is simply not in the table. Strip a trailing unit from the name
+    and compare the rest (then warn with the canonical units)."""
+
+    def define() -> None:
+        type("Device", (kind,), {"__doc__": "d", "value": prop(float, default=1.0, units=units, name=name)})
+
+    assert caught_while(define), f"{name!r} [{units}] declared without a PropertyNameWarning"
+
+
+def test_no_two_canonical_names_export_under_the_same_standard_name() -> None:
+    """The registry's counterparts are there "so metadata can be exported under standard names
+    later", but several canonical names share one: SFNC DeviceModelName <- Name, Model and
+    CameraName; SFNC DeviceVersion <- Description and Version (a description is not a version);
+    EPICS Model <- Name, Model, CameraName; EPICS SerialNumber <- SerialNumber and CameraID.
+    An export would write one key several times with different values (a camera's "DCam"
+    device name as its model). Each standard name should stand for one canonical name."""
+    from collections import defaultdict
+
+    from mmkernel_sdk.names import registry
+
+    shared = []
+    for field in ("ome", "sfnc", "epics"):
+        owners: dict[str, list[str]] = defaultdict(list)
+        for entry in registry().values():
+            if getattr(entry, field):
+                owners[getattr(entry, field)].append(entry.name)
+        shared += [f"{field} {name!r}: {names}" for name, names in owners.items() if len(names) > 1]
+    assert shared == [], "\n".join(shared)

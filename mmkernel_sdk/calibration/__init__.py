@@ -15,11 +15,13 @@ properties are saved on every set and written back to the hardware at initialize
 
 from __future__ import annotations
 
+import copy
 import enum
 import math
 import os
 import threading
-from collections.abc import Iterator, MutableMapping
+import warnings
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,15 +75,25 @@ class Calibration(MutableMapping[str, Any]):
     def _values(self) -> tuple[dict[str, Any], dict[str, Any]]:
         with self._lock:
             user = self._user.load()["values"]
-            site = self._site.load()["values"] if self._site is not None else {}
-            return user, site
+            return user, self._site_values()
+
+    def _site_values(self) -> dict[str, Any]:
+        """The read-only lab-wide layer; a broken file there is a warning, never a reason the
+        user's own store cannot be read."""
+        if self._site is None:
+            return {}
+        try:
+            return dict(self._site.load()["values"])
+        except CalibrationError as error:
+            warnings.warn(f"site layer unavailable: {error}", CalibrationWarning, stacklevel=4)
+            return {}
 
     def __getitem__(self, key: str) -> Any:
         user, site = self._values()
         if key in user:
-            return user[key]
+            return copy.deepcopy(user[key])  # a copy: changing it in place must not look saved
         if key in site:
-            return site[key]
+            return copy.deepcopy(site[key])
         raise KeyError(key)
 
     def __setitem__(self, key: str, value: Any) -> None:
@@ -111,21 +123,41 @@ class Calibration(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         return f"<Calibration {self.path}: {dict(self)}>"
 
+    def update(self, key: str, change: Callable[[Any], Any], default: Any = None) -> Any:
+        """Read-modify-write `key` atomically, across processes: `change(current)` (a copy; the
+        `default` if the key is not set) returns the new value, stored under the store's lock.
+        `store.update("focus", lambda f: {**f, "FITC": 0.5}, {})` never loses another writer's key."""
+        _check_key(key)
+        result: list[Any] = []
+
+        def edit(document: dict[str, Any]) -> None:
+            values = document["values"]
+            current = copy.deepcopy(values[key]) if key in values else copy.deepcopy(self._site_values().get(key, default))
+            stored = to_json(change(current), key)
+            record(document, key, stored)
+            result.append(stored)
+
+        with self._lock:
+            self._user.change(edit)
+        return copy.deepcopy(result[0])
+
     def history(self, key: str) -> list[Change]:
         """Every recorded change of `key` in the user layer, oldest first (bounded)."""
         entries = self._user.load()["history"].get(key, [])
-        return [Change(e["time"], e["value"], e.get("by", "?"), e.get("deleted", False)) for e in entries]
+        return [Change(e["time"], copy.deepcopy(e["value"]), e.get("by", "?"), e.get("deleted", False)) for e in entries]
 
     def revert(self, key: str, steps: int = 1) -> Any:
-        """Go back `steps` changes (recorded as a new change); returns the value now in force."""
+        """Go back `steps` changes (recorded as a new change); returns the value now in force.
+        Going back past the first change recorded means: the key did not exist."""
         history = self.history(key)
-        if steps < 1 or steps >= len(history):
+        if steps < 1 or steps > len(history):
             raise CalibrationError(
                 f"{key!r} in {self.path}: cannot go back {steps} change(s); its history has {len(history)}"
             )
-        target = history[-1 - steps]
-        if target.deleted:
-            del self[key]
+        target = history[-1 - steps] if steps < len(history) else None
+        if target is None or target.deleted:
+            with self._lock:
+                self._user.change(lambda document: record(document, key, None, deleted=True))
             return None
         self[key] = target.value
         return target.value
@@ -196,15 +228,25 @@ def remember(device: Device, name: str, value: Any) -> None:
     device.calibration[MEMORIZED + name] = to_json(value, name)
 
 
-def restore_memorized(device: Device) -> list[str]:
-    """Write every memorized property's kept value back to the hardware (at initialize);
-    returns the problems (a value no longer allowed is skipped, and said)."""
-    problems = []
+def restore_memorized(device: Device, skip: Iterable[str] = ()) -> list[str]:
+    """Write every memorized property's kept value back to the hardware (at initialize), except
+    those in `skip` (set in this session before initialize: what the user asked for wins);
+    returns the problems (a value no longer allowed, an unreadable store: skipped, and said).
+    A device without memorized properties never opens its store."""
     props = device._props
-    calibration = device.calibration
-    for name in props.names():
+    skipped = set(skip)
+    names = [n for n in props.names() if props.spec(n).memorized and n not in skipped]
+    if not names:
+        return []
+    problems = []
+    try:
+        calibration = device.calibration
+        stored_names = set(calibration)
+    except CalibrationError as error:
+        return [f"memorized values not restored: {error}"]
+    for name in names:
         spec = props.spec(name)
-        if not spec.memorized or MEMORIZED + name not in calibration:
+        if MEMORIZED + name not in stored_names:
             continue
         stored = calibration[MEMORIZED + name]
         try:

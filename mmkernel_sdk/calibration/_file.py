@@ -5,8 +5,9 @@
   directory is fsynced. A writer killed at any moment leaves the previous version readable.
 - Writers are serialised by an advisory lock on `<file>.lock` (another process, another
   kernel); each change re-reads the file under the lock, so no update is lost.
-- A corrupt file is reported (naming it) and the last good version (`.bak`) is used instead.
-- Every change is kept in a bounded, timestamped history per key.
+- A corrupt file is reported (naming it) and the last good version (`.bak`) is used instead;
+  the next write sets the corrupt file aside (`.corrupt-<time>`), never over the good `.bak`.
+- Every change is kept in a timestamped history per key, bounded in count and in bytes.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-HISTORY_LIMIT = 50
+HISTORY_LIMIT = 50  # changes kept per key ...
+HISTORY_BYTES = 1 << 20  # ... and at most about this much JSON of old values per key (the newest always)
 FORMAT = 1
+_UMASK = os.umask(0)  # read once: files get 0666 & ~umask, as open() would give them
+os.umask(_UMASK)
 
 
 class CalibrationError(Exception):
@@ -83,6 +87,7 @@ class CalibrationFile:
         self.identity = identity
         self.read_only = read_only
         self._cached: tuple[tuple[int, int, int], dict[str, Any]] | None = None
+        self.fell_back = False  # the last load found the file corrupt (and used the .bak, or nothing)
 
     # -- reading ----------------------------------------------------------------------------
     def load(self) -> dict[str, Any]:
@@ -96,7 +101,9 @@ class CalibrationFile:
             return self._cached[1]
         try:
             document = self._parse(self.path)
+            self.fell_back = False
         except CalibrationError as error:
+            self.fell_back = True
             document = self._from_backup_or_empty(error)
         self._cached = (signature, document)
         return document
@@ -133,8 +140,15 @@ class CalibrationFile:
             raise CalibrationError(f"calibration file {self.path} is read-only (a site layer)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _locked(self.path):
+            self._remove_stale_temporaries()
             self._cached = None
-            current = self.load()
+            try:
+                current = self.load()
+            except CalibrationError as error:  # corrupt and no good backup: start afresh, keep the file
+                warnings.warn(f"{error}; it is set aside and a new store is started", CalibrationWarning, stacklevel=3)
+                current = _empty()
+            if self.fell_back:
+                self._set_aside()
             document = json.loads(json.dumps(current))  # a private copy to change
             edit(document)
             document["format"] = FORMAT
@@ -142,10 +156,27 @@ class CalibrationFile:
             self._write(document)
             return document
 
+    def _set_aside(self) -> None:
+        """The current file is corrupt: keep it for a human to look at, out of the way of the
+        good `.bak` (which the next write would otherwise replace with it)."""
+        if self.path.exists():
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            os.replace(self.path, self.path.with_name(f"{self.path.name}.corrupt-{stamp}"))
+        self.fell_back = False
+
+    def _remove_stale_temporaries(self) -> None:
+        """Under the lock no other writer of this store is running: a temporary file left is
+        from a writer that was killed."""
+        for stale in self.path.parent.glob(self.path.name + ".*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
     def _write(self, document: dict[str, Any]) -> None:
         text = json.dumps(document, indent=1, sort_keys=True, allow_nan=False)
         handle, temporary = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
         try:
+            if os.name != "nt":
+                os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp makes 0600: a site layer must be readable
             with os.fdopen(handle, "w", encoding="utf-8") as file:
                 file.write(text)
                 file.flush()
@@ -167,10 +198,19 @@ def record(document: dict[str, Any], key: str, value: Any, deleted: bool = False
         document["values"].pop(key, None)
     else:
         document["values"][key] = value
-    entry = {"time": time.time(), "by": _who(), "value": None if deleted else value, "deleted": deleted}
+    size = 0 if deleted else len(json.dumps(value))
+    entry = {"time": time.time(), "by": _who(), "value": None if deleted else value, "deleted": deleted, "bytes": size}
     history = document["history"].setdefault(key, [])
     history.append(entry)
     del history[:-HISTORY_LIMIT]
+    total = sum(_entry_bytes(e) for e in history)
+    while len(history) > 1 and total > HISTORY_BYTES:  # large values keep fewer old versions
+        total -= _entry_bytes(history.pop(0))
+
+
+def _entry_bytes(entry: dict[str, Any]) -> int:
+    size = entry.get("bytes")
+    return int(size) if isinstance(size, int) else len(json.dumps(entry.get("value")))
 
 
 def _empty() -> dict[str, Any]:

@@ -85,11 +85,37 @@ def canonical(name: str) -> CanonicalName | None:
     return exact if exact is not None else _by_normal_form().get(normalize(name))
 
 
+# A unit written into a name ("Exposure_us", "PositionMm"): the quantity is the rest of the name.
+_UNITS = "ns|us|µs|ms|sec|min|nm|um|µm|mm|cm|mw|uw|mv|ma|hz|khz|mhz|degc|pct|percent|kpa|pa"  # 2+ letters
+_UNIT_SUFFIX = re.compile(  # "Exposure_us", "Position-mm", "WavelengthNm"; one-letter units only after a separator
+    rf"^(?P<base>.*?[A-Za-z0-9])(?:[_\-\s]+(?P<unit>{_UNITS}|s|m|w|v|a|c|k)|(?<=[a-z0-9])(?P<camel>(?i:{_UNITS})))$",
+    re.IGNORECASE,
+)
+
+
+def _with_unit_in_name(name: str) -> tuple[CanonicalName, str] | None:
+    """`Exposure_us` -> (the Exposure entry, "us"), when the rest of the name is canonical."""
+    found = _UNIT_SUFFIX.match(name)
+    if found is None:
+        return None
+    entry = canonical(found["base"])
+    unit = found["unit"] or found["camel"]
+    return (entry, unit) if entry is not None and entry.units else None  # a unitless quantity: not a unit
+
+
 def problem(name: str, units: str = "") -> str:
     """Why `name` (declared with `units`) is not canonical, or "" if it is fine."""
     entry = canonical(name)
     if entry is None:
-        return ""
+        quantity = _with_unit_in_name(name)
+        if quantity is None:
+            return ""
+        entry, unit = quantity
+        in_units = f" in {unit!r}" if normalize(unit) != normalize(entry.units) else ""
+        return (
+            f"property {name!r} is the canonical {entry.describe()}{in_units} with its unit in the name: declare it "
+            f"as {entry.name!r} in {entry.units or 'its canonical units'!r} (units belong in `units=`)"
+        )
     if entry.name != name:
         return f"property {name!r} is a synonym of the canonical name {entry.describe()}: declare it as {entry.name!r}"
     if units and entry.units and units != entry.units:

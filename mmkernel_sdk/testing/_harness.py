@@ -10,6 +10,8 @@ Devices that operate other devices through `self.kernel` need the kernel's harne
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import numpy as np
 
 from .._device import Device
 from .._spec import PropertySpec
-from ..calibration import default_data_dir, default_site_data_dir, remember, restore_memorized
+from ..calibration import remember, restore_memorized
 from ..errors import DeviceError
 from ..resources import PortTarget, close_resources, open_resources
 
@@ -27,9 +29,14 @@ class DirectHarness:
     def __init__(
         self, device: Device, label: str | None = None, data_dir: str | os.PathLike[str] | None = None
     ) -> None:
+        """`data_dir` holds the device's calibration store; by default a throwaway one (removed
+        at close()), so tests never read or write the user's real calibrations."""
         self.device = device
         self.label = label or type(device).__name__
-        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self._data_dir = Path(data_dir) if data_dir is not None else None
+        self._temporary: str | None = None
+        self.site_data_dir: Path | None = None
+        self._chosen: dict[str, Any] = {}
         self.initialized = False
         self.notified: list[tuple[str, Any]] = []
         device._attach(self, None, self.label, type(device).__name__)
@@ -41,8 +48,15 @@ class DirectHarness:
     def resolve_port(self, device: Device, address: str) -> PortTarget:
         return PortTarget(address)
 
+    @property
+    def data_dir(self) -> Path:
+        if self._data_dir is None:  # made when first needed: most devices never touch calibration
+            self._temporary = tempfile.mkdtemp(prefix="mmkernel-harness-")
+            self._data_dir = Path(self._temporary)
+        return self._data_dir
+
     def calibration_roots(self) -> tuple[Path, Path | None]:
-        return self.data_dir, default_site_data_dir()
+        return self.data_dir, self.site_data_dir
 
     # -- lifecycle --------------------------------------------------------------------------
     def initialize(self, refresh: bool = True) -> None:
@@ -56,7 +70,10 @@ class DirectHarness:
             close_resources(self.device)
             raise
         self.initialized = True
-        restore_memorized(self.device)
+        chosen, self._chosen = self._chosen, {}
+        restore_memorized(self.device, skip=chosen)
+        for name, value in chosen.items():
+            remember(self.device, name, value)
         if refresh:
             self.refresh()
 
@@ -85,9 +102,14 @@ class DirectHarness:
             close_resources(self.device)
 
     def close(self) -> None:
-        """Nothing more will run (the kernel's harness closes its kernel here)."""
-        if self.initialized:
-            self.shutdown()
+        """Nothing more will run (the kernel's harness closes its kernel here); a throwaway
+        calibration store goes."""
+        try:
+            if self.initialized:
+                self.shutdown()
+        finally:
+            if self._temporary is not None:
+                shutil.rmtree(self._temporary, ignore_errors=True)
 
     # -- properties -------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -108,8 +130,11 @@ class DirectHarness:
             raise spec.error(self.label, value, why)
         typed = props.coerce(name, value, initialized=self.initialized)
         props.apply(name, typed)
-        if spec.memorized and self.initialized:
-            remember(self.device, name, typed)
+        if spec.memorized:
+            if self.initialized:
+                remember(self.device, name, typed)
+            else:
+                self._chosen[name] = typed  # kept over the stored value at initialize, as the kernel does
 
     # -- motion and busy --------------------------------------------------------------------
     def busy(self) -> bool:
