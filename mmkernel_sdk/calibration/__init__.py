@@ -132,7 +132,8 @@ class Calibration(MutableMapping[str, Any]):
 
         def edit(document: dict[str, Any]) -> None:
             values = document["values"]
-            current = copy.deepcopy(values[key]) if key in values else copy.deepcopy(self._site_values().get(key, default))
+            found = values[key] if key in values else self._site_values().get(key, default)
+            current = copy.deepcopy(found)
             stored = to_json(change(current), key)
             record(document, key, stored)
             result.append(stored)
@@ -144,7 +145,9 @@ class Calibration(MutableMapping[str, Any]):
     def history(self, key: str) -> list[Change]:
         """Every recorded change of `key` in the user layer, oldest first (bounded)."""
         entries = self._user.load()["history"].get(key, [])
-        return [Change(e["time"], copy.deepcopy(e["value"]), e.get("by", "?"), e.get("deleted", False)) for e in entries]
+        return [
+            Change(e["time"], copy.deepcopy(e["value"]), e.get("by", "?"), e.get("deleted", False)) for e in entries
+        ]
 
     def revert(self, key: str, steps: int = 1) -> Any:
         """Go back `steps` changes (recorded as a new change); returns the value now in force.
