@@ -3,7 +3,7 @@
 from pathlib import Path
 
 TRANSPORT = "{{ cookiecutter.transport }}"
-PACKAGE = Path("{{ cookiecutter.package }}")
+PACKAGE = Path("{{ cookiecutter.__package }}")
 ONLY_FOR = {
     PACKAGE / "simulator.py": "serial",
     Path("tests") / "test_protocol.py": "serial",
@@ -16,4 +16,4 @@ for path, transport in ONLY_FOR.items():
         path.unlink()
 
 for path in Path(".").rglob("*.py"):  # the template's conditional blocks leave stray blank lines
-    path.write_text(path.read_text().rstrip() + "\n")
+    path.write_text(path.read_text(encoding="utf-8").rstrip() + "\n", encoding="utf-8")

@@ -1,6 +1,6 @@
 {%- set t = cookiecutter.transport -%}
 {%- set d = cookiecutter.device_type -%}
-"""{{ cookiecutter.vendor }} {{ cookiecutter.instrument }}: a {{ d }}{% if t == "serial" %} on a serial port{% elif t == "visa" %} reached through VISA{% else %} driven through its vendor's SDK{% endif %}.
+"""{{ cookiecutter.__vendor_q }} {{ cookiecutter.__instrument_q }}: a {{ d }}{% if t == "serial" %} on a serial port{% elif t == "visa" %} reached through VISA{% else %} driven through its vendor's SDK{% endif %}.
 
 {% if t != "none" -%}
 The instrument speaks ASCII, one command per line: `*IDN?` identifies it, a command that sets
@@ -29,9 +29,14 @@ from mmkernel_sdk.resources import SerialPort
 from mmkernel_sdk.resources import VisaInstrument
 {%- endif %}
 
+{%- if t != "none" %}
 
-class {{ cookiecutter.class_name }}({{ d }}):
-    """{{ cookiecutter.vendor }} {{ cookiecutter.instrument }}"""
+MAKER = "{{ cookiecutter.__wire_vendor }}"  # how the instrument names its maker when asked *IDN?
+{%- endif %}
+
+
+class {{ cookiecutter.__class_name }}({{ d }}):
+    """{{ cookiecutter.__vendor_q }} {{ cookiecutter.__instrument_q }}"""
 {% if d == "StateDevice" %}
     num_positions = 6
 {%- endif %}
@@ -84,8 +89,8 @@ class {{ cookiecutter.class_name }}({{ d }}):
 {% endif %}
     def initialize(self) -> None:
         identity = self.ask("*IDN?")
-        if not identity.startswith("{{ cookiecutter.vendor }}"):
-            message = f"expected the {{ cookiecutter.vendor }} {{ cookiecutter.instrument }}, it says it is {identity!r}"
+        if not identity.startswith(MAKER):
+            message = f"expected a {MAKER} instrument, it says it is {identity!r}"
             raise ReplyError(self.label, "initialize", message)
 {%- if d == "Stage" %}
         self.set_limits("Position", -5000.0, 5000.0)  # the travel, in um

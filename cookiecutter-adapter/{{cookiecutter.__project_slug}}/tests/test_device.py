@@ -1,9 +1,11 @@
 {%- set t = cookiecutter.transport -%}
 {%- set d = cookiecutter.device_type -%}
-"""The {{ cookiecutter.instrument }} adapter: the SDK's conformance kit, and the device through a real kernel."""
+"""The {{ cookiecutter.__instrument_q }} adapter: the SDK's conformance kit, and the device
+through a real kernel."""
 
 from __future__ import annotations
 {% if t == "visa" %}
+import inspect
 from pathlib import Path
 {% endif %}
 from mmkernel_core import Kernel
@@ -12,19 +14,23 @@ from mmkernel_sdk.testing.conformance import ConformanceTests
 from mmkernel_sdk.testing.sim import register_simulator
 {%- endif %}
 
-import {{ cookiecutter.package }}
-from {{ cookiecutter.package }}.device import {{ cookiecutter.class_name }}
-from {{ cookiecutter.package }}.plugin import ADAPTER, DEVICE
+{% if (cookiecutter.__package ~ cookiecutter.__class_name) | length > 100 -%}
+from {{ cookiecutter.__package }}.device import (
+    {{ cookiecutter.__class_name }},
+)
+{% else -%}
+from {{ cookiecutter.__package }}.device import {{ cookiecutter.__class_name }}
+{% endif -%}
+from {{ cookiecutter.__package }}.plugin import ADAPTER, DEVICE
 {%- if t == "serial" %}
-from {{ cookiecutter.package }}.simulator import Simulator
+from {{ cookiecutter.__package }}.simulator import Simulator
 {%- endif %}
 {% if t == "serial" %}
-PRE_INIT = {"Port": register_simulator("{{ cookiecutter.slug }}-tests", Simulator) + "?move_s=0.01"}
+PORT = register_simulator("{{ cookiecutter.__slug }}-tests", Simulator)
+PRE_INIT = {"Port": PORT + "?move_s=0.01"}
 {%- elif t == "visa" %}
-PRE_INIT = {
-    "Resource": "ASRL1::INSTR",
-    "Backend": f"{Path({{ cookiecutter.package }}.__file__).with_name('instrument.yaml')}@sim",
-}
+YAML = Path(inspect.getfile({{ cookiecutter.__class_name }})).with_name("instrument.yaml")
+PRE_INIT = {"Resource": "ASRL1::INSTR", "Backend": f"{YAML}@sim"}
 {%- else %}
 PRE_INIT = {"SerialNumber": "TEST-0001"}
 {%- endif %}
@@ -33,12 +39,11 @@ PRE_INIT = {"SerialNumber": "TEST-0001"}
 class TestConformance(ConformanceTests):
     """Everything a well-behaved adapter does (see mmkernel_sdk.testing.conformance)."""
 
-    device_class = {{ cookiecutter.class_name }}
+    device_class = {{ cookiecutter.__class_name }}
     pre_init = PRE_INIT
 
 
 def test_the_kernel_finds_it_and_runs_it() -> None:
-    assert {{ cookiecutter.package }}.__name__
     with Kernel() as kernel:
         offered = {offer for info in kernel.adapters.adapters() if info.name == ADAPTER for offer in info.devices}
         assert DEVICE in offered, f"the kernel does not offer {ADAPTER}/{DEVICE}: is the package installed?"

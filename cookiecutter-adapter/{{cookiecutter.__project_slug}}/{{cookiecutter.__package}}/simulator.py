@@ -1,8 +1,9 @@
 {%- set d = cookiecutter.device_type -%}
-"""A simulated {{ cookiecutter.vendor }} {{ cookiecutter.instrument }}: its protocol, for tests and for
-trying the adapter without hardware. The kernel reaches it as the port `sim://{{ cookiecutter.slug }}`
-(options after `?` go to the constructor: `sim://{{ cookiecutter.slug }}?move_s=0.01`);
-`mmkernel simulate {{ cookiecutter.slug }}` serves it on a TCP port.
+"""A simulated {{ cookiecutter.__vendor_q }} {{ cookiecutter.__instrument_q }}: its protocol, for tests
+and for trying the adapter without hardware. The kernel reaches it as the port
+`sim://{{ cookiecutter.__slug }}` (options after `?` go to the constructor:
+`sim://{{ cookiecutter.__slug }}?move_s=0.01`);
+`mmkernel simulate {{ cookiecutter.__slug }}` serves it on a TCP port.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Simulator(LineSimulator):
 
     @command(r"\*IDN\?")
     def identify(self) -> str:
-        return "{{ cookiecutter.vendor }} {{ cookiecutter.instrument }} v1.0"
+        return "{{ cookiecutter.__wire_vendor }} {{ cookiecutter.__wire_instrument }} v1.0"
 
     @command(r"BUSY\?")
     def busy(self) -> str:

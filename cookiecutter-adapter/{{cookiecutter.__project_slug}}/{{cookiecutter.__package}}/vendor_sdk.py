@@ -1,5 +1,5 @@
 {%- set d = cookiecutter.device_type -%}
-"""A stand-in for the {{ cookiecutter.vendor }} SDK (a vendor's Python wrapper or ctypes binding):
+"""A stand-in for the {{ cookiecutter.__vendor_q }} SDK (a vendor's Python wrapper or ctypes binding):
 the calls an adapter typically makes, with the instrument simulated. Replace its use in
 `device.py` with the real SDK and keep this for the tests."""
 

@@ -1,0 +1,1 @@
+"""{{ cookiecutter.__vendor_q }} {{ cookiecutter.__instrument_q }} for MMKernel."""

@@ -1,1 +1,0 @@
-"""{{ cookiecutter.vendor }} {{ cookiecutter.instrument }} for MMKernel."""
