@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -114,6 +115,27 @@ def test_snap_writes_an_image(tmp_path: Path, suffix: str) -> None:
     image = np.load(target) if suffix == ".npy" else tifffile.imread(target)
     assert image.shape == (512, 512) and image.dtype == np.uint8
     assert image.max() > 0
+
+
+@pytest.mark.parametrize("name", ["run.ome.zarr", "run.ome.tif"])
+def test_record_writes_the_demo_camera_and_says_what_it_wrote(tmp_path: Path, name: str) -> None:
+    from mmkernel_core.recording import open_recording
+
+    target = tmp_path / name
+    code, output = run("record", "-n", "12", "-o", str(target), "--step", "bin:2")
+    assert code == 0, output
+    assert re.search(r"wrote 12 frames \(Camera 12x256x256\) to .*run\.ome\.(zarr|tif) in [0-9.]+ s: \d+ frames/s, "
+                     r"\d+ MB/s, dropped 0", output), output  # fmt: skip
+    data = open_recording(target)
+    assert data.images["Camera"].shape == (12, 256, 256)
+    assert data.metadata["configuration"]["file"].endswith("MMConfig_demo.cfg")
+    code, output = run("record", "-n", "3", "-o", str(target))  # never over existing data
+    assert code == 1 and "never overwrites data" in output and "Traceback" not in output
+
+
+def test_record_refuses_a_bad_step_in_one_line(tmp_path: Path) -> None:
+    code, output = run("record", "-n", "3", "-o", str(tmp_path / "r.ome.zarr"), "--step", "blur:3")
+    assert code == 1 and "steps='blur:3' is not allowed" in output and "Traceback" not in output
 
 
 def test_snap_refuses_unknown_formats(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import typer
 from ._demo import demo
 from ._inspect import adapters, devices, get, props, set_
 from ._names import names
+from ._record import record
 from ._session import command
 from ._simulate import simulate
 from ._snap import snap
@@ -24,6 +25,7 @@ app.command()(command(props))
 app.command()(command(get))
 app.command(name="set")(command(set_))
 app.command()(command(snap))
+app.command()(command(record))
 app.command()(command(simulate))
 app.command()(command(names))
 

@@ -166,9 +166,9 @@ def check_destination(destination: Any, format_name: str, writer: Writer) -> Any
             return text
         path = Path(text)
         if path.exists():
-            raise bad("path", destination, "a path that does not exist yet: record() never overwrites data")
+            raise bad("path", text, "a path that does not exist yet: record() never overwrites data")
         if not path.parent.exists():
-            raise bad("path", destination, f"a path in an existing directory ({str(path.parent)!r} does not exist)")
+            raise bad("path", text, f"a path in an existing directory ({str(path.parent)!r} does not exist)")
         return str(path)
     if not writer.accepts_stores:
         raise bad("path", destination, f"a path for format {format_name!r}")
