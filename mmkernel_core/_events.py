@@ -89,6 +89,7 @@ class KernelEvents:
         self.device_initialized = Signal(bus, "device_initialized", "(label)")
         self.device_unloaded = Signal(bus, "device_unloaded", "(label)")
         self.config_set = Signal(bus, "config_set", "(group, preset)")
+        self.config_group_changed = Signal(bus, "config_group_changed", "(group)")
         self.system_loaded = Signal(bus, "system_loaded", "()")
         self.log_record = Signal(bus, "log_record", "(entry: LogEntry)")
         self._by_property: dict[tuple[str, str], Callable[[str, Any], None]] = {

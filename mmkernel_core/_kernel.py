@@ -16,7 +16,7 @@ from mmkernel_sdk.errors import UnloadError
 from ._adapters import AdapterRegistry
 from ._auto_shutter import ShutterHolds
 from ._cache import StateCache
-from ._config_groups import ConfigGroups, PixelSizeConfig
+from ._core_device import CoreDevice
 from ._dispatch import Dispatcher, check_timeout
 from ._events import EventBus, KernelEvents
 from ._faces import AioFace, SubmitFace
@@ -30,6 +30,7 @@ from ._verbs_motion import MotionVerbs
 from ._verbs_properties import PropertyVerbs
 from ._verbs_record import RecordVerbs
 from ._verbs_wait import WaitVerbs
+from .config import ConfigGroups, PixelSizeConfig
 
 log = logging.getLogger("mmkernel")
 
@@ -108,6 +109,7 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, RecordVerbs):
         self.frame_metadata = frame_metadata
         self._shutter_holds = ShutterHolds()
         self.roles = Roles()
+        self._core = CoreDevice(self)  # the `Core` pseudo-device
         self._groups = ConfigGroups()
         self._pixel_sizes: dict[str, PixelSizeConfig] = {}
         self._focus_directions: dict[str, int] = {}

@@ -13,6 +13,7 @@ CORE_ROLES: dict[str, tuple[str, str | None]] = {
     "AutoFocus": ("autofocus", "AutoFocus"),
     "SLM": ("slm", None),
     "Galvo": ("galvo", None),
+    "ImageProcessor": ("image_processor", None),
 }
 
 
@@ -25,6 +26,7 @@ class Roles:
     autofocus: str = ""
     slm: str = ""
     galvo: str = ""
+    image_processor: str = ""
     channel_group: str = ""
     auto_shutter: bool = True
 

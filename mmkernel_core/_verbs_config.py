@@ -9,16 +9,15 @@ from typing import Any
 from mmkernel_sdk.errors import ConfigError, DeviceStateError, MMKernelError, PropertyError
 
 from ._base import KernelBase
-from ._config_file import Command, Problem, read
-from ._config_groups import ConfigGroups, PixelSizeConfig, Setting
+from ._core_device import CORE, CoreDevice
 from ._faces import closed_error, verb
 from ._request import Request, gather
 from ._roles import CORE_ROLES, Roles
-
-STARTUP = ("System", "Startup")
+from .config import ConfigGroups, Loader, LoadReport, PixelSizeConfig, Setting
 
 
 class ConfigVerbs(KernelBase):
+    _core: CoreDevice
     roles: Roles
     _groups: ConfigGroups
     _pixel_sizes: dict[str, PixelSizeConfig]
@@ -98,8 +97,12 @@ class ConfigVerbs(KernelBase):
         elif device is None or prop is None:
             self._groups.define(group, preset)
         else:
-            self._loaded(device).props.spec(prop, value)
+            if device == CORE:
+                self._core.spec(prop)  # names Core's properties if it has no such one
+            else:
+                self._loaded(device).props.spec(prop, value)
             self._groups.define(group, preset, Setting(device, prop, "" if value is None else str(value)))
+        self.events.config_group_changed.emit(group)
         return Request.completed(group, "define_config", None)
 
     @verb
@@ -108,10 +111,16 @@ class ConfigVerbs(KernelBase):
         devices are then set in parallel, each in the preset's order."""
         settings = self._groups.settings(group, preset)
         checked = []
+        core = []
         for setting in settings:
+            if setting.device == CORE:  # roles and settings: applied at once, after checking everything
+                core.append((setting.property, self._core.check(setting.property, setting.value)))
+                continue
             loaded = self._loaded(setting.device)
             value = self._checked_value(loaded, setting.property, setting.value)
             checked.append((loaded, setting.property, value))
+        for name, value in core:
+            self._core.set(name, value)
         parts = [
             self._call(loaded, f"set {name}", self._apply_value, loaded, name, value, timeout=timeout)
             for loaded, name, value in checked
@@ -173,6 +182,13 @@ class ConfigVerbs(KernelBase):
 
     def _matches(self, settings: list[Setting]) -> bool:
         for setting in settings:
+            if setting.device == CORE:
+                try:
+                    if self._core.get(setting.property) != self._core.check(setting.property, setting.value):
+                        return False
+                except MMKernelError:
+                    return False
+                continue
             loaded = self._devices.get(setting.device)
             if loaded is None:
                 return False
@@ -186,25 +202,26 @@ class ConfigVerbs(KernelBase):
 
     # -- loading a .cfg file ----------------------------------------------------------------
     @verb
-    def load_config(self, path: str | Path) -> Request:
-        """Load a Micro-Manager `.cfg` (a path, or an example's name such as "demo"): everything
-        loaded before is unloaded first; any problem
-        is reported with its line number and leaves nothing loaded (no half-loaded system).
-        The futures and asyncio faces run the load on a thread of its own."""
+    def load_config(self, path: str | Path, *, partial: bool = False) -> Request:
+        """Load a Micro-Manager `.cfg` (a path, or an example's name such as "demo") in place of
+        the current system. Either all of it loads, or the previous system is back exactly as it
+        was (devices, labels, presets, roles, property values) and one ConfigError lists every
+        problem with its line. `partial=True` keeps whatever loads and returns a LoadReport of
+        what failed and what was skipped because it depended on it. The futures and asyncio
+        faces run the load on a thread of its own."""
         request = Request("Core", "load_config")
         request.cancellable = False  # it starts at once, on its own thread
-        threading.Thread(
-            target=_settle_with_call, args=(request, self._load_config, Path(path)), name="mmkernel-load-config"
-        ).start()
+        arguments = (request, self._load_config, Path(path), partial)
+        threading.Thread(target=_settle_with_call, args=arguments, name="mmkernel-load-config").start()
         return request
 
     @load_config.blocking
-    def load_config(self, path: str | Path) -> None:
+    def load_config(self, path: str | Path, *, partial: bool = False) -> LoadReport:
         if self._closed:
             raise closed_error("load_config")
-        self._load_config(Path(path))
+        return self._load_config(Path(path), partial)
 
-    def _load_config(self, path: Path) -> None:
+    def _load_config(self, path: Path, partial: bool = False) -> LoadReport:
         path = self._config_path(path)
         if not path.is_file():
             known = ", ".join(sorted(self.adapters.examples)) or "(none installed)"
@@ -212,27 +229,7 @@ class ConfigVerbs(KernelBase):
                 f"configuration {str(path)!r} is neither a file nor the name of an example configuration; "
                 f"examples: {known}"
             )
-        commands, problems = read(path)
-        if problems:
-            raise ConfigError(_describe(path, problems), problems)
-        self.unload_all()  # type: ignore[attr-defined]
-        self._reset_configuration()
-        timeout = self._dispatch.default_timeout
-        for command in [*commands, None]:  # None: apply System/Startup, still inside the rollback
-            try:
-                if command is None:
-                    if self._groups.has(*STARTUP):
-                        self.set_config(*STARTUP)  # type: ignore[attr-defined]
-                else:
-                    self._run(command)
-            except Exception as error:
-                line, text = (command.line, command.text) if command else (0, "preset System/Startup")
-                problem = Problem(line, text, str(error))
-                failure = ConfigError(_describe(path, [problem]), [problem])
-                self._roll_back(failure, timeout)
-                raise failure from error
-        self._config_file = path.resolve()
-        self.events.system_loaded.emit()
+        return Loader(self, path, partial).load()
 
     def _config_path(self, path: Path) -> Path:
         """A file, or the name of an example configuration a plugin ships ("demo")."""
@@ -242,80 +239,12 @@ class ConfigVerbs(KernelBase):
                 return Path(example)
         return path
 
-    def _roll_back(self, failure: ConfigError, timeout: float) -> None:
-        """Leave nothing of a failed load: unload everything, forget groups and roles, restore the
-        deadline. A problem while unloading is attached to `failure`, not raised instead of it."""
-        try:
-            self.unload_all()  # type: ignore[attr-defined]
-        except Exception as error:  # noqa: BLE001
-            failure.add_note(f"while unloading after the failure: {error}")
-        finally:
-            self._reset_configuration()
-            self._dispatch.default_timeout = timeout
-
     def _reset_configuration(self) -> None:
         self._groups.clear()
         self._pixel_sizes.clear()
         self._focus_directions.clear()
         self.roles.__init__()  # type: ignore[misc]
-
-    def _run(self, command: Command) -> None:
-        name, a = command.name, command.args
-        k: Any = self
-        if name == "Device":
-            k.load_device(a[0], a[1], a[2])
-        elif name == "Property" and a[0] == "Core":
-            self._core_property(a[1], a[2] if len(a) > 2 else "")
-        elif name == "Property":
-            k.set_property(a[0], a[1], a[2] if len(a) > 2 else "")
-        elif name == "Parent":
-            k.set_parent(a[0], a[1])
-        elif name == "Label":
-            k.define_state_label(a[0], int(float(a[1])), a[2])
-        elif name == "Delay":
-            k.set_device_delay(a[0], float(a[1]))
-        elif name == "FocusDirection":
-            k.set_focus_direction(a[0], int(float(a[1])))
-        elif name == "ConfigGroup" and len(a) == 1:
-            k.define_config(a[0])
-        elif name == "ConfigGroup":
-            k.define_config(a[0], a[1], a[2], a[3], a[4] if len(a) > 4 else "")
-        elif name == "ConfigPixelSize":
-            config = self._pixel_sizes.setdefault(a[0], PixelSizeConfig(a[0]))
-            config.settings.append(Setting(a[1], a[2], a[3]))
-        else:
-            self._pixel_calibration(name, a)
-
-    def _core_property(self, prop: str, value: str) -> None:
-        k: Any = self
-        if prop == "Initialize":
-            if value == "1":
-                k.initialize_all()
-            elif value == "0":
-                k.unload_all()
-            else:
-                raise ConfigError(f"Core Initialize must be 0 (unload all) or 1 (initialize all), not {value!r}")
-        elif prop == "AutoShutter":
-            self.roles.auto_shutter = value.strip() not in ("0", "", "false", "False")
-        elif prop == "ChannelGroup":
-            self.roles.channel_group = value
-        elif prop == "TimeoutMs":
-            k.default_timeout = float(value) / 1000.0
-        else:
-            k.set_role(prop, value)
-
-    def _pixel_calibration(self, name: str, a: tuple[str, ...]) -> None:
-        config = self._pixel_sizes.setdefault(a[0], PixelSizeConfig(a[0]))
-        if name == "PixelSize_um":
-            config.pixel_size_um = float(a[1])
-        elif name == "PixelSizeAffine":
-            config.affine = tuple(float(v) for v in a[1:7])  # type: ignore[assignment]
-        elif name == "PixelSizeAngle_dxdz":
-            config.angle_dxdz = float(a[1])
-        elif name == "PixelSizeAngle_dydz":
-            config.angle_dydz = float(a[1])
-        else:
-            config.optimal_z_um = float(a[1])
+        self._config_file = None
 
 
 def _settle_with_call(request: Request, fn: Any, *args: Any) -> None:
@@ -323,8 +252,3 @@ def _settle_with_call(request: Request, fn: Any, *args: Any) -> None:
         request.finish(fn(*args))
     except BaseException as error:  # noqa: BLE001 - delivered to whoever waits on the request
         request.finish(exception=error)
-
-
-def _describe(path: Path, problems: list[Problem]) -> str:
-    lines = "\n".join(f"  {p}" for p in problems)
-    return f"{path.name}: {len(problems)} problem(s); nothing was loaded:\n{lines}"

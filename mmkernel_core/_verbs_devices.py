@@ -24,6 +24,7 @@ from mmkernel_sdk.errors import (
 from mmkernel_sdk.resources import PortTarget, close_resources, open_resources, wires_of
 
 from ._base import KernelBase
+from ._core_device import CORE
 from ._faces import verb
 from ._loaded import DeviceHealth, DeviceInfo, LoadedDevice
 from ._request import Request, gather
@@ -56,6 +57,18 @@ class DeviceVerbs(KernelBase):
         or on its hub's runner when `parent` names a loaded hub."""
         self._check_label(label)
         factory, adapter_name, name = self._resolve(adapter, device_name)
+        return self._load(label, factory, adapter_name, name, parent, timeout)
+
+    def _load_object(self, label: str, device: Device, adapter: str, device_name: str, parent: str | None) -> None:
+        """Load a device object again as it was loaded before (a failed configuration load puts
+        the previous system back): same adapter and device name, same parent."""
+        if parent is not None:
+            self._loaded(parent)
+        self._load(label, lambda: device, adapter, device_name, parent, None).result()
+
+    def _load(
+        self, label: str, factory: Any, adapter_name: str, name: str, parent: str | None, timeout: float | None
+    ) -> Request:
         hub = self._hub(parent) if parent is not None else None
         with self._table_lock:
             if self._closed:
@@ -109,7 +122,15 @@ class DeviceVerbs(KernelBase):
             self._share_wire(loaded, timeout)
         pending.sort(key=lambda d: d.parent is not None)  # a shared runner keeps FIFO order
         parts = [self._dispatch.call_or_fail(d, "initialize", self._initialize, d, timeout=timeout) for d in pending]
-        return gather("*", "initialize_all", parts, lambda done: _combine_initialize(done, pending))
+        return gather("*", "initialize_all", parts, lambda done: self._after_initialize_all(done, pending))
+
+    def _after_initialize_all(self, parts: list[Request], pending: list[LoadedDevice]) -> None:
+        """As MMCore's initializeAllDevices: roles nobody set go to the first device of their
+        type, and Core's Initialize reads 1; then the failures, if any, are raised together."""
+        core = self._core  # type: ignore[attr-defined]
+        core.assign_default_roles()
+        core.initialized = True
+        _combine_initialize(parts, pending)
 
     @verb
     def unload(self, label: str, *, timeout: float | None = None) -> Request:
@@ -144,6 +165,7 @@ class DeviceVerbs(KernelBase):
         return combined
 
     def _unload_everything(self, timeout: float | None) -> Request:
+        self._core.initialized = False  # type: ignore[attr-defined]
         snapshot = list(self._devices.values())
         # Peripherals share their hub's runner, so queueing them first shuts them down first.
         ordered = sorted(snapshot, key=lambda d: d.parent is None)
@@ -152,17 +174,23 @@ class DeviceVerbs(KernelBase):
 
     @verb
     def devices(self) -> Request:
-        """Loaded device labels, sorted."""
-        return Request.completed("*", "devices", sorted(self._devices))
+        """Loaded device labels, sorted, then `Core` (the system's roles and settings, as in
+        MMCore; see property_names("Core"))."""
+        return Request.completed("*", "devices", [*sorted(self._devices), CORE])
 
     @verb
     def device_type(self, label: str) -> Request:
-        """'Camera', 'Stage', 'XYStage', 'Shutter', 'State', 'AutoFocus', 'SignalIO', 'Hub'..."""
+        """'Camera', 'Stage', 'XYStage', 'Shutter', 'State', 'AutoFocus', 'SignalIO', 'Hub',
+        'Serial'... ('Core' for Core)."""
+        if label == CORE:
+            return Request.completed(label, "device_type", CORE)
         return Request.completed(label, "device_type", self._loaded(label).device_type)
 
     @verb
     def device_health(self, label: str) -> Request:
         """ok, faulted (a call overran its deadline and has not returned) or failed (init)."""
+        if label == CORE:
+            return Request.completed(label, "device_health", DeviceHealth("ok"))
         loaded = self._loaded(label)
         hung = loaded.runner.hung
         if hung is not None:
@@ -176,6 +204,8 @@ class DeviceVerbs(KernelBase):
     @verb
     def device_info(self, label: str) -> Request:
         """Adapter, device name, type, parent hub and whether it is initialized."""
+        if label == CORE:
+            return Request.completed(label, "device_info", DeviceInfo(CORE, "", CORE, CORE, None, True))
         d = self._loaded(label)
         info = DeviceInfo(d.label, d.adapter, d.device_name, d.device_type, d.parent, d.initialized)
         return Request.completed(label, "device_info", info)
@@ -183,6 +213,8 @@ class DeviceVerbs(KernelBase):
     @verb
     def parent_label(self, label: str) -> Request:
         """The hub a peripheral was loaded under, or None."""
+        if label == CORE:
+            return Request.completed(label, "parent_label", None)
         return Request.completed(label, "parent_label", self._loaded(label).parent)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -257,6 +289,8 @@ class DeviceVerbs(KernelBase):
             raise DeviceStateError(
                 f"invalid device label {label!r}: use a non-empty name without commas or leading/trailing spaces"
             )
+        if label == CORE:
+            raise DeviceStateError("the label 'Core' is the kernel's own (the Core pseudo-device); choose another")
 
     def _resolve(self, adapter: str | Device, device_name: str | None) -> tuple[Any, str, str]:
         if isinstance(adapter, Device):

@@ -10,6 +10,7 @@ from mmkernel_sdk import PropertySpec
 from mmkernel_sdk.errors import RefreshError
 
 from ._base import KernelBase
+from ._core_device import CORE, CoreDevice
 from ._faces import closed_error, verb
 from ._loaded import LoadedDevice
 from ._request import Request, gather
@@ -17,9 +18,13 @@ from ._runner import Runner
 
 
 class PropertyVerbs(KernelBase):
+    _core: CoreDevice
+
     @verb
     def get_property(self, label: str, name: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
         """Read a property from the device (one hop), or from the cache with from_cache=True."""
+        if label == CORE:
+            return Request.completed(label, "get_property", self._core.get(name))
         if from_cache:
             return Request.completed(label, "get_property", self._cache.get(label, name))
         loaded = self._loaded(label)
@@ -30,13 +35,19 @@ class PropertyVerbs(KernelBase):
     def get_property(self, label: str, name: str, *, from_cache: bool = False, timeout: float | None = None) -> Any:
         if self._closed:
             raise closed_error("get_property")
+        if label == CORE:
+            return self._core.get(name)
         if from_cache:  # no Request, no hop: a dict lookup
             return self._cache.get(label, name)
         return PropertyVerbs.get_property.fn(self, label, name, timeout=timeout).result()
 
     @verb
     def set_property(self, label: str, name: str, value: Any, *, timeout: float | None = None) -> Request:
-        """Validate (on the caller's thread), then apply on the device's thread."""
+        """Validate (on the caller's thread), then apply on the device's thread. `Core`
+        properties (roles, AutoShutter, ChannelGroup, TimeoutMs, Initialize) apply at once."""
+        if label == CORE:
+            self._core.set(name, value)
+            return Request.completed(label, "set_property", None)
         loaded = self._loaded(label)
         typed = self._checked_value(loaded, name, value)
         return self._call(loaded, f"set {name}", self._apply_value, loaded, name, typed, timeout=timeout)
@@ -44,16 +55,20 @@ class PropertyVerbs(KernelBase):
     @verb
     def property_names(self, label: str) -> Request:
         """Sorted property names of a device."""
+        if label == CORE:
+            return Request.completed(label, "property_names", self._core.names())
         return Request.completed(label, "property_names", self._loaded(label).props.names())
 
     @verb
     def property_info(self, label: str, name: str) -> Request:
         """The PropertySpec: type, default, limits, allowed, units, read_only, pre_init..."""
-        spec: PropertySpec = self._loaded(label).props.spec(name)
+        spec: PropertySpec = self._core.spec(name) if label == CORE else self._loaded(label).props.spec(name)
         return Request.completed(label, "property_info", spec)
 
     @verb
     def has_property(self, label: str, name: str) -> Request:
+        if label == CORE:
+            return Request.completed(label, "has_property", name in self._core.names())
         return Request.completed(label, "has_property", name in self._loaded(label).props)
 
     @verb
@@ -79,8 +94,10 @@ class PropertyVerbs(KernelBase):
 
     @verb
     def system_state(self) -> Request:
-        """The cached snapshot {label: {property: value}} (no device is asked)."""
-        return Request.completed("*", "system_state", self._cache.snapshot())
+        """The cached snapshot {label: {property: value}} (no device is asked), Core's included."""
+        state = self._cache.snapshot()
+        state[CORE] = {name: self._core.get(name) for name in self._core.names()}
+        return Request.completed("*", "system_state", state)
 
     # -- runner side ------------------------------------------------------------------------
     def _refresh_devices(self, group: list[LoadedDevice]) -> list[tuple[str, str, BaseException]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mmkernel_core import ConfigError, Kernel, UnknownDeviceError
-from mmkernel_core._config_file import parse
+from mmkernel_core.config import parse
 from mmkernel_sdk.plugin import AdapterSpec, DeviceSpec, hookimpl
 from mmkernel_sdk.testing import SimShutter, SimStage, SimWheel
 
@@ -73,7 +73,7 @@ def test_a_complete_configuration_loads(kernel: Kernel, tmp_path: Path) -> None:
     loaded = []
     kernel.events.system_loaded.connect(lambda: loaded.append(True))
     kernel.load_config(write(tmp_path, GOOD))
-    assert kernel.devices() == ["Filter", "Shutter", "Z"]
+    assert kernel.devices() == ["Filter", "Shutter", "Z", "Core"]
     assert (kernel.roles.focus, kernel.roles.shutter, kernel.roles.auto_shutter) == ("Z", "Shutter", False)
     assert kernel.default_timeout == 7.0
     assert kernel.get_device_delay("Shutter") == 15
@@ -132,16 +132,17 @@ def test_syntax_problems_are_all_reported_with_line_numbers_before_anything_load
     assert "line 3: Delay: field 3 must be a number, not 'fast'" in message
     assert "line 4: Label takes the form Label,stateDevice,position,label" in message
     assert [p.line for p in info.value.problems] == [2, 3, 4]
-    assert kernel.devices() == []
+    assert kernel.devices() == ["Core"]
 
 
-def test_a_failing_command_unloads_everything_and_names_its_line(kernel: Kernel, tmp_path: Path) -> None:
+def test_a_failing_command_brings_the_previous_system_back_and_names_its_line(kernel: Kernel, tmp_path: Path) -> None:
     kernel.load_device("Old", SimStage())
     text = "Device,Z,Sim,Stage\nDevice,S,Sim,Shutter\nProperty,Core,Initialize,1\nProperty,Z,Position,9000\n"
-    with pytest.raises(ConfigError, match=r"line 4: .*'Z', property 'Position': value '9000' is out of range"):
+    with pytest.raises(ConfigError, match=r"line 4: .*'Z', property 'Position': value '9000' is out of range") as info:
         kernel.load_config(write(tmp_path, text))
-    assert kernel.devices() == []  # neither half of the new system nor the old one is left
-    assert kernel.roles.focus == ""
+    assert "the previous system was restored" in str(info.value)
+    assert kernel.devices() == ["Old", "Core"]  # no half of the new system: the old one, as it was
+    assert kernel.roles.focus == "" and not kernel.device_info("Old").initialized
 
 
 def test_unknown_adapter_in_a_config(kernel: Kernel, tmp_path: Path) -> None:
@@ -151,7 +152,11 @@ def test_unknown_adapter_in_a_config(kernel: Kernel, tmp_path: Path) -> None:
 
 def test_roles_must_name_a_device_of_the_right_type(kernel: Kernel, tmp_path: Path) -> None:
     text = "Device,S,Sim,Shutter\nProperty,Core,Initialize,1\nProperty,Core,Focus,S\n"
-    with pytest.raises(ConfigError, match=r"line 3: .*'S' is a Shutter device; set_role\('Focus'\)\(\) needs a Stage"):
+    expected = (
+        r"line 3: device 'Core', property 'Focus': value 'S' is not allowed: 'S' is a Shutter device; "
+        r"Focus needs a Stage device; allowed: one of \[''\]"
+    )
+    with pytest.raises(ConfigError, match=expected):
         kernel.load_config(write(tmp_path, text))
 
 
@@ -189,7 +194,7 @@ def test_a_byte_order_mark_is_ignored(kernel: Kernel, tmp_path: Path) -> None:
     path = tmp_path / "bom.cfg"
     path.write_bytes(b"\xef\xbb\xbfDevice,Z,Sim,Stage\r\nProperty,Core,Initialize,1\r\n")
     kernel.load_config(path)
-    assert kernel.devices() == ["Z"]
+    assert kernel.devices() == ["Z", "Core"]
 
 
 def test_undecodable_bytes_are_a_config_error_naming_the_line(kernel: Kernel, tmp_path: Path) -> None:
@@ -198,7 +203,7 @@ def test_undecodable_bytes_are_a_config_error_naming_the_line(kernel: Kernel, tm
     with pytest.raises(ConfigError, match=r"line 3: byte\(s\) b'\\xfc' at column 18 are not UTF-8") as info:
         kernel.load_config(path)
     assert [p.line for p in info.value.problems] == [3]
-    assert kernel.devices() == []  # nothing was loaded (never silently replaced)
+    assert kernel.devices() == ["Core"]  # nothing was loaded (never silently replaced)
 
 
 def test_an_unreadable_file_is_a_config_error(kernel: Kernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -602,6 +602,7 @@ def test_demo_config_loads_devices_parents_and_roles(demo: Kernel) -> None:
         "Shutter",
         "Autofocus",
         "LED",
+        "Core",
     }
     assert all(k.device_info(label).initialized for label in k.devices())
     assert k.device_info("Camera").device_name == "DCam"

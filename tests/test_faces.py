@@ -67,7 +67,7 @@ def test_asyncio_face_under_a_running_loop(loaded: Kernel) -> None:
         return position, await loaded.aio.get_state_label("Wheel"), await loaded.aio.devices()
 
     position, label, devices = asyncio.run(scenario())
-    assert (position, label, devices) == (12.0, "State-5", ["P", "Wheel", "Z"])
+    assert (position, label, devices) == (12.0, "State-5", ["P", "Wheel", "Z", "Core"])
     assert loaded.get_property("P", "counter") == 20
 
 

@@ -53,7 +53,7 @@ def test_load_by_adapter_and_device_name(registry: AdapterRegistry) -> None:
         kernel.initialize("Z")
         assert kernel.device_type("Z") == "Stage"
         assert kernel.get_property("Z", "Name") == "Stage"
-        assert kernel.devices() == ["Z"]
+        assert kernel.devices() == ["Z", "Core"]
 
 
 def test_unknown_adapter_and_device_names_list_what_exists(registry: AdapterRegistry) -> None:
@@ -69,7 +69,7 @@ def test_unknown_adapter_and_device_names_list_what_exists(registry: AdapterRegi
             r"its devices: Shutter, Stage, Wheel",
         ):
             kernel.load_device("Z", "Sim", "Stag")
-        assert kernel.devices() == []
+        assert kernel.devices() == ["Core"]
 
 
 def test_loading_a_label_twice_is_refused(kernel: Kernel) -> None:
@@ -94,9 +94,9 @@ def test_constructor_failure_leaves_nothing_loaded(registry: AdapterRegistry) ->
     with Kernel(adapters=registry) as kernel:
         with pytest.raises(DeviceError, match="load failed: ImportError: vendor SDK missing"):
             kernel.load_device("B", "Sim", "Broken")
-        assert kernel.devices() == []
+        assert kernel.devices() == ["Core"]
         kernel.load_device("B", "Sim", "Stage")  # the label is free again
-        assert kernel.devices() == ["B"]
+        assert kernel.devices() == ["B", "Core"]
 
 
 def test_initialize_all_reports_every_failure_and_keeps_the_others(kernel: Kernel) -> None:
@@ -127,7 +127,7 @@ def test_unload_runs_shutdown_on_the_device_thread(kernel: Kernel) -> None:
     kernel.initialize("T")
     kernel.unload("T")
     assert tracked.calls[-1] == ("shutdown", "mmkernel-runner-T")
-    assert kernel.devices() == []
+    assert kernel.devices() == ["Core"]
     with pytest.raises(UnknownDeviceError, match="no device loaded as 'T'"):
         kernel.get_property("T", "Name")
 
@@ -138,7 +138,7 @@ def test_hub_with_peripherals_unloads_after_them(kernel: Kernel) -> None:
     with pytest.raises(DeviceStateError, match="'Hub' is the hub of P; unload those first"):
         kernel.unload("Hub")
     kernel.unload_all()
-    assert kernel.devices() == []
+    assert kernel.devices() == ["Core"]
 
 
 def test_close_shuts_every_device_down_and_refuses_later_calls() -> None:
@@ -204,6 +204,6 @@ def test_a_load_that_times_out_leaves_nothing_behind(kernel: Kernel) -> None:
         kernel.load_device("S", "Sim", "Slow", timeout=0.1)
     gate.release.set()
     kernel.events.flush()
-    assert kernel.devices() == []
+    assert kernel.devices() == ["Core"]
     kernel.load_device("S", SimStage())  # the label is free
     assert kernel.device_type("S") == "Stage"

@@ -17,7 +17,7 @@ import zarr
 from recording_helpers import PatternCamera, StallingStore, checksum, pattern
 
 from mmkernel_core import Kernel
-from mmkernel_core._config_groups import PixelSizeConfig
+from mmkernel_core.config import PixelSizeConfig
 from mmkernel_core.recording import RecordingResult, open_recording
 from mmkernel_core.recording.steps import Bin, Crop, MaxProjection, MeanProjection, RunningMean, SubtractBackground
 from mmkernel_sdk.testing import SimStage

@@ -23,7 +23,7 @@ def demo(
     """Load the demo microscope, move stages, switch filters, snap, stream a burst; show timings."""
     started = time.perf_counter()
     with kernel_session(config) as kernel:
-        say(f"loaded {len(kernel.devices())} devices from the {config!r} configuration", started)
+        say(f"loaded {len(kernel.devices()) - 1} devices from the {config!r} configuration", started)  # not Core
         missing = [role for role, attribute in ROLES_NEEDED if not getattr(kernel.roles, attribute)]
         if missing:
             lines = ", ".join(f"Property,Core,{role},<label>" for role in missing)
@@ -78,7 +78,7 @@ def tour(kernel: Kernel, frames: int) -> None:
 
     t0 = time.perf_counter()
     kernel.update_cache()
-    say(f"update_cache(): {len(kernel.devices())} devices refreshed in parallel", t0)
+    say(f"update_cache(): {len(kernel.devices()) - 1} devices refreshed in parallel", t0)
     kernel.events.flush()
     out.print(f"events: {len(changes)} property changes delivered on the notification thread, e.g.")
     for change in changes[:3]:

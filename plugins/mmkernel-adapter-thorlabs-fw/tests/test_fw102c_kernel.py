@@ -68,7 +68,7 @@ def test_a_micro_manager_configuration_with_a_serial_manager_port(monkeypatch: p
     monkeypatch.setenv("MMKERNEL_PORT_MAP", "COM1=sim://fw102c?time_scale=0.01")
     with Kernel(timeout=5) as kernel:
         kernel.load_config(PACKAGE / "FW102C.cfg")
-        assert kernel.devices() == ["COM1", "Wheel"]
+        assert kernel.devices() == ["COM1", "Wheel", "Core"]
         assert kernel.get_property("COM1", "BaudRate") == 115200
         assert kernel._loaded("Wheel").runner is kernel._loaded("COM1").runner  # one wire, one thread
         kernel.set_state_label("Wheel", "GFP")

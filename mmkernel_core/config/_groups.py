@@ -60,6 +60,22 @@ class ConfigGroups:
     def has(self, group: str, preset: str) -> bool:
         return preset in self._groups.get(group, {})
 
+    def remove(self, group: str, preset: str) -> None:
+        """Forget a preset (a partial load skips one that names a device that failed)."""
+        self._groups.get(group, {}).pop(preset, None)
+
+    def copy(self) -> dict[str, dict[str, list[Setting]]]:
+        return {group: {preset: list(settings) for preset, settings in presets.items()}
+                for group, presets in self._groups.items()}  # fmt: skip
+
+    def restore(self, groups: dict[str, dict[str, list[Setting]]]) -> None:
+        self._groups = {group: {preset: list(settings) for preset, settings in presets.items()}
+                        for group, presets in groups.items()}  # fmt: skip
+
+    def definition_order(self, group: str) -> list[str]:
+        """Presets in the order they were defined (saving keeps MM's sorted order instead)."""
+        return list(self._group(group))
+
     def clear(self) -> None:
         self._groups.clear()
 

@@ -1,0 +1,145 @@
+"""The `Core` pseudo-device, as in MMCore: the system's roles and settings as properties.
+
+`get_property("Core", "Shutter")`, `set_property("Core", "Camera", "Cam2")` and presets with
+`Core` settings (`ConfigGroup,Channel,FITC,Core,Shutter,White Light Shutter`) work as they do in
+Micro-Manager. A role's allowed values are "" and the loaded devices of its type, in load order;
+ChannelGroup's are "" and the config groups; AutoShutter and Initialize are 0 or 1; TimeoutMs
+is a whole number of milliseconds > 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmkernel_sdk import PropertySpec
+from mmkernel_sdk.errors import PropertyError
+
+CORE = "Core"
+
+# Core property -> (Roles attribute, device type its value must be; None: no such devices here)
+ROLE_PROPERTIES: dict[str, tuple[str, str | None]] = {
+    "AutoFocus": ("autofocus", "AutoFocus"),
+    "Camera": ("camera", "Camera"),
+    "Focus": ("focus", "Stage"),
+    "Galvo": ("galvo", None),
+    "ImageProcessor": ("image_processor", None),
+    "SLM": ("slm", None),
+    "Shutter": ("shutter", "Shutter"),
+    "XYStage": ("xy_stage", "XYStage"),
+}
+FLAGS = ("AutoShutter", "Initialize")
+NAMES = tuple(sorted((*ROLE_PROPERTIES, *FLAGS, "ChannelGroup", "TimeoutMs")))
+DEFAULT_ROLE_TYPES = ("Camera", "Shutter", "XYStage", "AutoFocus")  # assigned at initialize_all, as MMCore does
+
+
+class CoreDevice:
+    """Reads and writes the Core properties of one kernel (`kernel` is the Kernel)."""
+
+    def __init__(self, kernel: Any) -> None:
+        self.kernel = kernel
+        self.initialized = False  # "Initialize": 1 once initialize_all ran (MMCore's flag)
+
+    def names(self) -> list[str]:
+        return list(NAMES)
+
+    def spec(self, name: str) -> PropertySpec:
+        self._check_name(name)
+        if name in FLAGS:
+            return PropertySpec(name=name, kind=int, default=1 if name == "AutoShutter" else 0, allowed=(0, 1))
+        if name == "TimeoutMs":
+            return PropertySpec(name=name, kind=int, default=5000, doc="The default deadline of every call, in ms.")
+        return PropertySpec(name=name, kind=str, default="", allowed=tuple(self.allowed(name)))
+
+    def allowed(self, name: str) -> list[str]:
+        if name == "ChannelGroup":
+            return ["", *self.kernel.config_groups()]
+        _, kind = ROLE_PROPERTIES[name]
+        devices = self.kernel._devices.values()
+        return ["", *(d.label for d in devices if kind is not None and d.device_type == kind)]
+
+    def get(self, name: str) -> Any:
+        self._check_name(name)
+        k = self.kernel
+        if name in ROLE_PROPERTIES:
+            return getattr(k.roles, ROLE_PROPERTIES[name][0])
+        if name == "AutoShutter":
+            return int(k.roles.auto_shutter)
+        if name == "ChannelGroup":
+            return k.roles.channel_group
+        if name == "TimeoutMs":
+            return round(k.default_timeout * 1000)
+        return int(self.initialized)
+
+    def check(self, name: str, value: Any) -> Any:
+        """The value as it would be set, or a PropertyError naming Core, the property, the value
+        and what is allowed; nothing is changed."""
+        spec = self.spec(name)
+        if name == "TimeoutMs":
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = -1.0
+            if number <= 0 or number != int(number):
+                raise spec.error(CORE, value, "is not allowed; allowed: a whole number of milliseconds > 0")
+            return int(number)
+        if name in ROLE_PROPERTIES and isinstance(value, str) and value not in (spec.allowed or ()):
+            loaded = self.kernel._devices.get(value)
+            kind = ROLE_PROPERTIES[name][1]
+            if loaded is not None:
+                needs = f"a {kind} device" if kind else "a kind of device this kernel does not have"
+                why = f"is not allowed: {value!r} is a {loaded.device_type} device; {name} needs {needs}"
+                raise spec.error(CORE, value, why)
+        if spec.kind is int and isinstance(value, str) and value.strip() in ("true", "True", "false", "False"):
+            value = value.strip() in ("true", "True")  # configurations written by other tools
+        return spec.coerce(value, CORE)
+
+    def set(self, name: str, value: Any) -> None:
+        typed = self.check(name, value)
+        k = self.kernel
+        if name in ROLE_PROPERTIES:
+            old = self.get(name)
+            k.set_role(name, typed)
+            if name == "Shutter" and old and typed and old != typed and _is_open(k, old):
+                k.set_shutter_open(old, False)  # as MMCore: the light goes through the new shutter instead
+                k.set_shutter_open(typed, True)
+            return
+        if name == "AutoShutter":
+            k.roles.auto_shutter = bool(typed)
+        elif name == "ChannelGroup":
+            k.roles.channel_group = typed
+        elif name == "TimeoutMs":
+            k.default_timeout = typed / 1000.0
+        elif typed == 1:
+            k.initialize_all()
+        else:
+            k.unload_all()
+        k.events.property_changed.emit(CORE, name, self.get(name))
+
+    def assign_default_roles(self) -> None:
+        """After initialize_all: each role of DEFAULT_ROLE_TYPES still empty gets the first
+        initialized device of its type (load order); a configuration's role lines come later."""
+        k = self.kernel
+        for name in DEFAULT_ROLE_TYPES:
+            attribute, kind = ROLE_PROPERTIES[name]
+            if getattr(k.roles, attribute):
+                continue
+            first = next((d.label for d in k._devices.values() if d.device_type == kind and d.initialized), "")
+            if first:
+                setattr(k.roles, attribute, first)
+                k.events.property_changed.emit(CORE, name, first)
+
+    def _check_name(self, name: str) -> None:
+        if name not in NAMES:
+            raise PropertyError(
+                f"device 'Core' has no property {name!r}; properties: {', '.join(NAMES)}",
+                device=CORE,
+                property=name,
+                allowed=", ".join(NAMES),
+            )
+
+
+def _is_open(kernel: Any, label: str) -> bool:
+    try:
+        return bool(kernel.get_shutter_open(label, from_cache=True))
+    except Exception:  # noqa: BLE001 - not known: leave it as it is
+        return False

@@ -1,0 +1,240 @@
+"""Loading a `.cfg` file: the whole new system, or the previous one back exactly as it was.
+
+Syntax problems are found before anything is touched. Then the previous system is captured,
+unloaded, and the commands run in file order. A command that fails is recorded (file, line,
+text, why) and the load goes on, skipping the commands that depend on what failed (the lines
+of a device that could not be loaded, a preset naming it), so independent problems are all
+reported at once. Then:
+- by default, any problem puts the previous system back (devices, labels, presets, roles and
+  property values, checked property by property) and raises one ConfigError listing them all;
+- with `partial=True`, what loaded stays, and the report says what failed and what was skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmkernel_sdk.errors import ConfigError, InitializationError, MMKernelError
+
+from ._file import Command, Problem, read
+from ._groups import PixelSizeConfig, Setting
+from ._snapshot import capture, restore
+
+STARTUP = ("System", "Startup")
+CORE = "Core"
+ROLE_NAMES = ("AutoFocus", "Camera", "Focus", "Galvo", "ImageProcessor", "SLM", "Shutter", "XYStage")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    line: int
+    text: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: skipped, {self.reason} (in {self.text!r})"
+
+
+@dataclass
+class LoadReport:
+    """What a load did: the devices loaded, what failed (with line and reason), what was
+    skipped because it depended on something that failed."""
+
+    path: str
+    loaded: list[str] = field(default_factory=list)
+    failed: list[Problem] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def __str__(self) -> str:
+        lines = [f"{Path(self.path).name}: {len(self.loaded)} devices loaded, {len(self.failed)} problem(s), "
+                 f"{len(self.skipped)} line(s) skipped"]  # fmt: skip
+        lines += [f"  {problem}" for problem in self.failed]
+        lines += [f"  {skipped}" for skipped in self.skipped]
+        return "\n".join(lines)
+
+
+class Loader:
+    def __init__(self, kernel: Any, path: Path, partial: bool) -> None:
+        self.kernel, self.path, self.partial = kernel, path, partial
+        self.report = LoadReport(str(path))
+        self.failed_devices: dict[str, int] = {}  # label -> the line that failed it
+        self.skipped_presets: dict[tuple[str, str], str] = {}  # (group, preset) -> why
+        self.skipped_resolutions: dict[str, str] = {}
+
+    def load(self) -> LoadReport:
+        commands, problems = read(self.path)
+        if problems:
+            raise ConfigError(_describe(self.path, problems, "nothing was changed"), problems)
+        kernel = self.kernel
+        previous = None if self.partial else capture(kernel)
+        timeout = kernel.default_timeout
+        kernel.unload_all()
+        kernel._reset_configuration()
+        for command in commands:
+            self._run_one(command)
+        self._startup()
+        self.report.loaded = [label for label in kernel._devices]
+        if self.report.failed and previous is not None:
+            kernel.default_timeout = timeout
+            not_restored = restore(kernel, previous)
+            raise self._failure(not_restored)
+        kernel._config_file = self.path.resolve()
+        kernel.events.system_loaded.emit()
+        return self.report
+
+    # -- commands ------------------------------------------------------------------------------
+    def _run_one(self, command: Command) -> None:
+        reason = self._blocked(command)
+        if reason:
+            self.report.skipped.append(Skipped(command.line, command.text, reason))
+            return
+        try:
+            run_command(self.kernel, command)
+        except InitializationError as error:  # Core,Initialize,1: some devices failed
+            for label, cause in error.failures.items():
+                self._fail(command, f"device {label!r}: {cause}", label)
+                self._unload_quietly(label)
+        except MMKernelError as error:
+            self._fail(command, str(error), command.args[0] if command.name == "Device" else None)
+        except (ValueError, TypeError) as error:
+            self._fail(command, str(error))
+
+    def _fail(self, command: Command, message: str, device: str | None = None) -> None:
+        self.report.failed.append(Problem(command.line, command.text, message))
+        if device is not None:
+            self.failed_devices.setdefault(device, command.line)
+        if command.name == "ConfigGroup" and len(command.args) >= 4:
+            self._skip_preset(command.args[0], command.args[1], f"line {command.line} of it failed")
+
+    def _blocked(self, command: Command) -> str:
+        """Why `command` must be skipped (it names a device that failed, or belongs to a preset
+        or resolution that was skipped), or ""."""
+        a = command.args
+        if command.name == "ConfigGroup" and len(a) >= 4 and (a[0], a[1]) in self.skipped_presets:
+            return f"preset {a[0]}/{a[1]} is skipped: {self.skipped_presets[(a[0], a[1])]}"
+        if command.name in _RESOLUTION_COMMANDS and a[0] in self.skipped_resolutions:
+            return f"resolution {a[0]} is skipped: {self.skipped_resolutions[a[0]]}"
+        for label in _devices_named(command):
+            line = self.failed_devices.get(label)
+            if line is not None:
+                why = f"device {label!r} failed (line {line})"
+                if command.name == "ConfigGroup" and len(a) >= 4:
+                    self._skip_preset(a[0], a[1], why)
+                    return f"preset {a[0]}/{a[1]} names {why}"
+                if command.name == "ConfigPixelSize":
+                    self.skipped_resolutions[a[0]] = why
+                    self.kernel._pixel_sizes.pop(a[0], None)
+                return why
+        return ""
+
+    def _skip_preset(self, group: str, preset: str, why: str) -> None:
+        if (group, preset) not in self.skipped_presets:
+            self.skipped_presets[(group, preset)] = why
+            self.kernel._groups.remove(group, preset)
+
+    def _startup(self) -> None:
+        kernel = self.kernel
+        if STARTUP in self.skipped_presets or not kernel._groups.has(*STARTUP):
+            return
+        try:
+            kernel.set_config(*STARTUP)
+        except MMKernelError as error:
+            self.report.failed.append(Problem(0, "preset System/Startup", str(error)))
+
+    def _unload_quietly(self, label: str) -> None:
+        try:
+            if label in self.kernel._devices:
+                self.kernel.unload(label)
+        except MMKernelError:
+            pass
+
+    def _failure(self, not_restored: list[str]) -> ConfigError:
+        report = self.report
+        if not_restored:
+            after = "the previous system could not be restored completely:\n" + "\n".join(
+                f"    {problem}" for problem in not_restored
+            )
+        else:
+            after = "the previous system was restored"
+        message = _describe(self.path, report.failed, after)
+        if report.skipped:
+            message += f"\n  ({len(report.skipped)} line(s) skipped because they depended on a line that failed)"
+        error = ConfigError(message, list(report.failed))
+        error.report = report  # type: ignore[attr-defined]
+        return error
+
+
+_RESOLUTION_COMMANDS = ("PixelSize_um", "PixelSizeAffine", "PixelSizeAngle_dxdz", "PixelSizeAngle_dydz",
+                        "PixelSizeOptimalZ_Um", "ConfigPixelSize")  # fmt: skip
+
+
+def _devices_named(command: Command) -> list[str]:
+    """The device labels a command depends on."""
+    a = command.args
+    name = command.name
+    if name == "Property" and a[0] == CORE:
+        return [a[2]] if len(a) > 2 and a[1] in ROLE_NAMES and a[2] else []
+    if name in ("Property", "Label", "Delay", "FocusDirection"):
+        return [a[0]]
+    if name == "Parent":
+        return [a[0], a[1]]
+    if name == "ConfigGroup" and len(a) >= 4:
+        if a[2] == CORE:
+            return [a[4]] if len(a) > 4 and a[3] in ROLE_NAMES and a[4] else []
+        return [a[2]]
+    if name == "ConfigPixelSize":
+        return [a[1]]
+    return []
+
+
+def run_command(kernel: Any, command: Command) -> None:
+    """One configuration line, as MMCore runs it."""
+    name, a = command.name, command.args
+    if name == "Device":
+        kernel.load_device(a[0], a[1], a[2])
+    elif name == "Property" and a[0] == CORE:
+        kernel._core.set(a[1], a[2] if len(a) > 2 else "")
+    elif name == "Property":
+        kernel.set_property(a[0], a[1], a[2] if len(a) > 2 else "")
+    elif name == "Parent":
+        kernel.set_parent(a[0], a[1])
+    elif name == "Label":
+        kernel.define_state_label(a[0], int(float(a[1])), a[2])
+    elif name == "Delay":
+        kernel.set_device_delay(a[0], float(a[1]))
+    elif name == "FocusDirection":
+        kernel.set_focus_direction(a[0], int(float(a[1])))
+    elif name == "ConfigGroup" and len(a) == 1:
+        kernel.define_config(a[0])
+    elif name == "ConfigGroup":
+        kernel.define_config(a[0], a[1], a[2], a[3], a[4] if len(a) > 4 else "")
+    elif name == "ConfigPixelSize":
+        config = kernel._pixel_sizes.setdefault(a[0], PixelSizeConfig(a[0]))
+        config.settings.append(Setting(a[1], a[2], a[3]))
+    else:
+        _pixel_calibration(kernel, name, a)
+
+
+def _pixel_calibration(kernel: Any, name: str, a: tuple[str, ...]) -> None:
+    config = kernel._pixel_sizes.setdefault(a[0], PixelSizeConfig(a[0]))
+    if name == "PixelSize_um":
+        config.pixel_size_um = float(a[1])
+    elif name == "PixelSizeAffine":
+        config.affine = tuple(float(v) for v in a[1:7])  # type: ignore[assignment]
+    elif name == "PixelSizeAngle_dxdz":
+        config.angle_dxdz = float(a[1])
+    elif name == "PixelSizeAngle_dydz":
+        config.angle_dydz = float(a[1])
+    else:
+        config.optimal_z_um = float(a[1])
+
+
+def _describe(path: Path, problems: list[Problem], after: str) -> str:
+    lines = "\n".join(f"  {path.name} {p}" for p in problems)
+    return f"{path.name}: {len(problems)} problem(s); {after}:\n{lines}"

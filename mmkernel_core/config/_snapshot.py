@@ -1,0 +1,179 @@
+"""The whole system, captured before a load, so a load that fails can put it back.
+
+Captured: every device (the device object itself, its adapter and device name, parent hub,
+whether it was initialized, its property values, its state labels, delay and focus direction),
+presets, pixel sizes, roles, the Core settings and the configuration file. Restoring unloads
+whatever the failed load left, loads the same device objects again under the same labels,
+initializes those that were, and sets every writable property back (retrying those a later one
+makes valid, as MMCore's setSystemState does), then compares property by property.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from mmkernel_sdk import Device
+from mmkernel_sdk.errors import MMKernelError
+
+from ._groups import PixelSizeConfig, Setting
+
+
+@dataclass
+class DeviceRecord:
+    label: str
+    device: Device
+    adapter: str
+    device_name: str
+    parent: str | None
+    initialized: bool
+    delay_s: float
+    values: dict[str, Any]  # every property as last known (initialized devices: the cache)
+    writable: list[str]  # properties restored by setting them (not read-only, not pre-init)
+    state_labels: list[str] | None
+
+
+@dataclass
+class SystemSnapshot:
+    devices: list[DeviceRecord] = field(default_factory=list)
+    groups: dict[str, dict[str, list[Setting]]] = field(default_factory=dict)
+    pixel_sizes: dict[str, PixelSizeConfig] = field(default_factory=dict)
+    focus_directions: dict[str, int] = field(default_factory=dict)
+    roles: dict[str, Any] = field(default_factory=dict)
+    timeout: float = 10.0
+    core_initialized: bool = False
+    config_file: Path | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        return [record.label for record in self.devices]
+
+
+def capture(kernel: Any) -> SystemSnapshot:
+    state = kernel._cache.snapshot()
+    records = []
+    for loaded in list(kernel._devices.values()):
+        props = loaded.props
+        values = dict(state.get(loaded.label, {})) if loaded.initialized else {}
+        for name in props.names():
+            spec = props.spec(name)
+            if name not in values and (spec.pre_init or spec.before_init or not loaded.initialized):
+                try:
+                    values[name] = props.get(name)
+                except Exception:  # noqa: BLE001 - a getter that needs the hardware: nothing to keep
+                    pass
+        writable = [n for n in props.names() if not props.spec(n).read_only and not props.spec(n).pre_init]
+        labels = list(loaded.device.labels) if loaded.device_type == "State" else None  # type: ignore[attr-defined]
+        records.append(
+            DeviceRecord(
+                loaded.label, loaded.device, loaded.adapter, loaded.device_name, loaded.parent,
+                loaded.initialized, loaded.delay_s, values, writable, labels,
+            )
+        )
+    return SystemSnapshot(
+        devices=records,
+        groups=kernel._groups.copy(),
+        pixel_sizes=copy.deepcopy(kernel._pixel_sizes),
+        focus_directions=dict(kernel._focus_directions),
+        roles={item.name: getattr(kernel.roles, item.name) for item in fields(kernel.roles)},
+        timeout=kernel.default_timeout,
+        core_initialized=kernel._core.initialized,
+        config_file=kernel._config_file,
+    )
+
+
+def restore(kernel: Any, snapshot: SystemSnapshot) -> list[str]:
+    """Put the system back; returns what could not be (empty: all of it, property by property)."""
+    problems: list[str] = []
+    try:
+        kernel.unload_all()
+    except MMKernelError as error:
+        problems.append(f"unloading what the failed load left: {error}")
+    kernel._reset_configuration()
+    loaded: list[DeviceRecord] = []
+    for record in snapshot.devices:
+        try:
+            kernel._load_object(record.label, record.device, record.adapter, record.device_name, record.parent)
+            loaded.append(record)
+        except MMKernelError as error:
+            problems.append(f"device {record.label!r} could not be loaded again: {error}")
+    for record in loaded:
+        if record.delay_s:
+            kernel.set_device_delay(record.label, record.delay_s * 1000.0)
+        for name, value in record.values.items():  # pre-init (and before-init) values first
+            spec = record.device._props.spec(name)
+            if spec.pre_init or (spec.before_init and not spec.read_only):
+                _quietly(problems, kernel.set_property, record.label, name, value)
+    initialize = [record.label for record in loaded if record.initialized]
+    for label in initialize:  # each with its own error: one device that cannot come back is named
+        _quietly(problems, kernel.initialize, label)
+    for record in loaded:
+        if record.state_labels is not None and record.label in kernel._devices and record.initialized:
+            for position, text in enumerate(record.state_labels):
+                _quietly(problems, kernel.define_state_label, record.label, position, text)
+    kernel._groups.restore(snapshot.groups)
+    kernel._pixel_sizes.update(copy.deepcopy(snapshot.pixel_sizes))
+    kernel._focus_directions.update(snapshot.focus_directions)
+    for name, value in snapshot.roles.items():
+        setattr(kernel.roles, name, value)
+    kernel.default_timeout = snapshot.timeout
+    kernel._core.initialized = snapshot.core_initialized
+    kernel._config_file = snapshot.config_file
+    _set_values_back(kernel, [r for r in loaded if r.initialized and r.label in kernel._devices], problems)
+    problems += differences(kernel, snapshot)
+    return problems
+
+
+def _set_values_back(kernel: Any, records: list[DeviceRecord], problems: list[str]) -> None:
+    """Every writable property to its captured value, retried while that makes progress (a
+    value may be refused until another property is set: PixelType after BitDepth)."""
+    todo = [(r.label, name, r.values[name]) for r in records for name in r.writable if name in r.values]
+    while todo:
+        failed = []
+        for label, name, value in todo:
+            try:
+                if kernel.get_property(label, name, from_cache=True) != value:
+                    kernel.set_property(label, name, value)
+            except MMKernelError as error:
+                failed.append((label, name, value, error))
+        if len(failed) == len(todo):
+            problems += [f"device {label!r}, property {name!r}: not set back to {value!r}: {error}"
+                         for label, name, value, error in failed]  # fmt: skip
+            return
+        todo = [(label, name, value) for label, name, value, _ in failed]
+
+
+def differences(kernel: Any, snapshot: SystemSnapshot) -> list[str]:
+    """What differs between the system now and `snapshot`, property by property."""
+    now = capture(kernel)
+    found: list[str] = []
+    if now.labels != snapshot.labels:
+        found.append(f"devices {now.labels} instead of {snapshot.labels}")
+    before = {record.label: record for record in snapshot.devices}
+    for record in now.devices:
+        old = before.get(record.label)
+        if old is None:
+            continue
+        kept = set(old.writable) | {n for n in old.values if old.device._props.spec(n).pre_init}
+        for name, value in old.values.items():
+            if name in kept and name in record.values and record.values[name] != value:
+                now_value = record.values[name]
+                found.append(f"device {record.label!r}, property {name!r}: {now_value!r} instead of {value!r}")
+        if old.initialized != record.initialized:
+            found.append(f"device {record.label!r}: initialized {record.initialized} instead of {old.initialized}")
+        if old.state_labels != record.state_labels:
+            found.append(f"device {record.label!r}: state labels {record.state_labels} instead of {old.state_labels}")
+    if now.roles != snapshot.roles:
+        found.append(f"roles {now.roles} instead of {snapshot.roles}")
+    if now.groups != snapshot.groups:
+        found.append("presets differ")
+    return found
+
+
+def _quietly(problems: list[str], fn: Any, *args: Any) -> None:
+    try:
+        fn(*args)
+    except MMKernelError as error:
+        problems.append(f"{getattr(fn, '__name__', fn)}{args}: {error}")
