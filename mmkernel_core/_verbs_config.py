@@ -13,7 +13,7 @@ from ._core_device import CORE, CoreDevice
 from ._faces import closed_error, verb
 from ._request import Request, gather
 from ._roles import CORE_ROLES, Roles
-from .config import ConfigGroups, Loader, LoadReport, PixelSizeConfig, Setting
+from .config import ConfigGroups, Loader, LoadReport, PixelSizeConfig, Setting, save
 
 
 class ConfigVerbs(KernelBase):
@@ -230,6 +230,13 @@ class ConfigVerbs(KernelBase):
                 f"examples: {known}"
             )
         return Loader(self, path, partial).load()
+
+    @verb
+    def save_config(self, path: str | Path) -> Request:
+        """Write the system as a `.cfg` Micro-Manager reads (MMCore's saveSystemConfiguration
+        layout; roles, AutoShutter and ChannelGroup included); loading it gives the same system."""
+        save(self, Path(path))
+        return Request.completed("Core", "save_config", None)
 
     def _config_path(self, path: Path) -> Path:
         """A file, or the name of an example configuration a plugin ships ("demo")."""

@@ -54,6 +54,15 @@ class WaitVerbs(KernelBase):
         return gather("*", "wait_for_system", parts, _combine_wait)
 
     @verb
+    def wait_for_config(self, group: str, preset: str, *, timeout: float | None = None) -> Request:
+        """Wait for every device a preset sets (MMCore's waitForConfig); Core settings take
+        no time. The error names every device still busy."""
+        deadline = time.monotonic() + self._limit(timeout)
+        labels = dict.fromkeys(s.device for s in self._groups.settings(group, preset) if s.device != "Core")  # type: ignore[attr-defined]
+        parts = [self._watched(self._loaded(label), deadline) for label in labels]
+        return gather(group, "wait_for_config", parts, _combine_wait)
+
+    @verb
     def set_device_delay(self, label: str, ms: float) -> Request:
         """After each set, the device reads busy for `ms` milliseconds (MM's Delay)."""
         loaded = self._loaded(label)

@@ -33,7 +33,7 @@ def run(*args: str) -> tuple[int, str]:
 def test_demo_tours_the_demo_microscope() -> None:
     code, output = run("demo", "--frames", "20")
     assert code == 0, output
-    for expected in ("loaded 12 devices", "XY arrived at (1000.0, 500.0)", "channel FITC", "streamed 20 frames"):
+    for expected in ("loaded 13 devices", "XY arrived at (1000.0, 500.0)", "channel FITC", "streamed 20 frames"):
         assert expected in output
     assert "Traceback" not in output
 
@@ -113,7 +113,7 @@ def test_snap_writes_an_image(tmp_path: Path, suffix: str) -> None:
     code, output = run("snap", "-o", str(target))
     assert code == 0, output
     image = np.load(target) if suffix == ".npy" else tifffile.imread(target)
-    assert image.shape == (512, 512) and image.dtype == np.uint8
+    assert image.shape == (512, 512) and image.dtype == np.uint16  # the demo's Startup preset: BitDepth 16
     assert image.max() > 0
 
 

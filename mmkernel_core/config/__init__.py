@@ -4,6 +4,7 @@ nothing, or partial with a report), the system snapshot a failed load restores, 
 from ._file import Command, Problem, parse, read
 from ._groups import ConfigGroups, PixelSizeConfig, Setting
 from ._load import Loader, LoadReport, Skipped
+from ._save import config_text, save
 from ._snapshot import SystemSnapshot, capture, differences, restore
 
 __all__ = [
@@ -17,8 +18,10 @@ __all__ = [
     "Skipped",
     "SystemSnapshot",
     "capture",
+    "config_text",
     "differences",
     "parse",
     "read",
     "restore",
+    "save",
 ]

@@ -187,7 +187,7 @@ def _devices_named(command: Command) -> list[str]:
     if name == "ConfigGroup" and len(a) >= 4:
         if a[2] == CORE:
             return [a[4]] if len(a) > 4 and a[3] in ROLE_NAMES and a[4] else []
-        return [a[2]]
+        return [a[2], a[4]] if len(a) > 4 and a[4] else [a[2]]  # a value may name a device too
     if name == "ConfigPixelSize":
         return [a[1]]
     return []

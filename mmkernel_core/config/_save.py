@@ -1,0 +1,108 @@
+"""Saving the system as a `.cfg` file Micro-Manager reads, laid out as MMCore's
+saveSystemConfiguration writes it: devices, pre-init properties, hubs, delays, focus
+directions, state labels, presets, pixel sizes (with affine transforms and angles), roles.
+Loading it back gives the same system, property by property.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mmkernel_sdk.errors import ConfigError
+
+from .._roles import CORE_ROLES
+
+
+def config_text(kernel: Any) -> str:
+    devices = list(kernel._devices.values())
+    for loaded in devices:
+        if not loaded.adapter:
+            raise ConfigError(
+                f"device {loaded.label!r} was loaded as a Python object, not by adapter and device name, so a "
+                "configuration file cannot name it; load it with load_device(label, adapter, device_name)"
+            )
+    lines = ["# Unload all devices", "Property,Core,Initialize,0", "# Load devices"]
+    lines += [f"Device,{d.label},{d.adapter},{d.device_name}" for d in devices]
+    lines.append("# Pre-initialization properties")
+    for loaded in devices:
+        props = loaded.props
+        for name in props.names():
+            if props.spec(name).pre_init:
+                lines.append(f"Property,{loaded.label},{name},{_text(props.get(name))}")
+    lines.append("# Hub references")
+    lines += [f"Parent,{d.label},{d.parent}" for d in devices if d.parent]
+    lines.append("Property,Core,Initialize,1")
+    lines.append("# Delays")
+    lines += [f"Delay,{d.label},{_number(d.delay_s * 1000.0)}" for d in devices if d.delay_s > 0]
+    lines.append("# Stage focus directions")
+    lines += [f"FocusDirection,{d.label},{kernel._focus_directions.get(d.label, 0)}"
+              for d in devices if d.device_type == "Stage"]  # fmt: skip
+    lines.append("# Labels")
+    for loaded in devices:
+        if loaded.device_type == "State" and loaded.initialized:
+            for position, text in enumerate(loaded.device.labels):  # type: ignore[attr-defined]
+                if text:
+                    lines.append(f"Label,{loaded.label},{position},{text}")
+    lines += ["", "# Group configurations"]
+    groups = kernel._groups
+    for group in groups.groups():
+        presets = groups.presets(group)
+        if not presets:
+            lines.append(f"ConfigGroup,{group}")
+        for preset in presets:
+            for setting in groups.settings(group, preset):
+                lines.append(f"ConfigGroup,{group},{preset},{setting.device},{setting.property},{setting.value}")
+    lines += ["", "# Pixel Size configurations"]
+    for name in sorted(kernel._pixel_sizes):
+        config = kernel._pixel_sizes[name]
+        lines += [f"ConfigPixelSize,{name},{s.device},{s.property},{s.value}" for s in config.settings]
+        lines.append(f"PixelSize_um,{name},{_number(config.pixel_size_um)}")
+        lines.append(f"PixelSizeAffine,{name}," + ",".join(_number(v) for v in config.affine))
+        lines.append(f"PixelSizeAngle_dxdz,{name},{_number(config.angle_dxdz)}")
+        lines.append(f"PixelSizeAngle_dydz,{name},{_number(config.angle_dydz)}")
+        lines.append(f"PixelSizeOptimalZ_Um,{name},{_number(config.optimal_z_um)}")
+    lines += ["", "# Roles"]
+    roles = kernel.roles
+    # Every role, empty ones too: an empty role left out would be filled by the default on load.
+    lines += [f"Property,Core,{name},{getattr(roles, attribute)}" for name, (attribute, _) in CORE_ROLES.items()]
+    lines.append(f"Property,Core,AutoShutter,{int(roles.auto_shutter)}")
+    lines.append(f"Property,Core,ChannelGroup,{roles.channel_group}")
+    for line in lines:
+        for bad in ("\n", "\r"):
+            if bad in line:
+                raise ConfigError(f"cannot save {line!r}: a configuration line cannot hold a line break")
+    return "\n".join(lines) + "\n"
+
+
+def save(kernel: Any, path: Path) -> None:
+    """Write atomically: a crash never leaves half a configuration file."""
+    text = config_text(kernel)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return _number(value)
+    if hasattr(value, "name") and hasattr(value, "value"):  # an Enum
+        return str(value.name)
+    return str(value)
+
+
+def _number(value: float) -> str:
+    """As iostream prints it: 1, 0.5, 0.25 (not 1.0, 0.50)."""
+    return f"{value:.10g}"
