@@ -26,6 +26,7 @@ from ._mailbox import Mailbox
 from ._plugins import PluginFailure, discover
 from ._roles import Roles
 from ._verbs_devices import DeviceVerbs
+from ._verbs_focus import FocusVerbs
 from ._verbs_motion import MotionVerbs
 from ._verbs_properties import PropertyVerbs
 from ._verbs_record import RecordVerbs
@@ -48,7 +49,7 @@ def default_buffer_mb() -> float:
     return float(os.environ.get("MMKERNEL_BUFFER_MB", "1024"))
 
 
-class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, WaitVerbs, RecordVerbs):
+class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, FocusVerbs, WaitVerbs, RecordVerbs):
     """Load devices and operate them from any thread: blocking (`kernel.verb(...)`),
     futures (`kernel.submit.verb(...)`) or asyncio (`await kernel.aio.verb(...)`).
 

@@ -20,7 +20,12 @@ class AutoFocus(Device):
     def set_continuous_focusing(self, on: bool) -> None:
         must_override(self, "set_continuous_focusing")
 
+    def is_continuous_focus_enabled(self) -> bool:
+        """Whether continuous focusing is switched on (MMCore's GetContinuousFocusing)."""
+        must_override(self, "is_continuous_focus_enabled")
+
     def is_continuous_focus_locked(self) -> bool:
+        """Whether continuous focusing has found and holds focus."""
         must_override(self, "is_continuous_focus_locked")
 
     def get_offset(self) -> float:

@@ -55,13 +55,13 @@ def system(kernel: Kernel) -> dict[str, Any]:
         "properties": {
             label: {name: kernel.get_property(label, name) for name in kernel.property_names(label)}
             for label in [*labels, "Core"]
-        },  # fmt: skip
+        },
         "labels": {label: kernel.state_labels(label) for label in labels if kernel.device_type(label) == "State"},
         "delays": {label: kernel.get_device_delay(label) for label in labels},
         "presets": {
             group: {preset: sorted(kernel.config_settings(group, preset)) for preset in kernel.config_presets(group)}
             for group in kernel.config_groups()
-        },  # fmt: skip
+        },
         "pixel_sizes": {name: kernel.pixel_size_config(name) for name in kernel.pixel_size_configs()},
         "focus_directions": {
             label: kernel.focus_direction(label) for label in labels if kernel.device_type(label) == "Stage"

@@ -21,7 +21,11 @@ class DemoAutoFocus(AutoFocus):
     def set_continuous_focusing(self, on: bool) -> None:
         self._continuous = on
 
+    def is_continuous_focus_enabled(self) -> bool:
+        return self._continuous
+
     def is_continuous_focus_locked(self) -> bool:
+        """As DemoAutoFocus: locked the moment it is switched on."""
         return self._continuous
 
     def get_offset(self) -> float:
@@ -31,4 +35,4 @@ class DemoAutoFocus(AutoFocus):
         self._offset = offset
 
     def focus_score(self) -> float:
-        return 1.0
+        return 1.0  # DemoAutoFocus's current focus score
