@@ -182,11 +182,11 @@ def test_camera_gain_limits(k: Kernel, cam: str) -> None:
 
 # -- DCam: pixel type and bit depth --------------------------------------------------------------
 def test_camera_pixel_types_allowed(k: Kernel, cam: str) -> None:
-    assert set(k.property_info(cam, "PixelType").allowed) == {"8bit", "16bit", "32bitRGB"}
+    assert set(k.property_info(cam, "PixelType").allowed) == {"8bit", "16bit", "32bit", "32bitRGB", "64bitRGB"}
     assert k.get_property(cam, "PixelType") == "8bit"
     assert k.get_property(cam, "BitDepth") == 8
     with pytest.raises(PropertyError):
-        k.set_property(cam, "PixelType", "64bitRGB")
+        k.set_property(cam, "PixelType", "128bitRGB")
 
 
 def test_camera_pixel_type_and_bit_depth_stay_consistent_with_one_event_each(k: Kernel, cam: str) -> None:
@@ -200,17 +200,19 @@ def test_camera_pixel_type_and_bit_depth_stay_consistent_with_one_event_each(k: 
     assert k.snap(cam).dtype == np.uint16
     events.clear()
 
-    k.set_property(cam, "BitDepth", 8)  # 8 bits while 16bit: back to 8bit
-    assert (k.get_property(cam, "PixelType"), k.get_property(cam, "BitDepth")) == ("8bit", 8)
-    assert events.values(cam, "PixelType") == ["8bit"]
+    k.set_property(cam, "BitDepth", 8)  # 8 bits while 16bit: PixelType stays (as in MM)
+    assert (k.get_property(cam, "PixelType"), k.get_property(cam, "BitDepth")) == ("16bit", 8)
+    assert events.count(cam, "PixelType") == 0
     assert events.values(cam, "BitDepth") == [8]
     events.clear()
 
-    k.set_property(cam, "BitDepth", 12)  # more than 8 bits while 8bit: 16bit, keeping 12
-    assert (k.get_property(cam, "PixelType"), k.get_property(cam, "BitDepth")) == ("16bit", 12)
+    k.set_property(cam, "PixelType", "8bit")
+    events.clear()
+    k.set_property(cam, "BitDepth", 12)  # more than 8 bits while 8bit: 16bit, and MM's depth 16
+    assert (k.get_property(cam, "PixelType"), k.get_property(cam, "BitDepth")) == ("16bit", 16)
     assert k.get_property(cam, "PixelType", from_cache=True) == "16bit"
     assert events.values(cam, "PixelType") == ["16bit"]
-    assert events.values(cam, "BitDepth") == [12]
+    assert events.values(cam, "BitDepth") == [16]
     events.clear()
 
     k.set_property(cam, "BitDepth", 14)  # already 16bit: PixelType untouched, not re-announced
@@ -235,27 +237,32 @@ def test_camera_32bit_rgb_images(k: Kernel, cam: str) -> None:
 
 
 def test_camera_16bit_pixels_respect_bit_depth(k: Kernel, cam: str) -> None:
+    k.set_property(cam, "PixelType", "16bit")
     k.set_property(cam, "BitDepth", 12)
-    k.set_property(cam, "Offset", 10_000)  # far above 12 bits: everything saturates at 4095
+    k.set_property(cam, "SaturatePixels", 1)  # saturated pixels sit at 2**12 - 1
     image = k.snap(cam)
     assert image.dtype == np.uint16
     assert int(image.max()) == 4095
-    k.set_property(cam, "Offset", 0)
-    assert int(k.snap(cam).max()) <= 4095
 
 
 # -- DCam: image content -------------------------------------------------------------------------
 @pytest.mark.parametrize("pixel_type", ["8bit", "16bit", "32bitRGB"])
 @pytest.mark.parametrize("mode", ["Artificial Waves", "Noise", "Color Test Pattern"])
 def test_camera_every_mode_produces_images(k: Kernel, cam: str, mode: str, pixel_type: str) -> None:
-    assert set(k.property_info(cam, "Mode").allowed) == {"Artificial Waves", "Noise", "Color Test Pattern"}
+    assert set(k.property_info(cam, "Mode").allowed) == {
+        "Artificial Waves",
+        "Noise",
+        "Color Test Pattern",
+        "Fluorescent Beads",
+    }
     k.set_property(cam, "PixelType", pixel_type)
     k.set_property(cam, "Mode", mode)
     k.set_property(cam, "Exposure", 2)  # Noise at 50 photons/ms saturates 8 bits from ~5 ms on
     image = k.snap(cam)
     if pixel_type == "32bitRGB":
         assert (image.shape, image.dtype) == ((512, 512, 4), np.uint8)
-        assert image[..., :3].std() > 0
+        if mode != "Noise":  # MM's Noise mode draws 8bit and 16bit only
+            assert image[..., :3].std() > 0
     else:
         dtype = np.uint8 if pixel_type == "8bit" else np.uint16
         assert (image.shape, image.dtype) == ((512, 512), dtype)
@@ -283,6 +290,7 @@ def test_camera_brightness_grows_with_exposure(k: Kernel, cam: str, pixel_type: 
 
 
 def test_camera_is_dark_while_the_system_shutter_is_closed(k: Kernel, cam: str) -> None:
+    """An MMKernel addition: Micro-Manager's demo camera ignores shutters."""
     load(k, "Shutter", "DShutter")
     k.set_role("Camera", cam)
     k.set_role("Shutter", "Shutter")
@@ -335,8 +343,8 @@ def test_camera_fast_image_repeats_the_latest_frame_after_being_re_enabled(k: Ke
 # -- DStage ---------------------------------------------------------------------------------------
 def test_stage_position_is_limited_to_300um_and_moves_instantly(k: Kernel) -> None:
     z = load(k, "Z", "DStage")
-    assert k.property_info(z, "Position").limits == (-300.0, 300.0)
-    with pytest.raises(PropertyError):
+    assert k.property_info(z, "Position").limits is None  # as in MM: the setter refuses instead
+    with pytest.raises(PropertyError, match=r"within \[-300, 300\]"):
         k.set_position(z, 301)
     with pytest.raises(PropertyError):
         k.set_position(z, -301)
@@ -599,23 +607,27 @@ def test_demo_config_loads_devices_parents_and_roles(demo: Kernel) -> None:
         "Z",
         "Path",
         "XY",
-        "Shutter",
+        "White Light Shutter",
         "Autofocus",
         "LED",
+        "LED Shutter",
         "Core",
     }
     assert all(k.device_info(label).initialized for label in k.devices())
     assert k.device_info("Camera").device_name == "DCam"
     assert k.device_info("Camera").parent == "DHub"
+    assert k.parent_label("LED Shutter") is None
+    assert k.get_property("Camera", "HubID") == ""  # as in MMCore, whatever the Parent line says
     assert k.roles.camera == "Camera"
-    assert k.roles.shutter == "Shutter"
+    assert k.roles.shutter == "White Light Shutter"
     assert k.roles.focus == "Z"
-    assert k.roles.xy_stage == "XY"
+    assert k.roles.xy_stage == "XY"  # MMCore's default roles
+    assert k.roles.autofocus == "Autofocus"
     assert k.roles.auto_shutter
-    assert k.get_device_delay("Shutter") == 2.0
+    assert k.get_device_delay("White Light Shutter") == 0.0  # no Delay lines
     image = k.snap()
-    assert image.shape == (512, 512) and image.std() > 0
-    assert not k.get_shutter_open("Shutter")
+    assert image.shape == (512, 512) and image.dtype == np.uint16 and image.std() > 0
+    assert not k.get_shutter_open("White Light Shutter")
 
 
 def test_demo_config_state_labels(demo: Kernel) -> None:
@@ -629,23 +641,32 @@ def test_demo_config_state_labels(demo: Kernel) -> None:
 
 def test_demo_config_channel_presets(demo: Kernel) -> None:
     k = demo
-    assert set(k.config_presets("Channel")) == {"DAPI", "FITC", "Rhodamine"}
+    assert set(k.config_presets("Channel")) == {"Cy5", "DAPI", "FITC", "Rhodamine"}
     k.set_config("Channel", "FITC")
     assert k.current_config("Channel") == "FITC"
     assert k.get_state_label("Dichroic") == "Q505LP"
     assert k.get_state_label("Emission") == "Chroma-HQ535"
     assert k.get_state_label("Excitation") == "Chroma-HQ480"
+    assert k.roles.shutter == "White Light Shutter"
     k.set_config("Channel", "DAPI")
     assert k.current_config("Channel") == "DAPI"
     assert k.get_state("Dichroic") == 0
+    k.set_config("Channel-Multiband", "FITC")  # a Core setting in a preset: the LED Shutter
+    assert k.roles.shutter == "LED Shutter" and k.get_state_label("LED") == "470nm"
 
 
 def test_demo_config_applies_system_startup(demo: Kernel) -> None:
     k = demo
-    assert k.get_property("Camera", "Gain") == 3
-    assert k.get_property("Camera", "CCDTemperature") == pytest.approx(-85.26)
+    # Startup: BitDepth 16 on the 8bit camera switches it to 16bit (MMCore section 3.6)
+    assert (k.get_property("Camera", "PixelType"), k.get_property("Camera", "BitDepth")) == ("16bit", 16)
+    assert k.get_property("Camera", "ScanMode") == 1 and k.get_property("Camera", "Binning") == 1
     assert k.get_state("Objective") == 1
+    assert k.get_property("LED Shutter", "State Device") == "LED"
+    assert k.roles.channel_group == "Channel"
     assert k.current_config("System") == "Startup"
+    k.set_config("Camera", "LowRes")  # 16bit with BitDepth 8: PixelType does not go back to 8bit
+    assert (k.get_property("Camera", "PixelType"), k.get_property("Camera", "BitDepth")) == ("16bit", 8)
+    assert k.snap().shape == (128, 128)
 
 
 def test_demo_config_pixel_size_follows_the_objective(demo: Kernel) -> None:
@@ -668,8 +689,9 @@ def test_camera_roi_crops_frames_and_is_validated(k: Kernel) -> None:
         k.set_roi(cam, 500, 0, 100, 10)
     with pytest.raises(PropertyError, match="ROI width 0 is not allowed"):
         k.set_roi(cam, 0, 0, 0, 10)
-    k.set_property(cam, "Binning", 2)  # a new binning starts from the full (binned) frame
-    assert k.get_roi(cam) == (0, 0, 256, 256)
+    k.set_property(cam, "Binning", 2)  # MM keeps the physical ROI: divided by the binning factor
+    assert k.get_roi(cam) == (5, 10, 50, 25)
+    assert k.snap(cam).shape == (25, 50)
     k.set_roi(cam, 0, 0, 64, 64)
     k.clear_roi(cam)
     assert k.snap(cam).shape == (256, 256)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from mmkernel_sdk.testing import SimShutter
 
+from ._peripheral import HubPeripheral
 
-class DemoShutter(SimShutter):
+
+class DemoShutter(HubPeripheral, SimShutter):
     """Demo shutter driver"""

@@ -1,14 +1,18 @@
-"""D-DA: a 0-10 V analog output with a gate (Micro-Manager names: Voltage, Real Voltage)."""
+"""D-DA: a 0-10 V analog output with a gate (Micro-Manager names: Voltage, Real Voltage, Trigger)."""
 
 from __future__ import annotations
 
 from mmkernel_sdk import SignalIO, prop
 
+from ._peripheral import HubPeripheral
+from ._specs import refuse
 
-class DemoDA(SignalIO):
+
+class DemoDA(HubPeripheral, SignalIO):
     """Demo DA"""
 
     Voltage = prop(float, default=0.0, limits=(0.0, 10.0), units="V", doc="Requested output voltage.")
+    Trigger = prop(str, default="-", allowed=("+", "-"), doc="'+' steps a running DA sequence.")
 
     def __init__(self) -> None:
         self._gate_open = True
@@ -21,6 +25,17 @@ class DemoDA(SignalIO):
     @Voltage.setter
     def Voltage(self, volts: float) -> None:  # noqa: N802 - Micro-Manager's property name
         self.notify("Real Voltage", volts if self._gate_open else 0.0)
+
+    @Trigger.getter
+    def Trigger(self) -> str:  # noqa: N802 - Micro-Manager's property name
+        return "-"
+
+    @Trigger.setter
+    def Trigger(self, value: str) -> None:  # noqa: N802
+        """No DA sequence ever runs here (the kernel has no DA-sequence API)."""
+        if value == "+":
+            raise refuse(self, "Trigger", value, "'-' (no DA sequence is running)",
+                         "cannot be set: sequence triggered, but sequence is not running")  # fmt: skip
 
     def set_signal(self, volts: float) -> None:
         self.Voltage = volts

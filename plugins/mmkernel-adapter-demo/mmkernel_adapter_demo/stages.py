@@ -1,4 +1,4 @@
-"""DStage (focus, instant) and DXYStage (moves at Velocity, busy while moving)."""
+"""DStage (focus, instant, +-300 um) and DXYStage (moves at Velocity, busy while moving)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,25 @@ import time
 
 from mmkernel_sdk import Stage, XYStage, prop
 
+from ._peripheral import HubPeripheral
+from ._specs import refuse
 
-class DemoStage(Stage):
+Z_RANGE_UM = 300.0
+MIN_VELOCITY = 0.1  # um/ms: what Micro-Manager uses instead of a Velocity <= 0
+
+
+class DemoStage(HubPeripheral, Stage):
     """Demo stage driver"""
 
     UseSequences = prop(str, default="No", allowed=("No", "Yes"))
 
     def __init__(self) -> None:
         self._z = 0.0
-        self.set_limits("Position", -300.0, 300.0)
 
     def set_position(self, um: float) -> None:
+        """Micro-Manager declares no limits on Position but refuses targets beyond +-300 um."""
+        if not -Z_RANGE_UM <= um <= Z_RANGE_UM:
+            raise refuse(self, "Position", um, f"a position within [-{Z_RANGE_UM:g}, {Z_RANGE_UM:g}] um")
         self._z = um
 
     def get_position(self) -> float:
@@ -29,41 +37,60 @@ class DemoStage(Stage):
         """Moves are instant: nothing to stop."""
 
 
-class DemoXYStage(XYStage):
+class DemoXYStage(HubPeripheral, XYStage):
     """Demo XY stage driver"""
 
-    Velocity = prop(float, default=10.0, limits=(0.1, 1000.0), units="mm/s", doc="= um per ms")
+    UsesCallbacks = prop(str, default="Yes", allowed=("No", "Yes"), pre_init=True)
+    TransposeMirrorX = prop(int, default=0, allowed=(0, 1), before_init=True, doc="Mirror the X axis.")
+    TransposeMirrorY = prop(int, default=0, allowed=(0, 1), before_init=True, doc="Mirror the Y axis.")
+    Velocity = prop(float, default=10.0, units="mm/s", doc="= um per ms; values <= 0 become 0.1, as in MM.")
 
     def __init__(self) -> None:
-        self._start = (0.0, 0.0)
+        self._velocity = 10.0
+        self._start = (0.0, 0.0)  # in the stage's own (unmirrored) coordinates
         self._target = (0.0, 0.0)
         self._t0 = 0.0
         self._duration = 0.0
 
+    @Velocity.getter
+    def Velocity(self) -> float:  # noqa: N802 - Micro-Manager's property name
+        return self._velocity
+
+    @Velocity.setter
+    def Velocity(self, value: float) -> None:  # noqa: N802
+        self._velocity = value if value > 0 else MIN_VELOCITY
+
     def set_xy_position(self, x_um: float, y_um: float) -> None:
-        start = self.get_xy_position()
-        distance = ((x_um - start[0]) ** 2 + (y_um - start[1]) ** 2) ** 0.5
-        self._start, self._target = start, (x_um, y_um)
+        target = self._mirror(x_um, y_um)
+        start = self._here()
+        distance = ((target[0] - start[0]) ** 2 + (target[1] - start[1]) ** 2) ** 0.5
+        self._start, self._target = start, target
         self._t0 = time.monotonic()
-        self._duration = distance / self.Velocity / 1000.0  # um / (um/ms) -> ms -> s
+        self._duration = distance / self._velocity / 1000.0  # um / (um/ms) -> ms -> s
 
     def get_xy_position(self) -> tuple[float, float]:
-        """Where the stage is now: interpolated while it moves."""
-        fraction = self._fraction()
-        (x0, y0), (x1, y1) = self._start, self._target
-        return (x0 + (x1 - x0) * fraction, y0 + (y1 - y0) * fraction)
+        """Where the stage is now (interpolated while it moves), mirrored as asked."""
+        return self._mirror(*self._here())
 
     def busy(self) -> bool:
         return self._fraction() < 1.0
 
     def stop(self) -> None:
-        here = self.get_xy_position()
+        here = self._here()
         self._start = self._target = here
         self._duration = 0.0
 
     def home(self) -> None:
-        self._start = self._target = (0.0, 0.0)
-        self._duration = 0.0
+        """A no-op in Micro-Manager's demo."""
+
+    def _mirror(self, x: float, y: float) -> tuple[float, float]:
+        """Micro-Manager's base class negates a mirrored axis between user and stage coordinates."""
+        return (-x if self.TransposeMirrorX else x, -y if self.TransposeMirrorY else y)
+
+    def _here(self) -> tuple[float, float]:
+        fraction = self._fraction()
+        (x0, y0), (x1, y1) = self._start, self._target
+        return (x0 + (x1 - x0) * fraction, y0 + (y1 - y0) * fraction)
 
     def _fraction(self) -> float:
         if self._duration <= 0:

@@ -1,4 +1,8 @@
-"""DWheel, DStateDevice, DObjective, DLightPath: demo state devices."""
+"""DWheel, DStateDevice, DObjective, DLightPath: demo state devices with MMCore's properties.
+
+As in Micro-Manager, State declares no limits and no allowed values: the setter refuses a
+position the device does not have (Micro-Manager's error 103), with an error naming the range.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +10,70 @@ from typing import ClassVar
 
 from mmkernel_sdk import StateDevice, prop
 
+from ._peripheral import HubPeripheral
+from ._specs import refuse, unlimited
 
-class DemoFilterWheel(StateDevice):
+
+class DemoStateBase(HubPeripheral, StateDevice):
+    """State without limits; positions outside 0..N-1 are refused by the setter."""
+
+    def set_num_positions(self, count: int) -> None:
+        super().set_num_positions(count)
+        unlimited(self, "State")
+
+    def set_state(self, position: int) -> None:
+        count = len(self.labels)
+        if not 0 <= position < count:
+            raise refuse(self, "State", position, f"a position 0..{count - 1}", "is not a position of this device")
+        super().set_state(position)
+
+
+class DemoFilterWheel(DemoStateBase):
     """Demo filter wheel driver"""
 
     num_positions: ClassVar[int] = 10
-    ClosedPosition = prop(int, default=0, doc="Position a State Device Shutter uses as closed.")
-
-    def initialize(self) -> None:
-        self.set_limits("ClosedPosition", 0, self.num_positions - 1)
+    ClosedPosition = prop(int, default=0, allowed=range(10), doc="Informational, as in MM (no gate uses it).")
 
 
-class DemoStateDevice(StateDevice):
+class DemoStateDevice(DemoStateBase):
     """Demo state device driver"""
 
     num_positions: ClassVar[int] = 10
-    number_of_positions = prop(int, default=10, limits=(1, 1000), pre_init=True, name="Number of positions")
-    ClosedPosition = prop(int, default=0, doc="Position a State Device Shutter uses as closed.")
-    Sequence = prop(str, default="Off", allowed=("On", "Off"))
+    number_of_positions = prop(int, default=10, pre_init=True, name="Number of positions")
+    ClosedPosition = prop(int, default=0, allowed=range(10), doc="Informational, as in MM (no gate uses it).")
+    Sequence = prop(str, default="Off", allowed=("Off", "On"))
 
     def initialize(self) -> None:
-        self.set_num_positions(self.number_of_positions)
-        self.set_limits("ClosedPosition", 0, self.number_of_positions - 1)
+        count = self.number_of_positions
+        if count < 1:
+            raise refuse(self, "Number of positions", count, "an integer >= 1", "is not a number of positions")
+        self.set_num_positions(count)
+        self.set_allowed("ClosedPosition", range(count))
 
 
-class DemoObjectiveTurret(StateDevice):
+class DemoObjectiveTurret(DemoStateBase):
     """Demo objective turret driver"""
 
     num_positions: ClassVar[int] = 6
+    Trigger = prop(str, default="-", allowed=("+", "-"), doc="'+' steps a running State sequence.")
 
     def __init__(self) -> None:
         for position, letter in enumerate("ABCDEF"):
             self.define_label(position, f"Objective-{letter}")
 
+    @Trigger.getter
+    def Trigger(self) -> str:  # noqa: N802 - Micro-Manager's property name
+        return "-"
 
-class DemoLightPath(StateDevice):
+    @Trigger.setter
+    def Trigger(self, value: str) -> None:  # noqa: N802
+        """No State sequence ever runs here (the kernel has no state-sequence API)."""
+        if value == "+":
+            raise refuse(self, "Trigger", value, "'-' (no State sequence is running)",
+                         "cannot be set: sequence triggered, but sequence is not running")  # fmt: skip
+
+
+class DemoLightPath(DemoStateBase):
     """Demo light-path driver"""
 
     num_positions: ClassVar[int] = 3

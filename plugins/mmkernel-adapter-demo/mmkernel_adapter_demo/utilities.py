@@ -70,6 +70,8 @@ class StateDeviceShutter(Shutter):
 class MultiShutter(Shutter):
     """Combines multiple physical shutters into a single shutter"""
 
+    description = "Combines multiple physical shutters into a single "  # MM's text, cut short as in MM
+
     def __init__(self) -> None:
         self._open = False
         for slot in range(1, SLOTS + 1):

@@ -42,6 +42,14 @@ SETUP: dict[str, tuple[Setup, Configure]] = {
     "State Device Shutter": (with_demo_wheel, drive_the_wheel),
     "Multi Shutter": (with_two_shutters, combine_the_shutters),
 }
+# Micro-Manager's own behaviour, which a set-then-get cannot round-trip: BitDepth 10..16 on an 8bit
+# camera reads back 16; SimulateCrash is refused (it crashes MM on purpose); Trigger '+' needs a
+# running sequence.
+SKIP: dict[str, tuple[str, ...]] = {
+    "DCam": ("BitDepth", "SimulateCrash"),
+    "DObjective": ("Trigger",),
+    "D-DA": ("Trigger",),
+}
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in [*DEMO_DEVICES, *UTILITY_DEVICES]])
@@ -52,4 +60,4 @@ def test_demo_device_conformance(name: str) -> None:
     def harness() -> KernelHarness:
         return KernelHarness(offer.create(), setup=setup, configure=configure)
 
-    kit.check_all(harness)
+    kit.check_all(harness, SKIP.get(name, ()))
