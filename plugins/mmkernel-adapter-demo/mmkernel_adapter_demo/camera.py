@@ -246,8 +246,8 @@ class DemoCamera(CameraExtras, HubPeripheral, Camera):
         )
 
     def _stage(self, label: str, fallback: str, role: str) -> Any:
-        """A stage's cached position: the device labelled `label` (else `fallback`, as in MM;
-        else the kernel's role); None when there is none."""
+        """A stage's position (Z from the cache, XY asked live): the device labelled `label`
+        (else `fallback`, as in MM; else the kernel's role); None when there is none."""
         kernel = self.kernel
         if kernel is None:
             return None
@@ -257,7 +257,7 @@ class DemoCamera(CameraExtras, HubPeripheral, Camera):
                 if name and name in loaded:
                     if role == "focus":
                         return float(kernel.get_position(name, from_cache=True))
-                    return tuple(kernel.get_xy_position(name, from_cache=True))
+                    return tuple(kernel.get_xy_position(name))  # live: the cache lags a moving stage
         except (MMKernelError, TypeError, ValueError):  # not cached yet: no information
             return None
         return None
