@@ -79,9 +79,9 @@ class NoSpace(Exception):  # noqa: N818 - control flow inside the kernel, never 
 
 
 class FrameBuffer:
-    def __init__(self, camera: str, capacity_bytes: int) -> None:
+    def __init__(self, camera: str, capacity_bytes: int, memory: FrameMemory | None = None) -> None:
         self.camera = camera
-        self.memory = FrameMemory(capacity_bytes, camera)
+        self.memory = memory if memory is not None else FrameMemory(capacity_bytes, camera)
         self._arena = RingArena(capacity_bytes)
         self._lock = threading.RLock()  # re-entrant: a Frame released by the GC may land here
         self._frame_ready = threading.Condition(self._lock)
@@ -421,3 +421,11 @@ class FrameBuffer:
     def close(self) -> None:
         self.finish()
         self.memory.close()
+
+    def retire(self) -> bool:
+        """End the buffer; True if no frame is left to read or held by a reader, so its memory
+        may serve another buffer (no reader can reach it any more)."""
+        self.finish()
+        with self._lock:
+            self._arena.reclaim()
+            return not self._arena.slots

@@ -23,8 +23,10 @@ from ._faces import AioFace, SubmitFace
 from ._loaded import LoadedDevice
 from ._logs import CallbackHandler, LogEntry
 from ._mailbox import Mailbox
+from ._memory import FrameMemory, SpareMemory
 from ._plugins import PluginFailure, discover
 from ._roles import Roles
+from ._threads import ThreadPool
 from ._verbs_devices import DeviceVerbs
 from ._verbs_focus import FocusVerbs
 from ._verbs_motion import MotionVerbs
@@ -89,6 +91,9 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, FocusVerbs, WaitVerbs, Rec
         check_timeout(busy_poll_s)
         self.busy_poll_s = busy_poll_s
         self._slow_call_s = slow_call_s
+        self._threads = ThreadPool()  # parked threads for runners: loads start none (or few)
+        self._spare_memory = SpareMemory()  # camera memory kept across a configuration reload
+        self._deferred_population: list[FrameMemory] | None = None
         self._devices: dict[str, LoadedDevice] = {}
         self._reserved: dict[str, object] = {}
         self._table_lock = threading.Lock()
@@ -192,6 +197,8 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, FocusVerbs, WaitVerbs, Rec
             for callback in list(self._log_handlers):
                 self.remove_log_callback(callback)
             self._dispatch.close()
+            self._spare_memory.clear()
+            self._threads.close()
             self.events.bus.flush(timeout=1.0)
             self.events.bus.close()
             self._callbacks.flush(timeout=1.0)

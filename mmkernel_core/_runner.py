@@ -23,6 +23,7 @@ from mmkernel_sdk.errors import (
 )
 
 from ._request import Request
+from ._threads import ThreadPool
 from ._waitgraph import bind_current_thread
 
 log = logging.getLogger("mmkernel.runner")
@@ -52,7 +53,9 @@ class Task(Protocol):
 class Runner:
     """A queue and a thread; tracks in-flight calls (for `busy`) and a hung call (for health)."""
 
-    def __init__(self, name: str, slow_call_s: float = 1.0, report: Report | None = None) -> None:
+    def __init__(
+        self, name: str, slow_call_s: float = 1.0, report: Report | None = None, threads: ThreadPool | None = None
+    ) -> None:
         self.name = name
         self.slow_call_s = slow_call_s
         self._report = report or _log_now
@@ -70,8 +73,12 @@ class Runner:
         # Tasks (camera sequences) interleaved with requests: each has its next due time and a
         # Request standing for its running step (so deadlines and health see a hung frame read).
         self._tasks: dict[Task, _TaskSlot] = {}
-        self.thread = threading.Thread(target=self._loop, name=f"mmkernel-runner-{name}", daemon=True)
-        self.thread.start()
+        self.thread_name = thread_name = f"mmkernel-runner-{name}"  # its thread's name while it serves this runner
+        if threads is not None:
+            self.thread = threads.run(self._loop, thread_name)
+        else:
+            self.thread = threading.Thread(target=self._loop, name=thread_name, daemon=True)
+            self.thread.start()
 
     def __repr__(self) -> str:
         return f"<Runner {self.name} inflight={self._inflight}>"
@@ -270,6 +277,7 @@ class Runner:
             except BaseException:  # noqa: BLE001 - the runner still drains its queue
                 self._report(log, logging.ERROR, "runner %s: cancelling %r failed", self.name, task, device=task.label)
         self._drain()
+        bind_current_thread(None)  # the thread may go on to serve another runner
 
     def _forward(self, request: Request, runner: Runner) -> None:
         request.runner = runner

@@ -17,13 +17,18 @@ from ._buffer import BufferStats, FrameBuffer
 from ._faces import verb
 from ._frame_format import frame_format
 from ._loaded import LoadedDevice
+from ._memory import DEFER, FrameMemory, SpareMemory
 from ._request import Request
+from ._threads import ThreadPool
 
 MB = 1024 * 1024
 log = logging.getLogger("mmkernel.camera")
 
 
 class CameraVerbs(KernelBase):
+    _spare_memory: SpareMemory
+    _deferred_population: list[FrameMemory] | None  # a list while a configuration loads
+    _threads: ThreadPool
     roles: Any
     frame_metadata: bool
     default_buffer_mb: float
@@ -143,7 +148,7 @@ class CameraVerbs(KernelBase):
         state = loaded.camera
         old = state.buffer
         if loaded.initialized:  # allocate first: if that fails, the old size and buffer remain
-            state.buffer = FrameBuffer(loaded.label, int(mb * MB))
+            state.buffer = self._new_buffer(loaded.label, int(mb * MB))
         else:
             state.buffer = None
         state.buffer_mb = mb
@@ -187,8 +192,27 @@ class CameraVerbs(KernelBase):
         state = loaded.camera
         if state.buffer is None:
             mb = state.buffer_mb if state.buffer_mb is not None else self.default_buffer_mb
-            state.buffer = FrameBuffer(loaded.label, int(mb * MB))
+            state.buffer = self._new_buffer(loaded.label, int(mb * MB))
         return state.buffer  # type: ignore[no-any-return]
+
+    def _new_buffer(self, label: str, nbytes: int) -> FrameBuffer:
+        """A block an unloaded camera left during this configuration load, else a new one,
+        populated in the background (after the load, if one is running)."""
+        memory = self._spare_memory.take(nbytes)
+        if memory is None:
+            deferred = self._deferred_population
+            memory = FrameMemory(nbytes, label, start=DEFER if deferred is not None else self._threads.run)
+            if deferred is not None:
+                deferred.append(memory)
+        return FrameBuffer(label, nbytes, memory)
+
+    def _retire_buffer(self, buffer: FrameBuffer) -> None:
+        """During a configuration load, a block no reader can still see is kept for the next
+        system's cameras; otherwise it goes when its last view does."""
+        if self._deferred_population is not None and buffer.retire():
+            self._spare_memory.keep(buffer.memory)
+        else:
+            buffer.close()
 
     def _buffer_of(self, camera: str | None, verb_name: str) -> FrameBuffer:
         loaded = self._camera(camera, verb_name, need_init=False)

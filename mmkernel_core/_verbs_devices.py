@@ -29,6 +29,7 @@ from ._faces import verb
 from ._loaded import DeviceHealth, DeviceInfo, LoadedDevice
 from ._request import Request, gather
 from ._runner import Runner
+from ._threads import ThreadPool
 from ._waits import BusyWatch
 
 log = logging.getLogger("mmkernel.devices")
@@ -37,6 +38,7 @@ log = logging.getLogger("mmkernel.devices")
 class DeviceVerbs(KernelBase):
     _reserved: dict[str, tuple[object, str | None]]  # label -> (token, parent) of a load in progress
     _slow_call_s: float
+    _threads: ThreadPool
     busy_poll_s: float
     data_dir: Path
     site_data_dir: Path | None
@@ -81,7 +83,7 @@ class DeviceVerbs(KernelBase):
             runner = hub.runner
             runner.retain()
         else:
-            runner = Runner(label, self._slow_call_s, self._report)
+            runner = Runner(label, self._slow_call_s, self._report, self._threads)
         target = (runner, label)
         try:
             request = self._dispatch.call(

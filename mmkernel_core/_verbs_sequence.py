@@ -171,4 +171,4 @@ class SequenceVerbs(CameraVerbs):
         self._interrupt_sequence(loaded)
         buffer, loaded.camera.buffer = loaded.camera.buffer, None
         if buffer is not None:
-            buffer.close()
+            self._retire_buffer(buffer)

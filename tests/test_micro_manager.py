@@ -40,6 +40,12 @@ def variant(tmp_path: Path, *, replace: dict[int, str] | None = None, append: tu
     return path
 
 
+def mm_saved(kernel: Kernel) -> str:
+    from mmkernel_core.config import config_text
+
+    return config_text(kernel)
+
+
 def line_of(text: str) -> int:
     return UPSTREAM_LINES.index(text) + 1
 
@@ -72,7 +78,10 @@ def system(kernel: Kernel) -> dict[str, Any]:
 
 # -- the upstream file loads unchanged ---------------------------------------------------------
 def test_the_upstream_demo_file_loads_with_mmcores_roles(mm: Kernel) -> None:
-    assert mm.devices()[-1] == "Core"
+    file_order = [line.split(",")[1] for line in UPSTREAM_LINES if line.startswith("Device,")]
+    assert mm.devices() == [*sorted(file_order), "Core"]  # sorted, then Core (docs/micro-manager.md)
+    text = mm_saved(mm)
+    assert [line.split(",")[1] for line in text.splitlines() if line.startswith("Device,")] == file_order  # load order
     assert set(mm.devices()) == {
         "DHub", "Camera", "Dichroic", "Emission", "Excitation", "Objective", "Z", "Path", "XY",
         "White Light Shutter", "Autofocus", "LED", "LED Shutter", "Core",

@@ -170,7 +170,7 @@ def test_calls_queued_before_the_move_run_first_and_calls_during_it_follow_the_d
         assert k.device_info("B").initialized
         assert runner_of(k, "B") is runner_of(k, "A") and old.closed
         assert probe.overlap == 0
-        assert probe.threads["B"] >= {old.thread.name, runner_of(k, "A").thread.name}
+        assert probe.threads["B"] >= {old.thread_name, runner_of(k, "A").thread_name}
 
 
 GATE = Gate()
@@ -249,6 +249,6 @@ def test_a_call_racing_the_close_of_the_old_runner_is_sent_to_the_new_one(monkey
 
         monkeypatch.setattr(_dispatch, "_unpack", as_seen_before_the_move)
         k.set_property("B", "Level", 3)
-        assert probe.threads["B"] >= {runner_of(k, "A").thread.name}
+        assert probe.threads["B"] >= {runner_of(k, "A").thread_name}
         with pytest.raises(KernelClosedError, match="moved to runner"):
             k._dispatch.queue((old, "B"), "probe", lambda: None)  # no device to follow: refused

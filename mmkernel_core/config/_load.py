@@ -23,6 +23,7 @@ from ._groups import PixelSizeConfig, Setting
 from ._snapshot import capture, restore
 
 STARTUP = ("System", "Startup")
+_PIPELINED = ("Device", "Label")
 CORE = "Core"
 ROLE_NAMES = ("AutoFocus", "Camera", "Focus", "Galvo", "ImageProcessor", "SLM", "Shutter", "XYStage")
 
@@ -66,18 +67,34 @@ class Loader:
         self.failed_devices: dict[str, int] = {}  # label -> the line that failed it
         self.skipped_presets: dict[tuple[str, str], str] = {}  # (group, preset) -> why
         self.skipped_resolutions: dict[str, str] = {}
+        self.parents: dict[str, str] = {}  # label -> hub, from the file's Parent lines
+        self.pending: list[tuple[Command, Any]] = []  # queued Device/Label lines and their Requests
+        self.device_order: list[str] = []  # labels of the Device lines, in file order
 
     def load(self) -> LoadReport:
         commands, problems = read(self.path)
         if problems:
             raise ConfigError(_describe(self.path, problems, "nothing was changed"), problems)
         kernel = self.kernel
+        kernel._deferred_population = []  # cameras' memory: reused, or populated after the load
+        try:
+            return self._load(commands)
+        finally:
+            deferred, kernel._deferred_population = kernel._deferred_population, None
+            kernel._spare_memory.clear()
+            for memory in deferred:
+                memory.populate_in_background(kernel._threads.run)
+
+    def _load(self, commands: list[Command]) -> LoadReport:
+        kernel = self.kernel
         previous = None if self.partial else capture(kernel)
         timeout = kernel.default_timeout
         kernel.unload_all()
         kernel._reset_configuration()
+        self.parents = {c.args[0]: c.args[1] for c in commands if c.name == "Parent"}
         for command in commands:
             self._run_one(command)
+        self._settle()
         self._startup()
         self.report.loaded = [label for label in kernel._devices]
         if self.report.failed and previous is not None:
@@ -90,20 +107,71 @@ class Loader:
 
     # -- commands ------------------------------------------------------------------------------
     def _run_one(self, command: Command) -> None:
+        if command.name not in _PIPELINED or self._waits_for_pending(command):
+            self._settle()
         reason = self._blocked(command)
         if reason:
             self.report.skipped.append(Skipped(command.line, command.text, reason))
             return
         try:
-            run_command(self.kernel, command)
-        except InitializationError as error:  # Core,Initialize,1: some devices failed
+            if command.name in _PIPELINED:
+                self.pending.append((command, self._start(command)))
+            else:
+                run_command(self.kernel, command)
+        except BaseException as error:  # noqa: BLE001 - _record re-raises what is not a load problem
+            self._record(command, error)
+
+    def _start(self, command: Command) -> Any:
+        """Queue a Device or Label line on its runner without waiting: a run of them then costs
+        one wake-up of this thread, not one per line. Results are collected by `_settle`."""
+        kernel, a = self.kernel, command.args
+        if command.name == "Label":
+            return type(kernel).define_state_label.fn(kernel, a[0], int(float(a[1])), a[2])
+        # A device whose Parent line names a hub loaded already goes straight onto the hub's
+        # runner: moved there later, it would have started (and stopped) a thread of its own.
+        self.device_order.append(a[0])
+        hub = kernel._devices.get(self.parents.get(a[0], ""))
+        parent = hub.label if hub is not None and hub.device_type == "Hub" else None
+        return type(kernel).load_device.fn(kernel, a[0], a[1], a[2], parent=parent)
+
+    def _waits_for_pending(self, command: Command) -> bool:
+        """A Device line whose hub is still being loaded must wait for it."""
+        if command.name != "Device" or command.args[0] not in self.parents:
+            return False
+        hub = self.parents[command.args[0]]
+        return any(c.name == "Device" and c.args[0] == hub for c, _ in self.pending)
+
+    def _settle(self) -> None:
+        pending, self.pending = self.pending, []
+        for command, request in pending:
+            try:
+                request.result()
+            except BaseException as error:  # noqa: BLE001 - _record re-raises what is not a load problem
+                self._record(command, error)
+        if any(command.name == "Device" for command, _ in pending):
+            self._keep_file_order()
+
+    def _keep_file_order(self) -> None:
+        """Queued loads finish on different runners in any order; the system lists devices in
+        the file's order (default roles, devices(), a saved file depend on it)."""
+        kernel = self.kernel
+        rank = {label: index for index, label in enumerate(self.device_order)}
+        with kernel._table_lock:
+            ordered = sorted(kernel._devices.items(), key=lambda item: rank.get(item[0], -1))
+            kernel._devices.clear()
+            kernel._devices.update(ordered)
+
+    def _record(self, command: Command, error: BaseException) -> None:
+        if isinstance(error, InitializationError):  # Core,Initialize,1: some devices failed
             for label, cause in error.failures.items():
                 self._fail(command, f"device {label!r}: {cause}", label)
                 self._unload_quietly(label)
-        except MMKernelError as error:
+        elif isinstance(error, MMKernelError):
             self._fail(command, str(error), command.args[0] if command.name == "Device" else None)
-        except (ValueError, TypeError) as error:
+        elif isinstance(error, (ValueError, TypeError)):
             self._fail(command, str(error))
+        else:
+            raise error
 
     def _fail(self, command: Command, message: str, device: str | None = None) -> None:
         self.report.failed.append(Problem(command.line, command.text, message))
