@@ -108,7 +108,11 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
         reads = self.fget is not None or self.query is not None
         writes = self.fset is not None or self.write_command is not None
         read_only = self.read_only or (reads and not writes)
-        return PropertySpec(
+        key = (self.name, read_only)
+        cached = self.__dict__.get("_spec_cache")
+        if cached is not None and cached[0] == key:  # every device instance asks: build it once
+            return cached[1]  # type: ignore[no-any-return]
+        spec = PropertySpec(
             name=self.name,
             kind=self.kind,
             default=self.default,
@@ -123,6 +127,8 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
             doc=self.doc,
             affects=self.affects,
         )
+        self.__dict__["_spec_cache"] = (key, spec)
+        return spec
 
     # -- binding to a device (what the property table calls) --------------------------------
     def bound_getter(self, device: Device) -> Callable[[], Any] | None:

@@ -29,6 +29,14 @@ def test_installed_plugin_is_discovered_and_its_devices_load(site: Path) -> None
         assert kernel.get_property("S", "Description") == "A shutter from plugin alpha."
 
 
+def test_a_plugin_installed_while_the_process_runs_is_found_by_the_next_kernel(site: Path) -> None:
+    with Kernel() as kernel:  # discovery is remembered between kernels...
+        assert "Adapter_late" not in [a.name for a in kernel.adapters.adapters()]
+    write_plugin(site, "late")  # ...until a directory on sys.path changes (what pip install does)
+    with Kernel() as kernel:
+        assert "Adapter_late" in [a.name for a in kernel.adapters.adapters()]
+
+
 def test_listing_adapters_does_not_import_device_modules(site: Path) -> None:
     write_plugin(site, "lazy")
     with Kernel() as kernel:

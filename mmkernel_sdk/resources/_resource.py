@@ -71,7 +71,18 @@ class Resource:
         return None
 
 
+_RESOURCES: dict[type, list[Resource]] = {}
+
+
 def resources_of(kind: type) -> list[Resource]:
+    """The Resource attributes of a device class, base classes first (looked up once per class)."""
+    known = _RESOURCES.get(kind)
+    if known is None:
+        known = _RESOURCES[kind] = _find_resources(kind)
+    return list(known)
+
+
+def _find_resources(kind: type) -> list[Resource]:
     found: dict[str, Resource] = {}
     for klass in reversed(kind.__mro__):
         for name, value in vars(klass).items():
