@@ -159,6 +159,10 @@ class Device:
         """Narrow a property's limits (e.g. Exposure up to a pre-init maximum)."""
         self._props.set_limits(name, lo, hi)
 
+    def remove_limits(self, name: str) -> None:
+        """Drop a property's limits (the setter then decides what the hardware takes)."""
+        self._props.remove_limits(name)
+
     def set_allowed(self, name: str, values: Iterable[Any] | None) -> None:
         """Replace a property's allowed values (None removes the restriction)."""
         self._props.set_allowed(name, values)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ._spec import PropertySpec, type_name
@@ -133,6 +134,9 @@ class PropertyTable:
     # -- narrowing at runtime ---------------------------------------------------------------
     def set_limits(self, name: str, lo: float, hi: float) -> None:
         self._specs[name] = self.spec(name).with_limits(lo, hi)
+
+    def remove_limits(self, name: str) -> None:
+        self._specs[name] = replace(self.spec(name), limits=None)
 
     def set_allowed(self, name: str, values: Iterable[Any] | None) -> None:
         self._specs[name] = self.spec(name).with_allowed(None if values is None else tuple(values))

@@ -674,3 +674,21 @@ def test_int_strings_round_trip_through_the_kernel() -> None:
 @pytest.mark.parametrize("n", [2**53 + 1, 10**20 + 1, -(2**63) + 1])
 def test_large_int_text_keeps_its_exact_value(n: int) -> None:
     assert PropertySpec(name="Count", kind=int).coerce(str(n), "D") == n
+
+
+class Unlimited(Generic):
+    """A controller that declares no limits, as Micro-Manager's demo State and Position do."""
+
+    Position = prop(float, default=0.0, limits=(-10.0, 10.0))
+
+    def initialize(self) -> None:
+        self.remove_limits("Position")
+
+
+def test_remove_limits_lets_the_setter_decide(kernel: Kernel) -> None:
+    kernel.load_device("U", Unlimited())
+    assert kernel.property_info("U", "Position").limits == (-10.0, 10.0)  # as declared
+    kernel.initialize("U")
+    assert kernel.property_info("U", "Position").limits is None
+    kernel.set_property("U", "Position", 50.0)
+    assert kernel.get_property("U", "Position") == 50.0

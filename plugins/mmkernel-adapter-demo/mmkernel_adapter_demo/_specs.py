@@ -8,19 +8,14 @@ value and what is allowed, like the kernel's own validation errors.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from mmkernel_sdk import Device, PropertyError
 
 
 def unlimited(device: Device, name: str) -> None:
-    """Declare `name` without limits, as Micro-Manager does.
-
-    The SDK offers set_limits(lo, hi) but no way to remove limits, so this replaces the spec in the
-    device's own table (see the report: the SDK should offer `set_limits(name, None)`)."""
-    table = device._props
-    table._specs[name] = dataclasses.replace(table.spec(name), limits=None)
+    """Declare `name` without limits, as Micro-Manager does (the SDK base classes set some)."""
+    device.remove_limits(name)
 
 
 def refuse(device: Device, name: str, value: Any, allowed: str, reason: str = "is out of range") -> PropertyError:
