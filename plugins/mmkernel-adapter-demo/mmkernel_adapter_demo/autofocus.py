@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from mmkernel_sdk import AutoFocus
 
+from ._peripheral import HubPeripheral
 
-class DemoAutoFocus(AutoFocus):
+
+class DemoAutoFocus(HubPeripheral, AutoFocus):
     """Demo auto-focus adapter"""
 
     def __init__(self) -> None:

@@ -17,7 +17,7 @@ DEMO_DEVICES = [
     DeviceSpec("DStage", "Stage", "Demo stage", f"{_PKG}.stages:DemoStage"),
     DeviceSpec("DXYStage", "XYStage", "Demo XY stage", f"{_PKG}.stages:DemoXYStage"),
     DeviceSpec("DShutter", "Shutter", "Demo shutter", f"{_PKG}.shutter:DemoShutter"),
-    DeviceSpec("DAutoFocus", "AutoFocus", "Demo auto focus", f"{_PKG}.autofocus_device:DemoAutoFocusPeripheral"),
+    DeviceSpec("DAutoFocus", "AutoFocus", "Demo auto focus", f"{_PKG}.autofocus:DemoAutoFocus"),
     DeviceSpec("D-DA", "SignalIO", "Demo DA", f"{_PKG}.signal_io:DemoDA"),
     DeviceSpec("DHub", "Hub", "DHub", f"{_PKG}.hub:DemoHub"),
 ]
