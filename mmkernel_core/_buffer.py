@@ -251,21 +251,7 @@ class FrameBuffer:
         """Up to `most` unread frames at once, oldest first, waiting up to `timeout` for the
         first (one lock and at most one wake-up for the lot: a recording's reader keeps pace
         with small fast frames). Empty if none came in time; after the last frame, the end."""
-        with self._lock:
-            ready = self._ready
-            if not ready:
-                deadline = time.monotonic() + timeout
-                while not ready:
-                    if self._end is not None:
-                        raise self._end.with_traceback(None)
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return []
-                    self._consumers_waiting += 1
-                    self._frame_ready.wait(min(remaining, CONSUMER_RECHECK_S))
-                    self._consumers_waiting -= 1
-            slots = [self._take() for _ in range(min(most, len(ready)))]
-        return [self._frame(slot) for slot in slots]
+        return [self._frame(slot) for slot in self.take_run(most, timeout)]
 
     def take_run(self, most: int, timeout: float) -> list[Slot]:
         """`pop_run` without Frame objects: the slots themselves, held until `release_slots`

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from mmkernel_sdk import SignalIO, prop
 
 from ._peripheral import HubPeripheral
-from ._specs import refuse
+from ._trigger import IdleSequenceTrigger
 
 
-class DemoDA(HubPeripheral, SignalIO):
+class DemoDA(HubPeripheral, IdleSequenceTrigger, SignalIO):
     """Demo DA"""
 
     Voltage = prop(float, default=0.0, limits=(0.0, 10.0), units="V", doc="Requested output voltage.")
-    Trigger = prop(str, default="-", allowed=("+", "-"), doc="'+' steps a running DA sequence.")
+    sequence_kind: ClassVar[str] = "DA"
 
     def __init__(self) -> None:
         self._gate_open = True
@@ -25,17 +27,6 @@ class DemoDA(HubPeripheral, SignalIO):
     @Voltage.setter
     def Voltage(self, volts: float) -> None:  # noqa: N802 - Micro-Manager's property name
         self.notify("Real Voltage", volts if self._gate_open else 0.0)
-
-    @Trigger.getter
-    def Trigger(self) -> str:  # noqa: N802 - Micro-Manager's property name
-        return "-"
-
-    @Trigger.setter
-    def Trigger(self, value: str) -> None:  # noqa: N802
-        """No DA sequence ever runs here (the kernel has no DA-sequence API)."""
-        if value == "+":
-            raise refuse(self, "Trigger", value, "'-' (no DA sequence is running)",
-                         "cannot be set: sequence triggered, but sequence is not running")  # fmt: skip
 
     def set_signal(self, volts: float) -> None:
         self.Voltage = volts

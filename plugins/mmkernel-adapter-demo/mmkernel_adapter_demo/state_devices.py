@@ -12,6 +12,7 @@ from mmkernel_sdk import StateDevice, prop
 
 from ._peripheral import HubPeripheral
 from ._specs import refuse, unlimited
+from ._trigger import IdleSequenceTrigger
 
 
 class DemoStateBase(HubPeripheral, StateDevice):
@@ -51,27 +52,15 @@ class DemoStateDevice(DemoStateBase):
         self.set_allowed("ClosedPosition", range(count))
 
 
-class DemoObjectiveTurret(DemoStateBase):
+class DemoObjectiveTurret(IdleSequenceTrigger, DemoStateBase):
     """Demo objective turret driver"""
 
     num_positions: ClassVar[int] = 6
-    Trigger = prop(str, default="-", allowed=("+", "-"), doc="'+' steps a running State sequence.")
+    sequence_kind: ClassVar[str] = "State"
 
     def __init__(self) -> None:
         for position, letter in enumerate("ABCDEF"):
             self.define_label(position, f"Objective-{letter}")
-
-    @Trigger.getter
-    def Trigger(self) -> str:  # noqa: N802 - Micro-Manager's property name
-        return "-"
-
-    @Trigger.setter
-    def Trigger(self, value: str) -> None:  # noqa: N802
-        """No State sequence ever runs here (the kernel has no state-sequence API)."""
-        if value == "+":
-            raise refuse(self, "Trigger", value, "'-' (no State sequence is running)",
-                         "cannot be set: sequence triggered, but sequence is not running")  # fmt: skip
-
 
 class DemoLightPath(DemoStateBase):
     """Demo light-path driver"""
