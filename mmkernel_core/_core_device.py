@@ -9,10 +9,13 @@ is a whole number of milliseconds > 0.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mmkernel_sdk import PropertySpec
 from mmkernel_sdk.errors import PropertyError
+
+from ._loaded import with_article
 
 CORE = "Core"
 
@@ -77,17 +80,21 @@ class CoreDevice:
         if name == "TimeoutMs":
             try:
                 number = float(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 number = -1.0
-            if number <= 0 or number != int(number):
-                raise spec.error(CORE, value, "is not allowed; allowed: a whole number of milliseconds > 0")
+            if not math.isfinite(number) or number <= 0 or number != int(number):
+                allowed = "a whole number of milliseconds > 0"
+                raise PropertyError(
+                    f"device 'Core', property 'TimeoutMs': value {value!r} is not allowed; allowed: {allowed}",
+                    device=CORE, property="TimeoutMs", value=value, allowed=allowed,
+                )  # fmt: skip
             return int(number)
         if name in ROLE_PROPERTIES and isinstance(value, str) and value not in (spec.allowed or ()):
             loaded = self.kernel._devices.get(value)
             kind = ROLE_PROPERTIES[name][1]
             if loaded is not None:
-                needs = f"a {kind} device" if kind else "a kind of device this kernel does not have"
-                why = f"is not allowed: {value!r} is a {loaded.device_type} device; {name} needs {needs}"
+                needs = f"{with_article(kind)} device" if kind else "a kind of device this kernel does not have"
+                why = f"is not allowed: {value!r} is {with_article(loaded.device_type)} device; {name} needs {needs}"
                 raise spec.error(CORE, value, why)
         if spec.kind is int and isinstance(value, str) and value.strip() in ("true", "True", "false", "False"):
             value = value.strip() in ("true", "True")  # configurations written by other tools

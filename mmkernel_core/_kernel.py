@@ -94,6 +94,7 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, FocusVerbs, WaitVerbs, Rec
         self._threads = ThreadPool()  # parked threads for runners: loads start none (or few)
         self._spare_memory = SpareMemory()  # camera memory kept across a configuration reload
         self._deferred_population: list[FrameMemory] | None = None
+        self._load_lock = threading.Lock()  # configuration loads run one at a time
         self._devices: dict[str, LoadedDevice] = {}
         self._reserved: dict[str, object] = {}
         self._table_lock = threading.Lock()

@@ -61,7 +61,8 @@ class LoadedDevice:
     def require_type(self, expected: str, verb: str) -> None:
         if self.device_type != expected:
             raise DeviceTypeError(
-                f"device {self.label!r} is a {self.device_type} device; {verb}() needs a {expected} device"
+                f"device {self.label!r} is {with_article(self.device_type)} device; "
+                f"{verb}() needs {with_article(expected)} device"
             )
 
     def usable_before_init(self, name: str) -> bool:
@@ -92,3 +93,8 @@ class DeviceHealth:
     @property
     def ok(self) -> bool:
         return self.state == "ok"
+
+
+def with_article(word: str) -> str:
+    """'a Stage', 'an AutoFocus'."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"

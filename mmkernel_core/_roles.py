@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 # Core property name -> (Roles attribute, required device type or None)
 CORE_ROLES: dict[str, tuple[str, str | None]] = {
@@ -30,8 +30,12 @@ class Roles:
     channel_group: str = ""
     auto_shutter: bool = True
 
-    def forget(self, label: str) -> None:
-        """A device was unloaded: no role may keep pointing at it."""
-        for item in fields(self):
-            if getattr(self, item.name) == label and item.type == "str":
-                setattr(self, item.name, "")
+    def forget(self, label: str) -> list[str]:
+        """A device was unloaded: no role may keep pointing at it. Returns the Core property
+        names of the roles it held (each is announced as changed to "")."""
+        cleared = []
+        for core_name, (attribute, _) in CORE_ROLES.items():
+            if getattr(self, attribute) == label:
+                setattr(self, attribute, "")
+                cleared.append(core_name)
+        return cleared

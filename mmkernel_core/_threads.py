@@ -1,9 +1,13 @@
-"""Parked threads that runners adopt.
+"""Fresh threads, started before they are needed, for runners.
 
 Starting a thread costs 1-5 ms on a busy 2-core machine (the caller waits until the new thread
-has been scheduled), and a configuration load starts one runner per device or hub. A kernel
-keeps a few threads parked: a new runner adopts one, and a runner that ends hands its thread
-back, so reloading a configuration starts no thread at all.
+has been scheduled), and a configuration load starts a runner per device or hub. So a kernel
+keeps threads parked that have never run anything: a new runner takes one at once. A thread
+serves one runner only (adapters may keep per-thread state: a vendor SDK's thread-local
+session, an asyncio loop, context variables, which must not leak into another device); when its
+runner ends, the thread starts its own replacement, off the caller's path, and exits. The number
+kept parked grows to the most runners the kernel has had at once, so a reload finds as many
+fresh threads as the previous system used.
 """
 
 from __future__ import annotations
@@ -24,39 +28,43 @@ class _Worker:
         self.thread = threading.Thread(target=self._serve, name=IDLE_NAME, daemon=True)
 
     def _serve(self) -> None:
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                return
-            try:
-                job()
-            except BaseException:  # a runner's loop handles its own errors; this is the last guard
-                log.exception("thread %s: its runner ended with an error", self.thread.name)
-            if not self.pool._park(self):
-                return
+        job = self.jobs.get()
+        if job is None:
+            return
+        try:
+            job()
+        except BaseException:  # a runner's loop handles its own errors; this is the last guard
+            log.exception("thread %s: its runner ended with an error", self.thread.name)
+        finally:
+            self.pool._finished()
 
 
 class ThreadPool:
-    """`spare` threads started up front; up to `keep` ended runners' threads kept for reuse."""
+    """`spare` fresh threads parked up front; at most `most` kept parked."""
 
-    def __init__(self, spare: int = 4, keep: int = 32) -> None:
+    def __init__(self, spare: int = 4, most: int = 32) -> None:
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
-        self._keep = keep
         self._closed = False
+        self._most = most
+        self._wanted = spare  # grows to the most runners running at once
+        self._running = 0
+        self.started_for_callers = 0  # threads a caller had to wait for (none parked)
         for _ in range(spare):
-            worker = _Worker(self)
-            worker.thread.start()
-            self._idle.append(worker)
+            self._park_new()
 
     @property
     def idle(self) -> int:
         return len(self._idle)
 
     def run(self, target: Callable[[], None], name: str) -> threading.Thread:
-        """Run `target` on a parked thread (a new one if none is parked), named `name`."""
+        """Run `target` on a fresh parked thread (a new one if none is parked), named `name`."""
         with self._lock:
             worker = self._idle.pop() if self._idle else None
+            self._running += 1
+            self._wanted = min(self._most, max(self._wanted, self._running))
+            if worker is None:
+                self.started_for_callers += 1
         fresh = worker is None
         if worker is None:
             worker = _Worker(self)
@@ -66,13 +74,22 @@ class ThreadPool:
             worker.thread.start()
         return worker.thread
 
-    def _park(self, worker: _Worker) -> bool:
+    def _finished(self) -> None:
+        """On the thread whose runner just ended: park a replacement if one is wanted."""
         with self._lock:
-            if self._closed or len(self._idle) >= self._keep:
-                return False
-            worker.thread.name = IDLE_NAME
+            self._running -= 1
+            replace = not self._closed and len(self._idle) + self._running < self._wanted
+        if replace:
+            self._park_new()
+
+    def _park_new(self) -> None:
+        worker = _Worker(self)
+        worker.thread.start()
+        with self._lock:
+            if self._closed:
+                worker.jobs.put(None)
+                return
             self._idle.append(worker)
-            return True
 
     def close(self) -> None:
         """Parked threads end now; threads still running a runner end when it does."""

@@ -490,7 +490,8 @@ class DeviceVerbs(KernelBase):
         if loaded.device_type == "Camera":
             self._drop_camera(loaded)  # type: ignore[attr-defined]
         self._cache.forget(loaded.label)
-        self.roles.forget(loaded.label)  # type: ignore[attr-defined]
+        for role in self.roles.forget(loaded.label):  # type: ignore[attr-defined]
+            self.events.property_changed.emit("Core", role, "")
         if loaded.watch is not None:
             loaded.watch.gone()
         self.events.device_unloaded.emit(loaded.label)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from mmkernel_sdk import PropertySpec
 from mmkernel_sdk.errors import DeviceStateError
 
@@ -81,8 +83,9 @@ class FocusVerbs(KernelBase):
     @verb
     def enable_continuous_focus(self, on: bool, label: str | None = None, *, timeout: float | None = None) -> Request:
         """Switch continuous focusing on or off; off with no autofocus device is fine (as MMCore)."""
-        if not isinstance(on, bool):
+        if not isinstance(on, (bool, np.bool_)):
             raise TypeError(f"enable_continuous_focus(): on must be True or False, not {on!r}")
+        on = bool(on)
         if not on and self._autofocus(label, "enable_continuous_focus") is None:
             return Request.completed("Core", "enable_continuous_focus", None)
         return self._focus_call(label, "enable_continuous_focus", "set_continuous_focusing", on, timeout=timeout)

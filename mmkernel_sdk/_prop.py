@@ -82,14 +82,19 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
         """Use `@prop(type, ...)` on a method: it becomes the getter."""
         return self.getter(fget)
 
-    def getter(self, fget: Callable[[Any], Any]) -> prop:
+    def _copy(self) -> prop:
         new = copy.copy(self)
+        new.__dict__.pop("_spec_cache", None)  # the copy's spec is built from its own fields
+        return new
+
+    def getter(self, fget: Callable[[Any], Any]) -> prop:
+        new = self._copy()
         new.fget = fget
         new.doc = self.doc or (fget.__doc__ or "").strip()
         return new
 
     def setter(self, fset: Callable[[Any, Any], None]) -> prop:
-        new = copy.copy(self)
+        new = self._copy()
         new.fset = fset
         return new
 

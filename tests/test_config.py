@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import _thread
+import threading
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from mmkernel_core import ConfigError, Kernel, UnknownDeviceError
 from mmkernel_core.config import parse
 from mmkernel_sdk.plugin import AdapterSpec, DeviceSpec, hookimpl
-from mmkernel_sdk.testing import SimShutter, SimStage, SimWheel
+from mmkernel_sdk.testing import Gate, SimShutter, SimStage, SimWheel
 
 
 class SimPlugin:
@@ -222,3 +224,76 @@ def test_lines_end_only_at_newlines(kernel: Kernel, tmp_path: Path, separator: s
     text = f"Device,Filter,Sim,Wheel\nProperty,Core,Initialize,1\nLabel,Filter,1,Red{separator}Filter\n"
     kernel.load_config(write(tmp_path, text))
     assert kernel.state_labels("Filter")[1] == f"Red{separator}Filter"
+
+
+# -- queued lines, concurrent loads, interruptions (review 5) ---------------------------------
+GATE = Gate()
+
+
+class GatedWheel(SimWheel):
+    """A wheel whose constructor waits at GATE (a slow USB enumeration)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        GATE.hold()
+
+
+class GatedPlugin:
+    @hookimpl
+    def mmkernel_adapters(self) -> list[AdapterSpec]:
+        return [AdapterSpec("Gated", "slow to construct", [DeviceSpec("Wheel", "State", "", GatedWheel)])]
+
+
+def test_a_label_line_right_after_its_device_line_loads(kernel: Kernel, tmp_path: Path) -> None:
+    kernel.load_config(write(tmp_path, "Device,F,Sim,Wheel\nLabel,F,1,GFP\nProperty,Core,Initialize,1\n"))
+    assert kernel.state_labels("F")[1] == "GFP"
+
+
+def test_a_label_for_a_device_that_failed_is_skipped(kernel: Kernel, tmp_path: Path) -> None:
+    report = kernel.load_config(write(tmp_path, "Device,F,Sim,Whel\nLabel,F,1,GFP\n"), partial=True)
+    assert [p.line for p in report.failed] == [1] and [s.line for s in report.skipped] == [2]
+
+
+def test_a_second_device_line_for_a_label_keeps_the_first_ones_place(kernel: Kernel, tmp_path: Path) -> None:
+    text = "Device,A,Sim,Shutter\nDevice,B,Sim,Shutter\nDevice,A,Sim,Shutter\nProperty,Core,Initialize,1\n"
+    report = kernel.load_config(write(tmp_path, text), partial=True)
+    assert [p.line for p in report.failed] == [3]
+    assert report.loaded == ["A", "B"] and kernel.roles.shutter == "A"
+
+
+def test_two_threads_loading_at_once_take_turns(kernel: Kernel, tmp_path: Path) -> None:
+    path = write(tmp_path, "Device,Z,Sim,Stage\nDevice,F,Sim,Wheel\nLabel,F,1,GFP\nProperty,Core,Initialize,1\n")
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            kernel.load_config(path)
+        except BaseException as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert kernel.devices() == ["F", "Z", "Core"] and kernel.state_labels("F")[1] == "GFP"
+
+
+def test_ctrl_c_during_a_load_brings_the_previous_system_back(tmp_path: Path) -> None:
+    GATE.entered.clear()
+    GATE.release.clear()
+    with Kernel(plugins=[SimPlugin(), GatedPlugin()], discover=False, timeout=10) as kernel:
+        kernel.load_config(write(tmp_path, "Device,Z,Sim,Stage\nProperty,Core,Initialize,1\n"))
+        slow = "".join(f"Device,W{i},Gated,Wheel\n" for i in range(3)) + "Property,Core,Initialize,1\n"
+
+        def press_ctrl_c() -> None:
+            GATE.wait_entered()
+            _thread.interrupt_main()  # the user presses Ctrl-C while the load waits
+            GATE.release.set()
+
+        threading.Thread(target=press_ctrl_c).start()
+        with pytest.raises(KeyboardInterrupt):
+            kernel.load_config(write(tmp_path, slow))
+        assert kernel.devices() == ["Z", "Core"]  # queued loads ended, then the previous system came back
+        assert kernel.device_info("Z").initialized

@@ -4,6 +4,7 @@ queued Device/Label lines still report their own line when they fail."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from mmkernel_core import ConfigError, Kernel
 from mmkernel_core._threads import IDLE_NAME, ThreadPool
+from mmkernel_sdk.testing import SimStage
 
 UPSTREAM = Path(__file__).parent / "data" / "MMConfig_demo_upstream.cfg"
 
@@ -23,57 +25,73 @@ def k() -> Iterator[Kernel]:
         yield kernel
 
 
-def test_a_pool_thread_runs_a_target_then_parks_for_the_next() -> None:
-    pool = ThreadPool(spare=1, keep=1)
-    done = [threading.Event(), threading.Event()]
-    seen: list[str] = []
+def test_every_runner_gets_a_thread_that_never_ran_anything_before() -> None:
+    pool = ThreadPool(spare=1)
+    local = threading.local()
+    variable: contextvars.ContextVar[str] = contextvars.ContextVar("session", default="")
+    seen: list[tuple[str, str, str]] = []
+    done = [threading.Event() for _ in range(3)]
 
     def job(index: int) -> None:
-        seen.append(threading.current_thread().name)
+        seen.append((threading.current_thread().name, getattr(local, "session", ""), variable.get()))
+        local.session = f"device {index}"  # what a vendor SDK keeps per thread
+        variable.set(f"device {index}")
         done[index].set()
 
-    first = pool.run(lambda: job(0), "mmkernel-runner-A")
-    assert done[0].wait(5)
-    second = pool.run(lambda: job(1), "mmkernel-runner-B")
-    assert done[1].wait(5)
-    assert first is second  # the same thread, parked in between
-    assert seen == ["mmkernel-runner-A", "mmkernel-runner-B"]
+    threads = []
+    for index in range(3):
+        threads.append(pool.run(lambda index=index: job(index), f"mmkernel-runner-{index}"))
+        assert done[index].wait(5)
+        threads[-1].join(5)  # the thread ends with its runner
+        assert not threads[-1].is_alive()
+    assert seen == [(f"mmkernel-runner-{i}", "", "") for i in range(3)]  # nothing leaked
+    assert pool.started_for_callers == 0  # each run found a parked thread: the ending one left one
     pool.close()
-    second.join(5)
-    assert not second.is_alive()
 
 
 @pytest.mark.parametrize("kind", [RuntimeError, KeyboardInterrupt, SystemExit])
-def test_a_pool_thread_survives_a_target_raising_anything(kind: type[BaseException]) -> None:
-    pool = ThreadPool(spare=1, keep=1)
-    threads = set()
-    for _ in range(20):
+def test_the_pool_keeps_serving_after_a_target_raises_anything(kind: type[BaseException]) -> None:
+    pool = ThreadPool(spare=1)
+    for _ in range(5):
         ran = threading.Event()
 
         def explode(ran: threading.Event = ran) -> None:
             ran.set()
             raise kind("from a runner's loop")
 
-        threads.add(pool.run(explode, "mmkernel-runner-X"))
-        assert ran.wait(5)
-    # a worker that died with its target would make every run start a new thread
-    assert len(threads) < 20
+        pool.run(explode, "mmkernel-runner-X").join(5)
+        assert ran.is_set()
+    assert pool.started_for_callers == 0
     pool.close()
 
 
-def test_reloads_start_no_threads(k: Kernel) -> None:
+def test_reloads_make_no_caller_wait_for_a_thread_start(k: Kernel) -> None:
     k.load_config(UPSTREAM)
-    k.load_config(UPSTREAM)
-    before = {t.ident for t in threading.enumerate()}
+    before = k._threads.started_for_callers
     for _ in range(5):
         k.load_config(UPSTREAM)
-    started = [t.name for t in threading.enumerate() if t.ident not in before]
-    assert started == []
+    assert k._threads.started_for_callers == before
     names = {loaded.runner.thread.name for loaded in k._devices.values()}
     assert names == {"mmkernel-runner-DHub", "mmkernel-runner-LED Shutter"}  # peripherals on their hub's
     runners = {t.name for t in threading.enumerate() if t.name.startswith("mmkernel-runner-")}
-    assert runners == names  # the other threads are parked as IDLE_NAME, not left running
+    assert runners == names  # the previous systems' threads have ended
     assert any(t.name == IDLE_NAME for t in threading.enumerate())
+
+
+def test_adapter_thread_state_does_not_reach_the_next_device(k: Kernel) -> None:
+    local = threading.local()
+    seen: list[str] = []
+
+    class Remembering(SimStage):
+        def initialize(self) -> None:
+            seen.append(getattr(local, "owner", ""))
+            local.owner = self.label
+
+    for index in range(4):
+        k.load_device(f"D{index}", Remembering())
+        k.initialize(f"D{index}")
+        k.unload(f"D{index}")
+    assert seen == ["", "", "", ""]
 
 
 def test_a_reload_reuses_the_cameras_memory(k: Kernel) -> None:

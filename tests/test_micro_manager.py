@@ -239,3 +239,43 @@ def test_save_refuses_devices_a_file_cannot_name(k: Kernel, tmp_path: Path) -> N
     with pytest.raises(ConfigError, match="'S'"):
         k.save_config(tmp_path / "x.cfg")
     assert not (tmp_path / "x.cfg").exists()
+
+
+def test_a_restored_system_keeps_the_cameras_buffer_size(mm: Kernel, tmp_path: Path) -> None:
+    mm.set_buffer_size("Camera", 8)
+    with pytest.raises(ConfigError, match="restored"):
+        mm.load_config(variant(tmp_path, append=("Property,Camera,Gain,99",)))
+    assert mm.buffer_size("Camera") == 8
+
+
+def test_save_keeps_every_digit_and_refuses_what_the_format_cannot_carry(mm: Kernel, tmp_path: Path) -> None:
+    mm.set_device_delay("Emission", 1234.56789012345)
+    mm._pixel_sizes["Res10x"].pixel_size_um = 0.1 + 0.2  # 0.30000000000000004
+    mm.save_config(tmp_path / "exact.cfg")
+    with Kernel(timeout=10) as other:
+        other.load_config(tmp_path / "exact.cfg")
+        assert other.get_device_delay("Emission") == mm.get_device_delay("Emission")
+        assert other.pixel_size_config("Res10x").pixel_size_um == 0.1 + 0.2
+    mm.define_state_label("Path", 2, "Camera, left")
+    with pytest.raises(ConfigError, match=r"'Camera, left' holds a comma") as caught:
+        mm.save_config(tmp_path / "comma.cfg")
+    assert "Label,Path,2" in str(caught.value)
+    assert not (tmp_path / "comma.cfg").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", 1e400, -5, 2.5, "soon"])
+def test_core_timeout_refuses_what_is_not_a_positive_whole_number(mm: Kernel, value: object) -> None:
+    with pytest.raises(PropertyError) as caught:
+        mm.set_property("Core", "TimeoutMs", value)
+    message = str(caught.value)
+    assert "'Core'" in message and "'TimeoutMs'" in message and repr(value) in message
+    assert message.count("allowed:") == 1 and "whole number of milliseconds" in message
+    assert mm.get_property("Core", "TimeoutMs") == 10000
+
+
+def test_a_role_cleared_by_unloading_its_device_is_announced(mm: Kernel) -> None:
+    seen: list[tuple[str, str, object]] = []
+    mm.events.property_changed.connect(lambda *change: seen.append(change))
+    mm.unload("White Light Shutter")
+    mm.events.flush()
+    assert ("Core", "Shutter", "") in seen and mm.get_property("Core", "Shutter") == ""

@@ -12,6 +12,7 @@ reported at once. Then:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,14 +77,16 @@ class Loader:
         if problems:
             raise ConfigError(_describe(self.path, problems, "nothing was changed"), problems)
         kernel = self.kernel
-        kernel._deferred_population = []  # cameras' memory: reused, or populated after the load
-        try:
-            return self._load(commands)
-        finally:
-            deferred, kernel._deferred_population = kernel._deferred_population, None
-            kernel._spare_memory.clear()
-            for memory in deferred:
-                memory.populate_in_background(kernel._threads.run)
+        with kernel._load_lock:  # one load at a time: a second waits for the first
+            kernel._deferred_population = []  # cameras' memory: reused, or populated after the load
+            try:
+                return self._load(commands)
+            finally:
+                deferred, kernel._deferred_population = kernel._deferred_population or [], None
+                kernel._spare_memory.clear()
+                if not kernel._closed:
+                    for memory in deferred:
+                        memory.populate_in_background(kernel._threads.run)
 
     def _load(self, commands: list[Command]) -> LoadReport:
         kernel = self.kernel
@@ -92,10 +95,15 @@ class Loader:
         kernel.unload_all()
         kernel._reset_configuration()
         self.parents = {c.args[0]: c.args[1] for c in commands if c.name == "Parent"}
-        for command in commands:
-            self._run_one(command)
-        self._settle()
-        self._startup()
+        try:
+            for command in commands:
+                self._run_one(command)
+            self._settle()
+            self._startup()
+        except BaseException:  # Ctrl-C, or a non-load error: never leave half a system behind
+            self._abandon(previous)
+            raise
+        self.report.failed.sort(key=lambda problem: problem.line or math.inf)  # "after the last line" last
         self.report.loaded = [label for label in kernel._devices]
         if self.report.failed and previous is not None:
             kernel.default_timeout = timeout
@@ -129,17 +137,33 @@ class Loader:
             return type(kernel).define_state_label.fn(kernel, a[0], int(float(a[1])), a[2])
         # A device whose Parent line names a hub loaded already goes straight onto the hub's
         # runner: moved there later, it would have started (and stopped) a thread of its own.
-        self.device_order.append(a[0])
+        if a[0] not in self.device_order:  # a second line for a label keeps the first one's place
+            self.device_order.append(a[0])
         hub = kernel._devices.get(self.parents.get(a[0], ""))
         parent = hub.label if hub is not None and hub.device_type == "Hub" else None
         return type(kernel).load_device.fn(kernel, a[0], a[1], a[2], parent=parent)
 
     def _waits_for_pending(self, command: Command) -> bool:
-        """A Device line whose hub is still being loaded must wait for it."""
-        if command.name != "Device" or command.args[0] not in self.parents:
+        """A line naming a device whose Device line is still queued (a Label line, a Device line
+        whose hub that is) must wait for it."""
+        loading = {c.args[0] for c, _ in self.pending if c.name == "Device"}
+        if not loading:
             return False
-        hub = self.parents[command.args[0]]
-        return any(c.name == "Device" and c.args[0] == hub for c, _ in self.pending)
+        named = [self.parents.get(command.args[0], "")] if command.name == "Device" else _devices_named(command)
+        return any(label in loading for label in named)
+
+    def _abandon(self, previous: Any) -> None:
+        """After an interruption: let the queued lines finish, keep the file's order, and put
+        the previous system back (a partial load keeps what loaded)."""
+        pending, self.pending = self.pending, []
+        for _, request in pending:
+            try:
+                request.result()
+            except BaseException:  # noqa: BLE001 - being abandoned: its outcome no longer matters
+                pass
+        self._keep_file_order()
+        if previous is not None:
+            restore(self.kernel, previous)
 
     def _settle(self) -> None:
         pending, self.pending = self.pending, []

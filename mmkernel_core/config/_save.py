@@ -25,56 +25,65 @@ def config_text(kernel: Any) -> str:
                 "configuration file cannot name it; load it with load_device(label, adapter, device_name)"
             )
     lines = ["# Unload all devices", "Property,Core,Initialize,0", "# Load devices"]
-    lines += [f"Device,{d.label},{d.adapter},{d.device_name}" for d in devices]
+    lines += [_line("Device", d.label, d.adapter, d.device_name) for d in devices]
     lines.append("# Pre-initialization properties")
     for loaded in devices:
         props = loaded.props
         for name in props.names():
             if props.spec(name).pre_init:
-                lines.append(f"Property,{loaded.label},{name},{_text(props.get(name))}")
+                lines.append(_line("Property", loaded.label, name, _text(props.get(name))))
     lines.append("# Hub references")
-    lines += [f"Parent,{d.label},{d.parent}" for d in devices if d.parent]
+    lines += [_line("Parent", d.label, d.parent) for d in devices if d.parent]
     lines.append("Property,Core,Initialize,1")
     lines.append("# Delays")
-    lines += [f"Delay,{d.label},{_number(d.delay_s * 1000.0)}" for d in devices if d.delay_s > 0]
+    lines += [_line("Delay", d.label, _number(d.delay_s * 1000.0)) for d in devices if d.delay_s > 0]
     lines.append("# Stage focus directions")
-    lines += [f"FocusDirection,{d.label},{kernel._focus_directions.get(d.label, 0)}"
+    lines += [_line("FocusDirection", d.label, str(kernel._focus_directions.get(d.label, 0)))
               for d in devices if d.device_type == "Stage"]  # fmt: skip
     lines.append("# Labels")
     for loaded in devices:
         if loaded.device_type == "State" and loaded.initialized:
             for position, text in enumerate(loaded.device.labels):  # type: ignore[attr-defined]
                 if text:
-                    lines.append(f"Label,{loaded.label},{position},{text}")
+                    lines.append(_line("Label", loaded.label, str(position), text))
     lines += ["", "# Group configurations"]
     groups = kernel._groups
     for group in groups.groups():
         presets = groups.presets(group)
         if not presets:
-            lines.append(f"ConfigGroup,{group}")
+            lines.append(_line("ConfigGroup", group))
         for preset in presets:
-            for setting in groups.settings(group, preset):
-                lines.append(f"ConfigGroup,{group},{preset},{setting.device},{setting.property},{setting.value}")
+            for s in groups.settings(group, preset):
+                lines.append(_line("ConfigGroup", group, preset, s.device, s.property, _text(s.value)))
     lines += ["", "# Pixel Size configurations"]
     for name in sorted(kernel._pixel_sizes):
         config = kernel._pixel_sizes[name]
-        lines += [f"ConfigPixelSize,{name},{s.device},{s.property},{s.value}" for s in config.settings]
-        lines.append(f"PixelSize_um,{name},{_number(config.pixel_size_um)}")
-        lines.append(f"PixelSizeAffine,{name}," + ",".join(_number(v) for v in config.affine))
-        lines.append(f"PixelSizeAngle_dxdz,{name},{_number(config.angle_dxdz)}")
-        lines.append(f"PixelSizeAngle_dydz,{name},{_number(config.angle_dydz)}")
-        lines.append(f"PixelSizeOptimalZ_Um,{name},{_number(config.optimal_z_um)}")
+        lines += [_line("ConfigPixelSize", name, s.device, s.property, _text(s.value)) for s in config.settings]
+        lines.append(_line("PixelSize_um", name, _number(config.pixel_size_um)))
+        lines.append(_line("PixelSizeAffine", name, *(_number(v) for v in config.affine)))
+        lines.append(_line("PixelSizeAngle_dxdz", name, _number(config.angle_dxdz)))
+        lines.append(_line("PixelSizeAngle_dydz", name, _number(config.angle_dydz)))
+        lines.append(_line("PixelSizeOptimalZ_Um", name, _number(config.optimal_z_um)))
     lines += ["", "# Roles"]
     roles = kernel.roles
     # Every role, empty ones too: an empty role left out would be filled by the default on load.
-    lines += [f"Property,Core,{name},{getattr(roles, attribute)}" for name, (attribute, _) in CORE_ROLES.items()]
-    lines.append(f"Property,Core,AutoShutter,{int(roles.auto_shutter)}")
-    lines.append(f"Property,Core,ChannelGroup,{roles.channel_group}")
-    for line in lines:
-        for bad in ("\n", "\r"):
-            if bad in line:
-                raise ConfigError(f"cannot save {line!r}: a configuration line cannot hold a line break")
+    lines += [_line("Property", "Core", name, getattr(roles, attribute)) for name, (attribute, _) in CORE_ROLES.items()]
+    lines.append(_line("Property", "Core", "AutoShutter", str(int(roles.auto_shutter))))
+    lines.append(_line("Property", "Core", "ChannelGroup", roles.channel_group))
     return "\n".join(lines) + "\n"
+
+
+def _line(command: str, *fields: str) -> str:
+    """One line; a field the format cannot carry (a comma splits it, a line break ends it) is
+    refused by name rather than written into a file that would not load back."""
+    for field in fields:
+        for bad, what in ((",", "a comma"), ("\n", "a line break"), ("\r", "a line break")):
+            if bad in field:
+                raise ConfigError(
+                    f"cannot save the {command} line {','.join((command, *fields))!r}: {field!r} holds {what}, "
+                    "which a Micro-Manager configuration file cannot carry; rename it first"
+                )
+    return ",".join((command, *fields))
 
 
 def save(kernel: Any, path: Path) -> None:
@@ -104,5 +113,7 @@ def _text(value: Any) -> str:
 
 
 def _number(value: float) -> str:
-    """As iostream prints it: 1, 0.5, 0.25 (not 1.0, 0.50)."""
-    return f"{value:.10g}"
+    """Whole numbers as iostream prints them (1, not 1.0); others in full (repr reads back as
+    the same float, so nothing is lost on a round trip)."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)

@@ -1,7 +1,8 @@
 """The whole system, captured before a load, so a load that fails can put it back.
 
 Captured: every device (the device object itself, its adapter and device name, parent hub,
-whether it was initialized, its property values, its state labels, delay and focus direction),
+whether it was initialized, its property values, its state labels, delay, focus direction and
+a camera's buffer size),
 presets, pixel sizes, roles, the Core settings and the configuration file. Restoring unloads
 whatever the failed load left, loads the same device objects again under the same labels,
 initializes those that were, and sets every writable property back (retrying those a later one
@@ -33,6 +34,7 @@ class DeviceRecord:
     values: dict[str, Any]  # every property as last known (initialized devices: the cache)
     writable: list[str]  # properties restored by setting them (not read-only, not pre-init)
     state_labels: list[str] | None
+    buffer_mb: float | None = None  # a camera's buffer size, when set (set_buffer_size)
 
 
 @dataclass
@@ -69,7 +71,7 @@ def capture(kernel: Any) -> SystemSnapshot:
         records.append(
             DeviceRecord(
                 loaded.label, loaded.device, loaded.adapter, loaded.device_name, loaded.parent,
-                loaded.initialized, loaded.delay_s, values, writable, labels,
+                loaded.initialized, loaded.delay_s, values, writable, labels, _buffer_mb(loaded),
             )
         )
     return SystemSnapshot(
@@ -82,6 +84,10 @@ def capture(kernel: Any) -> SystemSnapshot:
         core_initialized=kernel._core.initialized,
         config_file=kernel._config_file,
     )
+
+
+def _buffer_mb(loaded: Any) -> float | None:
+    return loaded.camera.buffer_mb if loaded.device_type == "Camera" else None  # type: ignore[no-any-return]
 
 
 def restore(kernel: Any, snapshot: SystemSnapshot) -> list[str]:
@@ -100,6 +106,8 @@ def restore(kernel: Any, snapshot: SystemSnapshot) -> list[str]:
         except MMKernelError as error:
             problems.append(f"device {record.label!r} could not be loaded again: {error}")
     for record in loaded:
+        if record.buffer_mb is not None and record.label in kernel._devices:
+            kernel._devices[record.label].camera.buffer_mb = record.buffer_mb  # before initialize allocates
         if record.delay_s:
             kernel.set_device_delay(record.label, record.delay_s * 1000.0)
         for name, value in record.values.items():  # pre-init (and before-init) values first
@@ -163,6 +171,8 @@ def differences(kernel: Any, snapshot: SystemSnapshot) -> list[str]:
                 found.append(f"device {record.label!r}, property {name!r}: {now_value!r} instead of {value!r}")
         if old.initialized != record.initialized:
             found.append(f"device {record.label!r}: initialized {record.initialized} instead of {old.initialized}")
+        if old.buffer_mb != record.buffer_mb:
+            found.append(f"camera {record.label!r}: buffer {record.buffer_mb} MB instead of {old.buffer_mb} MB")
         if old.state_labels != record.state_labels:
             found.append(f"device {record.label!r}: state labels {record.state_labels} instead of {old.state_labels}")
     if now.roles != snapshot.roles:
