@@ -96,7 +96,7 @@ class RecordVerbs(SequenceVerbs, ConfigVerbs):
         per_camera, described = make_steps(steps, cameras, self.adapters.steps)
         return RecordingPlan(
             cameras=cameras,
-            destination=check_destination(path, format_name, writer),
+            destination=check_destination(path, format_name, writer, cameras),
             count=check_count(count),
             format_name=format_name,
             writer=writer,

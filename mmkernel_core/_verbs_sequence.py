@@ -7,6 +7,7 @@ import logging
 from mmkernel_sdk.errors import DeviceStateError, StreamEnded
 
 from ._buffer import POLICIES
+from ._checks import is_finite_number, is_whole
 from ._faces import closed_error, verb
 from ._frames import Frame
 from ._loaded import LoadedDevice
@@ -36,10 +37,11 @@ class SequenceVerbs(CameraVerbs):
         loaded = self._camera(camera, "start_sequence")
         if overflow not in POLICIES:
             raise bad_argument(loaded.label, "overflow", overflow, ", ".join(POLICIES))
-        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
+        if count is not None and (not is_whole(count) or count < 1):
             raise bad_argument(loaded.label, "count", count, "a whole number >= 1, or None")
-        if not isinstance(interval_ms, (int, float)) or isinstance(interval_ms, bool) or interval_ms < 0:
-            raise bad_argument(loaded.label, "interval_ms", interval_ms, "a number >= 0")
+        if not is_finite_number(interval_ms) or interval_ms < 0:
+            raise bad_argument(loaded.label, "interval_ms", interval_ms, "a finite number >= 0")
+        count = None if count is None else int(count)
         if self._streaming(loaded):
             raise DeviceStateError(f"camera {loaded.label!r} is already streaming; stop_sequence() first")
         sequence = Sequence(loaded, self._cache, count, float(interval_ms), self.frame_metadata)

@@ -89,9 +89,16 @@ class Writer:
     """One recording's destination. The kernel calls `open`, then `add_stream` per camera (from
     that camera's writer thread), `add_image` / `add_table` for projections and datastreams,
     and `close` once every stream is closed (also after a failure). A writer that takes store
-    objects and URLs besides paths (zarr) says so with `accepts_stores`."""
+    objects and URLs besides paths (zarr) says so with `accepts_stores`; `suffixes` are the
+    endings its paths usually have (a path with another format's suffix is refused), and
+    `stream_paths` names the files it makes beside the path (checked not to exist first)."""
 
     accepts_stores = False
+    suffixes: tuple[str, ...] = ()
+
+    def stream_paths(self, destination: str, streams: Sequence[str]) -> list[str]:
+        """Files besides `destination` itself that recording `streams` would create."""
+        return []
 
     def open(self, destination: Any, metadata: dict[str, Any], streams: Sequence[str]) -> None:
         raise NotImplementedError

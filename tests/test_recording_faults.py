@@ -264,7 +264,11 @@ def test_frames_that_change_size_mid_recording_are_refused_clearly(tmp_path: Pat
         ({"metadata": {"when": object()}}, r"metadata=.* is not allowed; allowed: a dict of JSON values"),
         ({"writer_options": {"compresion": "lz4"}}, r"writer_options=.* the options of format 'ome-zarr'"),
         ({"writer_options": {"compression": "gzip"}}, r"compression 'gzip' is not one of none, blosc-lz4"),
-        ({"interval_ms": -1}, r"interval_ms=-1 is not allowed; allowed: a number >= 0"),
+        ({"interval_ms": -1}, r"interval_ms=-1 is not allowed; allowed: a finite number >= 0"),
+        ({"interval_ms": float("nan")}, r"interval_ms=nan is not allowed; allowed: a finite number >= 0"),
+        ({"interval_ms": float("inf")}, r"interval_ms=inf is not allowed"),
+        ({"count": True}, r"count=True is not allowed"),
+        ({"format": "ome-zarr", "writer_options": {"clevel": True}}, r"clevel"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_starts(
@@ -296,3 +300,120 @@ def test_where_a_recording_cannot_go(k: Kernel, tmp_path: Path) -> None:
     finally:
         k.stop_sequence("Cam")
     assert not (tmp_path / "x.ome.zarr").exists()
+
+
+# -- review 6 ----------------------------------------------------------------------------------
+class FailsAt(PatternCamera):
+    """Unplugged after `at` frames."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def read_frame(self, out: np.ndarray) -> dict[str, Any]:
+        if self.made >= self.at:
+            raise RuntimeError("USB unplugged")
+        return super().read_frame(out)
+
+
+class FailingStep(Step):
+    name = "explode"
+
+    def process(self, frame: np.ndarray, info: Any) -> np.ndarray | None:
+        raise ValueError("no such filter")
+
+
+def test_a_camera_failing_stops_the_other_cameras_and_its_error_is_kept(tmp_path: Path) -> None:
+    with Kernel(timeout=10, buffer_mb=16) as k:
+        k.load_device("A", FailsAt(10))
+        k.load_device("B", PatternCamera())
+        k.initialize_all()
+        recording = k.record(["A", "B"], tmp_path / "two.ome.zarr")  # open-ended: only the failure ends it
+        with pytest.raises(RecordingError, match="USB unplugged") as caught:
+            recording.wait(30)
+        assert caught.value.camera == "A"
+        assert not k.is_sequence_running("B")
+        data = open_recording(tmp_path / "two.ome.zarr")
+        assert data.images["A"].shape[0] == 10 and data.images["B"].shape[0] == recording.result.frames_written["B"]
+
+
+@pytest.mark.parametrize("name", ["first.ome.zarr", "first.ome.tif"])
+def test_a_step_failing_on_the_first_frame_leaves_an_empty_readable_dataset(
+    k: Kernel, tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / name
+    kind = "ome-tiff" if name.endswith("tif") else "ome-zarr"
+    with pytest.raises(RecordingError, match="no such filter"):
+        k.record("Cam", path, count=5, steps=[FailingStep()], format=kind).wait(30)
+    data = open_recording(path)
+    assert data.images["Cam"].shape == (0, 48, 64)
+
+
+def test_an_empty_recording_has_the_format_its_steps_would_have_made(tmp_path: Path) -> None:
+    with Kernel(timeout=10, buffer_mb=16) as k:
+        k.load_device("Cam", FailsAt(0))
+        k.initialize_all()
+        with pytest.raises(RecordingError, match="USB unplugged"):
+            k.record("Cam", tmp_path / "binned.ome.zarr", count=5, steps=["bin:2", "running-mean:2"]).wait(30)
+        image = open_recording(tmp_path / "binned.ome.zarr").images["Cam"]
+        assert image.shape == (0, 24, 32) and image.dtype == np.float32
+
+
+def test_an_in_memory_zarr_store_gets_every_frame_intact(k: Kernel) -> None:
+    store = zarr.storage.MemoryStore()
+    k.record("Cam", store, count=600, writer_options={"frames_per_chunk": 4}).wait(60)
+    image = zarr.open_group(store, mode="r")["0"]
+    assert image.shape[0] == 600
+    bad = [n for n in range(600) if not np.array_equal(image[n], pattern(n, (48, 64)))]
+    assert bad == []  # the camera's 16 MB buffer was reused ~30 times under the store
+
+
+def test_two_tiff_recordings_to_one_path_cannot_both_happen(tmp_path: Path) -> None:
+    with Kernel(timeout=10, buffer_mb=16) as k:
+        k.load_device("A", PatternCamera())
+        k.load_device("B", PatternCamera())
+        k.initialize_all()
+        path = tmp_path / "run.ome.tif"
+        first = k.record("A", path, count=3, format="ome-tiff")
+        with pytest.raises((PropertyError, RecordingError, FileExistsError), match="never overwrites"):
+            k.record("B", path, count=3, format="ome-tiff").wait(30)
+        first.wait(30)
+        assert open_recording(path).images["A"].shape[0] == 3
+
+
+@pytest.mark.parametrize("name", ["run.ome.tiff", "run.tif"])
+def test_per_camera_tiff_files_read_back_under_their_camera_names(tmp_path: Path, name: str) -> None:
+    with Kernel(timeout=10, buffer_mb=16) as k:
+        k.load_device("Left", PatternCamera())
+        k.load_device("Right", PatternCamera())
+        k.initialize_all()
+        k.record(["Left", "Right"], tmp_path / name, count=2, format="ome-tiff").wait(30)
+        assert set(open_recording(tmp_path / name).images) == {"Left", "Right"}
+        with pytest.raises(PropertyError, match="never overwrites"):  # one camera's file exists: refused up front
+            k.record(["Left", "Right"], tmp_path / name, count=2, format="ome-tiff")
+
+
+def test_a_path_with_another_formats_suffix_is_refused(k: Kernel, tmp_path: Path) -> None:
+    with pytest.raises(PropertyError, match=r"'\.tif' is the 'ome-tiff' format's: pass format='ome-tiff'"):
+        k.record("Cam", tmp_path / "run.ome.tif", count=2)
+    assert not (tmp_path / "run.ome.tif").exists()
+
+
+def test_binned_sums_of_wide_pixels_do_not_wrap() -> None:
+    from mmkernel_core.recording.steps import Bin
+
+    frame = np.full((4, 4), 2**32 - 2, np.uint32)
+    out = Bin(2, mode="sum").process(frame, None)
+    assert out.dtype == np.uint64 and int(out[0, 0]) == 4 * (2**32 - 2)
+    signed = Bin(2, mode="sum").process(np.full((2, 2), -3, np.int16), None)
+    assert signed.dtype == np.int32 and int(signed[0, 0]) == -12
+
+
+def test_a_slow_time_lapse_writes_each_frame_without_waiting_for_a_chunk_to_fill(k: Kernel, tmp_path: Path) -> None:
+    from mmkernel_core.recording.zarr_writer import _default_frames_per_chunk
+
+    assert _default_frames_per_chunk(6144, 0.0) == 683  # fast small frames share ~4 MiB chunks
+    assert _default_frames_per_chunk(6144, 0.5) == 2  # 2 frames/s: a second of frames per chunk
+    assert _default_frames_per_chunk(6144, 60.0) == 1
+    k.record("Cam", tmp_path / "lapse.ome.zarr", count=2, interval_ms=200).wait(30)
+    assert zarr.open_group(tmp_path / "lapse.ome.zarr", mode="r")["0"].chunks[0] == 5

@@ -15,6 +15,7 @@ oldest unread frames are dropped, counted).
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections import deque
@@ -136,6 +137,7 @@ class CameraPipe:
         datastreams: Datastreams | None,
         on_failure: Callable[[RecordingError], None],
         on_done: Callable[[CameraPipe], None],
+        on_camera_error: Callable[[CameraPipe, MMKernelError], None] = lambda pipe, error: None,
     ) -> None:
         self.camera = camera
         self.buffer = buffer
@@ -143,9 +145,11 @@ class CameraPipe:
         self.steps = steps
         self.spec_base = spec_base  # count, pixel size, interval, channels; shape/dtype from the first frame
         self.spec: StreamSpec | None = None
+        self.raw_format: tuple[tuple[int, ...], np.dtype] | None = None  # the camera's frames, as it makes them
         self.datastreams = datastreams
         self.on_failure = on_failure
         self.on_done = on_done
+        self.on_camera_error = on_camera_error  # the sequence ended with an error (not a stop)
         self.handoff = Handoff()
         self.table = FrameTable()
         self.stream: StreamWriter | None = None
@@ -185,7 +189,7 @@ class CameraPipe:
         except StreamEnded:
             return None
         except MMKernelError as error:  # the camera failed, or its buffer overflowed
-            self.camera_error = error
+            self._camera_failed(error)
             return None
         self.received += len(frames)
         return frames
@@ -198,13 +202,17 @@ class CameraPipe:
         except StreamEnded:
             return None
         except MMKernelError as error:  # the camera failed
-            self.camera_error = error
+            self._camera_failed(error)
             return None
         self.received += len(slots)
         pieces = self.buffer.spans(slots)
         if self.colour:
             pieces = [np.stack([to_planes(frame) for frame in piece]) for piece in pieces]
         return Run(arrays=pieces, headers=[slot.header for slot in slots], slots=slots)  # type: ignore[misc]
+
+    def _camera_failed(self, error: MMKernelError) -> None:
+        self.camera_error = error
+        self.on_camera_error(self, error)  # reported now: the other cameras are stopped too
 
     # -- the reader (with steps) -------------------------------------------------------------
     def _read(self) -> None:
@@ -289,6 +297,26 @@ class CameraPipe:
         base = self.spec_base
         channels = base.channel_names if len(shape) == 2 else ("R", "G", "B")[: shape[0]]
         return StreamSpec(base.name, tuple(shape), dtype, base.count, base.pixel_size_um, base.interval_s, channels)
+
+    def _empty_spec(self) -> StreamSpec:
+        """The format the array would have had: the steps (copies: their state stays as it is)
+        over a blank frame of the camera's format; the camera's own format if that fails."""
+        base = self.spec_base
+        if self.raw_format is None:
+            return self._spec_for(base.frame_shape, base.dtype)
+        out: np.ndarray | None = np.zeros(*self.raw_format)
+        try:
+            info = FrameInfo(0, 0.0, 0.0, {})
+            for step in copy.deepcopy(self.steps):
+                out = step.process(out, info)  # type: ignore[arg-type]
+                if out is None:
+                    break
+        except Exception:  # noqa: BLE001 - a step that cannot run on a blank frame: the camera's format
+            out = None
+        if out is None:
+            return self._spec_for(base.frame_shape, base.dtype)
+        planes = to_planes(np.asarray(out))
+        return self._spec_for(planes.shape, planes.dtype)
 
     def _step_failure(self, error: BaseException, step: str = "", number: int | None = None) -> RecordingError:
         where = f", step {step!r}" if step else ""
@@ -393,8 +421,8 @@ class CameraPipe:
         """Close the stream (also after a failure: what was written stays readable), store the
         steps' images, release every frame still held, then report done."""
         try:
-            if self.stream is None and self.error is None:  # no frame came: an empty array of the camera's format
-                self.spec = self.spec or self.spec_base
+            if self.stream is None:  # no frame came (or the first failed): an empty array, still readable
+                self.spec = self.spec or self._empty_spec()
                 self.stream = self.writer.add_stream(self.spec)
             if self.stream is not None:
                 assert self.spec is not None

@@ -17,6 +17,8 @@ from typing import Any
 from mmkernel_sdk.errors import PropertyError
 from mmkernel_sdk.recording import Step, Writer
 
+from .._checks import is_finite_number, is_whole
+
 OVERFLOW = {"block": "block", "drop": "overwrite"}  # the recording's policy -> the buffer's
 
 
@@ -69,9 +71,9 @@ def check_cameras(camera: str | Sequence[str] | None, default: str) -> list[str]
 def check_count(count: Any) -> int | None:
     if count is None:
         return None
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+    if not is_whole(count) or count < 1:
         raise bad("count", count, "a whole number >= 1, or None (until stopped)")
-    return count
+    return int(count)
 
 
 def check_overflow(overflow: Any) -> str:
@@ -83,8 +85,8 @@ def check_overflow(overflow: Any) -> str:
 
 
 def check_interval(interval_ms: Any) -> float:
-    if not isinstance(interval_ms, (int, float)) or isinstance(interval_ms, bool) or interval_ms < 0:
-        raise bad("interval_ms", interval_ms, "a number >= 0")
+    if not is_finite_number(interval_ms) or interval_ms < 0:
+        raise bad("interval_ms", interval_ms, "a finite number >= 0")
     return float(interval_ms)
 
 
@@ -154,8 +156,13 @@ def _argument(text: str) -> Any:
     return text
 
 
-def check_destination(destination: Any, format_name: str, writer: Writer) -> Any:
-    """A path must not exist yet (a recording never overwrites); stores and URLs are passed on."""
+_FORMAT_SUFFIXES = {".zarr": "ome-zarr", ".tif": "ome-tiff", ".tiff": "ome-tiff"}
+
+
+def check_destination(destination: Any, format_name: str, writer: Writer, cameras: Sequence[str] = ()) -> Any:
+    """A path must not exist yet (a recording never overwrites; nor may one camera's file when
+    each camera gets its own) and must not carry another format's suffix; stores and URLs are
+    passed on."""
     if isinstance(destination, (str, os.PathLike)):
         text = os.fspath(destination)
         if not text:
@@ -165,8 +172,14 @@ def check_destination(destination: Any, format_name: str, writer: Writer) -> Any
                 raise bad("path", destination, f"a local path for format {format_name!r}")
             return text
         path = Path(text)
-        if path.exists():
-            raise bad("path", text, "a path that does not exist yet: record() never overwrites data")
+        other = _FORMAT_SUFFIXES.get(path.suffix.lower())
+        ours = bool(writer.suffixes) and text.lower().endswith(tuple(writer.suffixes))
+        if other is not None and other != format_name and not ours:
+            raise bad("path", text, f"a path for format {format_name!r} (ending in {' or '.join(writer.suffixes)}); "
+                                    f"{path.suffix!r} is the {other!r} format's: pass format={other!r}")  # fmt: skip
+        for target in [path, *writer.stream_paths(text, cameras)]:
+            if Path(target).exists():
+                raise bad("path", str(target), "a path that does not exist yet: record() never overwrites data")
         if not path.parent.exists():
             raise bad("path", text, f"a path in an existing directory ({str(path.parent)!r} does not exist)")
         return str(path)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from mmkernel_sdk.errors import MMKernelError, RecordingError, StreamEnded
+from mmkernel_sdk.errors import MMKernelError, RecordingError
 from mmkernel_sdk.recording import StreamSpec
 
 from ._pipe import CameraPipe, to_planes
@@ -141,8 +141,10 @@ class Recording:
         blank = to_planes(np.empty(tuple(summary["shape"]), summary["dtype"]))
         base = StreamSpec(camera, tuple(blank.shape), blank.dtype, plan.count, pixel, interval, (channel or camera,))
         self._metadata.setdefault("cameras", {})[camera] = {k: v for k, v in summary.items() if k != "system_state"}
-        return CameraPipe(camera, buffer, plan.writer, steps, base, self._datastreams if first else None,
-                          self._on_failure, self._on_done)  # fmt: skip
+        pipe = CameraPipe(camera, buffer, plan.writer, steps, base, self._datastreams if first else None,
+                          self._on_failure, self._on_done, self._on_camera_error)  # fmt: skip
+        pipe.raw_format = (tuple(summary["shape"]), np.dtype(summary["dtype"]))
+        return pipe
 
     def _make_datastreams(self) -> Datastreams | None:
         if not self.plan.datastreams:
@@ -251,6 +253,21 @@ class Recording:
         for camera in self.cameras:
             self._stop_camera(camera)
 
+    def _on_camera_error(self, pipe: CameraPipe, error: MMKernelError) -> None:
+        """A camera's sequence ended with an error. Unless the recording was being stopped (or
+        had failed already: the stop it made ends the other cameras), it is the recording's
+        failure: every camera stops, and the error reaches the client."""
+        with self._lock:
+            if self._stopping or self._errors:
+                return
+        failure = RecordingError(
+            f"camera {pipe.camera!r} failed during the recording after {pipe.received} frames: {error}",
+            pipe.camera,
+            pipe.received,
+        )
+        failure.__cause__ = error
+        self._on_failure(failure)
+
     def _on_done(self, _pipe: CameraPipe) -> None:
         """A pipe finished; the last one to finish closes the recording (on its thread)."""
         with self._lock:
@@ -261,16 +278,6 @@ class Recording:
 
     def _finish(self) -> None:
         self._ended = time.monotonic()
-        for pipe in self._pipes.values():
-            error = pipe.camera_error
-            if error is not None and not isinstance(error, StreamEnded) and not self._stopping:
-                failure = RecordingError(
-                    f"camera {pipe.camera!r} failed during the recording after {pipe.received} frames: {error}",
-                    pipe.camera,
-                    pipe.received,
-                )
-                failure.__cause__ = error
-                self._errors.append(failure)
         writer = self.plan.writer
         try:
             if self._datastreams is not None:

@@ -52,7 +52,7 @@ def open_recording(source: Any) -> RecordedData:
     URL, or a zarr store object."""
     if isinstance(source, (str, os.PathLike)) and "://" not in os.fspath(source):
         path = Path(source)
-        if path.suffix.lower() in TIFF_SUFFIXES:
+        if path.suffix.lower() in TIFF_SUFFIXES and not path.is_dir():
             return _open_tiff(path)
     return _open_zarr(source)
 
@@ -117,10 +117,10 @@ def _open_tiff(path: Path) -> RecordedData:
     frames: dict[str, dict[str, Any]] = {}
     projections: dict[str, dict[str, np.ndarray]] = {}
     datastreams: dict[str, dict[str, Any]] = {}
-    for file in files.values():
+    for name, file in files.items():
         document, image, extra = _read_tiff(file)
         metadata = document.get("mmkernel", {})
-        camera = _camera_of(document, file)
+        camera = name if name is not None else _camera_of(document, file)
         images[camera] = image
         frames[camera] = _decode({k: np.asarray(v) for k, v in document.get("frames", {}).items()}, "changes")
         projections[camera] = extra
@@ -141,11 +141,9 @@ def _stream_file(path: Path, candidate: Path) -> dict[str | None, Path]:
 
 
 def _camera_of(document: dict[str, Any], file: Path) -> str:
+    """The camera of a recording's only file."""
     cameras = document.get("mmkernel", {}).get("parameters", {}).get("cameras", [])
-    for camera in cameras:
-        if file.name.lower().endswith(f".{camera.lower()}.ome.tif") or len(cameras) == 1:
-            return str(camera)
-    return file.stem
+    return str(cameras[0]) if len(cameras) == 1 else file.stem
 
 
 def _read_tiff(file: Path) -> tuple[dict[str, Any], Any, dict[str, np.ndarray]]:
@@ -158,9 +156,12 @@ def _read_tiff(file: Path) -> tuple[dict[str, Any], Any, dict[str, np.ndarray]]:
         written = int(document.get("frames_written", series[0].shape[0] if series else 0))
         images = [s.asarray() for s in series[1:]]
         names = _image_names(xml)[1:]
-    image = tifffile.memmap(file, series=0, mode="r") if written else np.zeros((0, *series[0].shape[1:]))
+        blank = None if written else series[0].asarray()  # the one page an empty recording has
     extra = {name.split(" ", 1)[-1]: array for name, array in zip(names, images, strict=False)}
-    return document, image[:written] if written else image, extra
+    if blank is not None:
+        frame_ndim = 3 if _channels(xml) > 1 else 2
+        return document, np.zeros((0, *blank.shape[-frame_ndim:]), blank.dtype), extra
+    return document, tifffile.memmap(file, series=0, mode="r")[:written], extra
 
 
 def _annotation(xml: str) -> dict[str, Any]:
@@ -173,6 +174,15 @@ def _annotation(xml: str) -> dict[str, Any]:
                 if value.tag.endswith("Value") and value.text:
                     return dict(json.loads(value.text))
     return {}
+
+
+def _channels(xml: str) -> int:
+    """SizeC of the recording's image (the first Image's Pixels)."""
+    if xml:
+        for element in ElementTree.fromstring(xml).iter():
+            if element.tag.endswith("Pixels"):
+                return int(element.get("SizeC", "1"))
+    return 1
 
 
 def _image_names(xml: str) -> list[str]:

@@ -23,7 +23,8 @@ def _check_positive_int(step: str, name: str, value: Any) -> int:
 
 class Bin(Step):
     """Software binning: each `factor` x `factor` block becomes one pixel, the block's mean (same
-    dtype, rounded) or its sum (`mode="sum"`: uint32 for integer frames, so nothing overflows).
+    dtype, rounded) or its sum (`mode="sum"`: 32-bit integers for 8- and 16-bit frames, 64-bit
+    for wider ones, signed for signed frames, so nothing overflows).
     Rows and columns that do not fill a block are left out."""
 
     name = "bin"
@@ -44,9 +45,10 @@ class Bin(Step):
             raise ValueError(f"step 'bin': a {frame.shape[:2]} frame is smaller than one {f}x{f} block")
         blocks = frame[:height, :width].reshape(height // f, f, width // f, f, *frame.shape[2:])
         integer = np.issubdtype(frame.dtype, np.integer)
-        total = blocks.sum(axis=(1, 3), dtype=np.uint64 if integer else np.float64)
+        signed = np.issubdtype(frame.dtype, np.signedinteger)
+        total = blocks.sum(axis=(1, 3), dtype=(np.int64 if signed else np.uint64) if integer else np.float64)
         if self.mode == "sum":
-            return total.astype(np.uint32 if integer else frame.dtype)
+            return total.astype(_sum_dtype(frame.dtype, f * f) if integer else frame.dtype)
         if integer:
             return ((total + (f * f) // 2) // (f * f)).astype(frame.dtype)
         return (total / (f * f)).astype(frame.dtype)
@@ -187,3 +189,11 @@ def _load_image(path: Path) -> np.ndarray:
 STEPS: dict[str, Any] = {
     step.name: step for step in (Bin, Crop, SubtractBackground, RunningMean, MaxProjection, MeanProjection)
 }
+
+
+def _sum_dtype(dtype: np.dtype, pixels: int) -> type:
+    """The narrowest of 32 and 64 bits that a sum of `pixels` pixels of `dtype` cannot overflow."""
+    signed = np.issubdtype(dtype, np.signedinteger)
+    if pixels * 2 ** (8 * dtype.itemsize) <= 2**32:
+        return np.int32 if signed else np.uint32
+    return np.int64 if signed else np.uint64

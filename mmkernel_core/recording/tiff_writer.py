@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -52,22 +52,40 @@ class OmeTiffWriter(Writer):
         self.metadata: dict[str, Any] = {}
         self.streams: dict[str, TiffStream] = {}
         self.tables: dict[str, Table] = {}
+        self.files: dict[str, BinaryIO] = {}  # reserved at open, handed to each stream
         self.several = False
 
     def options(self) -> dict[str, Any]:
         return {}
 
+    def stream_paths(self, destination: str, streams: Sequence[str]) -> list[str]:
+        """The files a recording of `streams` makes (one per camera when there are several)."""
+        return [str(stream_path(destination, name, len(streams) > 1)) for name in streams]
+
     def open(self, destination: Any, metadata: dict[str, Any], streams: Sequence[str]) -> None:
         self.destination = os.fspath(destination)
         self.metadata = metadata
         self.several = len(streams) > 1
-        for name in streams:  # fail now, not at the first frame, if a file cannot be made
+        for name in streams:  # made now, exclusively: a second recording to the same path fails here
             path = stream_path(self.destination, name, self.several)
-            if path.exists():
-                raise FileExistsError(f"{str(path)!r} exists; a recording never overwrites data")
+            try:
+                self.files[name] = open(path, "xb")
+            except FileExistsError:
+                self._unreserve()
+                raise FileExistsError(f"{str(path)!r} exists; a recording never overwrites data") from None
+            except BaseException:
+                self._unreserve()
+                raise
+
+    def _unreserve(self) -> None:
+        for file in self.files.values():
+            file.close()
+            Path(file.name).unlink(missing_ok=True)
+        self.files.clear()
 
     def add_stream(self, spec: StreamSpec) -> TiffStream:
-        stream = TiffStream(stream_path(self.destination, spec.name, self.several), spec)
+        path = stream_path(self.destination, spec.name, self.several)
+        stream = TiffStream(path, spec, self.files.pop(spec.name, None))
         self.streams[spec.name] = stream
         return stream
 
@@ -85,6 +103,7 @@ class OmeTiffWriter(Writer):
                 stream.finish(metadata, datastreams)
             except BaseException as error:  # noqa: BLE001 - every file gets its chance
                 errors.append(error)
+        self._unreserve()  # a camera that never got a stream: an empty file is no TIFF
         if errors:
             raise errors[0]
         paths = [str(stream.path) for stream in self.streams.values()]
@@ -92,11 +111,12 @@ class OmeTiffWriter(Writer):
 
 
 class TiffStream(StreamWriter):
-    def __init__(self, path: Path, spec: StreamSpec) -> None:
+    def __init__(self, path: Path, spec: StreamSpec, file: BinaryIO | None = None) -> None:
         import tifffile
 
         self.path, self.spec = path, spec
-        self.tiff = tifffile.TiffWriter(path, bigtiff=True, ome=False)
+        self.file = file if file is not None else open(path, "xb")
+        self.tiff = tifffile.TiffWriter(self.file, bigtiff=True, ome=False)
         self.images: dict[str, np.ndarray] = {}
         self.table = Table()
         self._written = 0
@@ -157,7 +177,10 @@ class TiffStream(StreamWriter):
                              Name=f"{spec.name} {name}", **_physical(spec, 0.0))  # fmt: skip
             self.tiff.overwrite_description(xml.tostring(declaration=True).encode())
         finally:
-            self.tiff.close()
+            try:
+                self.tiff.close()
+            finally:
+                self.file.close()
         sync_tree(self.path)
 
 

@@ -30,12 +30,15 @@ import numpy as np
 
 from mmkernel_sdk.recording import StreamSpec, StreamWriter, Table, Writer
 
+from .._checks import is_whole
 from ._durable import sync_tree
 from ._io_loop import IoLoop
 from ._ngff import axes_for, image_metadata
 from ._tables import first_rows, frame_interval
 
 SMALL_CHUNK_BYTES = 4 << 20  # frames smaller than this share a chunk of about this size
+CHUNK_SPAN_S = 1.0  # ...but in a slow recording (a time-lapse) a chunk spans at most this long
+SLOW_INTERVAL_S = 0.1  # 10 frames/s or fewer (by interval_ms, else exposure) is slow
 GROW_FRAMES = 1024  # an open-ended time axis grows by at least this much at a time
 WRITE_DEPTH = 3  # chunk writes in flight per stream
 COMPRESSIONS = ("none", "blosc-lz4", "blosc-zstd")
@@ -45,7 +48,8 @@ TABLE_CHUNK_ROWS = 1 << 16
 class OmeZarrWriter(Writer):
     """`format="ome-zarr"`. Options: `compression` ("none", "blosc-lz4" or "blosc-zstd", with
     bitshuffle), `clevel`, `frames_per_chunk` (default: 1 for frames of 4 MiB or more, else
-    enough frames for about 4 MiB), `shard_frames` (frames per shard; a multiple of
+    enough frames for about 4 MiB, and in a recording of 10 frames/s or fewer no more than a
+    second of them, so a time-lapse's frames do not wait in memory), `shard_frames` (frames per shard; a multiple of
     frames_per_chunk), `write_depth` (chunk writes in flight)."""
 
     suffixes = (".zarr",)
@@ -61,22 +65,25 @@ class OmeZarrWriter(Writer):
     ) -> None:
         if compression not in COMPRESSIONS:
             raise ValueError(f"ome-zarr: compression {compression!r} is not one of {', '.join(COMPRESSIONS)}")
-        if not isinstance(clevel, int) or not 0 <= clevel <= 9:
+        if not is_whole(clevel) or not 0 <= clevel <= 9:
             raise ValueError(f"ome-zarr: clevel must be a whole number from 0 to 9, not {clevel!r}")
         for name, value in (("frames_per_chunk", frames_per_chunk), ("shard_frames", shard_frames)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            if value is not None and (not is_whole(value) or value < 1):
                 raise ValueError(f"ome-zarr: {name} must be a whole number >= 1, not {value!r}")
         if shard_frames is not None and frames_per_chunk is not None and shard_frames % frames_per_chunk:
             raise ValueError(
                 f"ome-zarr: shard_frames ({shard_frames}) must be a multiple of frames_per_chunk ({frames_per_chunk})"
             )
-        if not isinstance(write_depth, int) or write_depth < 1:
+        if not is_whole(write_depth) or write_depth < 1:
             raise ValueError(f"ome-zarr: write_depth must be a whole number >= 1, not {write_depth!r}")
-        self.compression, self.clevel = compression, clevel
-        self.frames_per_chunk, self.shard_frames, self.write_depth = frames_per_chunk, shard_frames, write_depth
+        self.compression, self.clevel = compression, int(clevel)
+        self.frames_per_chunk = None if frames_per_chunk is None else int(frames_per_chunk)
+        self.shard_frames = None if shard_frames is None else int(shard_frames)
+        self.write_depth = int(write_depth)
         self.io: IoLoop | None = None
         self.root: Any = None
         self.store: Any = None
+        self.store_copies = False  # whether store.set copies the bytes (then they go zero-copy)
         self.images: dict[str, Any] = {}
         self.streams: list[ZarrStream] = []
 
@@ -101,6 +108,7 @@ class OmeZarrWriter(Writer):
         try:
             self.root = self.io.run(za.open_group(store=destination, mode="w-", zarr_format=3))
             self.store = self.root.store
+            self.store_copies = _copies_what_it_is_given(self.store)
             self.io.run(self.root.update_attributes({"mmkernel": metadata}))
             if len(streams) == 1:
                 self.images[streams[0]] = self.root
@@ -170,7 +178,7 @@ class ZarrStream(StreamWriter):
         self.writer, self.group, self.spec = writer, group, spec
         self.dtype = np.dtype(spec.dtype).newbyteorder("<")
         self.frame_bytes = math.prod(spec.frame_shape) * self.dtype.itemsize
-        per_chunk = writer.frames_per_chunk or max(1, min(4096, -(-SMALL_CHUNK_BYTES // max(1, self.frame_bytes))))
+        per_chunk = writer.frames_per_chunk or _default_frames_per_chunk(self.frame_bytes, spec.interval_s)
         if writer.shard_frames is not None and writer.shard_frames % per_chunk:
             per_chunk = math.gcd(per_chunk, writer.shard_frames)
         self.per_chunk = per_chunk
@@ -251,7 +259,6 @@ class ZarrStream(StreamWriter):
         return pinned[0] if pinned else self.received  # frames of zero-copy writes in flight stay held
 
     def _put_frame(self, index: int, frame: np.ndarray) -> None:
-        from zarr.core.buffer import cpu
 
         if self._encode is not None:
             data = np.frombuffer(self._encode(frame), np.uint8)
@@ -260,18 +267,24 @@ class ZarrStream(StreamWriter):
                 frame = np.ascontiguousarray(frame, self.dtype)
             data = frame.reshape(-1).view(np.uint8)
         key = self.prefix + self.array.metadata.encode_chunk_key((index, *self.zeros))
-        self._submit(index, 1, self.writer.store.set(key, cpu.Buffer.from_array_like(data)), data.nbytes)
+        self._submit(index, 1, self.writer.store.set(key, self._buffer(data)), data.nbytes)
 
     def _put_chunk(self, first: int, count: int, frames: np.ndarray, block: np.ndarray | None) -> None:
         """One chunk's frames to the store: encoded, or their bytes as they lie (zero-copy: the
         frames, a block of ours or a span of the camera's buffer, stay untouched until written)."""
-        from zarr.core.buffer import cpu
 
         data = np.frombuffer(self._encode(frames), np.uint8) if self._encode else frames.reshape(-1).view(np.uint8)
         key = self.prefix + self.array.metadata.encode_chunk_key((first // self.per_chunk, *self.zeros))
         keeps = block is None and self._encode is None  # the camera's own memory is being written
-        self._submit(first, count, self.writer.store.set(key, cpu.Buffer.from_array_like(data)), data.nbytes, block,
-                     keeps)  # fmt: skip
+        self._submit(first, count, self.writer.store.set(key, self._buffer(data)), data.nbytes, block, keeps)
+
+    def _buffer(self, data: np.ndarray) -> Any:
+        """The bytes for store.set: zero-copy when the store copies them (files, fsspec), else
+        a copy of our own, since a store that keeps what it is given (zarr's MemoryStore, an
+        unknown one) would see the camera's buffer and our blocks reused under it."""
+        from zarr.core.buffer import cpu
+
+        return cpu.Buffer.from_array_like(data if self.writer.store_copies else data.copy())
 
     def _current_block(self) -> np.ndarray:
         if self._block is None:
@@ -389,3 +402,20 @@ class ZarrStream(StreamWriter):
         interval = frame_interval(rows, self.spec.interval_s)
         self.writer.io_run(self.group.update_attributes({"ome": self._ome(interval)}))
         return written
+
+
+def _copies_what_it_is_given(store: Any) -> bool:
+    """LocalStore writes the bytes to a file and FsspecStore hands them to fsspec, which copies;
+    anything else may keep the buffer itself (MemoryStore does)."""
+    from zarr.storage import FsspecStore, LocalStore
+
+    return isinstance(store, (LocalStore, FsspecStore))
+
+
+def _default_frames_per_chunk(frame_bytes: int, interval_s: float) -> int:
+    """About 4 MiB of frames, but no more than CHUNK_SPAN_S of them: frames wait in memory until
+    their chunk is written, and a slow time-lapse must not keep minutes of them there."""
+    frames = max(1, min(4096, -(-SMALL_CHUNK_BYTES // max(1, frame_bytes))))
+    if interval_s >= SLOW_INTERVAL_S:
+        frames = min(frames, max(1, int(CHUNK_SPAN_S / interval_s)))
+    return frames
