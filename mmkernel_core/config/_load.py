@@ -13,6 +13,7 @@ reported at once. Then:
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,17 +162,30 @@ class Loader:
                 request.result()
             except BaseException:  # noqa: BLE001 - being abandoned: its outcome no longer matters
                 pass
+        # A load queued just as the interruption came may not have reached `pending`: it holds
+        # its label reserved until it is done. A rare path (Ctrl-C): a short poll is fine here.
+        deadline = time.monotonic() + self.kernel.default_timeout
+        while self.kernel._reserved and time.monotonic() < deadline:
+            time.sleep(0.001)
         self._keep_file_order()
         if previous is not None:
             restore(self.kernel, previous)
 
     def _settle(self) -> None:
-        pending, self.pending = self.pending, []
-        for command, request in pending:
+        """Collect the queued lines' outcomes in file order. A request stays in `pending`
+        until it is done, so an interruption (Ctrl-C) while waiting leaves it for `_abandon`."""
+        pending = list(self.pending)
+        while self.pending:
+            command, request = self.pending[0]
             try:
                 request.result()
-            except BaseException as error:  # noqa: BLE001 - _record re-raises what is not a load problem
+            except BaseException as error:
+                if not request.done():
+                    raise  # interrupted while waiting, not the line's own failure
+                self.pending.pop(0)
                 self._record(command, error)
+            else:
+                self.pending.pop(0)
         if any(command.name == "Device" for command, _ in pending):
             self._keep_file_order()
 

@@ -358,7 +358,9 @@ def _footprint() -> dict[str, list[Any]]:
     fd_dir = "/proc/self/fd"
     if os.path.isdir(fd_dir):
         handles = ((fd, _target(fd_dir, fd)) for fd in os.listdir(fd_dir))
-        found["file handles"] = [f"fd {fd} -> {where}" for fd, where in handles if not where.startswith("/proc/")]
+        # "?": closed before it could be read (the listing's own directory handle, among others)
+        found["file handles"] = [f"fd {fd} -> {where}" for fd, where in handles
+                                 if where != "?" and not where.startswith("/proc/")]  # fmt: skip
     return found
 
 
