@@ -19,6 +19,13 @@ def kernel() -> Iterator[Kernel]:
 
 
 @pytest.fixture
+def k() -> Iterator[Kernel]:
+    """A kernel with the installed plugins (the demo devices) and a 10 s default deadline."""
+    with Kernel(timeout=10) as kernel:
+        yield kernel
+
+
+@pytest.fixture
 def gate() -> Iterator[Gate]:
     g = Gate()
     yield g

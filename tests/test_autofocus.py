@@ -4,7 +4,6 @@ answers when there is none, clear errors, and all three faces."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
@@ -52,12 +51,6 @@ class MinimalFocus(AutoFocus):
 
     def full_focus(self) -> None:
         raise RuntimeError("focus motor stalled")
-
-
-@pytest.fixture
-def k() -> Iterator[Kernel]:
-    with Kernel(timeout=10) as kernel:
-        yield kernel
 
 
 def test_the_demo_autofocus_is_the_default_role_and_behaves_as_dautofocus(k: Kernel) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -30,12 +29,6 @@ DEMO_NAMES = [
     "DHub",
 ]
 UTILITY_NAMES = ["State Device Shutter", "Multi Shutter"]
-
-
-@pytest.fixture
-def k() -> Iterator[Kernel]:
-    with Kernel(timeout=10) as kernel:
-        yield kernel
 
 
 def load(k: Kernel, label: str, device_name: str, adapter: str = "DemoCamera", **kwargs: Any) -> str:

@@ -5,7 +5,6 @@ settings in presets, loads that never lose the previous system, partial loads, s
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,6 @@ from mmkernel_core import ConfigError, Kernel, PropertyError, UnknownDeviceError
 UPSTREAM = Path(__file__).parent / "data" / "MMConfig_demo_upstream.cfg"
 UPSTREAM_LINES = UPSTREAM.read_text(encoding="utf-8").splitlines()
 GROUPS = ("Camera", "Channel", "Channel-Multiband", "LightPath", "Objective", "System")
-
-
-@pytest.fixture
-def k() -> Iterator[Kernel]:
-    with Kernel(timeout=10) as kernel:
-        yield kernel
 
 
 @pytest.fixture
