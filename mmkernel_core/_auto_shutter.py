@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class ShutterHolds:
@@ -36,10 +39,12 @@ class ShutterHolds:
         with self._lock:
             self._opened_by_us[shutter] = opened
 
-    def release(self, shutter: str, close_it: Callable[[], None]) -> None:
-        """Let go; the last holder closes the shutter if a holder opened it."""
+    def release(self, shutter: str, close_it: Callable[[], T]) -> T | None:
+        """Let go; the last holder closes the shutter if a holder opened it (returns what
+        `close_it` returns: the closing request, when it is not waited for)."""
         if self._drop(shutter):
-            close_it()
+            return close_it()
+        return None
 
     def held(self, shutter: str) -> int:
         return self._holds.get(shutter, 0)

@@ -287,3 +287,32 @@ def _settle_with(combined: Request, combine: Callable[[list[Request]], Any] | No
         combined.finish(exception=error)
     else:
         combined.finish(result)
+
+
+def then(first: Request, after: Callable[[Request], Request | None]) -> Request:
+    """A request settled once `first` is and then the request `after(first)` returns (if any):
+    `first`'s result, or the first error of the two. `after` runs where `first` settles (often a
+    runner), so it must only queue work, never wait for it."""
+    combined = Request(first.label, first.op)
+    combined.cancellable = False
+
+    def finish_with(second: Request | None) -> None:
+        error = first.exception() or (second.exception() if second is not None else None)
+        if error is not None:
+            combined.finish(exception=error)
+        else:
+            combined.finish(first.result())
+
+    def first_done(_: Request) -> None:
+        try:
+            second = after(first)
+        except BaseException as error:  # noqa: BLE001 - handed to whoever waits on the request
+            combined.finish(exception=first.exception() or error)
+            return
+        if second is None:
+            finish_with(None)
+        else:
+            second.add_done_callback(lambda _: finish_with(second))
+
+    first.add_done_callback(first_done)
+    return combined

@@ -59,6 +59,7 @@ class Sequence:
         self.produced = 0
         self.error: MMKernelError | None = None
         self.on_end: Callable[[], None] | None = None  # e.g. closing the auto-shutter
+        self.closing: Any = None  # the auto-shutter's closing request, once the sequence has ended
         self.report: Callable[..., None] = _log_now  # logging, handed off the camera's thread
         self._cache = cache
         self._changes: deque[tuple[str, str, Any]] = deque()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -18,7 +16,7 @@ from ._faces import verb
 from ._frame_format import frame_format
 from ._loaded import LoadedDevice
 from ._memory import DEFER, FrameMemory, SpareMemory
-from ._request import Request
+from ._request import Request, then
 from ._threads import ThreadPool
 
 MB = 1024 * 1024
@@ -44,15 +42,25 @@ class CameraVerbs(KernelBase):
         self._not_streaming(loaded, "snap")
         shutter = self.roles.shutter if self.roles.auto_shutter else ""
         limit = self._dispatch.limit(timeout) + (0.0 if timeout is not None else self._exposure_s(loaded.label))
-        return self._call(loaded, "snap", self._snap, loaded, shutter, timeout=limit)
+        if not shutter:
+            return self._call(loaded, "snap", self._snap, loaded, timeout=limit)
+        # The auto-shutter is opened from here and closed after the snap, never from the camera's
+        # runner: the shutter may need that runner itself (a Utilities shutter driving a hub's
+        # state device), and a runner waiting on it would be a deadlock.
+        self._hold_shutter(shutter)
+        try:
+            snapped = self._call(loaded, "snap", self._snap, loaded, timeout=limit)
+        except BaseException:
+            self._release_shutter(shutter)
+            raise
+        return then(snapped, lambda _: self._release_shutter_later(shutter))
 
-    def _snap(self, loaded: LoadedDevice, shutter: str) -> np.ndarray:
+    def _snap(self, loaded: LoadedDevice) -> np.ndarray:
         self._not_streaming(loaded, "snap")  # again on the runner: a start may have been queued first
         device: Any = loaded.device
         shape, dtype = frame_format(device, loaded.label)
         image = np.empty(shape, dtype=dtype)
-        with self._shutter_open_for(shutter):
-            device.snap(image)
+        device.snap(image)
         return image
 
     def _exposure_s(self, label: str) -> float:
@@ -65,15 +73,6 @@ class CameraVerbs(KernelBase):
         return max(0.0, exposure_ms) / 1000.0 if exposure_ms == exposure_ms else 0.0
 
     # -- auto-shutter -----------------------------------------------------------------------
-    @contextmanager
-    def _shutter_open_for(self, shutter: str) -> Iterator[None]:
-        """Hold `shutter` open (if any) around the block."""
-        self._hold_shutter(shutter)
-        try:
-            yield
-        finally:
-            self._release_shutter(shutter)
-
     def _hold_shutter(self, shutter: str) -> None:
         """Auto-shutter: hold `shutter` open (opened, and waited for, by its first holder).
         Verbs are called by their request functions: this also runs while the kernel closes."""
@@ -88,9 +87,17 @@ class CameraVerbs(KernelBase):
         self._shutter_holds.hold(shutter, lambda: bool(verbs.get_shutter_open.fn(self, shutter).result()), open_it)
 
     def _release_shutter(self, shutter: str) -> None:
-        if shutter:
-            verbs: Any = type(self)
-            self._shutter_holds.release(shutter, lambda: verbs.set_shutter_open.fn(self, shutter, False).result())
+        closing = self._release_shutter_later(shutter)
+        if closing is not None:
+            closing.result()
+
+    def _release_shutter_later(self, shutter: str) -> Request | None:
+        """Let go of `shutter`; the closing request, queued but not waited for (a runner may call
+        this: the shutter's own runner may need it), or None if it stays open."""
+        if not shutter:
+            return None
+        verbs: Any = type(self)
+        return self._shutter_holds.release(shutter, lambda: verbs.set_shutter_open.fn(self, shutter, False))
 
     # -- region of interest -----------------------------------------------------------------
     @verb

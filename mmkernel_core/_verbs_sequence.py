@@ -11,7 +11,7 @@ from ._checks import is_finite_number, is_whole
 from ._faces import closed_error, verb
 from ._frames import Frame
 from ._loaded import LoadedDevice
-from ._request import Request
+from ._request import Request, then
 from ._sequence import Sequence
 from ._stream import Stream
 from ._verbs_camera import CameraVerbs, bad_argument
@@ -47,13 +47,25 @@ class SequenceVerbs(CameraVerbs):
         sequence = Sequence(loaded, self._cache, count, float(interval_ms), self.frame_metadata)
         sequence.report = self._report
         shutter = self.roles.shutter if self.roles.auto_shutter else ""
-        return self._call(loaded, "start_sequence", self._begin, loaded, sequence, overflow, shutter, timeout=timeout)
+        if not shutter:
+            return self._call(loaded, "start_sequence", self._begin, loaded, sequence, overflow, "", timeout=timeout)
+        # Opened from here, closed without waiting when the sequence ends: never does the
+        # camera's runner wait for the shutter (which may need that runner; see snap).
+        self._hold_shutter(shutter)
+        try:
+            started = self._call(loaded, "start_sequence", self._begin, loaded, sequence, overflow, shutter,
+                                 timeout=timeout)  # fmt: skip
+        except BaseException:
+            self._release_shutter(shutter)
+            raise
+        return then(started, lambda r: self._release_shutter_later(shutter) if r.exception() else None)
 
     def _begin(self, loaded: LoadedDevice, sequence: Sequence, overflow: str, shutter: str) -> None:
         """On the camera's runner, so concurrent starts (and buffer resizes, snaps, ROI changes)
         are decided one after the other; the sequence is published only once it really runs.
-        With auto-shutter, the shutter is held open from before the first frame until the
-        sequence ends, however it ends (as MMCore)."""
+        With auto-shutter, the shutter (opened by start_sequence) is held from before the first
+        frame until the sequence ends, however it ends (as MMCore); if the start fails,
+        start_sequence lets it go."""
         if self._streaming(loaded):
             raise DeviceStateError(f"camera {loaded.label!r} is already streaming; stop_sequence() first")
         buffer = self._buffer_for(loaded)
@@ -61,25 +73,16 @@ class SequenceVerbs(CameraVerbs):
         if discarded:
             self._report(log, logging.WARNING, "camera %r: %d unread frames of the previous sequence discarded",
                          loaded.label, discarded, device=loaded.label)  # fmt: skip
-        self._hold_shutter(shutter)
         try:
             sequence.begin(buffer)
         except BaseException:
             sequence.running = False
             buffer.finish()
-            self._release_shutter_quietly(loaded, shutter)
             raise
         if shutter:
-            sequence.on_end = lambda: self._release_shutter(shutter)
+            sequence.on_end = lambda: setattr(sequence, "closing", self._release_shutter_later(shutter))
         loaded.camera.sequence = sequence
         loaded.runner.start_task(sequence)
-
-    def _release_shutter_quietly(self, loaded: LoadedDevice, shutter: str) -> None:
-        try:
-            self._release_shutter(shutter)
-        except BaseException as error:  # noqa: BLE001 - the start's own failure is what the caller needs
-            self._report(log, logging.WARNING, "camera %r: closing shutter %r after a failed start: %s",
-                         loaded.label, shutter, error, device=loaded.label)  # fmt: skip
 
     @verb
     def stop_sequence(self, camera: str | None = None, *, timeout: float | None = None) -> Request:
@@ -98,7 +101,7 @@ class SequenceVerbs(CameraVerbs):
             return Request.completed(loaded.label, "stop_sequence", None)
         request = self._dispatch.call_or_fail(loaded, "stop_sequence", sequence.end, timeout=timeout)
         request.cancellable = False
-        return request
+        return then(request, lambda _: sequence.closing)  # done once the auto-shutter has closed
 
     def _interrupt_sequence(self, loaded: LoadedDevice) -> None:
         """From any thread: make the sequence end at its next step, even if it waits for space."""

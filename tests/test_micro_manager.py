@@ -272,3 +272,20 @@ def test_a_role_cleared_by_unloading_its_device_is_announced(mm: Kernel) -> None
     mm.unload("White Light Shutter")
     mm.events.flush()
     assert ("Core", "Shutter", "") in seen and mm.get_property("Core", "Shutter") == ""
+
+
+def test_snaps_and_sequences_through_the_led_shutter_of_channel_multiband(mm: Kernel) -> None:
+    """LED Shutter drives LED, which lives on the camera's hub runner: the auto-shutter is
+    driven from the caller, never from the camera's runner (which would wait on itself)."""
+    mm.set_config("Channel-Multiband", "FITC")
+    mm.set_shutter_open("LED Shutter", False)
+    assert mm.roles.shutter == "LED Shutter"
+    assert mm.snap().shape == (512, 512)
+    assert not mm.get_shutter_open("LED Shutter")  # closed again before snap() returned
+    mm.set_property("Camera", "Exposure", 0.0)
+    mm.start_sequence(count=None, overflow="overwrite")
+    assert mm.get_shutter_open("LED Shutter")
+    mm.stop_sequence()
+    assert not mm.get_shutter_open("LED Shutter")  # closed before stop_sequence() returned
+    mm.set_config("Channel-Multiband", "FITC")
+    assert mm.current_config("Channel-Multiband") == "FITC"
