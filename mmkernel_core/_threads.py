@@ -44,6 +44,7 @@ class ThreadPool:
 
     def __init__(self, spare: int = 4, most: int = 32) -> None:
         self._lock = threading.Lock()
+        self._stocked = threading.Condition(self._lock)
         self._idle: list[_Worker] = []
         self._closed = False
         self._most = most
@@ -90,6 +91,16 @@ class ThreadPool:
                 worker.jobs.put(None)
                 return
             self._idle.append(worker)
+            self._stocked.notify_all()
+
+    def wait_stocked(self, timeout: float) -> bool:
+        """Wait until as many threads are parked as are wanted (the replacements of ended
+        runners have started); False if `timeout` passed first."""
+        with self._lock:
+            return self._stocked.wait_for(self._is_stocked, timeout)
+
+    def _is_stocked(self) -> bool:
+        return self._closed or len(self._idle) + self._running >= self._wanted
 
     def close(self) -> None:
         """Parked threads end now; threads still running a runner end when it does."""

@@ -67,8 +67,10 @@ def test_the_pool_keeps_serving_after_a_target_raises_anything(kind: type[BaseEx
 
 def test_reloads_make_no_caller_wait_for_a_thread_start(k: Kernel) -> None:
     k.load_config(UPSTREAM)
+    k._devices["Camera"].camera.buffer.memory.populated.wait(10)
     before = k._threads.started_for_callers
     for _ in range(5):
+        assert k._threads.wait_stocked(10)  # the ended runners' threads have started their replacements
         k.load_config(UPSTREAM)
     assert k._threads.started_for_callers == before
     names = {loaded.runner.thread.name for loaded in k._devices.values()}
