@@ -231,21 +231,29 @@ class FrameBuffer:
         """The oldest unread frame; after the last one, the sequence's end (StreamEnded or the
         error that stopped it)."""
         with self._lock:
-            ready = self._ready
-            if not ready:
-                deadline = time.monotonic() + timeout
-                while not ready:
-                    if self._end is not None:
-                        # A fresh traceback per raise: polling after the end must not grow it.
-                        raise self._end.with_traceback(None)
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        raise self._no_frame(timeout)
-                    self._consumers_waiting += 1
-                    self._frame_ready.wait(min(remaining, CONSUMER_RECHECK_S))
-                    self._consumers_waiting -= 1
+            if not self._wait_ready(timeout):
+                raise self._no_frame(timeout)
             slot = self._take()
         return self._frame(slot)
+
+    def _wait_ready(self, timeout: float) -> bool:
+        """Under the lock: wait up to `timeout` for a ready frame (False if none came); after
+        the last frame, raise the sequence's end."""
+        ready = self._ready
+        if ready:
+            return True
+        deadline = time.monotonic() + timeout
+        while not ready:
+            if self._end is not None:
+                # A fresh traceback per raise: polling after the end must not grow it.
+                raise self._end.with_traceback(None)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._consumers_waiting += 1
+            self._frame_ready.wait(min(remaining, CONSUMER_RECHECK_S))
+            self._consumers_waiting -= 1
+        return True
 
     def pop_run(self, most: int, timeout: float) -> list[Frame]:
         """Up to `most` unread frames at once, oldest first, waiting up to `timeout` for the
@@ -257,20 +265,10 @@ class FrameBuffer:
         """`pop_run` without Frame objects: the slots themselves, held until `release_slots`
         (a recording writes a run of small frames from spans of them, never frame by frame)."""
         with self._lock:
-            ready = self._ready
-            if not ready:
-                deadline = time.monotonic() + timeout
-                while not ready:
-                    if self._end is not None:
-                        raise self._end.with_traceback(None)
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return []
-                    self._consumers_waiting += 1
-                    self._frame_ready.wait(min(remaining, CONSUMER_RECHECK_S))
-                    self._consumers_waiting -= 1
+            if not self._wait_ready(timeout):
+                return []
             take = self._take
-            return [take() for _ in range(min(most, len(ready)))]
+            return [take() for _ in range(min(most, len(self._ready)))]
 
     def release_all(self, frames: list[Frame]) -> None:
         """Release many frames under one lock (a recording's writer frees whole runs)."""

@@ -16,22 +16,12 @@ from mmkernel_sdk import PropertySpec
 from mmkernel_sdk.errors import PropertyError
 
 from ._loaded import with_article
+from ._roles import CORE_ROLES  # Core property -> (Roles attribute, device type its value must be)
 
 CORE = "Core"
 
-# Core property -> (Roles attribute, device type its value must be; None: no such devices here)
-ROLE_PROPERTIES: dict[str, tuple[str, str | None]] = {
-    "AutoFocus": ("autofocus", "AutoFocus"),
-    "Camera": ("camera", "Camera"),
-    "Focus": ("focus", "Stage"),
-    "Galvo": ("galvo", None),
-    "ImageProcessor": ("image_processor", None),
-    "SLM": ("slm", None),
-    "Shutter": ("shutter", "Shutter"),
-    "XYStage": ("xy_stage", "XYStage"),
-}
 FLAGS = ("AutoShutter", "Initialize")
-NAMES = tuple(sorted((*ROLE_PROPERTIES, *FLAGS, "ChannelGroup", "TimeoutMs")))
+NAMES = tuple(sorted((*CORE_ROLES, *FLAGS, "ChannelGroup", "TimeoutMs")))
 DEFAULT_ROLE_TYPES = ("Camera", "Shutter", "XYStage", "AutoFocus")  # assigned at initialize_all, as MMCore does
 
 
@@ -56,15 +46,15 @@ class CoreDevice:
     def allowed(self, name: str) -> list[str]:
         if name == "ChannelGroup":
             return ["", *self.kernel.config_groups()]
-        _, kind = ROLE_PROPERTIES[name]
+        _, kind = CORE_ROLES[name]
         devices = self.kernel._devices.values()
         return ["", *(d.label for d in devices if kind is not None and d.device_type == kind)]
 
     def get(self, name: str) -> Any:
         self._check_name(name)
         k = self.kernel
-        if name in ROLE_PROPERTIES:
-            return getattr(k.roles, ROLE_PROPERTIES[name][0])
+        if name in CORE_ROLES:
+            return getattr(k.roles, CORE_ROLES[name][0])
         if name == "AutoShutter":
             return int(k.roles.auto_shutter)
         if name == "ChannelGroup":
@@ -89,9 +79,9 @@ class CoreDevice:
                     device=CORE, property="TimeoutMs", value=value, allowed=allowed,
                 )  # fmt: skip
             return int(number)
-        if name in ROLE_PROPERTIES and isinstance(value, str) and value not in (spec.allowed or ()):
+        if name in CORE_ROLES and isinstance(value, str) and value not in (spec.allowed or ()):
             loaded = self.kernel._devices.get(value)
-            kind = ROLE_PROPERTIES[name][1]
+            kind = CORE_ROLES[name][1]
             if loaded is not None:
                 needs = f"{with_article(kind)} device" if kind else "a kind of device this kernel does not have"
                 why = f"is not allowed: {value!r} is {with_article(loaded.device_type)} device; {name} needs {needs}"
@@ -103,7 +93,7 @@ class CoreDevice:
     def set(self, name: str, value: Any) -> None:
         typed = self.check(name, value)
         k = self.kernel
-        if name in ROLE_PROPERTIES:
+        if name in CORE_ROLES:
             old = self.get(name)
             k.set_role(name, typed)
             if name == "Shutter" and old and typed and old != typed and _is_open(k, old):
@@ -127,7 +117,7 @@ class CoreDevice:
         initialized device of its type (load order); a configuration's role lines come later."""
         k = self.kernel
         for name in DEFAULT_ROLE_TYPES:
-            attribute, kind = ROLE_PROPERTIES[name]
+            attribute, kind = CORE_ROLES[name]
             if getattr(k.roles, attribute):
                 continue
             first = next((d.label for d in k._devices.values() if d.device_type == kind and d.initialized), "")

@@ -41,17 +41,13 @@ _madvise = _libc_madvise()
 Starter = Callable[[Callable[[], None], str], object]
 
 
-def DEFER(target: Callable[[], None], name: str) -> None:  # noqa: N802 - a marker, used as a value
-    """Marker for FrameMemory(start=DEFER): populate later."""
-
-
 class FrameMemory:
     """`nbytes` of page-aligned anonymous memory as a uint8 array, populated in the background."""
 
-    def __init__(self, nbytes: int, name: str, start: Starter | None = None) -> None:
+    def __init__(self, nbytes: int, name: str, start: Starter | None = None, *, populate: bool = True) -> None:
         """`start(target, thread_name)` runs the population in the background (default: a new
-        thread); pass `start=DEFER` and call `populate_in_background` later to keep it off a
-        busy path (a configuration load)."""
+        thread); `populate=False` leaves it to a later `populate_in_background`, to keep it off
+        a busy path (a configuration load)."""
         self.nbytes = nbytes
         self.name = name
         self._map = mmap.mmap(-1, nbytes)
@@ -59,7 +55,7 @@ class FrameMemory:
         self.readonly = memoryview(self._map).toreadonly()
         self.populated = threading.Event()
         self._cancel = threading.Event()
-        if start is not DEFER:
+        if populate:
             self.populate_in_background(start)
 
     def populate_in_background(self, start: Starter | None = None) -> None:

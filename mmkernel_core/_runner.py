@@ -277,7 +277,6 @@ class Runner:
             except BaseException:  # noqa: BLE001 - the runner still drains its queue
                 self._report(log, logging.ERROR, "runner %s: cancelling %r failed", self.name, task, device=task.label)
         self._drain()
-        bind_current_thread(None)  # the thread may go on to serve another runner
 
     def _forward(self, request: Request, runner: Runner) -> None:
         request.runner = runner

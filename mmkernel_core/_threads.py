@@ -54,10 +54,6 @@ class ThreadPool:
         for _ in range(spare):
             self._park_new()
 
-    @property
-    def idle(self) -> int:
-        return len(self._idle)
-
     def run(self, target: Callable[[], None], name: str) -> threading.Thread:
         """Run `target` on a fresh parked thread (a new one if none is parked), named `name`."""
         with self._lock:

@@ -15,7 +15,7 @@ from ._buffer import BufferStats, FrameBuffer
 from ._faces import verb
 from ._frame_format import frame_format
 from ._loaded import LoadedDevice
-from ._memory import DEFER, FrameMemory, SpareMemory
+from ._memory import FrameMemory, SpareMemory
 from ._request import Request, then
 from ._threads import ThreadPool
 
@@ -208,7 +208,7 @@ class CameraVerbs(KernelBase):
         memory = self._spare_memory.take(nbytes)
         if memory is None:
             deferred = self._deferred_population
-            memory = FrameMemory(nbytes, label, start=DEFER if deferred is not None else self._threads.run)
+            memory = FrameMemory(nbytes, label, self._threads.run, populate=deferred is None)
             if deferred is not None:
                 deferred.append(memory)
         return FrameBuffer(label, nbytes, memory)

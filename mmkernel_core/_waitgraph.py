@@ -26,7 +26,7 @@ def current_runner() -> Runner | None:
     return getattr(_thread_state, "runner", None)
 
 
-def bind_current_thread(runner: Runner | None) -> None:
+def bind_current_thread(runner: Runner) -> None:
     _thread_state.runner = runner
 
 

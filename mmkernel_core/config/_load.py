@@ -20,6 +20,7 @@ from typing import Any
 
 from mmkernel_sdk.errors import ConfigError, InitializationError, MMKernelError
 
+from .._roles import CORE_ROLES
 from ._file import Command, Problem, read
 from ._groups import PixelSizeConfig, Setting
 from ._snapshot import capture, restore
@@ -27,7 +28,6 @@ from ._snapshot import capture, restore
 STARTUP = ("System", "Startup")
 _PIPELINED = ("Device", "Label")
 CORE = "Core"
-ROLE_NAMES = ("AutoFocus", "Camera", "Focus", "Galvo", "ImageProcessor", "SLM", "Shutter", "XYStage")
 
 
 @dataclass(frozen=True)
@@ -285,14 +285,14 @@ def _devices_named(command: Command) -> list[str]:
     a = command.args
     name = command.name
     if name == "Property" and a[0] == CORE:
-        return [a[2]] if len(a) > 2 and a[1] in ROLE_NAMES and a[2] else []
+        return [a[2]] if len(a) > 2 and a[1] in CORE_ROLES and a[2] else []
     if name in ("Property", "Label", "Delay", "FocusDirection"):
         return [a[0]]
     if name == "Parent":
         return [a[0], a[1]]
     if name == "ConfigGroup" and len(a) >= 4:
         if a[2] == CORE:
-            return [a[4]] if len(a) > 4 and a[3] in ROLE_NAMES and a[4] else []
+            return [a[4]] if len(a) > 4 and a[3] in CORE_ROLES and a[4] else []
         return [a[2], a[4]] if len(a) > 4 and a[4] else [a[2]]  # a value may name a device too
     if name == "ConfigPixelSize":
         return [a[1]]
