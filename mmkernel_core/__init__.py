@@ -3,14 +3,10 @@
 from mmkernel_sdk.errors import *  # noqa: F403 - the whole error hierarchy
 from mmkernel_sdk.errors import __all__ as _errors
 
-from ._adapters import AdapterInfo, AdapterRegistry, DeviceOffer
-from ._buffer import BufferStats
-from ._events import KernelEvents, Signal
-from ._frames import Frame, FrameHeader, FrameReleasedError
 from ._kernel import Kernel
-from ._loaded import DeviceHealth, DeviceInfo
-from ._logs import LogEntry
-from ._plugins import PluginFailure
+from .devices import AdapterInfo, AdapterRegistry, DeviceHealth, DeviceInfo, DeviceOffer, PluginFailure
+from .frames import BufferStats, Frame, FrameHeader, FrameReleasedError
+from .runtime import KernelEvents, LogEntry, Signal
 
 __all__ = [
     "AdapterInfo",

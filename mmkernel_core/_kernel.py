@@ -13,27 +13,19 @@ from typing import Any
 from mmkernel_sdk.calibration import default_data_dir, default_site_data_dir
 from mmkernel_sdk.errors import UnloadError
 
-from ._adapters import AdapterRegistry
-from ._auto_shutter import ShutterHolds
-from ._cache import StateCache
-from ._core_device import CoreDevice
-from ._dispatch import Dispatcher, check_timeout
-from ._events import EventBus, KernelEvents
-from ._faces import AioFace, SubmitFace
-from ._loaded import LoadedDevice
-from ._logs import CallbackHandler, LogEntry
-from ._mailbox import Mailbox
-from ._memory import FrameMemory, SpareMemory
-from ._plugins import PluginFailure, discover
-from ._roles import Roles
-from ._threads import ThreadPool
-from ._verbs_devices import DeviceVerbs
-from ._verbs_focus import FocusVerbs
-from ._verbs_motion import MotionVerbs
-from ._verbs_properties import PropertyVerbs
-from ._verbs_record import RecordVerbs
-from ._verbs_wait import WaitVerbs
 from .config import ConfigGroups, PixelSizeConfig
+from .devices import AdapterRegistry, LoadedDevice, PluginFailure, Roles, StateCache, discover
+from .frames import FrameMemory, SpareMemory
+from .runtime import CallbackHandler, Dispatcher, EventBus, KernelEvents, LogEntry, Mailbox, ThreadPool, check_timeout
+from .verbs._auto_shutter import ShutterHolds
+from .verbs._core_device import CoreDevice
+from .verbs._devices import DeviceVerbs
+from .verbs._faces import AioFace, SubmitFace
+from .verbs._focus import FocusVerbs
+from .verbs._motion import MotionVerbs
+from .verbs._properties import PropertyVerbs
+from .verbs._record import RecordVerbs
+from .verbs._wait import WaitVerbs
 
 log = logging.getLogger("mmkernel")
 

@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 
 from mmkernel_core import Kernel, PropertyError, UnknownDeviceError
-from mmkernel_core._faces import verbs_of
+from mmkernel_core.verbs._faces import verbs_of
 from mmkernel_sdk.testing import ProbedDevice, SimStage, SimWheel
 
 

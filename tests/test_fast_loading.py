@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mmkernel_core import ConfigError, Kernel
-from mmkernel_core._threads import IDLE_NAME, ThreadPool
+from mmkernel_core.runtime import IDLE_NAME, ThreadPool
 from mmkernel_sdk.testing import SimStage
 
 UPSTREAM = Path(__file__).parent / "data" / "MMConfig_demo_upstream.cfg"

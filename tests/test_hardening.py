@@ -36,8 +36,8 @@ from mmkernel_core import (
     StreamEnded,
     UnloadError,
 )
-from mmkernel_core._arena import aligned
-from mmkernel_core._faces import verbs_of
+from mmkernel_core.frames import aligned
+from mmkernel_core.verbs._faces import verbs_of
 from mmkernel_sdk import Camera, Generic, Hub, StateDevice, prop
 from mmkernel_sdk.plugin import AdapterSpec, DeviceSpec, hookimpl
 from mmkernel_sdk.testing import Gate, SimShutter, SimStage, SimXYStage

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from mmkernel_core import Kernel, _dispatch
-from mmkernel_core._verbs_devices import DeviceVerbs
+from mmkernel_core import Kernel
+from mmkernel_core.runtime import _dispatch
+from mmkernel_core.verbs._wires import WireSharing
 from mmkernel_sdk import Generic, Hub, prop
 from mmkernel_sdk.errors import KernelClosedError
 from mmkernel_sdk.resources import Resource, SerialPort
@@ -152,7 +153,7 @@ def test_calls_queued_before_the_move_run_first_and_calls_during_it_follow_the_d
         queued_before = k.submit.set_property("B", "Level", 1)
         first.wait_entered()
         late: list[Any] = []
-        real_move = DeviceVerbs._move_runner
+        real_move = WireSharing._move_runner
 
         def move_with_a_call_arriving(self: Any, movers: Any, source: Any, target: Any) -> None:
             caller = threading.Thread(target=lambda: late.append(k.submit.set_property("B", "Level", 2)))
@@ -160,7 +161,7 @@ def test_calls_queued_before_the_move_run_first_and_calls_during_it_follow_the_d
             caller.join(5)  # queued on the old runner, behind this move
             real_move(self, movers, source, target)
 
-        monkeypatch.setattr(DeviceVerbs, "_move_runner", move_with_a_call_arriving)
+        monkeypatch.setattr(WireSharing, "_move_runner", move_with_a_call_arriving)
         initializing = threading.Thread(target=k.initialize, args=("B",))
         initializing.start()
         first.release.set()

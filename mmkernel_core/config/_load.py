@@ -20,7 +20,7 @@ from typing import Any
 
 from mmkernel_sdk.errors import ConfigError, InitializationError, MMKernelError
 
-from .._roles import CORE_ROLES
+from ..devices import CORE_ROLES
 from ._file import Command, Problem, read
 from ._groups import PixelSizeConfig, Setting
 from ._snapshot import capture, restore

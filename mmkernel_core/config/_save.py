@@ -13,7 +13,7 @@ from typing import Any
 
 from mmkernel_sdk.errors import ConfigError
 
-from .._roles import CORE_ROLES
+from ..devices import CORE_ROLES
 
 
 def config_text(kernel: Any) -> str:

@@ -27,9 +27,7 @@ import numpy as np
 from mmkernel_sdk.errors import MMKernelError, RecordingError, StreamEnded
 from mmkernel_sdk.recording import FrameInfo, Step, StreamSpec, StreamWriter, Writer
 
-from .._arena import Slot
-from .._buffer import FrameBuffer
-from .._frames import Frame, FrameHeader
+from ..frames import Frame, FrameBuffer, FrameHeader, Slot
 from ._tables import Datastreams, FrameTable
 
 log = logging.getLogger("mmkernel.recording")

@@ -17,7 +17,7 @@ from typing import Any
 from mmkernel_sdk.errors import PropertyError
 from mmkernel_sdk.recording import Step, Writer
 
-from .._checks import is_finite_number, is_whole
+from ..runtime import is_finite_number, is_whole
 
 OVERFLOW = {"block": "block", "drop": "overwrite"}  # the recording's policy -> the buffer's
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from mmkernel_sdk.recording import StreamSpec, StreamWriter, Table, Writer
 
-from .._checks import is_whole
+from ..runtime import is_whole
 from ._durable import sync_tree
 from ._io_loop import IoLoop
 from ._ngff import axes_for, image_metadata

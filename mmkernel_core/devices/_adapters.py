@@ -90,7 +90,7 @@ class AdapterRegistry:
         self.steps: dict[str, Any] = {}  # processing step name -> Step factory
         if built_in:
             self.add(SERIAL_MANAGER, BUILT_IN)
-            from .recording.builtin import STEPS, WRITERS
+            from ..recording.builtin import STEPS, WRITERS
 
             self.writers.update(WRITERS)
             self.steps.update(STEPS)

@@ -18,12 +18,11 @@ import numpy as np
 
 from mmkernel_sdk.errors import BufferOverflowError, DeviceError, KernelClosedError, MMKernelError
 
+from ..devices import LoadedDevice, StateCache
 from ._arena import Slot
 from ._buffer import FrameBuffer, NoSpace
-from ._cache import StateCache
 from ._frame_format import frame_format
 from ._frames import NO_METADATA, FrameHeader
-from ._loaded import LoadedDevice
 
 log = logging.getLogger("mmkernel.sequence")
 

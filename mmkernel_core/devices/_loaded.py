@@ -9,10 +9,10 @@ from mmkernel_sdk import Device
 from mmkernel_sdk._table import PropertyTable
 from mmkernel_sdk.errors import DeviceTypeError
 
-from ._runner import Runner
+from ..runtime import Runner
 
 if TYPE_CHECKING:
-    from ._waits import BusyWatch
+    from ._busy import BusyWatch
 
 _ALWAYS_READABLE = frozenset({"Name", "Description"})
 

@@ -14,11 +14,10 @@ import numpy as np
 from mmkernel_sdk import PropertySpec
 from mmkernel_sdk.errors import DeviceStateError
 
+from ..devices import LoadedDevice, Roles
+from ..runtime import Request
 from ._base import KernelBase
 from ._faces import verb
-from ._loaded import LoadedDevice
-from ._request import Request
-from ._roles import Roles
 
 _OFFSET = PropertySpec(name="auto-focus offset", kind=float)
 

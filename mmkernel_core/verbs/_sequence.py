@@ -6,15 +6,11 @@ import logging
 
 from mmkernel_sdk.errors import DeviceStateError, StreamEnded
 
-from ._buffer import POLICIES
-from ._checks import is_finite_number, is_whole
+from ..devices import LoadedDevice
+from ..frames import POLICIES, Frame, Sequence, Stream
+from ..runtime import Request, is_finite_number, is_whole, then
+from ._camera import CameraVerbs, bad_argument
 from ._faces import closed_error, verb
-from ._frames import Frame
-from ._loaded import LoadedDevice
-from ._request import Request, then
-from ._sequence import Sequence
-from ._stream import Stream
-from ._verbs_camera import CameraVerbs, bad_argument
 
 log = logging.getLogger("mmkernel.camera")
 

@@ -9,15 +9,12 @@ import numpy as np
 
 from mmkernel_sdk.errors import DeviceStateError, MMKernelError, PropertyError, StreamEnded
 
+from ..devices import LoadedDevice
+from ..frames import BufferStats, FrameBuffer, FrameMemory, SpareMemory, frame_format
+from ..runtime import Request, ThreadPool, then
 from ._auto_shutter import ShutterHolds
 from ._base import KernelBase
-from ._buffer import BufferStats, FrameBuffer
 from ._faces import verb
-from ._frame_format import frame_format
-from ._loaded import LoadedDevice
-from ._memory import FrameMemory, SpareMemory
-from ._request import Request, then
-from ._threads import ThreadPool
 
 MB = 1024 * 1024
 log = logging.getLogger("mmkernel.camera")

@@ -1,4 +1,8 @@
-"""Dispatcher: the one request path every face of every verb goes through."""
+"""Dispatcher: the one request path every face of every verb goes through.
+
+A call's target is a device record (anything with `.runner` and `.label`: the kernel's
+LoadedDevice) or `(runner, label)` for a call that stands for several devices on one runner.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ from typing import Any
 
 from mmkernel_sdk.errors import KernelClosedError, MMKernelError
 
-from ._loaded import LoadedDevice
 from ._request import Request
 from ._runner import Runner
 from ._watchdog import Defer, Watchdog, _run_inline
+
+Target = Any  # a device record with .runner and .label, or (runner, label)
 
 
 class Dispatcher:
@@ -22,7 +27,7 @@ class Dispatcher:
 
     def call(
         self,
-        target: LoadedDevice | tuple[Runner, str],
+        target: Target,
         op: str,
         fn: Callable[..., Any],
         *args: Any,
@@ -39,7 +44,7 @@ class Dispatcher:
 
     def queue(
         self,
-        target: LoadedDevice | tuple[Runner, str],
+        target: Target,
         op: str,
         fn: Callable[..., Any],
         *args: Any,
@@ -64,7 +69,7 @@ class Dispatcher:
 
     def call_or_fail(
         self,
-        target: LoadedDevice | tuple[Runner, str],
+        target: Target,
         op: str,
         fn: Callable[..., Any],
         *args: Any,
@@ -75,7 +80,7 @@ class Dispatcher:
         try:
             return self.call(target, op, fn, *args, timeout=timeout)
         except MMKernelError as error:
-            label = target.label if isinstance(target, LoadedDevice) else target[1]
+            label = target[1] if isinstance(target, tuple) else target.label
             return Request.failed(label, op, error)
 
     def limit(self, timeout: float | None) -> float:
@@ -85,11 +90,11 @@ class Dispatcher:
         self.watchdog.close()
 
 
-def _unpack(target: LoadedDevice | tuple[Runner, str]) -> tuple[LoadedDevice | None, Runner, str]:
+def _unpack(target: Target) -> tuple[Any, Runner, str]:
     """A device, or (runner, label) for calls that stand for several devices on one runner."""
-    if isinstance(target, LoadedDevice):
-        return target, target.runner, target.label
-    return None, target[0], target[1]
+    if isinstance(target, tuple):
+        return None, target[0], target[1]
+    return target, target.runner, target.label
 
 
 def check_timeout(timeout: float) -> float:

@@ -8,12 +8,12 @@ from typing import Any
 
 from mmkernel_sdk.errors import ConfigError, DeviceStateError, MMKernelError, PropertyError
 
+from ..config import ConfigGroups, Loader, LoadReport, PixelSizeConfig, Setting, save
+from ..devices import CORE_ROLES, Roles
+from ..runtime import Request, gather
 from ._base import KernelBase
 from ._core_device import CORE, CoreDevice
 from ._faces import closed_error, verb
-from ._request import Request, gather
-from ._roles import CORE_ROLES, Roles
-from .config import ConfigGroups, Loader, LoadReport, PixelSizeConfig, Setting, save
 
 
 class ConfigVerbs(KernelBase):

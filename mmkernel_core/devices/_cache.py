@@ -11,7 +11,7 @@ from typing import Any
 
 from mmkernel_sdk.errors import PropertyError
 
-from ._events import KernelEvents
+from ..runtime import KernelEvents
 
 
 class StateCache:

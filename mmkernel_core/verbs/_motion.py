@@ -12,10 +12,10 @@ from typing import Any
 from mmkernel_sdk import PropertySpec
 from mmkernel_sdk.errors import DeviceError, DeviceStateError
 
+from ..devices import LoadedDevice
+from ..runtime import Request
 from ._base import KernelBase
 from ._faces import verb
-from ._loaded import LoadedDevice
-from ._request import Request
 
 _X = PropertySpec(name="X position", kind=float, units="um")
 _Y = PropertySpec(name="Y position", kind=float, units="um")

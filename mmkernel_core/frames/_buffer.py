@@ -26,7 +26,7 @@ from ._frames import Frame, FrameHeader
 from ._memory import FrameMemory
 
 if TYPE_CHECKING:
-    from ._request import Request
+    from ..runtime import Request
 
 CallAt = Callable[[float, Callable[[], None]], Any]  # the watchdog's timer: call_at(when, fn)
 

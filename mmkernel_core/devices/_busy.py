@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from mmkernel_sdk.errors import DeviceTimeoutError, MMKernelError
 
-from ._request import Request
-from ._watchdog import Timer
+from ..runtime import Request, Timer
 
 if TYPE_CHECKING:
-    from ._dispatch import Dispatcher
+    from ..runtime import Dispatcher
     from ._loaded import LoadedDevice
 
 

@@ -12,12 +12,8 @@ from typing import Any
 from mmkernel_sdk.calibration import remember
 from mmkernel_sdk.errors import PropertyError, UnknownDeviceError
 
-from ._adapters import AdapterRegistry
-from ._cache import StateCache
-from ._dispatch import Dispatcher
-from ._events import KernelEvents
-from ._loaded import LoadedDevice
-from ._request import Request
+from ..devices import AdapterRegistry, LoadedDevice, StateCache
+from ..runtime import Dispatcher, KernelEvents, Request
 
 
 class KernelBase:

@@ -9,11 +9,7 @@ from typing import Any
 
 from mmkernel_sdk.errors import DeviceStateError, MMKernelError
 
-from ._faces import verb
-from ._request import Request
-from ._verbs_config import ConfigVerbs
-from ._verbs_sequence import SequenceVerbs
-from .recording._plan import (
+from ..recording._plan import (
     RecordingPlan,
     bad,
     check_cameras,
@@ -25,7 +21,11 @@ from .recording._plan import (
     make_steps,
     make_writer,
 )
-from .recording._recording import Recording
+from ..recording._recording import Recording
+from ..runtime import Request
+from ._config import ConfigVerbs
+from ._faces import verb
+from ._sequence import SequenceVerbs
 
 CONFIG_TEXT_LIMIT = 1 << 20  # a configuration file larger than this is named, not copied
 CLOSE_WAIT_S = 60.0  # closing the kernel waits this long for a recording to write what it has

@@ -15,8 +15,10 @@ from typing import Any
 from mmkernel_sdk import PropertySpec
 from mmkernel_sdk.errors import PropertyError
 
-from ._loaded import with_article
-from ._roles import CORE_ROLES  # Core property -> (Roles attribute, device type its value must be)
+from ..devices import (
+    CORE_ROLES,  # Core property -> (Roles attribute, device type its value must be)
+    with_article,
+)
 
 CORE = "Core"
 

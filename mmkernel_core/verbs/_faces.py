@@ -16,7 +16,7 @@ from typing import Any
 
 from mmkernel_sdk.errors import KernelClosedError, MMKernelError
 
-from ._request import Request
+from ..runtime import Request
 
 RequestMethod = Callable[..., Request]
 
@@ -120,7 +120,7 @@ class AioFace(_Face):
         self, camera: str | None = None, count: int | None = None, interval_ms: float = 0.0, overflow: str = "stop"
     ) -> Any:
         """`async for frame in kernel.aio.stream("Cam", count=100)`: see Kernel.stream."""
-        from ._stream import AsyncStream
+        from ..frames import AsyncStream
 
         return AsyncStream(self._kernel, camera, count, interval_ms, overflow)
 

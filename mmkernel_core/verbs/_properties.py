@@ -9,12 +9,11 @@ from typing import Any
 from mmkernel_sdk import PropertySpec
 from mmkernel_sdk.errors import RefreshError
 
+from ..devices import LoadedDevice
+from ..runtime import Request, Runner, gather
 from ._base import KernelBase
 from ._core_device import CORE, CoreDevice
 from ._faces import closed_error, verb
-from ._loaded import LoadedDevice
-from ._request import Request, gather
-from ._runner import Runner
 
 
 class PropertyVerbs(KernelBase):

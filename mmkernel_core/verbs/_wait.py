@@ -8,11 +8,10 @@ import time
 
 from mmkernel_sdk.errors import DeviceTimeoutError, PropertyError
 
+from ..devices import LoadedDevice, still_busy
+from ..runtime import Request, gather
 from ._base import KernelBase
 from ._faces import verb
-from ._loaded import LoadedDevice
-from ._request import Request, gather
-from ._waits import still_busy
 
 
 class WaitVerbs(KernelBase):

@@ -1,0 +1,84 @@
+"""One wire, one runner: devices whose ports (or instruments) are one wire are moved onto one
+runner before initialize, so their bytes can never interleave."""
+
+from __future__ import annotations
+
+import logging
+
+from mmkernel_sdk.errors import DeviceStateError, KernelClosedError
+from mmkernel_sdk.resources import wires_of
+
+from ..devices import LoadedDevice
+from ..runtime import Runner
+from ._base import KernelBase
+
+log = logging.getLogger("mmkernel.devices")
+
+
+class WireSharing(KernelBase):
+    # -- helpers ----------------------------------------------------------------------------
+    def _share_wire(self, loaded: LoadedDevice, timeout: float | None) -> None:
+        """Before initialize: devices whose ports (or instruments) are one wire end up on one
+        runner, so their bytes can never interleave. Whole runners merge (a hub moves with its
+        peripherals); the group without an initialized device moves, as a request on its old
+        runner, so everything queued there before still runs first, in order."""
+        while not loaded.initialized and not loaded.unloaded:
+            wires = set(wires_of(loaded.device))
+            if not wires:
+                return
+            with self._table_lock:
+                snapshot = [d for d in self._devices.values() if not d.unloaded and d is not loaded]
+            sharing = [d for d in snapshot if wires & set(wires_of(d.device))]  # adapter code: no lock held
+            with self._table_lock:
+                plan = self._wire_merge(loaded, sharing, wires)
+            if plan is None:
+                return
+            movers, source, target = plan
+            move = self._dispatch.call(
+                (source, "+".join(d.label for d in movers)), "share runner", self._move_runner, movers, source, target,
+                timeout=timeout,
+            )  # fmt: skip
+            move.result()
+
+    def _wire_merge(
+        self, loaded: LoadedDevice, sharing: list[LoadedDevice], wires: set[str]
+    ) -> tuple[list[LoadedDevice], Runner, Runner] | None:
+        """Under the table lock: which devices move from which runner to which, or None."""
+        elsewhere = [d for d in sharing if not d.unloaded and d.runner is not loaded.runner and not d.runner.closed]
+        other = elsewhere[0] if elsewhere else None
+        if other is None or loaded.unloaded:
+            return None
+        live = [d for d in self._devices.values() if not d.unloaded]
+        mine = [d for d in live if d.runner is loaded.runner]
+        theirs = [d for d in live if d.runner is other.runner]
+        if any(d.initialized for d in mine):
+            if any(d.initialized for d in theirs):
+                raise DeviceStateError(
+                    f"devices {loaded.label!r} and {other.label!r} share the wire {', '.join(sorted(wires))} but were "
+                    "initialized on different runners; unload them and initialize them together (or load one port "
+                    "device they both name)"
+                )
+            return theirs, other.runner, loaded.runner
+        return mine, loaded.runner, other.runner
+
+    def _move_runner(self, movers: list[LoadedDevice], source: Runner, target: Runner) -> None:
+        """On the old runner: hand its devices to `target`. Calls queued here for them after
+        this are forwarded by the runner. Re-checked under the table lock: the plan was made
+        before this ran, and a device may have been unloaded (or the target closed) since; then
+        nothing moves and the caller plans again."""
+        with self._table_lock:
+            movers = [d for d in movers if d.runner is source and not d.unloaded]
+            if not any(d.runner is target and not d.unloaded for d in self._devices.values()):
+                return
+            for index, device in enumerate(movers):
+                try:
+                    target.retain()
+                except KernelClosedError:  # its last device left just now; only the first can fail
+                    movers = movers[:index]
+                    break
+                device.runner = target
+        if movers:
+            labels = [d.label for d in movers]
+            log.info("devices %s share a runner with the devices on %s: one wire", labels, target.name)
+        for device in movers:
+            source.release(f"device {device.label!r} moved to runner {target.name} (one wire); call it again")
