@@ -20,9 +20,20 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from mmkernel_core import BufferOverflowError, DeviceTimeoutError, FrameHeader, FrameReleasedError, StreamEnded
-from mmkernel_core.frames import ALIGN, CONSUMED, DROPPED, FREED, READY, WRITING, RingArena, Slot, aligned
-from mmkernel_core.frames import FrameBuffer, NoSpace
-from mmkernel_core.frames import Frame
+from mmkernel_core.frames import (
+    ALIGN,
+    CONSUMED,
+    DROPPED,
+    FREED,
+    READY,
+    WRITING,
+    Frame,
+    FrameBuffer,
+    NoSpace,
+    RingArena,
+    Slot,
+    aligned,
+)
 
 KiB = 1024
 MiB = 1024 * 1024

@@ -255,7 +255,6 @@ def test_labels_that_differ_only_in_case_or_a_trailing_dot_get_different_files_e
         assert windows_name(a) != windows_name(b), f"{first} and {second} share {windows_name(a)} on Windows/macOS"
 
 
-
 def test_a_broken_site_layer_does_not_break_the_users_own_store(tmp_path: Path) -> None:
     """The site layer is read-only and lab-wide (a share an administrator fills). If one of its
     files is damaged or unreadable (a truncated copy; or the 0600 files a user's store gets,

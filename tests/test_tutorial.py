@@ -49,7 +49,7 @@ def script_of(page: str) -> tuple[str, list[str]]:
             if append:
                 steps.append(f"cat >> {append[1]} <<'{END}'\n{body}{END}")
             elif replace:
-                steps.append(f'python "$TUTORIAL_EDIT" replace {replace[1]} {replace[2]} <<\'{END}\'\n{body}{END}')
+                steps.append(f"python \"$TUTORIAL_EDIT\" replace {replace[1]} {replace[2]} <<'{END}'\n{body}{END}")
             else:
                 raise AssertionError(f"tutorial.md: unknown directive {directive!r}")
         elif lang == "bash":

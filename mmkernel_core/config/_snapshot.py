@@ -70,8 +70,17 @@ def capture(kernel: Any) -> SystemSnapshot:
         labels = list(loaded.device.labels) if loaded.device_type == "State" else None  # type: ignore[attr-defined]
         records.append(
             DeviceRecord(
-                loaded.label, loaded.device, loaded.adapter, loaded.device_name, loaded.parent,
-                loaded.initialized, loaded.delay_s, values, writable, labels, _buffer_mb(loaded),
+                loaded.label,
+                loaded.device,
+                loaded.adapter,
+                loaded.device_name,
+                loaded.parent,
+                loaded.initialized,
+                loaded.delay_s,
+                values,
+                writable,
+                labels,
+                _buffer_mb(loaded),
             )
         )
     return SystemSnapshot(

@@ -64,8 +64,10 @@ class Handoff:
     def put(self, run: Run) -> bool:
         """Wait for room; False once the recording was aborted (the caller keeps the run)."""
         with self._lock:
-            while not self.aborted and self._runs and (
-                self._frames >= HANDOFF_FRAMES or self._bytes + run.owned > HANDOFF_BYTES
+            while (
+                not self.aborted
+                and self._runs
+                and (self._frames >= HANDOFF_FRAMES or self._bytes + run.owned > HANDOFF_BYTES)
             ):
                 self._lock.wait(POLL_S)
             if self.aborted:

@@ -62,6 +62,7 @@ class DemoObjectiveTurret(IdleSequenceTrigger, DemoStateBase):
         for position, letter in enumerate("ABCDEF"):
             self.define_label(position, f"Objective-{letter}")
 
+
 class DemoLightPath(DemoStateBase):
     """Demo light-path driver"""
 
