@@ -13,15 +13,17 @@ from typing import Any
 from mmkernel_sdk.calibration import default_data_dir, default_site_data_dir
 from mmkernel_sdk.errors import UnloadError
 
-from .config import ConfigGroups, PixelSizeConfig
+from .config import SystemConfiguration
 from .devices import AdapterRegistry, LoadedDevice, PluginFailure, Roles, StateCache, discover
 from .frames import FrameMemory, SpareMemory
+from .recording import builtin
 from .runtime import CallbackHandler, Dispatcher, EventBus, KernelEvents, LogEntry, Mailbox, ThreadPool, check_timeout
 from .verbs._auto_shutter import ShutterHolds
 from .verbs._core_device import CoreDevice
 from .verbs._devices import DeviceVerbs
 from .verbs._faces import AioFace, SubmitFace
 from .verbs._focus import FocusVerbs
+from .verbs._internals import KernelInternals
 from .verbs._motion import MotionVerbs
 from .verbs._properties import PropertyVerbs
 from .verbs._record import RecordVerbs
@@ -109,11 +111,9 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, FocusVerbs, WaitVerbs, Rec
         self._shutter_holds = ShutterHolds()
         self.roles = Roles()
         self._core = CoreDevice(self)  # the `Core` pseudo-device
-        self._groups = ConfigGroups()
-        self._pixel_sizes: dict[str, PixelSizeConfig] = {}
-        self._focus_directions: dict[str, int] = {}
-        self._config_file: Path | None = None  # the last .cfg loaded (recordings store it)
+        self._configuration = SystemConfiguration()  # presets, pixel sizes, focus directions, its file
         self._recordings: set[Any] = set()  # running recordings: closing the kernel lets them finish
+        self.internals = KernelInternals(self)  # what config/, recording/, the CLI and tests use
         self.submit = SubmitFace(self)
         self.aio = AioFace(self)
 
@@ -126,7 +126,9 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, FocusVerbs, WaitVerbs, Rec
             with self._discovery_lock:
                 if self._adapters is None:
                     use_entry_points = self._discover
-                    self._adapters, self._plugin_failures = discover(self._plugins, use_entry_points)
+                    self._adapters, self._plugin_failures = discover(
+                        self._plugins, use_entry_points, builtin.WRITERS, builtin.STEPS
+                    )
         return self._adapters
 
     def plugin_errors(self) -> list[PluginFailure]:

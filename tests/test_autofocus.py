@@ -77,8 +77,8 @@ def test_a_label_picks_another_autofocus_device(k: Kernel) -> None:
     assert k.roles.autofocus == "A"
     k.full_focus("B")
     k.incremental_focus()
-    assert k._devices["B"].device.calls == ["full"]  # type: ignore[attr-defined]
-    assert k._devices["A"].device.calls == ["incremental"]  # type: ignore[attr-defined]
+    assert k.internals.device("B").device.calls == ["full"]  # type: ignore[attr-defined]
+    assert k.internals.device("A").device.calls == ["incremental"]  # type: ignore[attr-defined]
     k.set_auto_focus_offset(2, "B")
     assert k.get_auto_focus_offset("B") == 2.0 and k.get_auto_focus_offset() == 0.0
     k.enable_continuous_focus(True, "B")

@@ -67,13 +67,13 @@ def test_the_pool_keeps_serving_after_a_target_raises_anything(kind: type[BaseEx
 
 def test_reloads_make_no_caller_wait_for_a_thread_start(k: Kernel) -> None:
     k.load_config(UPSTREAM)
-    k._devices["Camera"].camera.buffer.memory.populated.wait(10)
+    k.internals.device("Camera").camera.buffer.memory.populated.wait(10)
     before = k._threads.started_for_callers
     for _ in range(5):
         assert k._threads.wait_stocked(10)  # the ended runners' threads have started their replacements
         k.load_config(UPSTREAM)
     assert k._threads.started_for_callers == before
-    names = {loaded.runner.thread.name for loaded in k._devices.values()}
+    names = {loaded.runner.thread.name for loaded in k.internals.devices()}
     assert names == {"mmkernel-runner-DHub", "mmkernel-runner-LED Shutter"}  # peripherals on their hub's
     runners = {t.name for t in threading.enumerate() if t.name.startswith("mmkernel-runner-")}
     assert runners == names  # the previous systems' threads have ended
@@ -99,9 +99,9 @@ def test_adapter_thread_state_does_not_reach_the_next_device(k: Kernel) -> None:
 def test_a_reload_reuses_the_cameras_memory(k: Kernel) -> None:
     k.load_config(UPSTREAM)
     k.snap()  # the buffer exists
-    memory = k._devices["Camera"].camera.buffer.memory
+    memory = k.internals.device("Camera").camera.buffer.memory
     k.load_config(UPSTREAM)
-    assert k._devices["Camera"].camera.buffer.memory is memory
+    assert k.internals.device("Camera").camera.buffer.memory is memory
     assert memory.populated.wait(10)  # populated once, in the background, never again
 
 
@@ -111,9 +111,9 @@ def test_a_frame_held_across_a_reload_keeps_its_pixels(k: Kernel) -> None:
     k.start_sequence("Camera", count=3)
     held = k.pop_next("Camera", timeout=5)
     pixels = held.array.copy()
-    old_memory = k._devices["Camera"].camera.buffer.memory
+    old_memory = k.internals.device("Camera").camera.buffer.memory
     k.load_config(UPSTREAM)
-    new_memory = k._devices["Camera"].camera.buffer.memory
+    new_memory = k.internals.device("Camera").camera.buffer.memory
     assert new_memory is not old_memory  # a reader still held a frame: not reused
     k.set_property("Camera", "Mode", "Noise")  # different pixels: reused memory would show
     k.start_sequence("Camera", count=50)
@@ -135,7 +135,7 @@ def test_population_waits_for_the_end_of_a_load(k: Kernel, monkeypatch: pytest.M
     monkeypatch.setattr(k._threads, "run", watching)
     k.load_config(UPSTREAM)
     assert started_during_load == [False]
-    assert k._devices["Camera"].camera.buffer.memory.populated.wait(10)
+    assert k.internals.device("Camera").camera.buffer.memory.populated.wait(10)
 
 
 def test_queued_lines_that_fail_report_their_own_line(k: Kernel, tmp_path: Path) -> None:

@@ -243,7 +243,7 @@ def test_a_restored_system_keeps_the_cameras_buffer_size(mm: Kernel, tmp_path: P
 
 def test_save_keeps_every_digit_and_refuses_what_the_format_cannot_carry(mm: Kernel, tmp_path: Path) -> None:
     mm.set_device_delay("Emission", 1234.56789012345)
-    mm._pixel_sizes["Res10x"].pixel_size_um = 0.1 + 0.2  # 0.30000000000000004
+    mm.internals.configuration.pixel_sizes["Res10x"].pixel_size_um = 0.1 + 0.2  # 0.30000000000000004
     mm.save_config(tmp_path / "exact.cfg")
     with Kernel(timeout=10) as other:
         other.load_config(tmp_path / "exact.cfg")

@@ -31,7 +31,7 @@ def scope() -> Iterator[Kernel]:
         k.load_device("Z", SimStage())
         k.initialize_all()
         k.set_role("Camera", "Cam")
-        k._pixel_sizes["Res"] = PixelSizeConfig("Res", pixel_size_um=0.5)  # as a .cfg's PixelSize_um line
+        k.internals.configuration.pixel_sizes["Res"] = PixelSizeConfig("Res", pixel_size_um=0.5)  # as a .cfg's PixelSize_um line
         yield k
 
 

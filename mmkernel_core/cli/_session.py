@@ -61,7 +61,7 @@ def command(fn: F) -> F:
 
 def resolve_config(kernel: Kernel, config: str) -> Path:
     """A path, or the name of an example configuration a plugin ships (e.g. "demo")."""
-    path = kernel._config_path(Path(config))
+    path = kernel.internals.config_path(config)
     if not path.is_file():
         known = ", ".join(sorted(kernel.adapters.examples)) or "(none installed)"
         raise fail(f"configuration {config!r} is neither a file nor an example name; examples: {known}")

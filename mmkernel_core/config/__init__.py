@@ -2,7 +2,7 @@
 nothing, or partial with a report), the system snapshot a failed load restores, and saving."""
 
 from ._file import Command, Problem, parse, read
-from ._groups import ConfigGroups, PixelSizeConfig, Setting
+from ._groups import ConfigGroups, PixelSizeConfig, Setting, SystemConfiguration
 from ._load import Loader, LoadReport, Skipped
 from ._save import config_text, save
 from ._snapshot import SystemSnapshot, capture, differences, restore
@@ -16,6 +16,7 @@ __all__ = [
     "Problem",
     "Setting",
     "Skipped",
+    "SystemConfiguration",
     "SystemSnapshot",
     "capture",
     "config_text",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from mmkernel_sdk.errors import UnknownDeviceError
 
@@ -86,3 +87,20 @@ class ConfigGroups:
             raise UnknownDeviceError(
                 f"no config group {group!r}; groups: {', '.join(self.groups()) or '(none)'}"
             ) from None
+
+
+@dataclass
+class SystemConfiguration:
+    """What a configuration defines beside the devices and roles: presets, pixel sizes, focus
+    directions, and the file it was loaded from (recordings store it)."""
+
+    groups: ConfigGroups = field(default_factory=ConfigGroups)
+    pixel_sizes: dict[str, PixelSizeConfig] = field(default_factory=dict)
+    focus_directions: dict[str, int] = field(default_factory=dict)
+    file: Path | None = None
+
+    def reset(self) -> None:
+        self.groups.clear()
+        self.pixel_sizes.clear()
+        self.focus_directions.clear()
+        self.file = None

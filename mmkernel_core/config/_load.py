@@ -65,6 +65,7 @@ class LoadReport:
 class Loader:
     def __init__(self, kernel: Any, path: Path, partial: bool) -> None:
         self.kernel, self.path, self.partial = kernel, path, partial
+        self.internals = kernel.internals
         self.report = LoadReport(str(path))
         self.failed_devices: dict[str, int] = {}  # label -> the line that failed it
         self.skipped_presets: dict[tuple[str, str], str] = {}  # (group, preset) -> why
@@ -77,24 +78,15 @@ class Loader:
         commands, problems = read(self.path)
         if problems:
             raise ConfigError(_describe(self.path, problems, "nothing was changed"), problems)
-        kernel = self.kernel
-        with kernel._load_lock:  # one load at a time: a second waits for the first
-            kernel._deferred_population = []  # cameras' memory: reused, or populated after the load
-            try:
-                return self._load(commands)
-            finally:
-                deferred, kernel._deferred_population = kernel._deferred_population or [], None
-                kernel._spare_memory.clear()
-                if not kernel._closed:
-                    for memory in deferred:
-                        memory.populate_in_background(kernel._threads.run)
+        with self.internals.loading():  # one load at a time; cameras' memory reused or populated after it
+            return self._load(commands)
 
     def _load(self, commands: list[Command]) -> LoadReport:
         kernel = self.kernel
         previous = None if self.partial else capture(kernel)
         timeout = kernel.default_timeout
         kernel.unload_all()
-        kernel._reset_configuration()
+        self.internals.reset_configuration()
         self.parents = {c.args[0]: c.args[1] for c in commands if c.name == "Parent"}
         try:
             for command in commands:
@@ -105,12 +97,12 @@ class Loader:
             self._abandon(previous)
             raise
         self.report.failed.sort(key=lambda problem: problem.line or math.inf)  # "after the last line" last
-        self.report.loaded = [label for label in kernel._devices]
+        self.report.loaded = [loaded.label for loaded in self.internals.devices()]
         if self.report.failed and previous is not None:
             kernel.default_timeout = timeout
             not_restored = restore(kernel, previous)
             raise self._failure(not_restored)
-        kernel._config_file = self.path.resolve()
+        self.internals.configuration.file = self.path.resolve()
         kernel.events.system_loaded.emit()
         return self.report
 
@@ -133,16 +125,16 @@ class Loader:
     def _start(self, command: Command) -> Any:
         """Queue a Device or Label line on its runner without waiting: a run of them then costs
         one wake-up of this thread, not one per line. Results are collected by `_settle`."""
-        kernel, a = self.kernel, command.args
+        a = command.args
         if command.name == "Label":
-            return type(kernel).define_state_label.fn(kernel, a[0], int(float(a[1])), a[2])
+            return self.internals.request("define_state_label", a[0], int(float(a[1])), a[2])
         # A device whose Parent line names a hub loaded already goes straight onto the hub's
         # runner: moved there later, it would have started (and stopped) a thread of its own.
         if a[0] not in self.device_order:  # a second line for a label keeps the first one's place
             self.device_order.append(a[0])
-        hub = kernel._devices.get(self.parents.get(a[0], ""))
+        hub = self.internals.find(self.parents.get(a[0], ""))
         parent = hub.label if hub is not None and hub.device_type == "Hub" else None
-        return type(kernel).load_device.fn(kernel, a[0], a[1], a[2], parent=parent)
+        return self.internals.request("load_device", a[0], a[1], a[2], parent=parent)
 
     def _waits_for_pending(self, command: Command) -> bool:
         """A line naming a device whose Device line is still queued (a Label line, a Device line
@@ -165,7 +157,7 @@ class Loader:
         # A load queued just as the interruption came may not have reached `pending`: it holds
         # its label reserved until it is done. A rare path (Ctrl-C): a short poll is fine here.
         deadline = time.monotonic() + self.kernel.default_timeout
-        while self.kernel._reserved and time.monotonic() < deadline:
+        while self.internals.loads_pending() and time.monotonic() < deadline:
             time.sleep(0.001)
         self._keep_file_order()
         if previous is not None:
@@ -192,12 +184,7 @@ class Loader:
     def _keep_file_order(self) -> None:
         """Queued loads finish on different runners in any order; the system lists devices in
         the file's order (default roles, devices(), a saved file depend on it)."""
-        kernel = self.kernel
-        rank = {label: index for index, label in enumerate(self.device_order)}
-        with kernel._table_lock:
-            ordered = sorted(kernel._devices.items(), key=lambda item: rank.get(item[0], -1))
-            kernel._devices.clear()
-            kernel._devices.update(ordered)
+        self.internals.keep_order(self.device_order)
 
     def _record(self, command: Command, error: BaseException) -> None:
         if isinstance(error, InitializationError):  # Core,Initialize,1: some devices failed
@@ -235,18 +222,18 @@ class Loader:
                     return f"preset {a[0]}/{a[1]} names {why}"
                 if command.name == "ConfigPixelSize":
                     self.skipped_resolutions[a[0]] = why
-                    self.kernel._pixel_sizes.pop(a[0], None)
+                    self.internals.configuration.pixel_sizes.pop(a[0], None)
                 return why
         return ""
 
     def _skip_preset(self, group: str, preset: str, why: str) -> None:
         if (group, preset) not in self.skipped_presets:
             self.skipped_presets[(group, preset)] = why
-            self.kernel._groups.remove(group, preset)
+            self.internals.configuration.groups.remove(group, preset)
 
     def _startup(self) -> None:
         kernel = self.kernel
-        if STARTUP in self.skipped_presets or not kernel._groups.has(*STARTUP):
+        if STARTUP in self.skipped_presets or not self.internals.configuration.groups.has(*STARTUP):
             return
         try:
             kernel.set_config(*STARTUP)
@@ -255,7 +242,7 @@ class Loader:
 
     def _unload_quietly(self, label: str) -> None:
         try:
-            if label in self.kernel._devices:
+            if self.internals.find(label) is not None:
                 self.kernel.unload(label)
         except MMKernelError:
             pass
@@ -305,7 +292,7 @@ def run_command(kernel: Any, command: Command) -> None:
     if name == "Device":
         kernel.load_device(a[0], a[1], a[2])
     elif name == "Property" and a[0] == CORE:
-        kernel._core.set(a[1], a[2] if len(a) > 2 else "")
+        kernel.internals.core.set(a[1], a[2] if len(a) > 2 else "")
     elif name == "Property":
         kernel.set_property(a[0], a[1], a[2] if len(a) > 2 else "")
     elif name == "Parent":
@@ -321,14 +308,14 @@ def run_command(kernel: Any, command: Command) -> None:
     elif name == "ConfigGroup":
         kernel.define_config(a[0], a[1], a[2], a[3], a[4] if len(a) > 4 else "")
     elif name == "ConfigPixelSize":
-        config = kernel._pixel_sizes.setdefault(a[0], PixelSizeConfig(a[0]))
+        config = kernel.internals.configuration.pixel_sizes.setdefault(a[0], PixelSizeConfig(a[0]))
         config.settings.append(Setting(a[1], a[2], a[3]))
     else:
         _pixel_calibration(kernel, name, a)
 
 
 def _pixel_calibration(kernel: Any, name: str, a: tuple[str, ...]) -> None:
-    config = kernel._pixel_sizes.setdefault(a[0], PixelSizeConfig(a[0]))
+    config = kernel.internals.configuration.pixel_sizes.setdefault(a[0], PixelSizeConfig(a[0]))
     if name == "PixelSize_um":
         config.pixel_size_um = float(a[1])
     elif name == "PixelSizeAffine":

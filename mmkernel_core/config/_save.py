@@ -17,7 +17,8 @@ from ..devices import CORE_ROLES
 
 
 def config_text(kernel: Any) -> str:
-    devices = list(kernel._devices.values())
+    devices = kernel.internals.devices()
+    configuration = kernel.internals.configuration
     for loaded in devices:
         if not loaded.adapter:
             raise ConfigError(
@@ -38,7 +39,7 @@ def config_text(kernel: Any) -> str:
     lines.append("# Delays")
     lines += [_line("Delay", d.label, _number(d.delay_s * 1000.0)) for d in devices if d.delay_s > 0]
     lines.append("# Stage focus directions")
-    lines += [_line("FocusDirection", d.label, str(kernel._focus_directions.get(d.label, 0)))
+    lines += [_line("FocusDirection", d.label, str(configuration.focus_directions.get(d.label, 0)))
               for d in devices if d.device_type == "Stage"]  # fmt: skip
     lines.append("# Labels")
     for loaded in devices:
@@ -47,7 +48,7 @@ def config_text(kernel: Any) -> str:
                 if text:
                     lines.append(_line("Label", loaded.label, str(position), text))
     lines += ["", "# Group configurations"]
-    groups = kernel._groups
+    groups = configuration.groups
     for group in groups.groups():
         presets = groups.presets(group)
         if not presets:
@@ -56,8 +57,8 @@ def config_text(kernel: Any) -> str:
             for s in groups.settings(group, preset):
                 lines.append(_line("ConfigGroup", group, preset, s.device, s.property, _text(s.value)))
     lines += ["", "# Pixel Size configurations"]
-    for name in sorted(kernel._pixel_sizes):
-        config = kernel._pixel_sizes[name]
+    for name in sorted(configuration.pixel_sizes):
+        config = configuration.pixel_sizes[name]
         lines += [_line("ConfigPixelSize", name, s.device, s.property, _text(s.value)) for s in config.settings]
         lines.append(_line("PixelSize_um", name, _number(config.pixel_size_um)))
         lines.append(_line("PixelSizeAffine", name, *(_number(v) for v in config.affine)))

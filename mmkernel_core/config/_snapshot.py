@@ -18,6 +18,7 @@ from typing import Any
 
 from mmkernel_sdk import Device
 from mmkernel_sdk.errors import MMKernelError
+from mmkernel_sdk.host import properties_of
 
 from ._groups import PixelSizeConfig, Setting
 
@@ -54,9 +55,10 @@ class SystemSnapshot:
 
 
 def capture(kernel: Any) -> SystemSnapshot:
-    state = kernel._cache.snapshot()
+    internals = kernel.internals
+    state = internals.cache.snapshot()
     records = []
-    for loaded in list(kernel._devices.values()):
+    for loaded in internals.devices():
         props = loaded.props
         values = dict(state.get(loaded.label, {})) if loaded.initialized else {}
         for name in props.names():
@@ -85,13 +87,13 @@ def capture(kernel: Any) -> SystemSnapshot:
         )
     return SystemSnapshot(
         devices=records,
-        groups=kernel._groups.copy(),
-        pixel_sizes=copy.deepcopy(kernel._pixel_sizes),
-        focus_directions=dict(kernel._focus_directions),
+        groups=internals.configuration.groups.copy(),
+        pixel_sizes=copy.deepcopy(internals.configuration.pixel_sizes),
+        focus_directions=dict(internals.configuration.focus_directions),
         roles={item.name: getattr(kernel.roles, item.name) for item in fields(kernel.roles)},
         timeout=kernel.default_timeout,
-        core_initialized=kernel._core.initialized,
-        config_file=kernel._config_file,
+        core_initialized=internals.core.initialized,
+        config_file=internals.configuration.file,
     )
 
 
@@ -106,39 +108,42 @@ def restore(kernel: Any, snapshot: SystemSnapshot) -> list[str]:
         kernel.unload_all()
     except MMKernelError as error:
         problems.append(f"unloading what the failed load left: {error}")
-    kernel._reset_configuration()
+    internals = kernel.internals
+    internals.reset_configuration()
     loaded: list[DeviceRecord] = []
     for record in snapshot.devices:
         try:
-            kernel._load_object(record.label, record.device, record.adapter, record.device_name, record.parent)
+            internals.load_object(record.label, record.device, record.adapter, record.device_name, record.parent)
             loaded.append(record)
         except MMKernelError as error:
             problems.append(f"device {record.label!r} could not be loaded again: {error}")
     for record in loaded:
-        if record.buffer_mb is not None and record.label in kernel._devices:
-            kernel._devices[record.label].camera.buffer_mb = record.buffer_mb  # before initialize allocates
+        restored = internals.find(record.label)
+        if record.buffer_mb is not None and restored is not None:
+            restored.camera.buffer_mb = record.buffer_mb  # before initialize allocates
         if record.delay_s:
             kernel.set_device_delay(record.label, record.delay_s * 1000.0)
         for name, value in record.values.items():  # pre-init (and before-init) values first
-            spec = record.device._props.spec(name)
+            spec = properties_of(record.device).spec(name)
             if spec.pre_init or (spec.before_init and not spec.read_only):
                 _quietly(problems, kernel.set_property, record.label, name, value)
     initialize = [record.label for record in loaded if record.initialized]
     for label in initialize:  # each with its own error: one device that cannot come back is named
         _quietly(problems, kernel.initialize, label)
     for record in loaded:
-        if record.state_labels is not None and record.label in kernel._devices and record.initialized:
+        if record.state_labels is not None and internals.find(record.label) is not None and record.initialized:
             for position, text in enumerate(record.state_labels):
                 _quietly(problems, kernel.define_state_label, record.label, position, text)
-    kernel._groups.restore(snapshot.groups)
-    kernel._pixel_sizes.update(copy.deepcopy(snapshot.pixel_sizes))
-    kernel._focus_directions.update(snapshot.focus_directions)
+    internals.configuration.groups.restore(snapshot.groups)
+    internals.configuration.pixel_sizes.update(copy.deepcopy(snapshot.pixel_sizes))
+    internals.configuration.focus_directions.update(snapshot.focus_directions)
     for name, value in snapshot.roles.items():
         setattr(kernel.roles, name, value)
     kernel.default_timeout = snapshot.timeout
-    kernel._core.initialized = snapshot.core_initialized
-    kernel._config_file = snapshot.config_file
-    _set_values_back(kernel, [r for r in loaded if r.initialized and r.label in kernel._devices], problems)
+    internals.core.initialized = snapshot.core_initialized
+    internals.configuration.file = snapshot.config_file
+    still_there = [r for r in loaded if r.initialized and internals.find(r.label) is not None]
+    _set_values_back(kernel, still_there, problems)
     problems += differences(kernel, snapshot)
     return problems
 
@@ -173,7 +178,7 @@ def differences(kernel: Any, snapshot: SystemSnapshot) -> list[str]:
         old = before.get(record.label)
         if old is None:
             continue
-        kept = set(old.writable) | {n for n in old.values if old.device._props.spec(n).pre_init}
+        kept = set(old.writable) | {n for n in old.values if properties_of(old.device).spec(n).pre_init}
         for name, value in old.values.items():
             if name in kept and name in record.values and record.values[name] != value:
                 now_value = record.values[name]

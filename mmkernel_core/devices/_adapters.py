@@ -86,14 +86,11 @@ class AdapterRegistry:
         self._adapters: dict[str, AdapterInfo] = {}
         self._conflicts: dict[str, list[str]] = {}
         self.examples: dict[str, str] = {}  # example configuration name -> path
+        # Offered by plugins (the kernel's own formats and steps come with mmkernel_core.recording):
         self.writers: dict[str, Any] = {}  # recording format name -> Writer factory
         self.steps: dict[str, Any] = {}  # processing step name -> Step factory
         if built_in:
             self.add(SERIAL_MANAGER, BUILT_IN)
-            from ..recording.builtin import STEPS, WRITERS
-
-            self.writers.update(WRITERS)
-            self.steps.update(STEPS)
 
     def register(
         self,

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from mmkernel_sdk import Device
-from mmkernel_sdk._table import PropertyTable
 from mmkernel_sdk.errors import DeviceTypeError
+from mmkernel_sdk.host import PropertyTable, properties_of
 
 from ..runtime import Runner
 
@@ -51,7 +51,7 @@ class LoadedDevice:
 
     @property
     def props(self) -> PropertyTable:
-        return self.device._props
+        return properties_of(self.device)
 
     @property
     def has_busy(self) -> bool:

@@ -57,9 +57,13 @@ def _mtime(path: str) -> int:
 
 
 def discover(
-    plugins: Iterable[object] = (), use_entry_points: bool = True
+    plugins: Iterable[object] = (),
+    use_entry_points: bool = True,
+    writers: dict[str, Any] | None = None,
+    steps: dict[str, Any] | None = None,
 ) -> tuple[AdapterRegistry, list[PluginFailure]]:
-    """Build the adapter registry from installed plugins and plugin objects given directly."""
+    """Build the adapter registry from installed plugins and plugin objects given directly.
+    `writers` and `steps` are the kernel's own (a plugin offering one of their names is refused)."""
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(AdapterHooks)
     failures: list[PluginFailure] = []
@@ -80,6 +84,8 @@ def discover(
         except BaseException as error:  # noqa: BLE001
             failures.append(PluginFailure(name, "", error))
     registry = AdapterRegistry()
+    registry.writers.update(writers or {})
+    registry.steps.update(steps or {})
     for impl in manager.hook.mmkernel_adapters.get_hookimpls():
         source = impl.plugin_name
         distribution = distributions.get(source, "")

@@ -32,7 +32,7 @@ class _StreamBase:
         """How long one frame may take: the kernel's deadline plus the frame interval and the
         exposure, so slow time-lapses and long exposures do not time out between frames."""
         _, interval_ms, _ = self._arguments
-        return self._kernel.default_timeout + interval_ms / 1000.0 + self._kernel._exposure_s(self.camera)
+        return self._kernel.default_timeout + interval_ms / 1000.0 + self._kernel.internals.exposure_s(self.camera)
 
     @property
     def stats(self) -> BufferStats:

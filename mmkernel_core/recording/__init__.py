@@ -4,8 +4,14 @@
 written (frames, per-frame table, datastreams, projections, metadata). Formats and steps are
 plugins (`mmkernel_sdk.recording`); the built-in ones are `ome-zarr`, `ome-tiff` and the steps
 in `mmkernel_core.recording.steps`. See docs/recording.md.
+
+Internally: `plan_recording` checks every argument before anything starts; `Recording` runs a
+`CameraPipe` per camera (frames taken from the camera's FrameBuffer in runs, through the steps,
+into the writer). It uses the kernel's verbs and `kernel.internals`, never its underscores.
+May import: `runtime`, `frames`, `mmkernel_sdk`. Not verbs, config or the CLI.
 """
 
+from ._plan import RecordingPlan, plan_recording
 from ._recording import CameraProgress, Recording, RecordingProgress, RecordingResult
 from .reader import RecordedData, open_recording
 
@@ -13,7 +19,9 @@ __all__ = [
     "CameraProgress",
     "RecordedData",
     "Recording",
+    "RecordingPlan",
     "RecordingProgress",
     "RecordingResult",
     "open_recording",
+    "plan_recording",
 ]

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmkernel_sdk.errors import PropertyError
+from mmkernel_sdk.errors import DeviceStateError, PropertyError
 from mmkernel_sdk.recording import Step, Writer
 
 from ..runtime import is_finite_number, is_whole
+from .builtin import STEPS, WRITERS
 
 OVERFLOW = {"block": "block", "drop": "overwrite"}  # the recording's policy -> the buffer's
 
@@ -47,6 +48,58 @@ class RecordingPlan:
             "interval_ms": self.interval_ms,
             "datastreams": [f"{label}-{name}" for label, name in self.datastreams],
         }
+
+
+def plan_recording(
+    kernel: Any,
+    camera: Any,
+    path: Any,
+    count: Any,
+    format: Any,  # noqa: A002 - the word users think in
+    steps: Any,
+    overflow: Any,
+    metadata: Any,
+    datastreams: Any,
+    interval_ms: Any,
+    writer_options: Any,
+) -> RecordingPlan:
+    """Everything `record()` was asked, checked against the kernel as it is now."""
+    internals = kernel.internals
+    cameras = check_cameras(camera, kernel.roles.camera)
+    for label in cameras:
+        if internals.streaming(internals.camera(label, "record")):
+            raise DeviceStateError(f"camera {label!r} is already streaming; stop_sequence() before record()")
+    format_name, writer = make_writer(format, writer_options, {**WRITERS, **kernel.adapters.writers})
+    streams = check_datastreams(kernel, datastreams)
+    per_camera, described = make_steps(steps, cameras, {**STEPS, **kernel.adapters.steps})
+    return RecordingPlan(
+        cameras=cameras,
+        destination=check_destination(path, format_name, writer, cameras),
+        count=check_count(count),
+        format_name=format_name,
+        writer=writer,
+        steps=per_camera,
+        overflow=check_overflow(overflow),
+        interval_ms=check_interval(interval_ms),
+        metadata=check_metadata(metadata),
+        datastreams=streams,
+        step_descriptions=described,
+    )
+
+
+def check_datastreams(kernel: Any, datastreams: Any) -> list[tuple[str, str]]:
+    pairs = []
+    for item in datastreams or ():
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
+            raise bad("datastreams", item, "(device label, property name) pairs, e.g. ('Z', 'Position')")
+        label, name = item
+        loaded = kernel.internals.device(label)
+        if name == "XYPosition":
+            loaded.require_type("XYStage", "record")
+        else:
+            kernel.property_info(label, name)  # names device and property if unknown
+        pairs.append((label, name))
+    return pairs
 
 
 def bad(name: str, value: Any, allowed: str, what: str = "record") -> PropertyError:

@@ -104,7 +104,7 @@ class Recording:
         try:
             self._datastreams = self._make_datastreams()
             if self._datastreams is not None:
-                kernel._cache.add_listener(self._datastreams)
+                kernel.internals.cache.add_listener(self._datastreams)
             for camera in self.cameras:
                 kernel.start_sequence(camera, plan.count, plan.interval_ms, OVERFLOW[plan.overflow])
                 started.append(camera)
@@ -122,18 +122,18 @@ class Recording:
             except BaseException as problem:  # noqa: BLE001 - the start's own failure is what the caller needs
                 log.warning("recording: closing the writer after a failed start: %s", problem)
             raise
-        kernel._recordings.add(self)
+        kernel.internals.add_recording(self)
 
     def _pipe(self, camera: str, first: bool) -> CameraPipe:
         kernel, plan = self._kernel, self.plan
-        buffer = kernel._buffer_of(camera, "record")
+        buffer = kernel.internals.buffer_of(camera, "record")
         summary = kernel.sequence_summary(camera)
         steps = plan.steps[camera]
         scale = 1.0
         for step in steps:
             scale *= float(getattr(step, "pixel_scale", 1.0))
         pixel = kernel.pixel_size_um() * scale
-        interval = plan.interval_ms / 1000.0 or kernel._exposure_s(camera)
+        interval = plan.interval_ms / 1000.0 or kernel.internals.exposure_s(camera)
         group = kernel.roles.channel_group
         channel = kernel.current_config(group) if group else ""
         import numpy as np
@@ -169,8 +169,8 @@ class Recording:
             "started": time.time(),
             "parameters": self.plan.parameters(),
             "user": self.plan.metadata,
-            "configuration": kernel._configuration_record(),
-            "system_state": kernel._cache.snapshot(),
+            "configuration": kernel.internals.configuration_record(),
+            "system_state": kernel.internals.cache.snapshot(),
         }
 
     # -- control -----------------------------------------------------------------------------
@@ -184,9 +184,7 @@ class Recording:
     def _stop_camera(self, camera: str) -> None:
         """Make the camera's sequence end at its next step (from any thread, even while the
         kernel closes); frames already in its buffer are still written."""
-        loaded = self._kernel._devices.get(camera)
-        if loaded is not None:
-            self._kernel._interrupt_sequence(loaded)
+        self._kernel.internals.interrupt_sequence(camera)
 
     def wait(self, timeout: float | None = None) -> RecordingResult:
         """The result once everything is written and closed; a RecordingError if anything failed
@@ -294,12 +292,12 @@ class Recording:
             self._errors.append(failure)
             result = self._result(self.result_path())
         self.result = result
-        self._kernel._recordings.discard(self)
+        self._kernel.internals.remove_recording(self)
         self.finished.set_result(result)
 
     def _forget_listener(self) -> None:
         if self._datastreams is not None:
-            self._kernel._cache.remove_listener(self._datastreams)
+            self._kernel.internals.cache.remove_listener(self._datastreams)
 
     def _result(self, path: str) -> RecordingResult:
         progress = self.progress

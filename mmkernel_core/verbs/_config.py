@@ -8,7 +8,7 @@ from typing import Any
 
 from mmkernel_sdk.errors import ConfigError, DeviceStateError, MMKernelError, PropertyError
 
-from ..config import ConfigGroups, Loader, LoadReport, PixelSizeConfig, Setting, save
+from ..config import Loader, LoadReport, PixelSizeConfig, Setting, SystemConfiguration, save
 from ..devices import CORE_ROLES, Roles
 from ..runtime import Request, gather
 from ._base import KernelBase
@@ -19,9 +19,7 @@ from ._faces import closed_error, verb
 class ConfigVerbs(KernelBase):
     _core: CoreDevice
     roles: Roles
-    _groups: ConfigGroups
-    _pixel_sizes: dict[str, PixelSizeConfig]
-    _focus_directions: dict[str, int]
+    _configuration: SystemConfiguration
 
     # -- roles ------------------------------------------------------------------------------
     @verb
@@ -74,12 +72,12 @@ class ConfigVerbs(KernelBase):
                 value=sign,
                 allowed="-1, 0, 1",
             )
-        self._focus_directions[label] = int(sign)
+        self._configuration.focus_directions[label] = int(sign)
         return Request.completed(label, "set_focus_direction", None)
 
     @verb
     def focus_direction(self, label: str) -> Request:
-        return Request.completed(label, "focus_direction", self._focus_directions.get(label, 0))
+        return Request.completed(label, "focus_direction", self._configuration.focus_directions.get(label, 0))
 
     # -- config groups ----------------------------------------------------------------------
     @verb
@@ -93,15 +91,15 @@ class ConfigVerbs(KernelBase):
     ) -> Request:
         """Create a group, a preset, or add `device.prop = value` to a preset."""
         if preset is None:
-            self._groups.define_group(group)
+            self._configuration.groups.define_group(group)
         elif device is None or prop is None:
-            self._groups.define(group, preset)
+            self._configuration.groups.define(group, preset)
         else:
             if device == CORE:
                 self._core.spec(prop)  # names Core's properties if it has no such one
             else:
                 self._loaded(device).props.spec(prop, value)
-            self._groups.define(group, preset, Setting(device, prop, "" if value is None else str(value)))
+            self._configuration.groups.define(group, preset, Setting(device, prop, "" if value is None else str(value)))
         self.events.config_group_changed.emit(group)
         return Request.completed(group, "define_config", None)
 
@@ -109,7 +107,7 @@ class ConfigVerbs(KernelBase):
     def set_config(self, group: str, preset: str, *, timeout: float | None = None) -> Request:
         """Apply a preset. Every value is validated first, so a bad preset changes nothing;
         devices are then set in parallel, each in the preset's order."""
-        settings = self._groups.settings(group, preset)
+        settings = self._configuration.groups.settings(group, preset)
         checked = []
         core = []
         for setting in settings:
@@ -135,30 +133,30 @@ class ConfigVerbs(KernelBase):
 
     @verb
     def config_groups(self) -> Request:
-        return Request.completed("Core", "config_groups", self._groups.groups())
+        return Request.completed("Core", "config_groups", self._configuration.groups.groups())
 
     @verb
     def config_presets(self, group: str) -> Request:
-        return Request.completed(group, "config_presets", self._groups.presets(group))
+        return Request.completed(group, "config_presets", self._configuration.groups.presets(group))
 
     @verb
     def config_settings(self, group: str, preset: str) -> Request:
         """[(device, property, value)] of a preset, in definition order."""
-        settings = [(s.device, s.property, s.value) for s in self._groups.settings(group, preset)]
+        settings = [(s.device, s.property, s.value) for s in self._configuration.groups.settings(group, preset)]
         return Request.completed(group, "config_settings", settings)
 
     @verb
     def current_config(self, group: str) -> Request:
         """The preset whose every setting matches the cache, or "" (no device is asked)."""
-        for preset in self._groups.presets(group):
-            if self._matches(self._groups.settings(group, preset)):
+        for preset in self._configuration.groups.presets(group):
+            if self._matches(self._configuration.groups.settings(group, preset)):
                 return Request.completed(group, "current_config", preset)
         return Request.completed(group, "current_config", "")
 
     # -- pixel size -------------------------------------------------------------------------
     @verb
     def pixel_size_configs(self) -> Request:
-        return Request.completed("Core", "pixel_size_configs", sorted(self._pixel_sizes))
+        return Request.completed("Core", "pixel_size_configs", sorted(self._configuration.pixel_sizes))
 
     @verb
     def pixel_size_config(self, name: str) -> Request:
@@ -167,17 +165,17 @@ class ConfigVerbs(KernelBase):
     @verb
     def pixel_size_um(self) -> Request:
         """Pixel size of the resolution whose settings match the cache (0.0 if none does)."""
-        for name in sorted(self._pixel_sizes):
-            config = self._pixel_sizes[name]
+        for name in sorted(self._configuration.pixel_sizes):
+            config = self._configuration.pixel_sizes[name]
             if self._matches(config.settings):
                 return Request.completed("Core", "pixel_size_um", config.pixel_size_um)
         return Request.completed("Core", "pixel_size_um", 0.0)
 
     def _pixel_size(self, name: str) -> PixelSizeConfig:
         try:
-            return self._pixel_sizes[name]
+            return self._configuration.pixel_sizes[name]
         except KeyError:
-            known = ", ".join(sorted(self._pixel_sizes)) or "(none)"
+            known = ", ".join(sorted(self._configuration.pixel_sizes)) or "(none)"
             raise ConfigError(f"no pixel size configuration {name!r}; defined: {known}") from None
 
     def _matches(self, settings: list[Setting]) -> bool:
@@ -247,11 +245,8 @@ class ConfigVerbs(KernelBase):
         return path
 
     def _reset_configuration(self) -> None:
-        self._groups.clear()
-        self._pixel_sizes.clear()
-        self._focus_directions.clear()
+        self._configuration.reset()
         self.roles.__init__()  # type: ignore[misc]
-        self._config_file = None
 
 
 def _settle_with_call(request: Request, fn: Any, *args: Any) -> None:

@@ -17,6 +17,7 @@ from mmkernel_sdk.errors import (
     KernelClosedError,
     UnknownDeviceError,
 )
+from mmkernel_sdk.host import attach
 from mmkernel_sdk.resources import close_resources, open_resources
 
 from ..devices import BusyWatch, LoadedDevice
@@ -104,7 +105,7 @@ class DeviceLifecycle(KernelBase):
         device = factory()
         if not isinstance(device, Device):
             raise DeviceTypeError(f"{adapter}/{name} produced {device!r}, which is not a Device")
-        device._attach(self, self, label, name)
+        attach(device, self, self, label, name)
         if parent is not None:
             device.hub = self._devices[parent].device
         loaded = LoadedDevice(label, device, adapter, name, runner, parent)

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from mmkernel_sdk.errors import DeviceStateError, MMKernelError
+from mmkernel_sdk.errors import MMKernelError
 
-from ..recording._plan import (
-    RecordingPlan,
-    bad,
-    check_cameras,
-    check_count,
-    check_destination,
-    check_interval,
-    check_metadata,
-    check_overflow,
-    make_steps,
-    make_writer,
-)
-from ..recording._recording import Recording
+from ..recording import Recording, plan_recording
 from ..runtime import Request
 from ._config import ConfigVerbs
 from ._faces import verb
@@ -56,8 +43,8 @@ class RecordVerbs(SequenceVerbs, ConfigVerbs):
         (objects, or names such as "bin:2"); `overflow`: "block" (the camera waits for the
         writer) or "drop" (frames are dropped and counted); `datastreams`: (label, property)
         pairs recorded with timestamps at every frame and every change."""
-        plan = self._plan_recording(camera, path, count, format, steps, overflow, metadata, datastreams,
-                                    interval_ms, writer_options)  # fmt: skip
+        plan = plan_recording(self, camera, path, count, format, steps, overflow, metadata, datastreams,
+                              interval_ms, writer_options)  # fmt: skip
         recording = Recording(self, plan)
         request = Request("Core", "record")
         request.cancellable = False  # it starts at once, on its own thread
@@ -72,55 +59,6 @@ class RecordVerbs(SequenceVerbs, ConfigVerbs):
 
         threading.Thread(target=start, name="mmkernel-record-start", daemon=True).start()
         return request
-
-    def _plan_recording(
-        self,
-        camera: Any,
-        path: Any,
-        count: Any,
-        format: Any,  # noqa: A002
-        steps: Any,
-        overflow: Any,
-        metadata: Any,
-        datastreams: Any,
-        interval_ms: Any,
-        writer_options: Any,
-    ) -> RecordingPlan:
-        cameras = check_cameras(camera, self.roles.camera)
-        for label in cameras:
-            loaded = self._camera(label, "record")
-            if self._streaming(loaded):
-                raise DeviceStateError(f"camera {label!r} is already streaming; stop_sequence() before record()")
-        format_name, writer = make_writer(format, writer_options, self.adapters.writers)
-        streams = self._check_datastreams(datastreams)
-        per_camera, described = make_steps(steps, cameras, self.adapters.steps)
-        return RecordingPlan(
-            cameras=cameras,
-            destination=check_destination(path, format_name, writer, cameras),
-            count=check_count(count),
-            format_name=format_name,
-            writer=writer,
-            steps=per_camera,
-            overflow=check_overflow(overflow),
-            interval_ms=check_interval(interval_ms),
-            metadata=check_metadata(metadata),
-            datastreams=streams,
-            step_descriptions=described,
-        )
-
-    def _check_datastreams(self, datastreams: Any) -> list[tuple[str, str]]:
-        pairs = []
-        for item in datastreams or ():
-            if not (isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-                raise bad("datastreams", item, "(device label, property name) pairs, e.g. ('Z', 'Position')")
-            label, name = item
-            loaded = self._loaded(label)
-            if name == "XYPosition":
-                loaded.require_type("XYStage", "record")
-            else:
-                self.property_info(label, name)  # type: ignore[attr-defined] # names device and property if unknown
-            pairs.append((label, name))
-        return pairs
 
     @verb
     def recordings(self) -> Request:
@@ -144,7 +82,7 @@ class RecordVerbs(SequenceVerbs, ConfigVerbs):
 
     def _configuration_record(self) -> dict[str, Any]:
         """The configuration, for a recording's metadata: file, text, presets, roles, pixel size."""
-        path: Path | None = getattr(self, "_config_file", None)
+        path = self._configuration.file
         text = None
         if path is not None and path.is_file() and path.stat().st_size <= CONFIG_TEXT_LIMIT:
             try:

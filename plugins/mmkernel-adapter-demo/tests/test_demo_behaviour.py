@@ -28,7 +28,7 @@ def cam(k: Kernel) -> str:
 
 
 def test_nothing_is_computed_before_the_first_snap(k: Kernel, cam: str) -> None:
-    device = k._devices[cam].device
+    device = k.internals.device(cam).device
     assert device._img is None
     k.snap(cam)
     assert device._img is not None
