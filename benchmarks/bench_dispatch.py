@@ -5,7 +5,7 @@ baselines measured in the same run: a direct Python call (no thread hop at all) 
 hand-off (SimpleQueue + Lock ping-pong: the operating system's floor for any design that runs
 adapter code on the device's own thread).
 
-    python benchmarks/bench_dispatch.py
+    python benchmarks/bench_dispatch.py [--quick]
 """
 
 from __future__ import annotations
@@ -19,19 +19,20 @@ from queue import SimpleQueue
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import percentiles_us, time_calls
+from _util import Figure, options, percentiles_us, report, time_calls
 
 from mmkernel_core import Kernel
 from mmkernel_sdk import Generic, prop
 
 COUNT = 20_000
+QUICK_COUNT = 2_000
 
 
 class Instant(Generic):
     Value = prop(int, default=1)
 
 
-def bare_handoff() -> tuple[float, float]:
+def bare_handoff(count: int) -> tuple[float, float]:
     requests: SimpleQueue = SimpleQueue()
 
     def worker() -> None:
@@ -47,16 +48,16 @@ def bare_handoff() -> tuple[float, float]:
         requests.put(done)
         done.acquire()
 
-    result = percentiles_us(time_calls(call, COUNT))
+    result = percentiles_us(time_calls(call, count))
     requests.put(None)
     return result
 
 
-def aio_samples(kernel: Kernel) -> list[int]:
+def aio_samples(kernel: Kernel, count: int) -> list[int]:
     async def run() -> list[int]:
         clock = time.perf_counter_ns
         samples = []
-        for index in range(COUNT + 500):
+        for index in range(count + 500):
             start = clock()
             await kernel.aio.get_property("I", "Value")
             if index >= 500:
@@ -67,16 +68,18 @@ def aio_samples(kernel: Kernel) -> list[int]:
 
 
 def main() -> None:
+    opts = options()
+    count = QUICK_COUNT if opts.quick else COUNT
     with Kernel() as kernel:
         device = Instant()
         kernel.load_device("I", device)
         kernel.initialize("I")
-        direct = percentiles_us(time_calls(lambda: device._props.get("Value"), COUNT))
-        handoff = bare_handoff()
-        blocking = percentiles_us(time_calls(lambda: kernel.get_property("I", "Value"), COUNT))
-        cached = percentiles_us(time_calls(lambda: kernel.get_property("I", "Value", from_cache=True), COUNT))
-        future = percentiles_us(time_calls(lambda: kernel.submit.get_property("I", "Value").result(), COUNT))
-        aio = percentiles_us(aio_samples(kernel))
+        direct = percentiles_us(time_calls(lambda: device.Value, count))
+        handoff = bare_handoff(count)
+        blocking = percentiles_us(time_calls(lambda: kernel.get_property("I", "Value"), count))
+        cached = percentiles_us(time_calls(lambda: kernel.get_property("I", "Value", from_cache=True), count))
+        future = percentiles_us(time_calls(lambda: kernel.submit.get_property("I", "Value").result(), count))
+        aio = percentiles_us(aio_samples(kernel, count))
     rows = [
         ("direct Python call (baseline)", direct),
         ("bare thread hand-off (floor)", handoff),
@@ -89,6 +92,16 @@ def main() -> None:
     for name, (p50, p99) in rows:
         print(f"{name:34}{p50:10.2f}{p99:10.2f}{p50 / handoff[0]:16.2f}")
     print("targets: blocking p50 <= 15 us, from_cache <= 1 us, aio p50 <= 40 us")
+    floor = "bare hand-off"
+    report(
+        [
+            Figure("get_property, blocking, p50", blocking[0], handoff[0], "us", "", floor),
+            Figure("submit(...).result(), p50", future[0], handoff[0], "us", "", floor),
+            Figure("await aio.get_property, p50", aio[0], handoff[0], "us", "", floor),
+            Figure("get_property(from_cache), p50", cached[0], direct[0], "us", "", "direct call"),
+        ],
+        opts,
+    )
 
 
 if __name__ == "__main__":

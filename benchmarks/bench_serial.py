@@ -10,7 +10,7 @@
    after another, and the four at once through the kernel (each wheel on its own runner).
    Target: all four at once within 1.2x of one move.
 
-    python benchmarks/bench_serial.py
+    python benchmarks/bench_serial.py [--quick]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import serial
-from _util import percentiles_us, time_calls
+from _util import Figure, options, percentiles_us, report, time_calls
 
 from mmkernel_core import Kernel
 from mmkernel_sdk import Generic, prop
@@ -31,6 +31,7 @@ from mmkernel_sdk.testing import DirectHarness
 from mmkernel_sdk.testing.sim import LineSimulator, command, publish, register_simulator, serve_tcp
 
 EXCHANGES = 3000
+QUICK_EXCHANGES = 300
 TIME_SCALE = 0.1  # the FW102C simulator's moves, 10x faster than the real wheel (~0.29 s for 3 steps)
 
 
@@ -47,21 +48,21 @@ class Box(Generic):
     Value = prop(float, query="V?")
 
 
-def exchange_figures(url: str) -> dict[str, tuple[float, float]]:
+def exchange_figures(url: str, exchanges: int) -> dict[str, tuple[float, float]]:
     bare = serial.serial_for_url(url, timeout=1.0)
 
     def bare_query() -> bytes:
         bare.write(b"V?\r")
         return bare.read_until(b"\r")
 
-    figures = {"bare pyserial (write + read_until)": percentiles_us(time_calls(bare_query, EXCHANGES))}
+    figures = {"bare pyserial (write + read_until)": percentiles_us(time_calls(bare_query, exchanges))}
     bare.close()
 
     harness = DirectHarness(Box())
     harness.set("Port", url)
     harness.initialize()
     port = harness.device.port  # type: ignore[attr-defined]
-    figures["SerialPort.query"] = percentiles_us(time_calls(lambda: port.query("V?"), EXCHANGES))
+    figures["SerialPort.query"] = percentiles_us(time_calls(lambda: port.query("V?"), exchanges))
     harness.shutdown()
 
     with Kernel(timeout=10) as kernel:
@@ -69,12 +70,12 @@ def exchange_figures(url: str) -> dict[str, tuple[float, float]]:
         kernel.set_property("Box", "Port", url)
         kernel.initialize("Box")
         figures["kernel get_property (command property)"] = percentiles_us(
-            time_calls(lambda: kernel.get_property("Box", "Value"), EXCHANGES)
+            time_calls(lambda: kernel.get_property("Box", "Value"), exchanges)
         )
     return figures
 
 
-def wheel_figures() -> tuple[float, float, float]:
+def wheel_figures(rounds: int) -> tuple[float, float, float]:
     from mmkernel_adapter_thorlabs_fw.simulator import FW102CSimulator
 
     with Kernel(timeout=30) as kernel:
@@ -92,7 +93,7 @@ def wheel_figures() -> tuple[float, float, float]:
                 kernel.wait_for(label)
             return time.perf_counter() - started
 
-        one = min(move(labels[:1], p) for p in (3, 0, 3, 0))
+        one = min(move(labels[:1], p) for p in (3, 0) * rounds)
 
         def sequential(position: int) -> float:
             started = time.perf_counter()
@@ -101,30 +102,38 @@ def wheel_figures() -> tuple[float, float, float]:
                 kernel.wait_for(label)
             return time.perf_counter() - started
 
-        after_another = min(sequential(p) for p in (3, 0))
+        after_another = min(sequential(p) for p in (3, 0)[: max(1, rounds)])
         move(labels, 0)
-        at_once = min(move(labels, p) for p in (3, 0, 3, 0))
+        at_once = min(move(labels, p) for p in (3, 0) * rounds)
     return one, after_another, at_once
 
 
 def main() -> None:
+    opts = options()
+    exchanges = QUICK_EXCHANGES if opts.quick else EXCHANGES
+    results = []
     register_simulator("bench-echo", EchoSim)
     for title, over_tcp in (("sim:// (in-process simulator)", False), ("socket:// (simulator on local TCP)", True)):
         if not over_tcp:
-            figures = exchange_figures("sim://bench-echo")
+            figures = exchange_figures("sim://bench-echo", exchanges)
         else:
             with serve_tcp(EchoSim) as server:
-                figures = exchange_figures(server.url)
+                figures = exchange_figures(server.url, exchanges)
         base = figures["bare pyserial (write + read_until)"][0]
-        print(f"one query/reply exchange over {title}, {EXCHANGES} each")
+        print(f"one query/reply exchange over {title}, {exchanges} each")
         print(f"  {'':42s} {'p50 us':>8s} {'p99 us':>8s} {'p50 / bare':>11s}")
         for name, (p50, p99) in figures.items():
             print(f"  {name:42s} {p50:8.1f} {p99:8.1f} {p50 / base:11.2f}")
-    one, after_another, at_once = wheel_figures()
+        scheme = "socket://" if over_tcp else "sim://"
+        query = figures["SerialPort.query"][0]
+        results.append(Figure(f"SerialPort.query over {scheme}, p50", query, base, "us", "<= 1.2", "bare pyserial"))
+    one, after_another, at_once = wheel_figures(1 if opts.quick else 2)
     print(f"four FW102C wheels, 3 positions each (simulator timing x{TIME_SCALE}):")
     print(f"  one wheel alone          {one * 1000:7.1f} ms")
     print(f"  four, one after another  {after_another * 1000:7.1f} ms   ({after_another / one:.2f}x one move)")
     print(f"  four at once             {at_once * 1000:7.1f} ms   ({at_once / one:.2f}x one move; target <= 1.2)")
+    results.append(Figure("four wheels moving at once", at_once * 1e3, one * 1e3, "ms", "<= 1.2", "one wheel alone"))
+    report(results, opts)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
    else going on, then right after 100 expiries logged through a handler that takes 10 ms each.
    Logging happens off the watchdog thread, so the second figure should match the first.
 
-    python benchmarks/bench_waits.py
+    python benchmarks/bench_waits.py [--quick]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import percentiles_us, time_calls
+from _util import Figure, options, percentiles_us, report, time_calls
 
 from mmkernel_core import DeviceTimeoutError, Kernel
 from mmkernel_sdk import Generic, prop
@@ -43,8 +43,8 @@ class Stuck(Generic):
         return 1
 
 
-def idle_wait_latency(kernel: Kernel) -> tuple[float, float]:
-    return percentiles_us(time_calls(lambda: kernel.wait_for("Idle"), 2000, warmup=200))
+def idle_wait_latency(kernel: Kernel, count: int) -> tuple[float, float]:
+    return percentiles_us(time_calls(lambda: kernel.wait_for("Idle"), count, warmup=200))
 
 
 def lateness_ms(kernel: Kernel, labels: list[str], deadline_s: float) -> tuple[float, float]:
@@ -61,22 +61,25 @@ def lateness_ms(kernel: Kernel, labels: list[str], deadline_s: float) -> tuple[f
 
 
 def main() -> None:
+    opts = options()
+    count = 300 if opts.quick else 2000
+    pending_count = 100 if opts.quick else PENDING
     logging.getLogger("mmkernel").addHandler(logging.NullHandler())  # keep stderr for the figures
     with Kernel(timeout=60) as kernel:
         kernel.load_device("Moving", SimStage(move_s=300.0))
         kernel.load_device("Idle", SimStage())
         kernel.initialize_all()
-        quiet = idle_wait_latency(kernel)
+        quiet = idle_wait_latency(kernel, count)
         kernel.set_position("Moving", 10.0)
         threads_before = threading.active_count()
-        pending = [kernel.submit.wait_for("Moving", timeout=60) for _ in range(PENDING)]
+        pending = [kernel.submit.wait_for("Moving", timeout=60) for _ in range(pending_count)]
         threads_after = threading.active_count()
-        busy = idle_wait_latency(kernel)
+        busy = idle_wait_latency(kernel, count)
         assert not any(p.done() for p in pending)
     print(f"wait_for(idle), nothing else pending   p50 {quiet[0]:7.1f} us  p99 {quiet[1]:7.1f} us")
-    print(f"wait_for(idle), {PENDING} waits pending  p50 {busy[0]:7.1f} us  p99 {busy[1]:7.1f} us")
+    print(f"wait_for(idle), {pending_count} waits pending  p50 {busy[0]:7.1f} us  p99 {busy[1]:7.1f} us")
     print(f"ratio (pending / quiet) p50             {busy[0] / quiet[0]:.2f}   (target <= 1.5)")
-    print(f"threads: before the waits {threads_before}, with {PENDING} pending {threads_after}")
+    print(f"threads: before the waits {threads_before}, with {pending_count} pending {threads_after}")
 
     gates = [Gate() for _ in range(41)]
     with Kernel(timeout=60) as kernel:
@@ -108,6 +111,16 @@ def main() -> None:
         "  (each expiry logged by a 10 ms handler)"
     )
     print(f"expiry log records not yet handled then    {queued} (they wait on the callback thread, not the watchdog)")
+    report(
+        [
+            Figure(f"wait_for(idle) with {pending_count} waits pending, p50", busy[0], quiet[0], "us", "<= 1.5",
+                   "nothing pending"),
+            Figure("deadline lateness after 100 logged expiries, p50", stormy_late[0], quiet_late[0], "ms", "",
+                   "quiet"),
+            Figure("threads with the waits pending", threads_after, threads_before, "threads", "<= 1.0", "before"),
+        ],
+        opts,
+    )  # fmt: skip
 
 
 class _SlowHandler(logging.Handler):

@@ -1,16 +1,21 @@
-"""KernelHarness: the conformance kit's harness, running the device inside a real Kernel.
+"""Testing hooks for tests and benchmarks, and KernelHarness, the conformance kit's harness.
 
-Same methods as the SDK's DirectHarness, so `mmkernel_sdk.testing.conformance` checks run
-unchanged through the kernel's request path (runner thread, validation, cache, busy), and
-devices that operate other devices through `self.kernel` (Utilities) can be checked too.
+`KernelHarness` runs the device inside a real Kernel with the same methods as the SDK's
+DirectHarness, so `mmkernel_sdk.testing.conformance` checks run unchanged through the kernel's
+request path (runner thread, validation, cache, busy), and devices that operate other devices
+through `self.kernel` (Utilities) can be checked too:
 
     check_all(lambda: KernelHarness(DemoCamera()))
+
+`wait_until_resident(kernel)` waits until every camera's frame memory has been populated, so
+a benchmark measures a running system rather than first-touch page faults.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +24,18 @@ import numpy as np
 from mmkernel_sdk import Device, PropertySpec
 
 from ._kernel import Kernel
+
+
+def wait_until_resident(kernel: Kernel, timeout: float = 60.0) -> bool:
+    """Wait until the frame memory of every initialized camera is resident (populated in the
+    background after initialize or a configuration load); False if `timeout` passed first."""
+    deadline = time.monotonic() + timeout
+    internals = kernel.internals
+    for loaded in internals.devices():
+        buffer = loaded.camera.buffer if loaded.device_type == "Camera" else None
+        if buffer is not None and not buffer.memory.populated.wait(max(0.0, deadline - time.monotonic())):
+            return False
+    return True
 
 
 class KernelHarness:

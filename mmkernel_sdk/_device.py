@@ -111,7 +111,7 @@ class Device:
         self._one_connection("tell").write(command)
 
     def _one_connection(self, method: str) -> Any:
-        from .resources import resources_of  # the resources import this module
+        from .resources._resource import resources_of  # not the package: its port device is a Device
 
         found = resources_of(type(self))
         if len(found) != 1:

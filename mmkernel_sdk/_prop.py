@@ -24,7 +24,7 @@ from ._spec import PropertySpec
 from .errors import ReplyError
 
 if TYPE_CHECKING:
-    from ._device import Device
+    from ._owner import DeviceLike
 
 
 class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
@@ -136,14 +136,14 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
         return spec
 
     # -- binding to a device (what the property table calls) --------------------------------
-    def bound_getter(self, device: Device) -> Callable[[], Any] | None:
+    def bound_getter(self, device: DeviceLike) -> Callable[[], Any] | None:
         if self.fget is not None:
             return self.fget.__get__(device)  # type: ignore[no-any-return]
         if self.query is not None:
             return lambda: self._read_reply(device)
         return None
 
-    def bound_setter(self, device: Device) -> Callable[[Any], None] | None:
+    def bound_setter(self, device: DeviceLike) -> Callable[[Any], None] | None:
         if self.fset is not None:
             return self.fset.__get__(device)  # type: ignore[no-any-return]
         if self.write_command is not None:
@@ -164,7 +164,7 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
             wire = value
         return self.write_command.format(wire)
 
-    def _read_reply(self, device: Device) -> Any:
+    def _read_reply(self, device: DeviceLike) -> Any:
         assert self.query is not None
         reply = device.ask(self.query)
         text = reply.strip() if isinstance(reply, str) else reply
@@ -190,12 +190,12 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
             ) from None
 
     # -- attribute access from adapter code -------------------------------------------------
-    def __get__(self, obj: Device | None, owner: type | None = None) -> Any:
+    def __get__(self, obj: DeviceLike | None, owner: type | None = None) -> Any:
         if obj is None:
             return self
         return obj._props.get(self.name)
 
-    def __set__(self, obj: Device, value: Any) -> None:
+    def __set__(self, obj: DeviceLike, value: Any) -> None:
         """Adapter code assigning `self.x = v`: validate, apply, and tell the kernel."""
         obj._props.set_and_notify(self.name, value)
 

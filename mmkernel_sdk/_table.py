@@ -15,7 +15,7 @@ from ._spec import PropertySpec, type_name
 from .errors import DeviceError, PropertyError
 
 if TYPE_CHECKING:
-    from ._device import Device
+    from ._owner import DeviceLike
 
 Getter = Callable[[], Any]
 Setter = Callable[[Any], None]
@@ -24,7 +24,7 @@ Setter = Callable[[Any], None]
 class PropertyTable:
     """Holds and applies property values; validation is the caller's job (see `coerce`)."""
 
-    def __init__(self, device: Device) -> None:
+    def __init__(self, device: DeviceLike) -> None:
         self._device = device
         self._specs: dict[str, PropertySpec] = {}
         self._values: dict[str, Any] = {}

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mmkernel_core import Kernel
-from mmkernel_sdk.testing import Gate
+# The shared helpers assert like the tests do (with pytest's explanations); this must run before they are imported.
+pytest.register_assert_rewrite("tests.support")
+
+from mmkernel_core import Kernel  # noqa: E402
+from mmkernel_sdk.testing import Gate  # noqa: E402
 
 
 @pytest.fixture

@@ -50,35 +50,42 @@ class RingArena:
     def reclaim(self) -> None:
         """Forget free frames at the old end; an empty arena starts again at offset 0."""
         slots = self.slots
-        while slots and slots[0].free:
+        while slots:
+            oldest = slots[0]
+            if oldest.state < CONSUMED or oldest.holds:  # Slot.free, inline: this runs per frame
+                break
             slots.popleft().state = FREED
         if not slots:
             self.head = 0
 
     def reserve(self, nbytes: int) -> Slot | None:
         """A new WRITING slot of `nbytes`, or None if no contiguous room is free right now."""
-        size = aligned(max(nbytes, 1))
-        if size > self.capacity:
-            raise ValueError(f"a {nbytes}-byte frame cannot fit a {self.capacity}-byte buffer")
+        size = (max(nbytes, 1) + ALIGN - 1) // ALIGN * ALIGN  # aligned(), inline: this runs per frame
+        capacity = self.capacity
+        if size > capacity:
+            raise ValueError(f"a {nbytes}-byte frame cannot fit a {capacity}-byte buffer")
         self.reclaim()
-        offset = self._room_for(size)
-        if offset is None:
-            return None
+        slots = self.slots
+        head = self.head
+        if not slots:
+            offset = 0
+        else:
+            tail = slots[0].offset
+            if head > tail:  # live region [tail, head): room after it, or wrap to the start
+                if head + size <= capacity:
+                    offset = head
+                elif size <= tail:
+                    offset = 0
+                else:
+                    return None
+            elif head + size <= tail:  # wrapped: room is [head, tail)
+                offset = head
+            else:
+                return None
         slot = Slot(offset, nbytes)
-        self.slots.append(slot)
+        slots.append(slot)
         self.head = offset + size
         return slot
-
-    def _room_for(self, size: int) -> int | None:
-        if not self.slots:
-            return 0
-        tail = self.slots[0].offset
-        head = self.head
-        if head > tail:  # live region [tail, head): room after it, or wrap to the start
-            if head + size <= self.capacity:
-                return head
-            return 0 if size <= tail else None
-        return head if head + size <= tail else None  # wrapped: room is [head, tail)
 
     def oldest(self) -> Slot | None:
         return self.slots[0] if self.slots else None

@@ -32,12 +32,13 @@ CallAt = Callable[[float, Callable[[], None]], Any]  # the watchdog's timer: cal
 
 log = logging.getLogger("mmkernel.buffer")
 
-# Waking a waiting consumer costs a thread wake-up per frame. In a fast stream (frames less than
-# FAST_STREAM_S apart) consumers are woken once NOTIFY_BATCH frames are ready; a waiting consumer
-# also looks again every CONSUMER_RECHECK_S, which bounds the delay when a fast stream pauses.
-# Slow streams wake the consumer at every frame.
+# Waking a waiting consumer costs a thread wake-up (and a hand-over of the GIL) per wake. In a
+# fast stream (frames less than FAST_STREAM_S apart) a waiting consumer is woken once the oldest
+# frame it has not been told of is NOTIFY_WINDOW_S old, so it takes the frames of that window in
+# one go; a waiting consumer also looks again every CONSUMER_RECHECK_S, which bounds the delay
+# when a fast stream pauses. Slow streams wake the consumer at every frame.
 FAST_STREAM_S = 0.001
-NOTIFY_BATCH = 4
+NOTIFY_WINDOW_S = 0.0005
 CONSUMER_RECHECK_S = 0.002
 Overflow = Literal["stop", "overwrite", "block"]
 POLICIES: tuple[str, ...] = ("stop", "overwrite", "block")
@@ -82,6 +83,7 @@ class FrameBuffer:
     def __init__(self, camera: str, capacity_bytes: int, memory: FrameMemory | None = None) -> None:
         self.camera = camera
         self.memory = memory if memory is not None else FrameMemory(capacity_bytes, camera)
+        self._writable, self._readonly = self.memory.array, self.memory.readonly  # per frame: no lookups
         self._arena = RingArena(capacity_bytes)
         self._lock = threading.RLock()  # re-entrant: a Frame released by the GC may land here
         self._frame_ready = threading.Condition(self._lock)
@@ -93,6 +95,7 @@ class FrameBuffer:
         # futures/asyncio pop_next waiting for a frame, oldest first, with their deadline timers
         self._pending_pops: dict[Request, Any] = {}
         self._last_commit = 0.0
+        self._untold_since = 0.0  # commit time of the oldest frame a waiting consumer was not woken for
         self._scratch: np.ndarray | None = None
         self.policy: str = "stop"
         self._end: MMKernelError | None = StreamEnded(f"camera {camera!r}: no sequence has been started")
@@ -143,37 +146,45 @@ class FrameBuffer:
         return self._end is None
 
     # -- writing (camera runner) ------------------------------------------------------------
-    def acquire(self, shape: tuple[int, ...], dtype: np.dtype) -> tuple[Slot | None, np.ndarray]:
-        """A writable view for the next frame. Under "overwrite" with the oldest frame held by a
-        reader, the frame goes to a scratch array and is counted as dropped (slot is None).
-        Under "block" with no room, NoSpace: try again after `on_space`."""
-        nbytes = math.prod(shape) * dtype.itemsize
+    def acquire(
+        self, shape: tuple[int, ...], dtype: np.dtype, nbytes: int | None = None
+    ) -> tuple[Slot | None, np.ndarray]:
+        """A writable view for the next frame (`nbytes`, if given, is its size: the camera's
+        runner knows it). Under "overwrite" with the oldest frame held by a reader, the frame
+        goes to a scratch array and is counted as dropped (slot is None). Under "block" with no
+        room, NoSpace: try again after `on_space`."""
+        if nbytes is None:
+            nbytes = math.prod(shape) * dtype.itemsize
         with self._lock:
-            while True:
-                slot = self._arena.reserve(nbytes)
-                if slot is not None:
-                    break
-                oldest = self._arena.oldest()
-                assert oldest is not None
-                policy = self.policy
-                if policy == "overwrite" and oldest.state == READY and oldest.holds == 0:
-                    self._ready.popleft().state = DROPPED  # the oldest unread frame
-                    self.dropped += 1
-                elif policy == "overwrite":
+            slot = self._arena.reserve(nbytes)
+            while slot is None:
+                if self._make_room():
                     self.dropped += 1
                     return None, self._scratch_for(shape, dtype)
-                elif policy == "block":
-                    self._writer_waiting = True
-                    raise NoSpace
-                else:
-                    raise BufferOverflowError(
-                        f"camera {self.camera!r}: buffer full after {self.produced} frames; the sequence "
-                        f"stopped with {len(self._ready)} frames kept in the {self.capacity / 2**20:g} MB "
-                        "buffer (read faster, enlarge it with set_buffer_size, or use overflow='overwrite'"
-                        " or 'block')"
-                    )
-        view = np.ndarray(shape, dtype, buffer=self.memory.array, offset=slot.offset)
-        return slot, view
+                slot = self._arena.reserve(nbytes)
+        return slot, np.ndarray(shape, dtype, buffer=self._writable, offset=slot.offset)
+
+    def _make_room(self) -> bool:
+        """Under the lock, the buffer full: apply the policy. True means the frame must go to
+        scratch (overwrite, the oldest frame held by a reader); else room was made."""
+        oldest = self._arena.oldest()
+        assert oldest is not None
+        policy = self.policy
+        if policy == "overwrite" and oldest.state == READY and oldest.holds == 0:
+            self._ready.popleft().state = DROPPED  # the oldest unread frame
+            self.dropped += 1
+            return False
+        if policy == "overwrite":
+            return True
+        if policy == "block":
+            self._writer_waiting = True
+            raise NoSpace
+        raise BufferOverflowError(
+            f"camera {self.camera!r}: buffer full after {self.produced} frames; the sequence "
+            f"stopped with {len(self._ready)} frames kept in the {self.capacity / 2**20:g} MB "
+            "buffer (read faster, enlarge it with set_buffer_size, or use overflow='overwrite'"
+            " or 'block')"
+        )
 
     def commit(self, slot: Slot | None, header: FrameHeader) -> None:
         """Publish a filled slot (a scratch frame was already counted as dropped)."""
@@ -189,15 +200,21 @@ class FrameBuffer:
             self.produced += 1
             if len(ready) > self.high_water_frames:
                 self.high_water_frames = len(ready)
-            used = self._arena.bytes_in_use()
+            arena = self._arena
+            tail, head = arena.slots[0].offset, arena.head  # bytes_in_use(), inline: this runs per frame
+            used = head - tail if head > tail else arena.capacity - tail + head
             if used > self.high_water_bytes:
                 self.high_water_bytes = used
             now = time.monotonic()
-            if self._consumers_waiting and (len(ready) >= NOTIFY_BATCH or now - self._last_commit > FAST_STREAM_S):
-                self._frame_ready.notify()
+            if self._consumers_waiting:
+                since = self._untold_since or now
+                if now - self._last_commit > FAST_STREAM_S or now - since >= NOTIFY_WINDOW_S:
+                    self._frame_ready.notify()
+                    since = 0.0
+                self._untold_since = since
             self._last_commit = now
             pops = self._pending_pops
-            while pops and ready:
+            while pops and ready:  # futures and asyncio pops waiting: hand them frames now
                 request = next(iter(pops))
                 timer = pops.pop(request)
                 _cancel(timer)
@@ -231,10 +248,17 @@ class FrameBuffer:
         """The oldest unread frame; after the last one, the sequence's end (StreamEnded or the
         error that stopped it)."""
         with self._lock:
-            if not self._wait_ready(timeout):
+            ready = self._ready
+            if not ready and not self._wait_ready(timeout):
                 raise self._no_frame(timeout)
-            slot = self._take()
-        return self._frame(slot)
+            slot = ready.popleft()  # _take(), inline: this runs per frame
+            slot.state = CONSUMED
+            slot.holds += 1
+            self.delivered += 1
+        header: FrameHeader = slot.header  # type: ignore[assignment]
+        return Frame(
+            np.ndarray(header.shape, header.dtype, buffer=self._readonly, offset=slot.offset), header, self, slot
+        )
 
     def _wait_ready(self, timeout: float) -> bool:
         """Under the lock: wait up to `timeout` for a ready frame (False if none came); after
@@ -251,6 +275,7 @@ class FrameBuffer:
             if remaining <= 0:
                 return False
             self._consumers_waiting += 1
+            self._untold_since = 0.0
             self._frame_ready.wait(min(remaining, CONSUMER_RECHECK_S))
             self._consumers_waiting -= 1
         return True
@@ -374,7 +399,7 @@ class FrameBuffer:
 
     def _frame(self, slot: Slot) -> Frame:
         header: FrameHeader = slot.header  # type: ignore[assignment]
-        array = np.ndarray(header.shape, header.dtype, buffer=self.memory.readonly, offset=slot.offset)
+        array = np.ndarray(header.shape, header.dtype, buffer=self._readonly, offset=slot.offset)
         return Frame(array, header, self, slot)
 
     def release(self, slot: Slot | None) -> None:
@@ -382,7 +407,7 @@ class FrameBuffer:
             return
         with self._lock:
             slot.holds -= 1
-            if self._writer_waiting and slot.free:
+            if self._writer_waiting and slot.holds == 0 and slot.state >= CONSUMED:
                 self._writer_waiting = False
                 if self._on_space is not None:
                     self._on_space()

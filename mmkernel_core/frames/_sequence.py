@@ -66,6 +66,8 @@ class Sequence:
         self._shape: tuple[int, ...] = ()
         self._dtype = np.dtype(np.uint8)
         self._components = 1
+        self._nbytes = 0
+        self._read_frame: Callable[[np.ndarray], Any] = loaded.device.read_frame  # type: ignore[attr-defined]
         self._next_due = 0.0
         self._slot: Slot | None = None  # reserved and not yet committed
         self.summary: dict[str, Any] = {}
@@ -95,7 +97,7 @@ class Sequence:
     def _query_format(self) -> None:
         self._shape, self._dtype = frame_format(self.loaded.device, self.camera)
         self._components = self._shape[2] if len(self._shape) == 3 else 1
-        nbytes = int(np.prod(self._shape)) * self._dtype.itemsize
+        self._nbytes = nbytes = int(np.prod(self._shape)) * self._dtype.itemsize
         if nbytes > self.buffer.capacity:
             raise BufferOverflowError(
                 f"camera {self.camera!r}: a {self._shape} {self._dtype} frame ({nbytes / 2**20:g} MB) does not "
@@ -116,9 +118,11 @@ class Sequence:
         if not self.running or self.stop_requested.is_set() or (self.count is not None and self.produced >= self.count):
             self.end()
             return None
-        self._collect_changes()
+        if self._changes:
+            self._collect_changes()
+        buffer = self.buffer
         try:
-            slot, view = self.buffer.acquire(self._shape, self._dtype)
+            slot, view = buffer.acquire(self._shape, self._dtype, self._nbytes)
         except BufferOverflowError as error:
             self.end(error)
             return None
@@ -126,13 +130,12 @@ class Sequence:
             return time.monotonic() + BLOCK_RECHECK_S
         self._slot = slot
         try:
-            tags = self.loaded.device.read_frame(view)  # type: ignore[attr-defined]
+            tags = self._read_frame(view)
         except BaseException as error:  # noqa: BLE001 - ends the sequence; the consumer gets it
             self._give_back()
             self.end(self._failure("read_frame", error))
             return None
-        header = self._header(tags)
-        self.buffer.commit(slot, header)
+        buffer.commit(slot, self._header(tags))
         self._slot = None
         self.produced += 1
         if self.interval_s:
@@ -145,14 +148,22 @@ class Sequence:
 
     # -- helpers ----------------------------------------------------------------------------
     def _header(self, tags: Any) -> FrameHeader:
-        if tags is not None and not isinstance(tags, Mapping):
+        if tags is None:  # the common case first: no tags, usually nothing changed
+            camera_time = None
+            metadata: Any = NO_METADATA
+            if self._pending:
+                metadata = self._pending if self.metadata else NO_METADATA
+                self._pending = {}
+            return FrameHeader(self.produced, self.camera, self._shape, self._dtype, self._components, time.time(),
+                               camera_time, metadata)  # fmt: skip
+        if not isinstance(tags, Mapping):
             raise DeviceError(
                 self.camera,
                 "read_frame",
                 f"camera {self.camera!r}: read_frame() returned {tags!r}; allowed: a dict of tags or None",
             )
         camera_time = tags.get("ElapsedTime-ms") if tags else None
-        metadata: Any = NO_METADATA
+        metadata = NO_METADATA
         if self.metadata and (self._pending or tags):
             metadata = {**self._pending, **tags} if tags else self._pending
         self._pending = {}

@@ -29,6 +29,7 @@ from ._waitgraph import bind_current_thread
 log = logging.getLogger("mmkernel.runner")
 _STOP = object()
 _WAKE = object()  # "look at the task again now" (space freed for a blocked sequence)
+BURST_S = 0.002  # a task always ready (a free-running camera) runs this long before the loop looks round
 Report = Callable[..., None]  # report(logger, level, message, *args, device=label): logging off this thread
 
 
@@ -316,12 +317,36 @@ class Runner:
     def _next_with_task(self) -> Request | object | None:
         """Alternate task steps (the one due first) with queued requests; sleep on the queue
         until a task's next step is due. None means: nothing to handle this round."""
-        task, slot = min(self._tasks.items(), key=lambda item: item[1].due)
+        tasks = self._tasks
+        task, slot = next(iter(tasks.items())) if len(tasks) == 1 else min(tasks.items(), key=_due_of)
         now = time.monotonic()
         if now >= slot.due:
-            step = slot.step
+            due = self._run_steps(task, slot.step, now)
+            if due is None:
+                tasks.pop(task, None)
+                return None
+            # "now" rather than 0: a task that is always ready takes turns with the others
+            slot.due = max(due, time.monotonic()) if due <= 0 else due
+        if not tasks:
+            return None
+        wait = (slot.due if len(tasks) == 1 else min(s.due for s in tasks.values())) - time.monotonic()
+        if wait <= 0:
+            return None if self._queue.empty() else self._queue.get()
+        try:
+            return self._queue.get(timeout=wait)
+        except Empty:
+            return None
+
+    def _run_steps(self, task: Task, step: Request, now: float) -> float | None:
+        """Run `task`'s steps while it is ready at once, alone on this runner and nothing is
+        queued (for at most BURST_S): requests still get in between any two steps, and a
+        fast camera does not pay the round trip through the loop for every frame."""
+        self.current = step
+        queue_empty = self._queue.empty
+        alone = len(self._tasks) == 1
+        until = now + BURST_S
+        while True:
             step.started = now
-            self.current = step
             try:
                 due = task.step()
             except BaseException as error:  # noqa: BLE001 - a task bug must not kill the runner
@@ -331,21 +356,13 @@ class Runner:
                 except BaseException:  # noqa: BLE001 - already reported; the task is dropped
                     pass
                 due = None
-            self._done_running(step, dequeued=False)
-            if due is None:
-                self._tasks.pop(task, None)
-                return None
-            # "now" rather than 0: a task that is always ready takes turns with the others
-            slot.due = max(due, time.monotonic()) if due <= 0 else due
-        if not self._tasks:
-            return None
-        wait = min(s.due for s in self._tasks.values()) - time.monotonic()
-        if wait <= 0:
-            return None if self._queue.empty() else self._queue.get()
-        try:
-            return self._queue.get(timeout=wait)
-        except Empty:
-            return None
+            if due is None or due > 0 or not alone or not queue_empty():
+                break
+            now = time.monotonic()
+            if now >= until:
+                break
+        self._done_running(step, dequeued=False)
+        return due
 
     def _invoke(self, request: Request) -> None:
         """Execute and settle at once (re-entrant calls on this thread)."""
@@ -402,6 +419,10 @@ class Runner:
             self._idle.notify_all()
         for callback in idle_callbacks:
             _call_safely(callback)
+
+
+def _due_of(item: tuple[Task, _TaskSlot]) -> float:
+    return item[1].due
 
 
 def _STEP() -> None:  # noqa: N802 - a marker: the `fn` of the Requests that stand for task steps

@@ -57,7 +57,9 @@ class WaitVerbs(KernelBase):
         """Wait for every device a preset sets (MMCore's waitForConfig); Core settings take
         no time. The error names every device still busy."""
         deadline = time.monotonic() + self._limit(timeout)
-        labels = dict.fromkeys(s.device for s in self._configuration.groups.settings(group, preset) if s.device != "Core")  # type: ignore[attr-defined]
+        labels = dict.fromkeys(
+            s.device for s in self._configuration.groups.settings(group, preset) if s.device != "Core"
+        )  # type: ignore[attr-defined]
         parts = [self._watched(self._loaded(label), deadline) for label in labels]
         return gather(group, "wait_for_config", parts, _combine_wait)
 

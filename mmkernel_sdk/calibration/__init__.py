@@ -30,7 +30,7 @@ from ._file import CalibrationError, CalibrationFile, CalibrationWarning, record
 from ._paths import safe_component, store_path
 
 if TYPE_CHECKING:
-    from .._device import Device
+    from .._owner import DeviceLike
 
 MEMORIZED = "property "  # memorized property values are stored as "property <name>"
 
@@ -198,7 +198,7 @@ def _check_key(key: str) -> None:
 
 
 # -- what the kernel and the harness call ------------------------------------------------------
-def open_calibration(device: Device) -> Calibration:
+def open_calibration(device: DeviceLike) -> Calibration:
     """The store for `device`, keyed by adapter + device name + serial number (or label)."""
     host = device._host
     roots = getattr(host, "calibration_roots", None)
@@ -214,7 +214,7 @@ def open_calibration(device: Device) -> Calibration:
     return Calibration(user, site)
 
 
-def serial_of(device: Device) -> str:
+def serial_of(device: DeviceLike) -> str:
     """The serial number the adapter names (`serial_number_property`), "" if none or unreadable."""
     name = type(device).serial_number_property
     if not name:
@@ -226,12 +226,12 @@ def serial_of(device: Device) -> str:
     return str(value).strip() if value is not None else ""
 
 
-def remember(device: Device, name: str, value: Any) -> None:
+def remember(device: DeviceLike, name: str, value: Any) -> None:
     """A memorized property was set: keep its value."""
     device.calibration[MEMORIZED + name] = to_json(value, name)
 
 
-def restore_memorized(device: Device, skip: Iterable[str] = ()) -> list[str]:
+def restore_memorized(device: DeviceLike, skip: Iterable[str] = ()) -> list[str]:
     """Write every memorized property's kept value back to the hardware (at initialize), except
     those in `skip` (set in this session before initialize: what the user asked for wins);
     returns the problems (a value no longer allowed, an unreadable store: skipped, and said).

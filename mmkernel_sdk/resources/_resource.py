@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .._prop import prop
 
 if TYPE_CHECKING:
-    from .._device import Device
+    from .._owner import DeviceLike
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class PortTarget:
     url: str
     settings: Any = None
     via: str | None = None  # the port device's label, if any
-    device: Device | None = None  # that port device (its AnswerTimeout, DelayBetweenCharsMs)
+    device: DeviceLike | None = None  # that port device (its AnswerTimeout, DelayBetweenCharsMs)
 
 
 class Resource:
@@ -46,7 +46,7 @@ class Resource:
                 item.attr = f"_{attr}_{item.name}"
                 setattr(owner, item.attr, item)
 
-    def __get__(self, device: Device | None, owner: type | None = None) -> Any:
+    def __get__(self, device: DeviceLike | None, owner: type | None = None) -> Any:
         if device is None:
             return self
         key = f"_resource_{self.attr}"
@@ -55,17 +55,17 @@ class Resource:
             connection = device.__dict__[key] = self.connect(device)
         return connection
 
-    def connect(self, device: Device) -> Any:
+    def connect(self, device: DeviceLike) -> Any:
         raise NotImplementedError
 
     # -- lifecycle (called by the kernel or a harness, on the device's thread) --------------
-    def open(self, device: Device) -> None:
+    def open(self, device: DeviceLike) -> None:
         self.__get__(device).open()
 
-    def close(self, device: Device) -> None:
+    def close(self, device: DeviceLike) -> None:
         self.__get__(device).close()
 
-    def wire(self, device: Device) -> str | None:
+    def wire(self, device: DeviceLike) -> str | None:
         """A key naming the physical wire (devices with the same key share a runner), or None
         while the address is not set."""
         return None
@@ -91,7 +91,7 @@ def _find_resources(kind: type) -> list[Resource]:
     return list(found.values())
 
 
-def open_resources(device: Device) -> None:
+def open_resources(device: DeviceLike) -> None:
     """Open every resource of `device`; if one fails, those already opened are closed again."""
     opened: list[Resource] = []
     try:
@@ -104,7 +104,7 @@ def open_resources(device: Device) -> None:
         raise
 
 
-def close_resources(device: Device) -> None:
+def close_resources(device: DeviceLike) -> None:
     """Close every resource of `device` (each one, whatever the others do); raises the first
     error after trying all."""
     errors: list[BaseException] = []
@@ -122,23 +122,23 @@ def resource_property_names(kind: type) -> set[str]:
     return {item.name for resource in resources_of(kind) for item in resource.properties()}
 
 
-def wires_of(device: Device) -> list[str]:
+def wires_of(device: DeviceLike) -> list[str]:
     return [w for r in resources_of(type(device)) if (w := r.wire(device)) is not None]
 
 
-def iter_connections(device: Device) -> Iterator[Any]:
+def iter_connections(device: DeviceLike) -> Iterator[Any]:
     for resource in resources_of(type(device)):
         yield resource.__get__(device)
 
 
-def _close_quietly(resource: Resource, device: Device) -> None:
+def _close_quietly(resource: Resource, device: DeviceLike) -> None:
     try:
         resource.close(device)
     except BaseException:  # noqa: BLE001 - the open failure is what the caller needs
         pass
 
 
-def resolve_port(device: Device, address: str) -> PortTarget:
+def resolve_port(device: DeviceLike, address: str) -> PortTarget:
     """Ask the kernel where `address` leads (a port device's label, a mapped name); without a
     kernel the address is the URL itself."""
     host = device._host

@@ -28,7 +28,7 @@ from . import _shared
 from ._resource import PortTarget, Resource, resolve_port
 
 if TYPE_CHECKING:
-    from .._device import Device
+    from .._owner import DeviceLike
 
 BAUD_RATES = (110, 300, 600, 1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200, 128000, 230400,
               256000, 460800, 500000, 921600)  # fmt: skip
@@ -237,14 +237,14 @@ class SerialPort(Resource):
             )  # fmt: skip
         return items
 
-    def connect(self, device: Device) -> SerialConnection:
+    def connect(self, device: DeviceLike) -> SerialConnection:
         return SerialConnection(self, device)
 
-    def _refuse_while_open(self, name: str) -> Callable[[Device, object], None]:
+    def _refuse_while_open(self, name: str) -> Callable[[DeviceLike, object], None]:
         """A setter for a port device's line setting: while a device has its line open, a new
         value would be reported but never applied, so it is refused."""
 
-        def check(device: Device, value: object) -> None:
+        def check(device: DeviceLike, value: object) -> None:
             wire = self.wire(device)
             users = _shared.users_of(wire) if wire is not None else []
             if users and value != device._props.get(name):
@@ -260,16 +260,16 @@ class SerialPort(Resource):
 
         return check
 
-    def wire(self, device: Device) -> str | None:
+    def wire(self, device: DeviceLike) -> str | None:
         address = self.address(device)
         if not address or address == UNDEFINED:
             return None
         return _wire_key(resolve_port(device, address).url)
 
-    def address(self, device: Device) -> str:
+    def address(self, device: DeviceLike) -> str:
         return device.device_name if self.address_from_name else str(device._props.get("Port"))
 
-    def settings(self, device: Device) -> LineSettings:
+    def settings(self, device: DeviceLike) -> LineSettings:
         props = device._props
         return LineSettings(
             int(props.get("BaudRate")),
@@ -289,7 +289,7 @@ def _wire_key(url: str) -> str:
 class SerialConnection:
     """`self.port` in adapter code: one device's use of a (possibly shared) serial line."""
 
-    def __init__(self, resource: SerialPort, device: Device) -> None:
+    def __init__(self, resource: SerialPort, device: DeviceLike) -> None:
         self._resource = resource
         self._device = device
         self._line: SerialLine | None = None

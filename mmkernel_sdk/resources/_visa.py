@@ -27,7 +27,7 @@ from ._resource import Resource
 from ._serial import _wire_key as _serial_wire_key
 
 if TYPE_CHECKING:
-    from .._device import Device
+    from .._owner import DeviceLike
 
 _managers: dict[str, Any] = {}
 _managers_lock = threading.Lock()
@@ -69,10 +69,10 @@ class VisaInstrument(Resource):
                  before_init=True),
         ]  # fmt: skip
 
-    def connect(self, device: Device) -> VisaConnection:
+    def connect(self, device: DeviceLike) -> VisaConnection:
         return VisaConnection(self, device)
 
-    def wire(self, device: Device) -> str | None:
+    def wire(self, device: DeviceLike) -> str | None:
         name = str(device._props.get("Resource"))
         return visa_wire(name, _resolve_backend(str(device._props.get("Backend")), device)) if name else None
 
@@ -103,7 +103,7 @@ def visa_wire(name: str, backend: str) -> str:
     return f"visa:{backend}:{key}" if simulated else f"visa:{key}"
 
 
-def _resolve_backend(backend: str, device: Device) -> str:
+def _resolve_backend(backend: str, device: DeviceLike) -> str:
     """A pyvisa-sim YAML named relative to nothing (`instrument.yaml@sim`) is looked for in the
     current directory, then beside the adapter's module: an adapter ships its simulated instrument."""
     path, at, library = backend.rpartition("@")
@@ -117,7 +117,7 @@ def _resolve_backend(backend: str, device: Device) -> str:
 class VisaConnection:
     """`self.visa` in adapter code."""
 
-    def __init__(self, resource: VisaInstrument, device: Device) -> None:
+    def __init__(self, resource: VisaInstrument, device: DeviceLike) -> None:
         self._resource = resource
         self._device = device
         self.instrument: Any = None  # the pyvisa resource, for what this class does not wrap

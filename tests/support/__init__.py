@@ -1,0 +1,1 @@
+"""Helpers shared by several test files: test devices, plugin and recording helpers, paths."""

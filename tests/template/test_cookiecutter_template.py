@@ -1,0 +1,286 @@
+"""The cookiecutter-adapter template: every device type x transport generates a project that is
+ruff-clean, installs, passes its own tests and is discovered by the kernel; long and awkward
+names (digits first, quotes, dots, umlauts, ...) still give working, ruff-clean Python; answers
+that cannot work are refused before anything is written; `cruft update` carries a template
+change into a generated project."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import py_compile
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+from packaging.requirements import Requirement
+
+from tests.support.paths import ROOT
+
+TEMPLATE = ROOT / "cookiecutter-adapter"
+DEVICE_TYPES = ["StateDevice", "Stage", "XYStage", "Shutter", "Camera", "Generic"]
+TRANSPORTS = ["serial", "visa", "none"]
+COMBINATIONS = list(itertools.product(DEVICE_TYPES, TRANSPORTS))
+BIN = Path(sys.executable).parent
+LONG_NAMES = [
+    ("Thorlabs", "Motorized Filter Wheel"),  # a usual length
+    ("Hamamatsu Photonics", "ORCA-Flash4.0 V3 Digital CMOS C13440"),  # long: imports must wrap
+]
+TRICKY_NAMES = [
+    ("89 North", "LDI"),  # a digit first
+    ("Hamamatsu", "ORCA-Flash4.0"),  # a dot
+    ("O'Brien Optics", "Filter Wheel (6, fast)"),  # a quote, a comma, parentheses
+    ("Märzhäuser", "Tango #2 & {x}/y"),  # umlauts (ASCII on the wire), #, &, braces, a slash
+    ('Acme "Best"', '1" Wheel \\ x'),  # double quotes, a backslash
+]
+FEW = [("StateDevice", "serial"), ("Camera", "visa"), ("Generic", "none")]  # every file of the template
+
+
+def tool(name: str) -> str:
+    found = BIN / name
+    return str(found) if found.exists() else shutil.which(name) or name
+
+
+def generate(output: Path, **context: str) -> Path:
+    return Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(output), extra_context=context))
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
+    """All 18 projects, installed (built as wheels) into one directory put on PYTHONPATH: the
+    test environment itself stays clean."""
+    output = tmp_path_factory.mktemp("generated")
+    projects = [
+        generate(output, instrument=f"{device_type} {transport}", device_type=device_type, transport=transport)
+        for device_type, transport in COMBINATIONS
+    ]
+    site = output / "site"
+    install(projects, site)
+    return projects, site
+
+
+def install(projects: list[Path], site: Path) -> None:
+    """Build the projects as wheels into `site` (put on PYTHONPATH): the test environment stays clean."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target",
+         str(site), *map(str, projects)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def ruff_problems(project: Path) -> str:
+    found = ""
+    for command in (["check"], ["format", "--check", "--diff"]):
+        done = subprocess.run([tool("ruff"), *command, "--config", str(project / "pyproject.toml"), str(project)],
+                              capture_output=True, text=True)  # fmt: skip
+        found += f"{project.name}: ruff {command[0]}: {done.stdout}{done.stderr}" if done.returncode else ""
+    return found
+
+
+def run_own_tests(project: Path, site: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(project / "tests")],
+        capture_output=True, text=True, cwd=project, env=environment(site), timeout=300,
+    )  # fmt: skip
+
+
+def environment(site: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_every_combination_is_generated_with_the_files_its_transport_needs(generated: tuple[list[Path], Path]) -> None:
+    projects, _ = generated
+    for (device_type, transport), project in zip(COMBINATIONS, projects, strict=True):
+        package = project / project.name.replace("-", "_")
+        files = {p.name for p in package.iterdir()} | {p.name for p in (project / "tests").iterdir()}
+        assert {"device.py", "plugin.py", "example.cfg", "test_device.py"} <= files
+        assert ("simulator.py" in files) == ("test_protocol.py" in files) == (transport == "serial")
+        assert ("instrument.yaml" in files) == (transport == "visa")
+        assert ("vendor_sdk.py" in files) == (transport == "none")
+        assert (project / ".github" / "workflows" / "ci.yml").exists()
+        readme = (project / "README.md").read_text()
+        assert readme.index('python -m pip install -e ".[test]"') < readme.index("python -m pytest")
+        assert "class " in (package / "device.py").read_text() and device_type in (package / "device.py").read_text()
+
+
+def test_generated_projects_are_ruff_clean(generated: tuple[list[Path], Path]) -> None:
+    projects, _ = generated
+    assert "".join(ruff_problems(project) for project in projects) == ""
+
+
+@pytest.mark.parametrize(("vendor", "instrument"), LONG_NAMES + TRICKY_NAMES)
+def test_long_and_awkward_names_give_python_that_compiles_and_is_ruff_clean(
+    tmp_path: Path, vendor: str, instrument: str
+) -> None:
+    problems = []
+    for device_type, transport in FEW:
+        project = generate(tmp_path, vendor=vendor, instrument=instrument, device_type=device_type, transport=transport)
+        for source in sorted(project.rglob("*.py")):
+            try:
+                py_compile.compile(str(source), doraise=True)
+            except py_compile.PyCompileError as error:
+                problems.append(f"{source.relative_to(tmp_path)}: {error.exc_value}")
+        problems.append(ruff_problems(project))
+        shutil.rmtree(project)
+    assert "".join(problems) == ""
+
+
+def test_projects_with_awkward_names_pass_their_own_tests(tmp_path: Path) -> None:
+    """Umlauts and punctuation on a serial line (the simulator and the wire tests speak ASCII), quotes
+    in pyvisa-sim's YAML, a digit first: each project installs, passes its tests, and the kernel runs it."""
+    answers = [
+        {"vendor": "Märzhäuser", "instrument": "Tango #2 & {x}/y", "device_type": "Stage", "transport": "serial"},
+        {"vendor": "89 North", "instrument": 'O\'Brien "Wheel" (6, fast)', "device_type": "StateDevice",
+         "transport": "visa"},
+    ]  # fmt: skip
+    projects = [generate(tmp_path, **answer) for answer in answers]
+    plugin = (projects[1] / "mmkernel_adapter_89_north_o_brien_wheel_6_fast" / "plugin.py").read_text(encoding="utf-8")
+    assert 'ADAPTER = "89NorthOBrienWheel6Fast"' in plugin  # as the vendor writes it, digit first
+    assert ".device:Device89NorthOBrienWheel6Fast" in plugin  # a class name cannot start with a digit
+    install(projects, tmp_path / "site")
+    for project in projects:
+        done = run_own_tests(project, tmp_path / "site")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+def test_cookiecutter_asks_only_what_it_cannot_derive() -> None:
+    """Names (project folder, package, adapter, class) are derived from vendor and instrument, in
+    private variables: cookiecutter does not ask for them (docs/tutorial.md lists the questions)."""
+    settings = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
+    asked = [key for key in settings if not key.startswith("_")]
+    assert asked == ["vendor", "instrument", "author", "email", "device_type", "transport", "mmkernel_requirement"]
+    assert set(asked) <= set(settings["__prompts__"])
+    tutorial = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
+    assert "how pip finds MMKernel" in tutorial
+
+
+@pytest.mark.parametrize(
+    ("answer", "dependency"),
+    [
+        ("mmkernel", "mmkernel"),
+        ("mmkernel>=0.1", "mmkernel>=0.1"),
+        ("/home/ada/my mmkernel", "mmkernel @ file:///home/ada/my%20mmkernel"),
+        ("C:\\Users\\ada\\mmkernel", "mmkernel @ file:///C:/Users/ada/mmkernel"),
+        ("https://github.com/ada/mmkernel.git", "mmkernel @ git+https://github.com/ada/mmkernel.git"),
+        ("git+https://github.com/ada/mmkernel@v0.1", "mmkernel @ git+https://github.com/ada/mmkernel@v0.1"),
+    ],
+)
+def test_the_mmkernel_answer_becomes_a_requirement_and_ci_installs_mmkernel_first(
+    tmp_path: Path, answer: str, dependency: str
+) -> None:
+    project = generate(tmp_path, mmkernel_requirement=answer, transport="none")
+    assert f'dependencies = ["{dependency}"]' in (project / "pyproject.toml").read_text(encoding="utf-8")
+    assert Requirement(dependency).name == "mmkernel"
+    workflow = (project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    first = re.search(r'pip install "(mmkernel @ [^"]+)"', workflow)
+    project_install = re.search(r"pip install (--no-deps )?-e ", workflow)
+    assert first is not None and project_install is not None, workflow
+    assert first.start() < project_install.start(), workflow  # MMKernel first: it is not on PyPI
+    expected = dependency if "git+" in dependency else "mmkernel @ git+https://github.com/mmkernel/mmkernel"
+    assert first[1] == expected  # CI has no checkout of MMKernel: it always installs one from git
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"mmkernel_requirement": "../mmkernel"}, "pip cannot find MMKernel with '../mmkernel'"),
+        ({"vendor": "!!!", "instrument": "???"}, "(from the vendor and instrument)"),
+        ({"instrument": "Filter\nWheel"}, "contains a control character"),
+    ],
+)
+def test_answers_that_cannot_work_are_refused_before_anything_is_written(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], answers: dict[str, str], message: str
+) -> None:
+    with pytest.raises(FailedHookException):
+        generate(tmp_path, **answers)
+    assert message in capfd.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("index", range(len(COMBINATIONS)), ids=[f"{d}-{t}" for d, t in COMBINATIONS])
+def test_each_generated_project_passes_its_own_tests(generated: tuple[list[Path], Path], index: int) -> None:
+    projects, site = generated
+    project = projects[index]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(project / "tests")],
+        capture_output=True, text=True, cwd=project, env=environment(site), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+def test_the_kernel_discovers_every_generated_adapter(generated: tuple[list[Path], Path]) -> None:
+    _, site = generated
+    script = (
+        "import json; from mmkernel_core import Kernel\n"
+        "k = Kernel()\n"
+        "print(json.dumps({'adapters': [a.name for a in k.adapters.adapters()],"
+        " 'errors': [str(e) for e in k.plugin_errors()], 'examples': sorted(k.adapters.examples)}))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment(site))
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["errors"] == []
+    expected = {f"Acme{d}{t.capitalize()}" for d, t in COMBINATIONS}  # each word's first letter raised, no more
+    assert expected <= set(found["adapters"]), expected - set(found["adapters"])
+    assert {f"acme-{d.lower()}-{t}" for d, t in COMBINATIONS} <= set(found["examples"])
+
+
+def test_the_readme_command_for_the_example_configuration_runs_in_the_project_folder(
+    generated: tuple[list[Path], Path],
+) -> None:
+    projects, site = generated
+    for project in projects[:: len(TRANSPORTS) + 1]:  # a few, of every transport
+        readme = (project / "README.md").read_text(encoding="utf-8")
+        command = re.search(r"`(mmkernel devices -c \S+)`", readme)
+        assert command is not None, readme
+        done = subprocess.run([tool("mmkernel"), *command[1].split()[1:]], cwd=project, env=environment(site),
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0 and " ok " in done.stdout, f"{project.name}: {done.stdout}{done.stderr}"
+
+
+def test_cruft_update_carries_a_template_change_into_a_project(tmp_path: Path) -> None:
+    template_repo = tmp_path / "template"
+    shutil.copytree(TEMPLATE, template_repo / "cookiecutter-adapter")
+    git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=test"]
+
+    def commit(where: Path, message: str) -> None:
+        subprocess.run(["git", "init", "-q"], cwd=where, check=True)
+        subprocess.run([*git, "add", "-A"], cwd=where, check=True)
+        subprocess.run([*git, "commit", "-qm", message], cwd=where, check=True)
+
+    commit(template_repo, "template version 1")
+    context = {"instrument": "Lamp", "device_type": "Generic", "transport": "serial"}
+    created = subprocess.run(
+        [tool("cruft"), "create", str(template_repo), "--directory", "cookiecutter-adapter", "--no-input",
+         "--extra-context", json.dumps(context)],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    project = tmp_path / "mmkernel-adapter-acme-lamp"
+    recorded = json.loads((project / ".cruft.json").read_text())
+    assert recorded["directory"] == "cookiecutter-adapter"
+    version = json.loads((TEMPLATE / "cookiecutter.json").read_text())["__template_version"]
+    assert recorded["context"]["cookiecutter"]["__template_version"] == version
+    commit(project, "generated")
+
+    settings = template_repo / "cookiecutter-adapter" / "cookiecutter.json"
+    later = str(int(version) + 1)
+    text = settings.read_text()
+    settings.write_text(text.replace(f'"__template_version": "{version}"', f'"__template_version": "{later}"'))
+    readme = template_repo / "cookiecutter-adapter" / "{{cookiecutter.__project_slug}}" / "README.md"
+    readme.write_text(readme.read_text() + "\nA change made in the template after the project was generated.\n")
+    subprocess.run([*git, "commit", "-qam", "template version 2"], cwd=template_repo, check=True)
+
+    assert subprocess.run([tool("cruft"), "check"], cwd=project, capture_output=True).returncode != 0  # behind
+    updated = subprocess.run([tool("cruft"), "update", "-y"], cwd=project, capture_output=True, text=True)
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    assert "A change made in the template after the project was generated." in (project / "README.md").read_text()
+    assert f'version = "{later}"' in (project / "pyproject.toml").read_text()
+    assert subprocess.run([tool("cruft"), "check"], cwd=project, capture_output=True).returncode == 0
