@@ -199,13 +199,16 @@ def test_each_frame_carries_only_what_changed(kernel: Kernel) -> None:
 
 def test_property_set_during_a_sequence_applies_between_frames(kernel: Kernel) -> None:
     camera(kernel)
-    kernel.start_sequence("Cam")  # until stopped
+    kernel.start_sequence("Cam", interval_ms=1)  # until stopped; paced, so its 4 MB cannot fill meanwhile
     first = kernel.pop_next("Cam")
     first.release()
     kernel.set_property("Cam", "Width", 48)  # served between two frames
     assert kernel.get_property("Cam", "Width") == 48
-    kernel.stop_sequence("Cam")
     frames = []
+    while not frames or frames[-1][0] != (16, 48):  # the sequence goes on in the new format
+        with kernel.pop_next("Cam") as frame:
+            frames.append((frame.array.shape, dict(frame.meta.metadata)))
+    kernel.stop_sequence("Cam")
     while True:
         try:
             with kernel.pop_next("Cam") as frame:
