@@ -1,4 +1,10 @@
-"""The `mmkernel` command line (typer)."""
+"""The `mmkernel` command line (typer): one module per group of commands, registered below.
+
+`_session` opens a kernel for a command (configuration, port map, errors printed verbatim);
+`_demo`, `_inspect` (adapters, devices, props, get, set), `_snap`, `_record`, `_simulate`,
+`_names` are the commands. May import anything of mmkernel_core; it uses the public Kernel API
+and `kernel.internals`.
+"""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ log = logging.getLogger("mmkernel.buffer")
 # one go; a waiting consumer also looks again every CONSUMER_RECHECK_S, which bounds the delay
 # when a fast stream pauses. Slow streams wake the consumer at every frame.
 FAST_STREAM_S = 0.001
-NOTIFY_WINDOW_S = 0.0005
+NOTIFY_WINDOW_S = 0.001
 CONSUMER_RECHECK_S = 0.002
 Overflow = Literal["stop", "overwrite", "block"]
 POLICIES: tuple[str, ...] = ("stop", "overwrite", "block")

@@ -21,7 +21,7 @@ import numpy as np
 log = logging.getLogger("mmkernel.buffer")
 
 MADV_POPULATE_WRITE = 23  # Linux >= 5.14
-CHUNK = 64 * 1024 * 1024
+CHUNK = 4 * 1024 * 1024  # populated a few huge pages at a time: a long madvise call stalls other page faults
 
 
 def _libc_madvise():  # type: ignore[no-untyped-def]
