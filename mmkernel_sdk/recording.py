@@ -12,6 +12,11 @@ returning factories from the hooks `mmkernel_writers()` / `mmkernel_steps()` (se
   array (one camera's frames), used from one thread only. `write` receives runs of frames in
   order ((n, *frame) arrays) and returns how many frames (from the start) it no longer needs:
   the kernel keeps the rest of them, zero-copy, until then.
+- Nothing accumulates: `write` gets the per-frame table rows of its frames with them, the
+  writer gets datastream rows as they come (`add_table(name, rows)`, appended), and at least
+  every second the kernel asks every stream to make what it has durable and visible
+  (`checkpoint()`) and tells the writer the recording's progress (`checkpoint(progress)`), so a
+  process killed at any moment leaves a dataset that reads as the frames written up to then.
 """
 
 from __future__ import annotations
@@ -59,12 +64,14 @@ class Table:
 class StreamWriter:
     """Writes one array; called from one thread only."""
 
-    def write(self, runs: Sequence[np.ndarray]) -> int:
+    def write(self, runs: Sequence[np.ndarray], rows: Table) -> int:
         """Append frames, given as runs: arrays of one or more frames along their first axis
         (n, *spec.frame_shape), read-only, possibly views into a camera's buffer (a run of small
-        frames is one array: copy or write it in one go). Return how many frames from the start
-        of the stream the writer no longer needs (it may keep the newest until their writes
-        complete: the kernel keeps them, zero-copy, until then)."""
+        frames is one array: copy or write it in one go), and `rows`, their rows of the
+        per-frame table (number, received, camera_time, changes + changes_offsets), one per
+        frame. Return how many frames from the start of the stream the writer no longer needs
+        (it may keep the newest until their writes complete: the kernel keeps them, zero-copy,
+        until then)."""
         raise NotImplementedError
 
     @property
@@ -77,11 +84,17 @@ class StreamWriter:
         """Bytes of pixel data stored so far (after compression)."""
         raise NotImplementedError
 
-    def close(self, table: Table) -> int:
+    def checkpoint(self) -> int:
+        """Called at least every second: make every frame handed to `write` so far (and its
+        rows) durable and visible to a reader, so a killed process leaves them, and never more
+        frames than were written. Returns frames the writer no longer needs (all of them, once
+        their writes are done). The default: `written`."""
+        return self.written
+
+    def close(self) -> int:
         """Finish: everything in flight is stored, the array's length is the frames written,
-        and `table` (the per-frame table; rows past the frames written are dropped) is stored
-        with it. Returns frames written. Called also after a failure, so that what was written
-        stays readable."""
+        and their rows are stored (rows of frames a failed write lost are not). Returns frames
+        written. Called also after a failure, so that what was written stays readable."""
         raise NotImplementedError
 
 
@@ -111,8 +124,19 @@ class Writer:
         raise NotImplementedError
 
     def add_table(self, name: str, table: Table) -> None:
-        """A table beside the images (a datastream: time, frame, value)."""
+        """Rows of a table beside the images (a datastream: time, frame, value), appended to
+        what earlier calls with the same name gave (called as the recording goes)."""
         raise NotImplementedError
+
+    def checkpoint(self, progress: dict[str, Any]) -> None:
+        """At least every second: the recording's progress ({"state": "recording",
+        "frames_written": {stream: n}, "updated": epoch seconds}), for a reader of a dataset
+        whose recording never closed. The default does nothing."""
+
+    def discard(self) -> None:
+        """The recording could not start (nothing was recorded): remove what `open` made, so
+        the same destination can be used again. The default closes with an error result."""
+        self.close({"result": {"error": "the recording could not start"}})
 
     def close(self, metadata: dict[str, Any]) -> str:
         """Store the final metadata and make everything durable; return where it went."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -50,7 +53,7 @@ def record(
         columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn())  # fmt: skip
         try:
-            with Progress(*columns, console=out, transient=True) as bar:
+            with _sigterm_as_ctrl_c(), Progress(*columns, console=out, transient=True) as bar:
                 task = bar.add_task("recording", total=total, rate="")
                 while not recording.done():
                     _show(bar, task, recording)
@@ -66,6 +69,21 @@ def record(
                 out.print(_summary(result))
             raise fail(str(error)) from None
     out.print(_summary(result))
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a scheduler's stop, `kill`) ends the recording as Ctrl-C does: everything
+    acquired is written and the dataset is finalized."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _show(bar: Progress, task: TaskID, recording: Recording) -> None:

@@ -12,6 +12,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -295,9 +296,18 @@ class FrameBuffer:
             take = self._take
             return [take() for _ in range(min(most, len(self._ready)))]
 
+    def release_when_unused(self, frame: Frame) -> tuple[np.ndarray, weakref.finalize]:
+        """Hand `frame`'s pixels over: returns its array, and the slot is released once that
+        array and every view of it are gone (numpy views keep their base alive), so whoever
+        keeps one (a processing step holding the previous frame) keeps valid pixels. Calling
+        the returned finalizer releases the slot now (the holder must be done with it)."""
+        array = frame.array
+        slot = frame.forget()
+        return array, weakref.finalize(array, self.release, slot)
+
     def release_all(self, frames: list[Frame]) -> None:
         """Release many frames under one lock (a recording's writer frees whole runs)."""
-        self.release_slots([frame._detach() for frame in frames])
+        self.release_slots([frame.forget() for frame in frames])
 
     def release_slots(self, slots: list[Slot | None]) -> None:
         with self._lock:

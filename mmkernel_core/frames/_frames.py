@@ -70,8 +70,9 @@ class Frame:
         if self._buffer is not None:
             self._buffer.release(self._slot)
 
-    def _detach(self) -> Slot | None:
-        """Forget the pixels without telling the buffer (it releases the slot itself)."""
+    def forget(self) -> Slot | None:
+        """Forget the pixels without telling the buffer, and return the slot: whoever calls this
+        (the buffer's own helpers) releases it later."""
         if self._array is None:
             return None
         self._array = None

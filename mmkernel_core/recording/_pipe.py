@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import sys
 import threading
+import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +31,7 @@ from mmkernel_sdk.errors import MMKernelError, RecordingError, StreamEnded
 from mmkernel_sdk.recording import FrameInfo, Step, StreamSpec, StreamWriter, Writer
 
 from ..frames import Frame, FrameBuffer, FrameHeader, Slot
-from ._tables import Datastreams, FrameTable
+from ._tables import Datastreams, rows_of
 
 log = logging.getLogger("mmkernel.recording")
 
@@ -36,17 +39,20 @@ RUN = 512  # frames taken (from the buffer, from the hand-off) at once at most
 POLL_S = 0.05  # how often a waiting thread looks at whether the recording was stopped or failed
 HANDOFF_FRAMES = 1024  # frames between the reader and the writer at most ...
 HANDOFF_BYTES = 256 << 20  # ... and bytes of step outputs (frames still in the buffer cost nothing extra)
+_FRESH_REFS = 3  # references to an array only `_owned` holds: its caller's, its argument, getrefcount's
+CHECKPOINT_S = 1.0  # what was written is made durable and visible (frames, rows, progress) this often at least
 
 
 @dataclass
 class Run:
     """Frames on their way to the writer: `arrays` are (n, *frame) pieces, `headers` one per
-    frame, `held` the buffer frames to release once written, `owned` bytes of step outputs."""
+    frame, `slots` the buffer slots to release once written (taken without Frame objects: no
+    steps; with steps a frame's slot goes when the last view of its pixels does), `owned` bytes
+    of step outputs."""
 
     arrays: list[np.ndarray] = field(default_factory=list)
     headers: list[FrameHeader] = field(default_factory=list)
-    held: list[Frame] = field(default_factory=list)
-    slots: list[Slot] = field(default_factory=list)  # held too: taken without Frame objects (no steps)
+    slots: list[Slot] = field(default_factory=list)
     owned: int = 0
 
 
@@ -91,7 +97,6 @@ class Handoff:
                 run = self._runs.popleft()
                 merged.arrays += run.arrays
                 merged.headers += run.headers
-                merged.held += run.held
                 merged.owned += run.owned
                 self._frames -= len(run.headers)
                 self._bytes -= run.owned
@@ -138,6 +143,7 @@ class CameraPipe:
         on_failure: Callable[[RecordingError], None],
         on_done: Callable[[CameraPipe], None],
         on_camera_error: Callable[[CameraPipe, MMKernelError], None] = lambda pipe, error: None,
+        on_checkpoint: Callable[[CameraPipe], None] = lambda pipe: None,
     ) -> None:
         self.camera = camera
         self.buffer = buffer
@@ -150,8 +156,12 @@ class CameraPipe:
         self.on_failure = on_failure
         self.on_done = on_done
         self.on_camera_error = on_camera_error  # the sequence ended with an error (not a stop)
+        self.on_checkpoint = on_checkpoint  # the stream made its frames durable: the recording's progress
+        self._next_checkpoint = time.monotonic() + CHECKPOINT_S
         self.handoff = Handoff()
-        self.table = FrameTable()
+        self.rows = 0  # frames handed to the stream writer
+        self._kept: deque[weakref.finalize] = deque()  # frames handed to the steps, released when unused
+        self._numbers: deque[tuple[int, np.ndarray]] = deque()  # (first row, camera frame numbers) not yet released
         self.stream: StreamWriter | None = None
         self.received = 0  # frames taken from the buffer
         self.filtered = 0  # frames a step dropped
@@ -225,8 +235,7 @@ class CameraPipe:
                     continue
                 run, failure = self._process(frames)
                 if run.headers and not self.handoff.put(run):
-                    self.buffer.release_all(run.held)
-                    break
+                    break  # aborted: the run goes, and with it the frames it holds
                 if failure is not None:
                     raise failure
             for step in self.steps:
@@ -238,15 +247,21 @@ class CameraPipe:
             self.handoff.end()
 
     def _process(self, frames: list[Frame]) -> tuple[Run, RecordingError | None]:
-        """The steps over a run; on a failure, the frames before it and the error."""
+        """The steps over a run; on a failure, the frames before it and the error.
+
+        What is handed to a recording belongs to it: each frame's slot is released once its
+        pixels and every view of them are gone (a step may keep the previous frame; an output
+        that is a view of the input keeps it until written), and an output the step still holds
+        (a buffer it reuses: `np.subtract(..., out=self.buf); return self.buf`) is copied."""
         run = Run()
-        release: list[Frame] = []
         failure: RecordingError | None = None
         position = 0
         for position, frame in enumerate(frames):  # noqa: B007 - used after the loop
             meta = frame.meta
             info = FrameInfo(meta.number, meta.received, meta.camera_time, meta.metadata)
-            out: np.ndarray | None = frame.array
+            pixels, release = self.buffer.release_when_unused(frame)
+            self._handed_over(release)
+            out: np.ndarray | None = pixels
             step_name = ""
             try:
                 for step in self.steps:
@@ -255,7 +270,7 @@ class CameraPipe:
                     if out is None:
                         break
                 if out is not None:
-                    out = to_planes(np.asarray(out))
+                    out = self._owned(np.asarray(out), pixels)
                     self._check_format(out, meta.number)
             except RecordingError as error:
                 failure = error
@@ -265,19 +280,37 @@ class CameraPipe:
                 break
             if out is None:
                 self.filtered += 1
-                release.append(frame)
                 continue
-            if np.may_share_memory(out, frame.array):
-                run.held.append(frame)
-            else:
-                release.append(frame)  # the step made its own array: the buffer slot is free at once
-                run.owned += out.nbytes
+            if not np.may_share_memory(out, pixels):
+                run.owned += out.nbytes  # the step's own array: the buffer slot is free once `pixels` goes
             run.arrays.append(out[None])
             run.headers.append(meta)
         if failure is not None:
-            release += frames[position:]
-        self.buffer.release_all(release)
+            self.buffer.release_all(frames[position + 1 :])
         return run, failure
+
+    def _handed_over(self, release: weakref.finalize) -> None:
+        """Keep the frames handed to the steps whose pixels are still alive (a step keeps one),
+        so they are released when the recording ends; the dead ones go."""
+        kept = self._kept
+        kept.append(release)
+        while kept and not kept[0].alive:
+            kept.popleft()
+
+    def _release_kept(self) -> None:
+        """The recording is over: frames a step still keeps go back to the camera's buffer (a
+        kept frame would stop its ring: memory is reclaimed oldest first)."""
+        while self._kept:
+            self._kept.popleft()()
+
+    @staticmethod
+    def _owned(out: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+        """`out` as the recording may keep it: a copy unless it is the frame's own memory or an
+        array nobody else holds (a step's result, fresh). A view of something else, or an array
+        the step keeps (its reused output buffer), would change under the queued frame."""
+        if not np.may_share_memory(out, pixels) and (out.base is not None or sys.getrefcount(out) > _FRESH_REFS):
+            out = out.copy()
+        return to_planes(out)
 
     def _check_format(self, out: np.ndarray, number: int) -> None:
         spec = self.spec
@@ -329,8 +362,6 @@ class CameraPipe:
 
     # -- the writer --------------------------------------------------------------------------
     def _release(self, run: Run) -> None:
-        if run.held:
-            self.buffer.release_all(run.held)
         if run.slots:
             self.buffer.release_slots(run.slots)  # type: ignore[arg-type]
 
@@ -345,7 +376,7 @@ class CameraPipe:
             self._finish(held)
 
     def _write_runs(self, held: deque[tuple[int, Run]]) -> None:
-        table, datastreams = self.table, self.datastreams
+        datastreams = self.datastreams
         while True:
             if self._reader is None:
                 if self.handoff.aborted:
@@ -365,20 +396,48 @@ class CameraPipe:
                 assert self.spec is not None
                 self.stream = self.writer.add_stream(self.spec)
             stream = self.stream  # written to even with nothing new: it reports the writes finished meanwhile
-            table.add_headers(run.headers)
+            rows = rows_of(run.headers)
+            if len(rows):
+                self._numbers.append((self.rows, rows.columns["number"]))
+                self.rows += len(rows)
             if datastreams is not None:
                 for header in run.headers:
                     datastreams.at_frame(header.number, header.received, header.metadata)
-            if run.held or run.slots:
-                held.append((len(table), run))
+            if run.slots:
+                held.append((self.rows, run))
             try:
-                released = stream.write(run.arrays)
+                released = stream.write(run.arrays, rows)
+                if time.monotonic() >= self._next_checkpoint:
+                    released = self._checkpoint(stream)
             finally:
                 self.written, self.bytes_written = stream.written, stream.bytes_written
             while held and held[0][0] <= released:
                 self._release(held.popleft()[1])
+            while len(self._numbers) > 1 and self._numbers[1][0] <= released:
+                self._numbers.popleft()
             if failure is not None:
                 raise failure
+
+    def _checkpoint(self, stream: StreamWriter) -> int:
+        """Make what was written durable and visible: the stream's frames and rows, the
+        datastreams' new rows (the first camera's pipe holds them), the recording's progress.
+        Every write has finished then: returns the frames the writer no longer needs."""
+        self._next_checkpoint = time.monotonic() + CHECKPOINT_S
+        released = stream.checkpoint()
+        if self.datastreams is not None:
+            for name, rows in self.datastreams.take().items():
+                if len(rows):
+                    self.writer.add_table(name, rows)
+        self.written, self.bytes_written = stream.written, stream.bytes_written
+        self.on_checkpoint(self)
+        return released
+
+    def _number_at(self, row: int) -> int | None:
+        """The camera's frame number of the `row`-th frame handed to the writer, if still known."""
+        for first, numbers in self._numbers:
+            if first <= row < first + len(numbers):
+                return int(numbers[row - first])
+        return None
 
     def _checked(self, run: Run) -> tuple[Run, RecordingError | None]:
         """Without steps the frames are checked here: the camera's format must not change. The
@@ -406,7 +465,7 @@ class CameraPipe:
         if isinstance(error, RecordingError):
             return error
         written = self.stream.written if self.stream is not None else 0
-        number = self.table.number[written] if written < len(self.table) else None
+        number = self._number_at(written)
         at = f" at frame {number}" if number is not None else ""
         failure = RecordingError(
             f"camera {self.camera!r}: writing failed{at} after {written} frames were written "
@@ -429,7 +488,7 @@ class CameraPipe:
                 self._join_reader()
                 for name, image in self.images.items():
                     self.writer.add_image(self.camera, name, image, self.spec)
-                self.written = self.stream.close(self.table.table())
+                self.written = self.stream.close()
                 self.bytes_written = self.stream.bytes_written
         except BaseException as error:  # noqa: BLE001 - reported; the frames written before stay
             self._fail(self._write_failure(error))
@@ -438,6 +497,7 @@ class CameraPipe:
                 self._release(held.popleft()[1])
             self.abort()
             self._join_reader()
+            self._release_kept()
             self._drain_buffer()
             self.done.set()
             self.on_done(self)

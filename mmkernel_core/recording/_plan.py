@@ -7,7 +7,6 @@ created, no camera starts, unless all of it is right.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from mmkernel_sdk.errors import DeviceStateError, PropertyError
 from mmkernel_sdk.recording import Step, Writer
 
 from ..runtime import is_finite_number, is_whole
+from ._json import check_json
 from .builtin import STEPS, WRITERS
 
 OVERFLOW = {"block": "block", "drop": "overwrite"}  # the recording's policy -> the buffer's
@@ -144,15 +144,17 @@ def check_interval(interval_ms: Any) -> float:
 
 
 def check_metadata(metadata: Any) -> dict[str, Any]:
+    """A dict of strict JSON values (what every reader of the store accepts): a NaN, an
+    infinity, a key that is not text or a value JSON has no form for is refused by where it is."""
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
         raise bad("metadata", metadata, "a dict of JSON values")
     try:
-        json.dumps(metadata)
-    except (TypeError, ValueError) as error:
-        raise bad("metadata", metadata, f"a dict of JSON values ({error})") from None
-    return dict(metadata)
+        check_json(metadata)
+    except ValueError as error:
+        raise bad("metadata", metadata, f"a dict of strict JSON values: {error}") from None
+    return copy.deepcopy(metadata)
 
 
 def make_writer(format: Any, options: dict[str, Any] | None, writers: dict[str, Any]) -> tuple[str, Writer]:  # noqa: A002
@@ -233,9 +235,15 @@ def check_destination(destination: Any, format_name: str, writer: Writer, camera
         for target in [path, *writer.stream_paths(text, cameras)]:
             if Path(target).exists():
                 raise bad("path", str(target), "a path that does not exist yet: record() never overwrites data")
-        if not path.parent.exists():
-            raise bad("path", text, f"a path in an existing directory ({str(path.parent)!r} does not exist)")
+        if not path.parent.is_dir():
+            why = "is not a directory" if path.parent.exists() or _under_a_file(path) else "does not exist"
+            raise bad("path", text, f"a path in an existing directory ({str(path.parent)!r} {why})")
         return str(path)
     if not writer.accepts_stores:
         raise bad("path", destination, f"a path for format {format_name!r}")
     return destination
+
+
+def _under_a_file(path: Path) -> bool:
+    """Whether some folder of `path` is a regular file (then nothing can be made below it)."""
+    return any(parent.is_file() for parent in path.parents)

@@ -86,6 +86,7 @@ class Recording:
         self.result: RecordingResult | None = None
         self._pipes: dict[str, CameraPipe] = {}
         self._errors: list[RecordingError] = []
+        self._error_tracebacks: dict[int, Any] = {}  # each error's traceback as it was kept
         self._lock = threading.Lock()
         self._started = 0.0
         self._ended = 0.0
@@ -118,9 +119,9 @@ class Recording:
                 pipe.abort()
             self._forget_listener()
             try:
-                plan.writer.close({**self._metadata, "result": {"error": "the recording could not start"}})
+                plan.writer.discard()  # nothing was recorded: a retry to the same path must work
             except BaseException as problem:  # noqa: BLE001 - the start's own failure is what the caller needs
-                log.warning("recording: closing the writer after a failed start: %s", problem)
+                log.warning("recording: removing what a failed start made: %s", problem)
             raise
         kernel.internals.add_recording(self)
 
@@ -142,7 +143,7 @@ class Recording:
         base = StreamSpec(camera, tuple(blank.shape), blank.dtype, plan.count, pixel, interval, (channel or camera,))
         self._metadata.setdefault("cameras", {})[camera] = {k: v for k, v in summary.items() if k != "system_state"}
         pipe = CameraPipe(camera, buffer, plan.writer, steps, base, self._datastreams if first else None,
-                          self._on_failure, self._on_done, self._on_camera_error)  # fmt: skip
+                          self._on_failure, self._on_done, self._on_camera_error, self._on_checkpoint)  # fmt: skip
         pipe.raw_format = (tuple(summary["shape"]), np.dtype(summary["dtype"]))
         return pipe
 
@@ -194,7 +195,8 @@ class Recording:
         except TimeoutError:
             raise TimeoutError(f"the recording to {self.result_path()} is still running after {timeout} s") from None
         if self._errors:
-            raise self._errors[0]
+            error = self._errors[0]
+            raise error.with_traceback(self._error_tracebacks.get(id(error)))  # fresh each time: see Request.result
         return result
 
     def done(self) -> bool:
@@ -246,7 +248,7 @@ class Recording:
     # -- the end -----------------------------------------------------------------------------
     def _on_failure(self, error: RecordingError) -> None:
         with self._lock:
-            self._errors.append(error)
+            self._keep_error(error)
         log.error("recording: %s", error)
         for camera in self.cameras:
             self._stop_camera(camera)
@@ -266,6 +268,17 @@ class Recording:
         failure.__cause__ = error
         self._on_failure(failure)
 
+    def _keep_error(self, error: RecordingError) -> None:
+        self._error_tracebacks[id(error)] = error.__traceback__
+        self._errors.append(error)
+
+    def _on_checkpoint(self, _pipe: CameraPipe) -> None:
+        """A camera's frames were made durable: say how far the recording has come, in the
+        store, for a reader of a recording that never closes (its process was killed)."""
+        with self._lock:
+            written = {camera: pipe.written for camera, pipe in self._pipes.items()}
+            self.plan.writer.checkpoint({"state": "recording", "frames_written": written})
+
     def _on_done(self, _pipe: CameraPipe) -> None:
         """A pipe finished; the last one to finish closes the recording (on its thread)."""
         with self._lock:
@@ -280,7 +293,7 @@ class Recording:
         try:
             if self._datastreams is not None:
                 self._forget_listener()
-                for name, table in self._datastreams.tables().items():
+                for name, table in self._datastreams.take().items():
                     writer.add_table(name, table)
             result = self._result("")
             final = {**self._metadata, "finished": time.time(), "result": _result_json(result)}
@@ -289,7 +302,7 @@ class Recording:
         except BaseException as error:  # noqa: BLE001 - reported through the result and wait()
             failure = RecordingError(f"recording: closing the store failed: {type(error).__name__}: {error}")
             failure.__cause__ = error
-            self._errors.append(failure)
+            self._keep_error(failure)
             result = self._result(self.result_path())
         self.result = result
         self._kernel.internals.remove_recording(self)

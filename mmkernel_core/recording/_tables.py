@@ -19,23 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from mmkernel_sdk.recording import FrameInfo, Table
+from mmkernel_sdk.recording import Table
+
+from ._json import dumps
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, default=_plain, separators=(",", ":"))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if hasattr(value, "value") and hasattr(value, "name"):  # an Enum
-        return value.name
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=str)
-    return str(value)
+    """A row's strict JSON text (non-finite numbers as "NaN", "Infinity": see _json)."""
+    return dumps(value)
 
 
 class TextColumn:
@@ -59,6 +50,10 @@ class TextColumn:
         data = np.frombuffer(bytes(self._data[: int(offsets[-1])]), np.uint8)
         return {name: data, f"{name}_offsets": offsets}
 
+    def clear(self) -> None:
+        self._data = bytearray()
+        self._offsets = [0]
+
 
 def text_rows(data: np.ndarray, offsets: np.ndarray) -> list[Any]:
     """Decode a text column: the JSON value of each row (None for an empty row)."""
@@ -67,43 +62,42 @@ def text_rows(data: np.ndarray, offsets: np.ndarray) -> list[Any]:
     return [json.loads(raw[ends[i] : ends[i + 1]]) if ends[i + 1] > ends[i] else None for i in range(len(ends) - 1)]
 
 
-class FrameTable:
-    """One row per frame handed to the writer: number, receive time, camera time, changes."""
-
-    def __init__(self) -> None:
-        self.number: list[int] = []
-        self.received: list[float] = []
-        self.camera_time: list[float] = []
-        self.changes = TextColumn()
-
-    def add(self, info: FrameInfo) -> None:
-        self.number.append(info.number)
-        self.received.append(info.received)
-        self.camera_time.append(math.nan if info.camera_time is None else float(info.camera_time))
-        self.changes.append(to_json(dict(info.changes)) if info.changes else "")
-
-    def add_headers(self, headers: list[Any]) -> None:
-        """Rows for frames' headers (number, received, camera_time, metadata), a run at a time."""
-        self.number += [h.number for h in headers]
-        self.received += [h.received for h in headers]
-        self.camera_time += [math.nan if h.camera_time is None else float(h.camera_time) for h in headers]
-        changes = self.changes
-        for header in headers:
-            metadata = header.metadata
-            changes.append(to_json(dict(metadata)) if metadata else "")
-
-    def __len__(self) -> int:
-        return len(self.number)
-
-    def table(self, rows: int | None = None) -> Table:
-        n = len(self.number) if rows is None else min(rows, len(self.number))
-        columns = {
-            "number": np.asarray(self.number[:n], np.int64),
-            "received": np.asarray(self.received[:n], np.float64),
-            "camera_time": np.asarray(self.camera_time[:n], np.float64),
-            **self.changes.columns("changes", n),
+def rows_of(headers: list[Any]) -> Table:
+    """The per-frame table rows of frames (number, received, camera_time, changes), from their
+    headers: handed to the writer with the frames, a run at a time."""
+    changes = TextColumn()
+    for header in headers:
+        metadata = header.metadata
+        changes.append(to_json(dict(metadata)) if metadata else "")
+    return Table(
+        {
+            "number": np.fromiter((h.number for h in headers), np.int64, len(headers)),
+            "received": np.fromiter((h.received for h in headers), np.float64, len(headers)),
+            "camera_time": np.fromiter(
+                (math.nan if h.camera_time is None else h.camera_time for h in headers), np.float64, len(headers)
+            ),
+            **changes.columns("changes", len(headers)),
         }
-        return Table(columns)
+    )
+
+
+def concat_rows(tables: list[Table]) -> Table:
+    """Tables of the same columns, one after the other (text columns' offsets go on)."""
+    tables = [table for table in tables if table.columns]
+    if not tables:
+        return Table()
+    columns: dict[str, np.ndarray] = {}
+    for name in tables[0].columns:
+        if name.endswith("_offsets"):
+            parts, base = [], 0
+            for table in tables:
+                offsets = np.asarray(table.columns[name], np.int64)
+                parts.append(offsets[(1 if parts else 0) :] + base)
+                base += int(offsets[-1]) if len(offsets) else 0
+            columns[name] = np.concatenate(parts)
+        else:
+            columns[name] = np.concatenate([np.asarray(table.columns[name]) for table in tables])
+    return Table(columns)
 
 
 class Datastream:
@@ -128,8 +122,15 @@ class Datastream:
         else:
             self.text.append(to_json(value))
 
-    def table(self) -> Table:
-        """The rows in time order (a change can be noted after a frame received before it)."""
+    def take(self) -> Table:
+        """The rows since the last take, in time order (a change can be noted after a frame
+        received before it); they leave memory."""
+        table = self._table()
+        self.time, self.frame, self.values = [], [], []
+        self.text.clear()
+        return table
+
+    def _table(self) -> Table:
         order = np.argsort(np.asarray(self.time, np.float64), kind="stable")
         columns: dict[str, np.ndarray] = {
             "time": np.asarray(self.time, np.float64)[order],
@@ -182,13 +183,14 @@ class Datastreams:
                     stream.value = changes[key]
                 stream.record(received, number, stream.value)
 
-    def tables(self) -> dict[str, Table]:
+    def take(self) -> dict[str, Table]:
+        """Every stream's rows since the last take (the writer appends them to its tables)."""
         with self._lock:
             self._drain()
-            return {key: stream.table() for key, stream in self.streams.items()}
+            return {key: stream.take() for key, stream in self.streams.items()}
 
 
-def first_rows(table: Table, rows: int) -> Table:
+def head_rows(table: Table, rows: int) -> Table:
     """The table cut to its first `rows` rows (text columns by their offsets)."""
     columns = table.columns
     out: dict[str, np.ndarray] = {}

@@ -5,6 +5,11 @@
     data.frames("Camera")["number"]    # camera frame numbers; "changes": what changed per frame
     data.datastreams["Z-Position"]     # {"time", "frame", "value"}
     data.metadata["system_state"]      # the whole system when the recording started
+    data.finished, data.frames_valid   # False for a recording that never closed; frames readable
+
+A recording whose process was killed reads too: its arrays hold the frames written up to its
+last checkpoint (at most about a second before the kill), `finished` is False, and
+`frames_valid` says how many frames (with their rows) each camera has.
 
 Plain zarr, ome-zarr/napari and tifffile read the same files without MMKernel; this is the
 convenience (and what the tests use).
@@ -13,8 +18,11 @@ convenience (and what the tests use).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +30,10 @@ from typing import Any
 import numpy as np
 
 from ._tables import text_rows
-from .tiff_writer import NAMESPACE, stream_path
+from .tiff_writer import FRAME_TAG, NAMESPACE, RECORDING_TAG, stream_path
 
 TIFF_SUFFIXES = (".tif", ".tiff")
+BIGTIFF_HEADER = 16
 
 
 @dataclass
@@ -34,6 +43,8 @@ class RecordedData:
     datastreams: dict[str, dict[str, Any]]
     _frames: dict[str, dict[str, Any]] = field(default_factory=dict)
     _projections: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    finished: bool = True  # False: the recording never closed (its process was killed, the disk filled)
+    frames_valid: dict[str, int] = field(default_factory=dict)  # per camera: frames readable with their rows
 
     @property
     def cameras(self) -> list[str]:
@@ -64,20 +75,48 @@ def _open_zarr(source: Any) -> RecordedData:
     root = zarr.open_group(source, mode="r")
     metadata = dict(root.attrs.get("mmkernel", {}))
     cameras = list(metadata.get("parameters", {}).get("cameras", []))
-    if "ome" in root.attrs:
+    if len(cameras) <= 1:  # one camera: the root is its image
         groups = {cameras[0] if cameras else "0": root}
     else:
-        groups = {camera: root[camera] for camera in cameras}
-    images = {camera: group["0"] for camera, group in groups.items()}
-    frames = {camera: _zarr_table(group, "mmkernel/frames") for camera, group in groups.items()}
+        groups = {camera: root[camera] for camera in cameras if camera in root}
+    images = {camera: _image_array(group) for camera, group in groups.items()}
+    frames = {camera: _zarr_table(group, "mmkernel/frames") or _no_rows() for camera, group in groups.items()}
     for table in frames.values():
         _decode(table, "changes")
     projections = {camera: _zarr_projections(group) for camera, group in groups.items()}
     datastreams: dict[str, dict[str, Any]] = {}
     if "mmkernel" in root and "datastreams" in root["mmkernel"]:
         for name in root["mmkernel/datastreams"].group_keys():
-            datastreams[name] = _decode(_zarr_table(root, f"mmkernel/datastreams/{name}"), "value")
-    return RecordedData(metadata, images, datastreams, frames, projections)
+            datastreams[name] = _in_time_order(_decode(_zarr_table(root, f"mmkernel/datastreams/{name}"), "value"))
+    finished = metadata.get("progress", {}).get("state", "finished") == "finished"
+    valid = {camera: min(images[camera].shape[0], len(frames[camera].get("number", ()))) for camera in images}
+    return RecordedData(metadata, images, datastreams, frames, projections, finished, valid)
+
+
+def _in_time_order(table: dict[str, Any]) -> dict[str, Any]:
+    """Datastream rows are stored a checkpoint at a time; a change noted late can follow a row
+    of a later time: sort them (stable)."""
+    times = table.get("time")
+    if times is None or len(times) < 2:
+        return table
+    order = np.argsort(np.asarray(times, np.float64), kind="stable")
+    return {name: (np.asarray(column)[order] if not isinstance(column, list) else [column[i] for i in order])
+            for name, column in table.items()}  # fmt: skip
+
+
+def _no_rows() -> dict[str, Any]:
+    """The per-frame table of a camera that stored no row yet."""
+    empty = np.zeros(0, np.float64)
+    return {"number": np.zeros(0, np.int64), "received": empty, "camera_time": empty,
+            "changes": np.zeros(0, np.uint8), "changes_offsets": np.zeros(1, np.int64)}  # fmt: skip
+
+
+def _image_array(group: Any) -> Any:
+    """The image's array; a recording killed before its first frame has none yet: no frames."""
+    try:
+        return group["0"]
+    except KeyError:
+        return np.zeros((0,), np.uint8)
 
 
 def _zarr_table(group: Any, path: str) -> dict[str, Any]:
@@ -112,21 +151,22 @@ def _open_tiff(path: Path) -> RecordedData:
             files.update(_stream_file(path, candidate))
         if not files:
             raise FileNotFoundError(f"no recording at {str(path)!r} (nor one file per camera beside it)")
-    metadata: dict[str, Any] = {}
-    images: dict[str, Any] = {}
-    frames: dict[str, dict[str, Any]] = {}
-    projections: dict[str, dict[str, np.ndarray]] = {}
-    datastreams: dict[str, dict[str, Any]] = {}
+    data = RecordedData({}, {}, {})
     for name, file in files.items():
-        document, image, extra = _read_tiff(file)
-        metadata = document.get("mmkernel", {})
+        if file.stat().st_size <= BIGTIFF_HEADER:  # reserved, and killed before its first page
+            data.finished = False
+            continue
+        document, image, frames, streams, extra, finished = _read_tiff(file)
+        data.metadata = document.get("mmkernel", data.metadata)
         camera = name if name is not None else _camera_of(document, file)
-        images[camera] = image
-        frames[camera] = _decode({k: np.asarray(v) for k, v in document.get("frames", {}).items()}, "changes")
-        projections[camera] = extra
-        for name, columns in document.get("datastreams", {}).items():
-            datastreams[name] = _decode({k: np.asarray(v) for k, v in columns.items()}, "value")
-    return RecordedData(metadata, images, datastreams, frames, projections)
+        data.images[camera] = image
+        data._frames[camera] = frames
+        data._projections[camera] = extra
+        data.frames_valid[camera] = len(image)
+        data.finished = data.finished and finished
+        for key, rows in streams.items():
+            data.datastreams[key] = _in_time_order(_columns(rows, "value"))
+    return data
 
 
 def _stream_file(path: Path, candidate: Path) -> dict[str | None, Path]:
@@ -146,22 +186,116 @@ def _camera_of(document: dict[str, Any], file: Path) -> str:
     return str(cameras[0]) if len(cameras) == 1 else file.stem
 
 
-def _read_tiff(file: Path) -> tuple[dict[str, Any], Any, dict[str, np.ndarray]]:
+def _read_tiff(file: Path) -> tuple[dict[str, Any], Any, dict[str, Any], dict[str, list[Any]], dict[str, Any], bool]:
+    """(document, frames, per-frame table, datastream rows, projections, finished). Pages are
+    read while complete: a file cut short gives the frames before the cut."""
     import tifffile
 
-    with tifffile.TiffFile(file) as tiff:
+    size = file.stat().st_size
+    with _quiet("tifffile"), tifffile.TiffFile(file) as tiff:  # a cut file's last page link points past its end
         xml = tiff.ome_metadata or ""
-        series = tiff.series
         document = _annotation(xml)
-        written = int(document.get("frames_written", series[0].shape[0] if series else 0))
-        images = [s.asarray() for s in series[1:]]
-        names = _image_names(xml)[1:]
-        blank = None if written else series[0].asarray()  # the one page an empty recording has
-    extra = {name.split(" ", 1)[-1]: array for name, array in zip(names, images, strict=False)}
-    if blank is not None:
-        frame_ndim = 3 if _channels(xml) > 1 else 2
-        return document, np.zeros((0, *blank.shape[-frame_ndim:]), blank.dtype), extra
-    return document, tifffile.memmap(file, series=0, mode="r")[:written], extra
+        finished = bool(document)
+        pages, rows, streams = [], [], {}
+        written = int(document["frames_written"]) if finished else None
+        for index, page in enumerate(tiff.pages):
+            if written is not None and index >= max(written, 1):
+                break
+            if any(offset + count > size for offset, count in zip(page.dataoffsets, page.databytecounts, strict=True)):
+                break  # the page the cut went through
+            tag = page.tags.get(FRAME_TAG)
+            if tag is None:
+                break
+            if index == 0 and not finished and RECORDING_TAG in page.tags:
+                document = {"mmkernel": json.loads(page.tags[RECORDING_TAG].value)}
+            content = json.loads(tag.value)
+            for key, found in content.get("datastreams", {}).items():
+                streams.setdefault(key, []).extend(found)
+            if content.get("frame") is None:  # the blank page of a recording that got no frame
+                continue
+            rows.append(content["frame"])
+            pages.append(page.dataoffsets[0])
+        if finished:
+            for key, found in document.get("datastreams", {}).items():
+                streams.setdefault(key, []).extend(found)
+            names = _image_names(xml)[1:]
+            images = [s.asarray() for s in tiff.series[1:]]
+            extra = {name.split(" ", 1)[-1]: array for name, array in zip(names, images, strict=False)}
+        else:
+            extra = {}
+        first = tiff.pages[0]
+        frames = PagedFrames(file, pages, tuple(first.shape), np.dtype(first.dtype))
+    table = _columns(rows, "changes") or {**_no_rows(), "changes": []}
+    table.pop("changes_offsets", None)
+    return document, frames, table, streams, extra, finished
+
+
+class PagedFrames:
+    """A recording's frames in a TIFF file, one page each, read on demand (memory-mapped): an
+    array-like of shape (frames, *frame)."""
+
+    def __init__(self, path: Path, offsets: list[int], frame_shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.path, self.offsets, self.frame_shape, self.dtype = path, offsets, frame_shape, dtype
+        self.shape = (len(offsets), *frame_shape)
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def _frame(self, index: int) -> np.ndarray:
+        return np.memmap(self.path, self.dtype, mode="r", offset=self.offsets[index], shape=self.frame_shape)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        first, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        if first is Ellipsis:
+            first, rest = slice(None), ((Ellipsis,) if isinstance(key, tuple) and len(key) > 1 else ())
+        if isinstance(first, (int, np.integer)):
+            index = int(first) + (len(self) if first < 0 else 0)
+            if not 0 <= index < len(self):
+                raise IndexError(f"frame {first} of {len(self)}")
+            return np.asarray(self._frame(index))[rest] if rest else np.asarray(self._frame(index))
+        indices = range(len(self))[first]
+        stacked = (
+            np.stack([self._frame(i) for i in indices])
+            if len(indices)
+            else np.zeros((0, *self.frame_shape), self.dtype)
+        )
+        return stacked[(slice(None), *rest)] if rest else stacked
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self[:]
+        return array.astype(dtype) if dtype is not None else array
+
+
+@contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """Silence a library's error log while reading a file that may be cut short on purpose."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def _columns(rows: list[dict[str, Any]], text: str) -> dict[str, Any]:
+    """Rows (dicts) as columns: numbers as numpy arrays (strict JSON's "NaN" back to NaN), the
+    text column `text` as decoded values."""
+    if not rows:
+        return {}
+    columns: dict[str, Any] = {}
+    for name in rows[0]:
+        values = [row.get(name) for row in rows]
+        if name == text:
+            columns[name] = values
+        else:
+            columns[name] = np.asarray([_number(v) for v in values])
+    return columns
+
+
+def _number(value: Any) -> Any:
+    return float(value) if value in ("NaN", "Infinity", "-Infinity") else value
 
 
 def _annotation(xml: str) -> dict[str, Any]:
@@ -174,15 +308,6 @@ def _annotation(xml: str) -> dict[str, Any]:
                 if value.tag.endswith("Value") and value.text:
                     return dict(json.loads(value.text))
     return {}
-
-
-def _channels(xml: str) -> int:
-    """SizeC of the recording's image (the first Image's Pixels)."""
-    if xml:
-        for element in ElementTree.fromstring(xml).iter():
-            if element.tag.endswith("Pixels"):
-                return int(element.get("SizeC", "1"))
-    return 1
 
 
 def _image_names(xml: str) -> list[str]:

@@ -1,14 +1,15 @@
-"""OME-TIFF recordings (tifffile): BigTIFF, contiguous pixel data, OME-XML written at the end.
+"""OME-TIFF recordings (tifffile): BigTIFF, a page per frame, each with its own index entry.
 
-Frames are appended as they come (the count may be open-ended), contiguous, so the file reads
-with any TIFF reader and memory-maps; at the end the OME-XML (written first as a placeholder)
-is replaced by the real one: the image's shape, pixel size, time increment and channel names,
-and a CommentAnnotation (namespace "mmkernel") holding the recording's metadata, its per-frame
-table and its datastreams as JSON. Images steps made (projections) follow as further images.
-Several cameras go to one file each: `run.ome.tif` -> `run.Cam1.ome.tif`, `run.Cam2.ome.tif`.
-
-A file whose recording never closed (the process was killed) has all its frames, but reads as
-one page until re-indexed: OME-Zarr has no such weakness.
+Every frame is a page written with its IFD right away, so a file cut short (the disk filled,
+the process was killed) reads as a multi-page TIFF of every frame written until then. Each page
+carries its row of the per-frame table (and the datastream rows that came since the page
+before) as JSON in a private tag, so nothing accumulates in memory however long the recording
+runs. The first page also carries the recording's metadata as it started, and an
+ImageDescription of reserved room: when the recording closes, the OME-XML (shape, pixel size,
+time increment, channel names, and a CommentAnnotation of namespace "mmkernel" holding the
+final metadata) is written over it in place, so closing needs no further disk space. Images
+steps made (projections) follow as further images. Several cameras go to one file each:
+`run.ome.tif` -> `run.Cam1.ome.tif`, `run.Cam2.ome.tif`.
 """
 
 from __future__ import annotations
@@ -24,10 +25,15 @@ import numpy as np
 from mmkernel_sdk.recording import StreamSpec, StreamWriter, Table, Writer
 
 from ._durable import sync_tree
-from ._tables import _plain, first_rows, frame_interval
+from ._json import strict_json
+from ._tables import frame_interval, text_rows
 
-PLACEHOLDER = "OME-XML placeholder, replaced when the recording closes"
 NAMESPACE = "mmkernel"
+FRAME_TAG = 65000  # each page: {"frame": its per-frame table row, "datastreams": rows since the page before}
+RECORDING_TAG = 65001  # the first page: the recording's metadata when it started
+UNFINISHED = "MMKernel recording in progress: not OME-TIFF until it closes; each page's tag 65000 has its frame"
+RESERVE_MIN = 64 << 10  # bytes kept for the final OME-XML beyond the metadata's own size
+INTERVAL_SAMPLES = 4096  # receive times kept to estimate the time increment
 
 
 def stream_path(destination: str, name: str, several: bool) -> Path:
@@ -42,6 +48,11 @@ def stream_path(destination: str, name: str, several: bool) -> Path:
     return path.with_name(f"{text}.{name}.ome.tif")
 
 
+def ascii_json(value: Any) -> str:
+    """Strict JSON in 7-bit ASCII (what a TIFF ASCII tag holds)."""
+    return json.dumps(strict_json(value), separators=(",", ":"), allow_nan=False, ensure_ascii=True)
+
+
 class OmeTiffWriter(Writer):
     """`format="ome-tiff"`. No options."""
 
@@ -51,9 +62,9 @@ class OmeTiffWriter(Writer):
         self.destination = ""
         self.metadata: dict[str, Any] = {}
         self.streams: dict[str, TiffStream] = {}
-        self.tables: dict[str, Table] = {}
         self.files: dict[str, BinaryIO] = {}  # reserved at open, handed to each stream
         self.several = False
+        self.first: str | None = None  # the stream whose pages carry the datastream rows
 
     def options(self) -> dict[str, Any]:
         return {}
@@ -66,6 +77,7 @@ class OmeTiffWriter(Writer):
         self.destination = os.fspath(destination)
         self.metadata = metadata
         self.several = len(streams) > 1
+        self.first = streams[0] if streams else None
         for name in streams:  # made now, exclusively: a second recording to the same path fails here
             path = stream_path(self.destination, name, self.several)
             try:
@@ -77,6 +89,10 @@ class OmeTiffWriter(Writer):
                 self._unreserve()
                 raise
 
+    def discard(self) -> None:
+        """Nothing was recorded: the files reserved at open go."""
+        self._unreserve()
+
     def _unreserve(self) -> None:
         for file in self.files.values():
             file.close()
@@ -85,7 +101,7 @@ class OmeTiffWriter(Writer):
 
     def add_stream(self, spec: StreamSpec) -> TiffStream:
         path = stream_path(self.destination, spec.name, self.several)
-        stream = TiffStream(path, spec, self.files.pop(spec.name, None))
+        stream = TiffStream(path, spec, self.metadata, self.files.pop(spec.name, None))
         self.streams[spec.name] = stream
         return stream
 
@@ -93,14 +109,17 @@ class OmeTiffWriter(Writer):
         self.streams[stream].images[name] = image
 
     def add_table(self, name: str, table: Table) -> None:
-        self.tables[name] = table
+        """Datastream rows ride on the next page of the first camera's file (or, at the end, in
+        its closing metadata)."""
+        target = self.streams.get(self.first or "") or next(iter(self.streams.values()), None)
+        if target is not None:
+            target.datastream_rows.setdefault(name, []).extend(_rows(table))
 
     def close(self, metadata: dict[str, Any]) -> str:
         errors: list[BaseException] = []
-        datastreams = {name: _columns(table) for name, table in self.tables.items()}
         for stream in self.streams.values():
             try:
-                stream.finish(metadata, datastreams)
+                stream.finish(metadata)
             except BaseException as error:  # noqa: BLE001 - every file gets its chance
                 errors.append(error)
         self._unreserve()  # a camera that never got a stream: an empty file is no TIFF
@@ -111,26 +130,43 @@ class OmeTiffWriter(Writer):
 
 
 class TiffStream(StreamWriter):
-    def __init__(self, path: Path, spec: StreamSpec, file: BinaryIO | None = None) -> None:
+    def __init__(self, path: Path, spec: StreamSpec, metadata: dict[str, Any], file: BinaryIO | None = None) -> None:
         import tifffile
 
         self.path, self.spec = path, spec
         self.file = file if file is not None else open(path, "xb")
         self.tiff = tifffile.TiffWriter(self.file, bigtiff=True, ome=False)
+        self.started = ascii_json(metadata)
+        self.reserve = len(self.started) + len(self.started) // 4 + RESERVE_MIN  # the final OME-XML fits here
         self.images: dict[str, np.ndarray] = {}
-        self.table = Table()
+        self.datastream_rows: dict[str, list[dict[str, Any]]] = {}  # rows not yet on a page
+        self._received_times: list[float] = []  # the first frames' receive times: the time increment
         self._written = 0
         self._bytes = 0
 
-    def write(self, runs: Sequence[np.ndarray]) -> int:
-        for run in runs:
-            for frame in run:
-                first = self._written == 0
-                self.tiff.write(frame, contiguous=True, photometric="minisblack", metadata=None,
-                                description=PLACEHOLDER if first else None)  # fmt: skip
-                self._written += 1
-                self._bytes += frame.nbytes
+    def write(self, runs: Sequence[np.ndarray], rows: Table) -> int:
+        frames = [frame for run in runs for frame in run]
+        row_values = _rows(rows)
+        for frame, row in zip(frames, row_values, strict=True):
+            self._page(frame, row)
+        if len(self._received_times) < INTERVAL_SAMPLES and len(rows):
+            self._received_times += np.asarray(rows.columns["received"], np.float64).tolist()
         return self._written
+
+    def _page(self, frame: np.ndarray, row: dict[str, Any] | None, counts: bool = True) -> None:
+        document: dict[str, Any] = {"frame": row}
+        if self.datastream_rows:
+            document["datastreams"], self.datastream_rows = self.datastream_rows, {}
+        tags = [(FRAME_TAG, "s", 0, ascii_json(document), True)]
+        description = None
+        if self._written == 0:
+            tags.append((RECORDING_TAG, "s", 0, self.started, True))
+            description = UNFINISHED.ljust(self.reserve)
+        self.tiff.write(frame, contiguous=False, photometric="minisblack", metadata=None, description=description,
+                        extratags=tags)  # fmt: skip
+        if counts:
+            self._written += 1
+            self._bytes += frame.nbytes
 
     @property
     def written(self) -> int:
@@ -140,35 +176,37 @@ class TiffStream(StreamWriter):
     def bytes_written(self) -> int:
         return self._bytes
 
-    def close(self, table: Table) -> int:
-        self.table = table
+    def checkpoint(self) -> int:
+        """Pages are complete as they are written; flushed here, so they reach the disk."""
+        self.file.flush()
         return self._written
 
-    def finish(self, metadata: dict[str, Any], datastreams: dict[str, Any]) -> None:
-        """The projections, then the real OME-XML over the placeholder; then close and sync."""
+    def close(self) -> int:
+        return self._written
+
+    def _interval(self) -> float:
+        received = {"received": np.asarray(self._received_times, np.float64)}
+        return frame_interval(Table(received), self.spec.interval_s)
+
+    def finish(self, metadata: dict[str, Any]) -> None:
+        """The projections, then the OME-XML over the reserved description; close and sync."""
         import tifffile
 
         spec, n = self.spec, self._written
         try:
             if n == 0:  # nothing came: an empty image would not be a TIFF; one blank page, described as 0 frames
-                self.tiff.write(np.zeros(spec.frame_shape, spec.dtype), contiguous=True, metadata=None,
-                                photometric="minisblack", description=PLACEHOLDER)  # fmt: skip
+                self._page(np.zeros(spec.frame_shape, spec.dtype), None, counts=False)
             for image in self.images.values():
                 self.tiff.write(image, contiguous=False, photometric="minisblack", metadata=None)
             xml = tifffile.OmeXml()
             frame_axes = "CYX" if len(spec.frame_shape) == 3 else "YX"
             planes = max(n, 1) * (spec.frame_shape[0] if len(spec.frame_shape) == 3 else 1)
-            document = {
-                "mmkernel": metadata,
-                "frames": _columns(first_rows(self.table, n)),
-                "datastreams": datastreams,
-                "frames_written": n,
-            }
+            document = {"mmkernel": metadata, "frames_written": n, "datastreams": self.datastream_rows}
             xml.addimage(
                 dtype=spec.dtype, shape=(max(n, 1), *spec.frame_shape),
                 storedshape=(planes, 1, 1, spec.frame_shape[-2], spec.frame_shape[-1], 1), axes="T" + frame_axes,
-                Name=spec.name, **_physical(spec, frame_interval(self.table, spec.interval_s)),
-                CommentAnnotation={"Namespace": NAMESPACE, "Value": json.dumps(document, default=_plain)},
+                Name=spec.name, **_physical(spec, self._interval()),
+                CommentAnnotation={"Namespace": NAMESPACE, "Value": ascii_json(document)},
             )  # fmt: skip
             for name, image in self.images.items():
                 axes = "CYX" if image.ndim == 3 else "YX"
@@ -184,6 +222,20 @@ class TiffStream(StreamWriter):
         sync_tree(self.path)
 
 
+def _rows(table: Table) -> list[dict[str, Any]]:
+    """A table's rows as JSON-ready lists (text columns decoded)."""
+    columns = table.columns
+    names = [name for name in columns if not name.endswith("_offsets")]
+    values: list[Any] = []
+    for name in names:
+        offsets = columns.get(f"{name}_offsets")
+        column = text_rows(columns[name], offsets) if offsets is not None else np.asarray(columns[name]).tolist()
+        values.append(column)
+    if not values:
+        return []
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]  # type: ignore[misc]
+
+
 def _physical(spec: StreamSpec, interval_s: float) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     if spec.pixel_size_um > 0:
@@ -194,7 +246,3 @@ def _physical(spec: StreamSpec, interval_s: float) -> dict[str, Any]:
     if spec.channel_names:
         meta["Channel"] = {"Name": list(spec.channel_names)}
     return meta
-
-
-def _columns(table: Table) -> dict[str, list[Any]]:
-    return {name: np.asarray(column).tolist() for name, column in table.columns.items()}

@@ -42,6 +42,7 @@ class Request:
         "_finished",
         "_result",
         "_state_lock",
+        "_traceback",
         "args",
         "cancellable",
         "deadline",
@@ -79,6 +80,7 @@ class Request:
         self._finished = False
         self._result: Any = None
         self._exception: BaseException | None = None
+        self._traceback: Any = None  # the exception's traceback when it was settled
         self._callbacks: list[Callback] | None = None
 
     # -- constructors -----------------------------------------------------------------------
@@ -115,6 +117,7 @@ class Request:
             self._finished = True
             self._result = result
             self._exception = exception
+            self._traceback = exception.__traceback__ if exception is not None else None
             callbacks, self._callbacks = self._callbacks, None
         return callbacks or []
 
@@ -176,7 +179,9 @@ class Request:
     def result(self) -> Any:
         self.wait()
         if self._exception is not None:
-            raise self._exception
+            # As it was settled, each time: re-raising the object itself would add this caller's
+            # frames to its traceback at every call (and keep every caller's frames alive).
+            raise self._exception.with_traceback(self._traceback)
         return self._result
 
     # -- faces ------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ class PluginStream(StreamWriter):
     def __init__(self, writer: PluginWriter) -> None:
         self.writer = writer
 
-    def write(self, runs: Any) -> int:
+    def write(self, runs: Any, rows: Table) -> int:
         frames = [np.array(frame) for run in runs for frame in run]
         if len(self.writer.frames) + len(frames) > 5:
             self.writer._maybe("write")
@@ -191,7 +191,7 @@ class PluginStream(StreamWriter):
     def bytes_written(self) -> int:
         return sum(f.nbytes for f in self.writer.frames)
 
-    def close(self, table: Table) -> int:
+    def close(self) -> int:
         self.writer._maybe("stream close")
         return len(self.writer.frames)
 
@@ -261,7 +261,10 @@ def test_frames_that_change_size_mid_recording_are_refused_clearly(tmp_path: Pat
         ({"steps": [42]}, r"steps=42 is not allowed; allowed: Step objects"),
         ({"datastreams": [("Z", "Speed")]}, r"'Z'.*'Speed'"),
         ({"datastreams": ["Z-Position"]}, r"datastreams='Z-Position' is not allowed; allowed: \(device label"),
-        ({"metadata": {"when": object()}}, r"metadata=.* is not allowed; allowed: a dict of JSON values"),
+        ({"metadata": {"when": object()}}, r"metadata=.* is not allowed; allowed: a dict of strict JSON values"),
+        ({"metadata": {"gain": float("nan")}}, r"metadata\['gain'\] is nan: JSON has no NaN or infinity"),
+        ({"metadata": {"z": [0.0, float("-inf")]}}, r"metadata\['z'\]\[1\] is -inf"),
+        ({"metadata": {3: "three"}}, r"the key 3: JSON keys are text"),
         ({"writer_options": {"compresion": "lz4"}}, r"writer_options=.* the options of format 'ome-zarr'"),
         ({"writer_options": {"compression": "gzip"}}, r"compression 'gzip' is not one of none, blosc-lz4"),
         ({"interval_ms": -1}, r"interval_ms=-1 is not allowed; allowed: a finite number >= 0"),
@@ -410,7 +413,7 @@ def test_binned_sums_of_wide_pixels_do_not_wrap() -> None:
 
 
 def test_a_slow_time_lapse_writes_each_frame_without_waiting_for_a_chunk_to_fill(k: Kernel, tmp_path: Path) -> None:
-    from mmkernel_core.recording.zarr_writer import _default_frames_per_chunk
+    from mmkernel_core.recording._zarr_stream import _default_frames_per_chunk
 
     assert _default_frames_per_chunk(6144, 0.0) == 683  # fast small frames share ~4 MiB chunks
     assert _default_frames_per_chunk(6144, 0.5) == 2  # 2 frames/s: a second of frames per chunk

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from mmkernel_core import Kernel, PropertyError, UnknownDeviceError
+from mmkernel_core import DeviceError, Kernel, PropertyError, UnknownDeviceError
 from mmkernel_core.verbs._faces import verbs_of
+from mmkernel_sdk import Generic, prop
 from mmkernel_sdk.testing import ProbedDevice, SimStage, SimWheel
 from tests.support.devices import RecordingStage
 
@@ -128,3 +130,27 @@ def test_aio_without_a_running_loop_raises_before_dispatch(kernel: Kernel) -> No
         kernel.aio.set_position("Z", 5.0)
     kernel.wait_for("Z")
     assert stage.moves == []
+
+
+class Broken(Generic):
+    Value = prop(int)
+
+    @Value.getter
+    def Value(self) -> int:
+        raise OSError("the controller does not answer")
+
+
+def test_a_failed_calls_error_keeps_its_size_however_often_it_is_asked_for() -> None:
+    """The stored error is raised as it was settled each time: re-raising the object itself grows
+    its traceback by the caller's frames at every call (and keeps them all alive)."""
+    with Kernel(timeout=5) as kernel:
+        kernel.load_device("B", Broken())
+        kernel.initialize("B")
+        future = kernel.submit.get_property("B", "Value")
+        request = future.mmkernel_request  # type: ignore[attr-defined]
+        lengths = []
+        for _ in range(200):
+            with pytest.raises(DeviceError) as caught:
+                request.result()
+            lengths.append(len(traceback.extract_tb(caught.value.__traceback__)))
+        assert lengths[-1] == lengths[0]

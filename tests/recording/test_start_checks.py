@@ -1,0 +1,145 @@
+"""Every argument of a recording is checked before anything starts, a start that fails leaves
+nothing behind, racing starts to one path get a clear answer, errors keep their size however
+often they are asked for, and what is written is strict JSON (RFC 8259) for every reader."""
+
+from __future__ import annotations
+
+import json
+import threading
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tifffile
+import zarr
+
+from mmkernel_core import Kernel, PropertyError, RecordingError
+from mmkernel_core.recording import open_recording
+from mmkernel_sdk.testing import SimStage
+from tests.support.recording import FailingStore, PatternCamera
+
+
+def strict(text: str | bytes) -> Any:
+    """Parse as RFC 8259 JSON: NaN and infinities are refused."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+class RefusesToStart(PatternCamera):
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse = True
+
+    def start_sequence(self, count: int | None, interval_ms: float) -> None:
+        if self.refuse:
+            raise RuntimeError("the frame grabber is not ready")
+        super().start_sequence(count, interval_ms)
+
+
+class UnconnectedSensor(PatternCamera):
+    """Tags whose values are not numbers (a sensor that is not connected)."""
+
+    def read_frame(self, out: Any) -> dict[str, Any]:
+        tags = super().read_frame(out)
+        return {**tags, "SensorTemperature": float("nan"), "Drift": float("inf"), "Offsets": [0.0, float("-inf")]}
+
+
+@pytest.fixture
+def k() -> Iterator[Kernel]:
+    with Kernel(timeout=10, buffer_mb=16) as kernel:
+        kernel.load_device("Cam", PatternCamera())
+        kernel.load_device("Cam2", PatternCamera())
+        kernel.load_device("Z", SimStage())
+        kernel.load_device("Sensor", UnconnectedSensor())
+        kernel.initialize_all()
+        yield kernel
+
+
+def test_a_path_below_a_regular_file_is_refused_before_anything_starts(k: Kernel, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("a file, not a folder")
+    for fmt, name in (("ome-zarr", "run.ome.zarr"), ("ome-tiff", "run.ome.tif")):
+        with pytest.raises(PropertyError, match=r"notes\.txt' is not a directory"):
+            k.record("Cam", tmp_path / "notes.txt" / name, count=2, format=fmt)
+        with pytest.raises(PropertyError, match="is not a directory"):
+            k.record("Cam", tmp_path / "notes.txt" / "deeper" / name, count=2, format=fmt)
+    assert not k.is_sequence_running("Cam")
+
+
+@pytest.mark.parametrize("name", ["retry.ome.zarr", "retry.ome.tif"])
+def test_a_start_that_fails_leaves_nothing_and_the_same_path_works_next(tmp_path: Path, name: str) -> None:
+    camera = RefusesToStart()
+    with Kernel(timeout=10, buffer_mb=16) as k:
+        k.load_device("Cam", camera)
+        k.initialize("Cam")
+        path = tmp_path / name
+        fmt = "ome-tiff" if name.endswith(".tif") else "ome-zarr"
+        with pytest.raises(Exception, match="frame grabber is not ready"):
+            k.record("Cam", path, count=3, format=fmt)
+        assert not path.exists()  # no stub that "never overwrites data" would refuse
+        camera.refuse = False
+        assert k.record("Cam", path, count=3, format=fmt).wait(30).frames_written == {"Cam": 3}
+
+
+def test_two_recordings_racing_for_one_path_one_wins_the_other_is_told_why(k: Kernel, tmp_path: Path) -> None:
+    path = tmp_path / "race.ome.zarr"
+    start = threading.Barrier(2)
+    outcomes: dict[str, Any] = {}
+
+    def record(camera: str) -> None:
+        start.wait()
+        try:
+            outcomes[camera] = k.record(camera, path, count=5).wait(30)
+        except Exception as error:  # noqa: BLE001 - the outcome is what the test checks
+            outcomes[camera] = error
+
+    threads = [threading.Thread(target=record, args=(camera,)) for camera in ("Cam", "Cam2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    errors = [o for o in outcomes.values() if isinstance(o, BaseException)]
+    assert len(errors) == 1, outcomes
+    assert "never overwrites data" in str(errors[0]) and "mode 'w-'" not in str(errors[0])
+    winner = next(o for o in outcomes.values() if not isinstance(o, BaseException))
+    assert sum(winner.frames_written.values()) == 5 and open_recording(path).finished
+
+
+def test_asking_a_failed_recording_for_its_error_again_and_again_does_not_grow_it(
+    k: Kernel, tmp_path: Path
+) -> None:
+    store = FailingStore(tmp_path / "full.ome.zarr", allow=2)
+    recording = k.record("Cam", store, count=20, writer_options={"frames_per_chunk": 1})
+    lengths = []
+    for _ in range(1000):
+        with pytest.raises(RecordingError) as caught:
+            recording.wait(30)
+        lengths.append(len(traceback.extract_tb(caught.value.__traceback__)))
+    assert lengths[-1] == lengths[0]
+
+
+@pytest.mark.parametrize("fmt", ["ome-zarr", "ome-tiff"])
+def test_what_a_recording_writes_is_strict_json_even_for_values_that_are_not_numbers(
+    k: Kernel, tmp_path: Path, fmt: str
+) -> None:
+    path = tmp_path / ("nan.ome.zarr" if fmt == "ome-zarr" else "nan.ome.tif")
+    k.record("Sensor", path, count=4, format=fmt).wait(30)
+    if fmt == "ome-zarr":
+        for document in path.rglob("zarr.json"):
+            strict(document.read_text())
+        group = zarr.open_group(path, mode="r")["mmkernel/frames"]
+        data, offsets = bytes(group["changes"][:]), group["changes_offsets"][:]
+        rows = [strict(data[offsets[i] : offsets[i + 1]]) for i in range(4)]
+    else:
+        with tifffile.TiffFile(path) as tiff:
+            rows = [strict(page.tags[65000].value)["frame"]["changes"] for page in tiff.pages[:4]]
+            xml = tiff.ome_metadata
+        start = xml.index("<Value>") + len("<Value>")
+        strict(xml[start : xml.index("</Value>", start)].replace("&quot;", '"').replace("&amp;", "&"))
+    for row in rows:  # the documented rule: such values are the strings JavaScript spells them with
+        assert row["SensorTemperature"] == "NaN" and row["Drift"] == "Infinity" and row["Offsets"] == [0.0, "-Infinity"]
+    assert open_recording(path).frames("Sensor")["changes"][0]["SensorTemperature"] == "NaN"
