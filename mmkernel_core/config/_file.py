@@ -48,6 +48,18 @@ USAGE = {
 }
 
 
+UNCARRIED = ((",", "holds a comma"), ("\n", "holds a line break"), ("\r", "holds a line break"))
+NAME_RULE = "a non-empty name without commas or line breaks"
+
+
+def uncarried(name: str) -> str:
+    """Why a field could not be written to a file and read back as itself ("" if it can): a
+    comma splits it, a line break ends the line, and an empty field collapses."""
+    if not name:
+        return "is empty"
+    return next((what for bad, what in UNCARRIED if bad in name), "")
+
+
 @dataclass(frozen=True)
 class Command:
     line: int

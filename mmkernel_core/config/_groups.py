@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mmkernel_sdk.errors import UnknownDeviceError
+
+from ._numbers import CALIBRATION, calibration
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,13 @@ class PixelSizeConfig:
     angle_dxdz: float = 0.0
     angle_dydz: float = 0.0
     optimal_z_um: float = 0.0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Calibrations are checked wherever they are set (a file, code): a NaN or a negative
+        pixel size never reaches a recording's metadata."""
+        if name in CALIBRATION:
+            value = calibration(self.name, name, value)
+        super().__setattr__(name, value)
 
 
 class ConfigGroups:
@@ -60,10 +70,6 @@ class ConfigGroups:
 
     def has(self, group: str, preset: str) -> bool:
         return preset in self._groups.get(group, {})
-
-    def remove(self, group: str, preset: str) -> None:
-        """Forget a preset (a partial load skips one that names a device that failed)."""
-        self._groups.get(group, {}).pop(preset, None)
 
     def copy(self) -> dict[str, dict[str, list[Setting]]]:
         return {group: {preset: list(settings) for preset, settings in presets.items()}

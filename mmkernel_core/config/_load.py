@@ -3,8 +3,8 @@
 Syntax problems are found before anything is touched. Then the previous system is captured,
 unloaded, and the commands run in file order. A command that fails is recorded (file, line,
 text, why) and the load goes on, skipping the commands that depend on what failed (the lines
-of a device that could not be loaded, a preset naming it), so independent problems are all
-reported at once. Then:
+of a device that could not be loaded, a preset's lines naming it, a resolution naming it), so
+independent problems are all reported at once. Then:
 - by default, any problem puts the previous system back (devices, labels, presets, roles and
   property values, checked property by property) and raises one ConfigError listing them all;
 - with `partial=True`, what loaded stays, and the report says what failed and what was skipped.
@@ -23,6 +23,7 @@ from mmkernel_sdk.errors import ConfigError, InitializationError, MMKernelError
 from ..devices import CORE_ROLES
 from ._file import Command, Problem, read
 from ._groups import PixelSizeConfig, Setting
+from ._numbers import FOCUS_DIRECTION, POSITION, calibration, whole
 from ._snapshot import capture, restore
 
 STARTUP = ("System", "Startup")
@@ -68,7 +69,6 @@ class Loader:
         self.internals = kernel.internals
         self.report = LoadReport(str(path))
         self.failed_devices: dict[str, int] = {}  # label -> the line that failed it
-        self.skipped_presets: dict[tuple[str, str], str] = {}  # (group, preset) -> why
         self.skipped_resolutions: dict[str, str] = {}
         self.parents: dict[str, str] = {}  # label -> hub, from the file's Parent lines
         self.pending: list[tuple[Command, Any]] = []  # queued Device/Label lines and their Requests
@@ -87,7 +87,7 @@ class Loader:
         timeout = kernel.default_timeout
         kernel.unload_all()
         self.internals.reset_configuration()
-        self.parents = {c.args[0]: c.args[1] for c in commands if c.name == "Parent"}
+        self.parents = _without_cycles({c.args[0]: c.args[1] for c in commands if c.name == "Parent"})
         try:
             for command in commands:
                 self._run_one(command)
@@ -127,7 +127,7 @@ class Loader:
         one wake-up of this thread, not one per line. Results are collected by `_settle`."""
         a = command.args
         if command.name == "Label":
-            return self.internals.request("define_state_label", a[0], int(float(a[1])), a[2])
+            return self.internals.request("define_state_label", a[0], _position(a[1]), a[2])
         # A device whose Parent line names a hub loaded already goes straight onto the hub's
         # runner: moved there later, it would have started (and stopped) a thread of its own.
         if a[0] not in self.device_order:  # a second line for a label keeps the first one's place
@@ -202,15 +202,16 @@ class Loader:
         self.report.failed.append(Problem(command.line, command.text, message))
         if device is not None:
             self.failed_devices.setdefault(device, command.line)
-        if command.name == "ConfigGroup" and len(command.args) >= 4:
-            self._skip_preset(command.args[0], command.args[1], f"line {command.line} of it failed")
 
     def _blocked(self, command: Command) -> str:
-        """Why `command` must be skipped (it names a device that failed, or belongs to a preset
-        or resolution that was skipped), or ""."""
+        """Why `command` must be skipped (it names a device that failed, or belongs to a
+        resolution that was skipped), or "".
+
+        A preset is the lines of it that loaded: a line naming a failed device is skipped and
+        the others are kept (System/Startup still sets the camera when another device is
+        missing). A resolution is skipped whole: its settings say when its calibration holds,
+        and without one of them it would claim states it was never measured in."""
         a = command.args
-        if command.name == "ConfigGroup" and len(a) >= 4 and (a[0], a[1]) in self.skipped_presets:
-            return f"preset {a[0]}/{a[1]} is skipped: {self.skipped_presets[(a[0], a[1])]}"
         if command.name in _RESOLUTION_COMMANDS and a[0] in self.skipped_resolutions:
             return f"resolution {a[0]} is skipped: {self.skipped_resolutions[a[0]]}"
         for label in _devices_named(command):
@@ -218,22 +219,16 @@ class Loader:
             if line is not None:
                 why = f"device {label!r} failed (line {line})"
                 if command.name == "ConfigGroup" and len(a) >= 4:
-                    self._skip_preset(a[0], a[1], why)
-                    return f"preset {a[0]}/{a[1]} names {why}"
+                    return f"{why}; preset {a[0]}/{a[1]} keeps its other settings"
                 if command.name == "ConfigPixelSize":
                     self.skipped_resolutions[a[0]] = why
                     self.internals.configuration.pixel_sizes.pop(a[0], None)
                 return why
         return ""
 
-    def _skip_preset(self, group: str, preset: str, why: str) -> None:
-        if (group, preset) not in self.skipped_presets:
-            self.skipped_presets[(group, preset)] = why
-            self.internals.configuration.groups.remove(group, preset)
-
     def _startup(self) -> None:
         kernel = self.kernel
-        if STARTUP in self.skipped_presets or not self.internals.configuration.groups.has(*STARTUP):
+        if not self.internals.configuration.groups.has(*STARTUP):
             return
         try:
             kernel.set_config(*STARTUP)
@@ -267,6 +262,21 @@ _RESOLUTION_COMMANDS = ("PixelSize_um", "PixelSizeAffine", "PixelSizeAngle_dxdz"
                         "PixelSizeOptimalZ_Um", "ConfigPixelSize")  # fmt: skip
 
 
+def _without_cycles(parents: dict[str, str]) -> dict[str, str]:
+    """The file's parents a Device line may go straight onto its hub with: not those of hubs
+    that go round in a circle, whose Parent lines run in file order, so the line that closes
+    the circle is the one refused."""
+    kept: dict[str, str] = {}
+    for label, hub in parents.items():
+        seen = {label}
+        while hub in parents and hub not in seen:
+            seen.add(hub)
+            hub = parents[hub]
+        if hub not in seen:
+            kept[label] = parents[label]
+    return kept
+
+
 def _devices_named(command: Command) -> list[str]:
     """The device labels a command depends on."""
     a = command.args
@@ -298,11 +308,11 @@ def run_command(kernel: Any, command: Command) -> None:
     elif name == "Parent":
         kernel.set_parent(a[0], a[1])
     elif name == "Label":
-        kernel.define_state_label(a[0], int(float(a[1])), a[2])
+        kernel.define_state_label(a[0], _position(a[1]), a[2])
     elif name == "Delay":
         kernel.set_device_delay(a[0], float(a[1]))
     elif name == "FocusDirection":
-        kernel.set_focus_direction(a[0], int(float(a[1])))
+        kernel.set_focus_direction(a[0], whole(a[1], "focus direction", FOCUS_DIRECTION))
     elif name == "ConfigGroup" and len(a) == 1:
         kernel.define_config(a[0])
     elif name == "ConfigGroup":
@@ -314,18 +324,22 @@ def run_command(kernel: Any, command: Command) -> None:
         _pixel_calibration(kernel, name, a)
 
 
+_CALIBRATION_FIELDS = {"PixelSize_um": "pixel_size_um", "PixelSizeAffine": "affine",
+                       "PixelSizeAngle_dxdz": "angle_dxdz", "PixelSizeAngle_dydz": "angle_dydz",
+                       "PixelSizeOptimalZ_Um": "optimal_z_um"}  # fmt: skip
+
+
 def _pixel_calibration(kernel: Any, name: str, a: tuple[str, ...]) -> None:
+    """Checked before the resolution is made: a line that fails leaves nothing behind."""
+    numbers = tuple(float(v) for v in a[1:])  # the parser has checked that they are numbers
+    attribute = _CALIBRATION_FIELDS[name]
+    value = calibration(a[0], attribute, numbers if attribute == "affine" else numbers[0])
     config = kernel.internals.configuration.pixel_sizes.setdefault(a[0], PixelSizeConfig(a[0]))
-    if name == "PixelSize_um":
-        config.pixel_size_um = float(a[1])
-    elif name == "PixelSizeAffine":
-        config.affine = tuple(float(v) for v in a[1:7])  # type: ignore[assignment]
-    elif name == "PixelSizeAngle_dxdz":
-        config.angle_dxdz = float(a[1])
-    elif name == "PixelSizeAngle_dydz":
-        config.angle_dydz = float(a[1])
-    else:
-        config.optimal_z_um = float(a[1])
+    setattr(config, attribute, value)
+
+
+def _position(text: str) -> int:
+    return whole(text, "state position", POSITION)
 
 
 def _describe(path: Path, problems: list[Problem], after: str) -> str:

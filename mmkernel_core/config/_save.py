@@ -14,6 +14,7 @@ from typing import Any
 from mmkernel_sdk.errors import ConfigError
 
 from ..devices import CORE_ROLES
+from ._file import UNCARRIED
 
 
 def config_text(kernel: Any) -> str:
@@ -78,18 +79,21 @@ def _line(command: str, *fields: str) -> str:
     """One line; a field the format cannot carry (a comma splits it, a line break ends it) is
     refused by name rather than written into a file that would not load back."""
     for field in fields:
-        for bad, what in ((",", "a comma"), ("\n", "a line break"), ("\r", "a line break")):
+        for bad, what in UNCARRIED:
             if bad in field:
                 raise ConfigError(
-                    f"cannot save the {command} line {','.join((command, *fields))!r}: {field!r} holds {what}, "
+                    f"cannot save the {command} line {','.join((command, *fields))!r}: {field!r} {what}, "
                     "which a Micro-Manager configuration file cannot carry; rename it first"
                 )
     return ",".join((command, *fields))
 
 
 def save(kernel: Any, path: Path) -> None:
-    """Write atomically: a crash never leaves half a configuration file."""
-    text = config_text(kernel)
+    """Write atomically: a crash never leaves half a configuration file. A load running on
+    another thread is waited for (it holds the same lock to its end, restore included), so
+    the file never holds half a system."""
+    with kernel.internals.load_lock():
+        text = config_text(kernel)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:

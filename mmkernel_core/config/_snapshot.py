@@ -4,8 +4,9 @@ Captured: every device (the device object itself, its adapter and device name, p
 whether it was initialized, its property values, its state labels, delay, focus direction and
 a camera's buffer size),
 presets, pixel sizes, roles, the Core settings and the configuration file. Restoring unloads
-whatever the failed load left, loads the same device objects again under the same labels,
-initializes those that were, and sets every writable property back (retrying those a later one
+whatever the failed load left, loads the same device objects again under the same labels (hubs
+before the devices under them, whatever order they were loaded in), initializes those that
+were, and sets every writable property back (retrying those a later one
 makes valid, as MMCore's setSystemState does), then compares property by property.
 """
 
@@ -111,12 +112,13 @@ def restore(kernel: Any, snapshot: SystemSnapshot) -> list[str]:
     internals = kernel.internals
     internals.reset_configuration()
     loaded: list[DeviceRecord] = []
-    for record in snapshot.devices:
+    for record in hubs_first(snapshot.devices):
         try:
             internals.load_object(record.label, record.device, record.adapter, record.device_name, record.parent)
             loaded.append(record)
         except MMKernelError as error:
             problems.append(f"device {record.label!r} could not be loaded again: {error}")
+    internals.keep_order(snapshot.labels)  # listed as before, although loaded hubs first
     for record in loaded:
         restored = internals.find(record.label)
         if record.buffer_mb is not None and restored is not None:
@@ -131,9 +133,12 @@ def restore(kernel: Any, snapshot: SystemSnapshot) -> list[str]:
     for label in initialize:  # each with its own error: one device that cannot come back is named
         _quietly(problems, kernel.initialize, label)
     for record in loaded:
-        if record.state_labels is not None and internals.find(record.label) is not None and record.initialized:
+        restored = internals.find(record.label)
+        if record.state_labels is not None and restored is not None and record.initialized:
+            now = restored.device.labels  # type: ignore[attr-defined]
             for position, text in enumerate(record.state_labels):
-                _quietly(problems, kernel.define_state_label, record.label, position, text)
+                if position >= len(now) or now[position] != text:  # the adapter's own labels stay as they are
+                    _quietly(problems, kernel.define_state_label, record.label, position, text)
     internals.configuration.groups.restore(snapshot.groups)
     internals.configuration.pixel_sizes.update(copy.deepcopy(snapshot.pixel_sizes))
     internals.configuration.focus_directions.update(snapshot.focus_directions)
@@ -146,6 +151,28 @@ def restore(kernel: Any, snapshot: SystemSnapshot) -> list[str]:
     _set_values_back(kernel, still_there, problems)
     problems += differences(kernel, snapshot)
     return problems
+
+
+def hubs_first(records: list[DeviceRecord]) -> list[DeviceRecord]:
+    """The records in their order, except that a hub is pulled ahead of the first device under
+    it (a file may load a peripheral first and name its hub in a later Parent line). Nothing
+    else moves: a device that drives another (LED Shutter, LED) still comes after it."""
+    by_label = {record.label: record for record in records}
+    ordered: list[DeviceRecord] = []
+    placed: set[str] = set()
+
+    def place(record: DeviceRecord) -> None:
+        if record.label in placed:
+            return
+        placed.add(record.label)  # before its hub: even a cycle ends
+        hub = by_label.get(record.parent) if record.parent is not None else None
+        if hub is not None:
+            place(hub)
+        ordered.append(record)
+
+    for record in records:
+        place(record)
+    return ordered
 
 
 def _set_values_back(kernel: Any, records: list[DeviceRecord], problems: list[str]) -> None:

@@ -44,6 +44,7 @@ class LoadedDevice:
     watch: BusyWatch | Any = None  # every pending wait_for on this device
     camera: CameraState = field(default_factory=lambda: CameraState())  # cameras only: buffer, sequence
     memorized_before_init: dict[str, Any] = field(default_factory=dict)  # kept over the stored values
+    load_token: object = None  # the load that added it (a load given up at its deadline takes it out again)
 
     @property
     def device_type(self) -> str:

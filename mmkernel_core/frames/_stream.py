@@ -21,6 +21,7 @@ class _StreamBase:
         self.camera = camera or kernel.roles.camera
         self._arguments = (count, interval_ms, overflow)
         self._started = False
+        self._sequence: Any = None  # the sequence this stream started: the only one it stops
         self._current: Frame | None = None
 
     def _release_current(self) -> None:
@@ -45,7 +46,8 @@ class Stream(_StreamBase):
     def start(self) -> Stream:
         if not self._started:
             count, interval_ms, overflow = self._arguments
-            self._kernel.start_sequence(self.camera, count, interval_ms, overflow)
+            request, self._sequence = self._kernel.internals.start_sequence(self.camera, count, interval_ms, overflow)
+            request.result()
             self._started = True
         return self
 
@@ -56,10 +58,11 @@ class Stream(_StreamBase):
         self.close()
 
     def close(self) -> None:
-        """Release the current frame and stop the sequence (if still running)."""
+        """Release the current frame and stop the sequence this stream started, if it still
+        runs (never one started since: a recording begun after this stream's sequence ended)."""
         self._release_current()
-        if self._started and self._kernel.is_sequence_running(self.camera):
-            self._kernel.stop_sequence(self.camera)
+        if self._started:
+            self._kernel.internals.stop_sequence(self.camera, self._sequence).result()
 
     def __iter__(self) -> Iterator[Frame]:
         self.start()
@@ -81,7 +84,8 @@ class AsyncStream(_StreamBase):
     async def start(self) -> AsyncStream:
         if not self._started:
             count, interval_ms, overflow = self._arguments
-            await self._kernel.aio.start_sequence(self.camera, count, interval_ms, overflow)
+            request, self._sequence = self._kernel.internals.start_sequence(self.camera, count, interval_ms, overflow)
+            await request.to_asyncio()
             self._started = True
         return self
 
@@ -93,8 +97,8 @@ class AsyncStream(_StreamBase):
 
     async def close(self) -> None:
         self._release_current()
-        if self._started and self._kernel.is_sequence_running(self.camera):
-            await self._kernel.aio.stop_sequence(self.camera)
+        if self._started:
+            await self._kernel.internals.stop_sequence(self.camera, self._sequence).to_asyncio()
 
     async def __aiter__(self) -> AsyncIterator[Frame]:
         await self.start()

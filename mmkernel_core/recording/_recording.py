@@ -86,6 +86,7 @@ class Recording:
         self.result: RecordingResult | None = None
         self._pipes: dict[str, CameraPipe] = {}
         self._errors: list[RecordingError] = []
+        self._sequences: dict[str, Any] = {}  # camera -> the sequence this recording started
         self._error_tracebacks: dict[int, Any] = {}  # each error's traceback as it was kept
         self._lock = threading.Lock()
         self._started = 0.0
@@ -107,7 +108,10 @@ class Recording:
             if self._datastreams is not None:
                 kernel.internals.cache.add_listener(self._datastreams)
             for camera in self.cameras:
-                kernel.start_sequence(camera, plan.count, plan.interval_ms, OVERFLOW[plan.overflow])
+                request, self._sequences[camera] = kernel.internals.start_sequence(
+                    camera, plan.count, plan.interval_ms, OVERFLOW[plan.overflow]
+                )
+                request.result()
                 started.append(camera)
                 self._pipes[camera] = self._pipe(camera, first=camera == self.cameras[0])
             for pipe in self._pipes.values():
@@ -185,7 +189,9 @@ class Recording:
     def _stop_camera(self, camera: str) -> None:
         """Make the camera's sequence end at its next step (from any thread, even while the
         kernel closes); frames already in its buffer are still written."""
-        self._kernel.internals.interrupt_sequence(camera)
+        sequence = self._sequences.get(camera)
+        if sequence is not None:  # its own sequence only: never one started after it ended
+            self._kernel.internals.interrupt_sequence(camera, sequence)
 
     def wait(self, timeout: float | None = None) -> RecordingResult:
         """The result once everything is written and closed; a RecordingError if anything failed
@@ -279,8 +285,23 @@ class Recording:
             written = {camera: pipe.written for camera, pipe in self._pipes.items()}
             self.plan.writer.checkpoint({"state": "recording", "frames_written": written})
 
-    def _on_done(self, _pipe: CameraPipe) -> None:
-        """A pipe finished; the last one to finish closes the recording (on its thread)."""
+    def _on_done(self, pipe: CameraPipe) -> None:
+        """A pipe finished; the last one to finish closes the recording (on its thread). A
+        count recording whose camera stopped short without being asked to (its sequence stopped
+        or the camera unloaded from outside) says it ended early: it never looks complete."""
+        count = self.plan.count
+        short = count is not None and pipe.received < count and pipe.camera_error is None and pipe.error is None
+        with self._lock:
+            short = short and not self._stopping and not self._errors
+        if short:
+            failure = RecordingError(
+                f"camera {pipe.camera!r}: its sequence ended from outside the recording (stop_sequence, an unload) "
+                f"after {pipe.received} of {count} frames; the recording ended early, with the "
+                f"{pipe.written} frames written",
+                pipe.camera,
+                pipe.received,
+            )
+            self._on_failure(failure)
         with self._lock:
             if self._finishing or not all(pipe.done.is_set() for pipe in self._pipes.values()):
                 return

@@ -34,6 +34,12 @@ class KernelBase:
         raise NotImplementedError
 
     # -- lookups ----------------------------------------------------------------------------
+    def _device_list(self) -> list[LoadedDevice]:
+        """Every device record, in load order: a copy taken under the table lock, so iterating
+        it is safe while other threads load and unload (iterating the table itself is not)."""
+        with self._table_lock:
+            return list(self._devices.values())
+
     def _loaded(self, label: str) -> LoadedDevice:
         try:
             return self._devices[label]
@@ -41,7 +47,7 @@ class KernelBase:
             raise UnknownDeviceError(self._unknown_label(label)) from None
 
     def _unknown_label(self, label: object) -> str:
-        labels = sorted(self._devices)
+        labels = sorted(loaded.label for loaded in self._device_list())
         close = difflib.get_close_matches(str(label), labels, n=3)
         hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
         return f"no device loaded as {label!r}{hint}; loaded: {', '.join(labels) or '(none)'}"

@@ -12,7 +12,7 @@ from mmkernel_sdk.errors import DeviceStateError, MMKernelError, PropertyError, 
 from ..devices import LoadedDevice
 from ..frames import BufferStats, FrameBuffer, FrameMemory, SpareMemory, frame_format
 from ..runtime import Request, ThreadPool, then
-from ._auto_shutter import ShutterHolds
+from ._auto_shutter import Hold, ShutterHolds
 from ._base import KernelBase
 from ._faces import verb
 
@@ -44,13 +44,13 @@ class CameraVerbs(KernelBase):
         # The auto-shutter is opened from here and closed after the snap, never from the camera's
         # runner: the shutter may need that runner itself (a Utilities shutter driving a hub's
         # state device), and a runner waiting on it would be a deadlock.
-        self._hold_shutter(shutter)
+        hold = self._hold_shutter(shutter)
         try:
             snapped = self._call(loaded, "snap", self._snap, loaded, timeout=limit)
         except BaseException:
-            self._release_shutter(shutter)
+            self._release_shutter(hold)
             raise
-        return then(snapped, lambda _: self._release_shutter_later(shutter))
+        return then(snapped, lambda _: self._release_shutter_later(hold))
 
     def _snap(self, loaded: LoadedDevice) -> np.ndarray:
         self._not_streaming(loaded, "snap")  # again on the runner: a start may have been queued first
@@ -70,31 +70,31 @@ class CameraVerbs(KernelBase):
         return max(0.0, exposure_ms) / 1000.0 if exposure_ms == exposure_ms else 0.0
 
     # -- auto-shutter -----------------------------------------------------------------------
-    def _hold_shutter(self, shutter: str) -> None:
+    def _hold_shutter(self, shutter: str) -> Hold:
         """Auto-shutter: hold `shutter` open (opened, and waited for, by its first holder).
         Verbs are called by their request functions: this also runs while the kernel closes."""
-        if not shutter:
-            return
         verbs: Any = type(self)
 
         def open_it() -> None:
             verbs.set_shutter_open.fn(self, shutter, True).result()
             verbs.wait_for.fn(self, shutter).result()
 
-        self._shutter_holds.hold(shutter, lambda: bool(verbs.get_shutter_open.fn(self, shutter).result()), open_it)
+        def is_open() -> bool:
+            return bool(verbs.get_shutter_open.fn(self, shutter).result())
 
-    def _release_shutter(self, shutter: str) -> None:
-        closing = self._release_shutter_later(shutter)
+        return self._shutter_holds.hold(shutter, is_open, open_it)
+
+    def _release_shutter(self, hold: Hold) -> None:
+        closing = self._release_shutter_later(hold)
         if closing is not None:
             closing.result()
 
-    def _release_shutter_later(self, shutter: str) -> Request | None:
-        """Let go of `shutter`; the closing request, queued but not waited for (a runner may call
-        this: the shutter's own runner may need it), or None if it stays open."""
-        if not shutter:
-            return None
+    def _release_shutter_later(self, hold: Hold) -> Request | None:
+        """Let go of the hold; the closing request of the shutter it is on now (the Shutter role
+        may have changed meanwhile: what is open is what gets closed), queued but not waited for
+        (a runner may call this: the shutter's own runner may need it), or None if it stays open."""
         verbs: Any = type(self)
-        return self._shutter_holds.release(shutter, lambda: verbs.set_shutter_open.fn(self, shutter, False))
+        return self._shutter_holds.release(hold, lambda label: verbs.set_shutter_open.fn(self, label, False))
 
     # -- region of interest -----------------------------------------------------------------
     @verb

@@ -8,7 +8,7 @@ from typing import Any
 
 from mmkernel_sdk.errors import ConfigError, DeviceStateError, MMKernelError, PropertyError
 
-from ..config import Loader, LoadReport, PixelSizeConfig, Setting, SystemConfiguration, save
+from ..config import NAME_RULE, Loader, LoadReport, PixelSizeConfig, Setting, SystemConfiguration, save, uncarried
 from ..devices import CORE_ROLES, Roles
 from ..runtime import Request, gather
 from ._base import KernelBase
@@ -49,6 +49,7 @@ class ConfigVerbs(KernelBase):
         """Put an uninitialized device under a hub: it moves to the hub's runner."""
         loaded = self._loaded(label)
         hub_device = self._hub(hub)  # type: ignore[attr-defined]
+        self._refuse_cycle(label, hub)
         if loaded.initialized:
             raise DeviceStateError(f"device {label!r} is initialized; set its parent hub before initialize()")
         if loaded.runner is not hub_device.runner:
@@ -59,6 +60,20 @@ class ConfigVerbs(KernelBase):
         loaded.parent = hub
         loaded.device.hub = hub_device.device
         return Request.completed(label, "set_parent", None)
+
+    def _refuse_cycle(self, label: str, hub: str) -> None:
+        """A device cannot be its own hub, nor the hub of a hub above it: a cycle has no device
+        to load first, so a failed load could never put it back."""
+        chain = [label, hub]
+        while chain[-1] != label:
+            above = self._devices.get(chain[-1])
+            if above is None or above.parent is None or above.parent in chain[1:]:
+                return
+            chain.append(above.parent)
+        raise DeviceStateError(
+            f"set_parent({label!r}, {hub!r}): the hubs would go round in a circle ({' -> '.join(chain)}); "
+            f"allowed: a hub that is not {label!r} and not under it"
+        )
 
     @verb
     def set_focus_direction(self, label: str, sign: int) -> Request:
@@ -89,7 +104,12 @@ class ConfigVerbs(KernelBase):
         prop: str | None = None,
         value: Any = None,
     ) -> Request:
-        """Create a group, a preset, or add `device.prop = value` to a preset."""
+        """Create a group, a preset, or add `device.prop = value` to a preset. A group or preset
+        name a configuration file cannot carry (empty, a comma, a line break) is refused here,
+        not when the system is saved."""
+        _check_name("group", group, f"define_config({group!r})")
+        if preset is not None:
+            _check_name("preset", preset, f"define_config({group!r}, {preset!r})")
         if preset is None:
             self._configuration.groups.define_group(group)
         elif device is None or prop is None:
@@ -247,6 +267,14 @@ class ConfigVerbs(KernelBase):
     def _reset_configuration(self) -> None:
         self._configuration.reset()
         self.roles.__init__()  # type: ignore[misc]
+
+
+def _check_name(kind: str, name: str, where: str) -> None:
+    why = uncarried(name) if isinstance(name, str) else "is not a string"
+    if why:
+        raise ConfigError(
+            f"{where}: the {kind} name {name!r} {why}, which a configuration file cannot carry; allowed: {NAME_RULE}"
+        )
 
 
 def _settle_with_call(request: Request, fn: Any, *args: Any) -> None:

@@ -49,7 +49,7 @@ class CoreDevice:
         if name == "ChannelGroup":
             return ["", *self.kernel.config_groups()]
         _, kind = CORE_ROLES[name]
-        devices = self.kernel._devices.values()
+        devices = self.kernel.internals.devices()
         return ["", *(d.label for d in devices if kind is not None and d.device_type == kind)]
 
     def get(self, name: str) -> Any:
@@ -101,6 +101,7 @@ class CoreDevice:
             if name == "Shutter" and old and typed and old != typed and _is_open(k, old):
                 k.set_shutter_open(old, False)  # as MMCore: the light goes through the new shutter instead
                 k.set_shutter_open(typed, True)
+                k._shutter_holds.transfer(old, typed)  # a snap or sequence holding it closes the new one
             return
         if name == "AutoShutter":
             k.roles.auto_shutter = bool(typed)
@@ -122,7 +123,7 @@ class CoreDevice:
             attribute, kind = CORE_ROLES[name]
             if getattr(k.roles, attribute):
                 continue
-            first = next((d.label for d in k._devices.values() if d.device_type == kind and d.initialized), "")
+            first = next((d.label for d in k.internals.devices() if d.device_type == kind and d.initialized), "")
             if first:
                 setattr(k.roles, attribute, first)
                 k.events.property_changed.emit(CORE, name, first)

@@ -105,7 +105,7 @@ class DeviceVerbs(DeviceLifecycle, WireSharing, DeviceHosting):
         """Initialize every loaded, uninitialized device in parallel (hubs before their
         peripherals). Raises one InitializationError naming every device that failed; the
         others are initialized and usable. A device unloaded meanwhile is skipped."""
-        pending = [d for d in list(self._devices.values()) if not d.initialized]
+        pending = [d for d in self._device_list() if not d.initialized]
         for loaded in pending:
             self._share_wire(loaded, timeout)
         pending.sort(key=lambda d: d.parent is not None)  # a shared runner keeps FIFO order
@@ -137,7 +137,7 @@ class DeviceVerbs(DeviceLifecycle, WireSharing, DeviceHosting):
         kernel when this returns; UnloadError names each one whose shutdown() failed, timed
         out, or (stuck in an earlier call) will run only when that call returns. Sequences are
         stopped first, so an auto-shutter closes before its shutter is unloaded."""
-        streaming = [d for d in list(self._devices.values()) if self._streaming(d)]  # type: ignore[attr-defined]
+        streaming = [d for d in self._device_list() if self._streaming(d)]  # type: ignore[attr-defined]
         if not streaming:
             return self._unload_everything(timeout)
         stops = [self._stop_request(d, timeout) for d in streaming]  # type: ignore[attr-defined]
@@ -154,7 +154,7 @@ class DeviceVerbs(DeviceLifecycle, WireSharing, DeviceHosting):
 
     def _unload_everything(self, timeout: float | None) -> Request:
         self._core.initialized = False  # type: ignore[attr-defined]
-        snapshot = list(self._devices.values())
+        snapshot = self._device_list()
         # Peripherals share their hub's runner, so queueing them first shuts them down first.
         ordered = sorted(snapshot, key=lambda d: d.parent is None)
         parts = [self._unload_request(d, timeout) for d in ordered]
@@ -164,7 +164,7 @@ class DeviceVerbs(DeviceLifecycle, WireSharing, DeviceHosting):
     def devices(self) -> Request:
         """Loaded device labels, sorted, then `Core` (the system's roles and settings, as in
         MMCore; see property_names("Core"))."""
-        return Request.completed("*", "devices", [*sorted(self._devices), CORE])
+        return Request.completed("*", "devices", [*sorted(d.label for d in self._device_list()), CORE])
 
     @verb
     def device_type(self, label: str) -> Request:
@@ -229,10 +229,18 @@ class DeviceVerbs(DeviceLifecycle, WireSharing, DeviceHosting):
         return hub
 
     def _abandon(self, label: str, token: object, runner: Runner, hub: LoadedDevice | None) -> None:
+        """The load failed (or its caller gave up at its deadline): nothing of it may stay. If
+        the runner added the device just before the deadline, it is taken out again (it was
+        never initialized: no hardware to release), which also releases its runner."""
         with self._table_lock:
             if self._reserved.get(label, (None,))[0] is token:
                 del self._reserved[label]
-        runner.release(f"the load of {label!r} failed")
+            loaded = self._devices.get(label)
+            added = loaded is not None and loaded.load_token is token
+        if added:
+            self._detach(loaded)  # type: ignore[arg-type]
+        else:
+            runner.release(f"the load of {label!r} failed")
 
     @verb
     def calibration(self, label: str, *, timeout: float | None = None) -> Request:

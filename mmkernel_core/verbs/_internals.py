@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mmkernel_sdk import Device
 
 from ..devices import LoadedDevice, StateCache
-from ..frames import FrameBuffer
+from ..frames import FrameBuffer, Sequence
 from ..runtime import Request
 
 if TYPE_CHECKING:
@@ -100,11 +100,18 @@ class KernelInternals:
         return self._kernel._config_path(Path(path))  # type: ignore[no-any-return]
 
     @contextmanager
+    def load_lock(self) -> Iterator[None]:
+        """The lock a configuration load holds from start to end (restore included): a save
+        taken under it never sees half a system."""
+        with self._kernel._load_lock:
+            yield
+
+    @contextmanager
     def loading(self) -> Iterator[None]:
         """One configuration load at a time; cameras loaded meanwhile reuse the memory of the
         cameras the load unloaded, and new memory is populated after the load."""
         kernel = self._kernel
-        with kernel._load_lock:  # a second load waits for the first
+        with self.load_lock():  # a second load waits for the first
             kernel._deferred_population = []
             try:
                 yield
@@ -131,11 +138,26 @@ class KernelInternals:
         """The camera's cached exposure in seconds (0 if unknown)."""
         return self._kernel._exposure_s(camera)  # type: ignore[no-any-return]
 
-    def interrupt_sequence(self, camera: str) -> None:
-        """From any thread: make the camera's sequence end at its next step."""
+    def start_sequence(
+        self, camera: str | None, count: int | None = None, interval_ms: float = 0.0, overflow: str = "stop"
+    ) -> tuple[Request, Sequence]:
+        """start_sequence's request, and the sequence it starts: its owner (a stream, a
+        recording) stops it, and only it, with `stop_sequence(camera, sequence)`."""
+        return self._kernel._start_sequence(camera, count, interval_ms, overflow, None)  # type: ignore[no-any-return]
+
+    def stop_sequence(self, camera: str, sequence: Sequence, timeout: float | None = None) -> Request:
+        """Stop `sequence` if it still runs on `camera` (never another one started since)."""
+        loaded = self.find(camera)
+        if loaded is None:
+            return Request.completed(camera, "stop_sequence", None)
+        return self._kernel._stop_request(loaded, timeout, sequence)  # type: ignore[no-any-return]
+
+    def interrupt_sequence(self, camera: str, sequence: Sequence | None = None) -> None:
+        """From any thread: make the camera's sequence (only `sequence`, if given) end at its
+        next step."""
         loaded = self.find(camera)
         if loaded is not None:
-            self._kernel._interrupt_sequence(loaded)
+            self._kernel._interrupt_sequence(loaded, sequence)
 
     # -- recordings -------------------------------------------------------------------------
     def add_recording(self, recording: Any) -> None:

@@ -112,6 +112,10 @@ class DeviceLifecycle(KernelBase):
         poll = type(device).busy_poll_s
         loaded.busy_poll_s = poll if poll is not None and poll > 0 else self.busy_poll_s
         loaded.watch = BusyWatch(loaded, self._dispatch, self._adapter_busy)  # type: ignore[attr-defined]
+        loaded.load_token = token
+        # Read before the device is in the table: a getter that hangs past the load's deadline
+        # then leaves nothing behind (the caller gives up, and the device is never added).
+        before_init = {n: loaded.props.get(n) for n in loaded.props.names() if loaded.usable_before_init(n)}
         with self._table_lock:
             if self._reserved.get(label, (None,))[0] is not token:  # the caller timed out and gave up
                 return
@@ -122,9 +126,8 @@ class DeviceLifecycle(KernelBase):
             if self._closed:
                 raise KernelClosedError(f"load_device({label!r}): the kernel closed during the load")
             self._devices[label] = loaded
-        for prop_name in loaded.props.names():
-            if loaded.usable_before_init(prop_name):
-                self._store(loaded, prop_name, loaded.props.get(prop_name), announce=False)
+        for prop_name, value in before_init.items():
+            self._store(loaded, prop_name, value, announce=False)
         self.events.device_loaded.emit(label)
 
     def _initialize(self, loaded: LoadedDevice) -> None:

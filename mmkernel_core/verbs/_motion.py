@@ -7,11 +7,13 @@ validation before dispatch, cache update, and exactly-once events.
 from __future__ import annotations
 
 import math
+from numbers import Integral
 from typing import Any
 
 from mmkernel_sdk import PropertySpec
-from mmkernel_sdk.errors import DeviceError, DeviceStateError
+from mmkernel_sdk.errors import DeviceError, DeviceStateError, PropertyError
 
+from ..config import NAME_RULE, uncarried
 from ..devices import LoadedDevice
 from ..runtime import Request
 from ._base import KernelBase
@@ -195,9 +197,12 @@ class MotionVerbs(KernelBase):
     def define_state_label(
         self, label: str, position: int, state_label: str, *, timeout: float | None = None
     ) -> Request:
-        """Name position `position` of a state device (MM's `Label,device,position,label`)."""
+        """Name position `position` of a state device (MM's `Label,device,position,label`). A
+        label a configuration file cannot carry (empty, a comma, a line break) is refused here,
+        not when the system is saved."""
         loaded = self._loaded(label)
         loaded.require_type("State", "define_state_label")
+        _check_state_label(label, position, state_label)
         return self._call(
             loaded, "define_state_label", self._define_label, loaded, position, state_label, timeout=timeout
         )
@@ -206,6 +211,27 @@ class MotionVerbs(KernelBase):
         loaded.device.define_label(position, state_label)  # type: ignore[attr-defined]
         if loaded.initialized:
             self._read_value(loaded, "Label")
+
+
+def _check_state_label(label: str, position: Any, state_label: Any) -> None:
+    if isinstance(position, bool) or not isinstance(position, Integral):
+        raise PropertyError(
+            f"device {label!r}: define_state_label position {position!r} is not allowed; allowed: a whole number",
+            device=label,
+            property="Label",
+            value=position,
+            allowed="a whole number",
+        )
+    why = uncarried(state_label) if isinstance(state_label, str) else "is not a string"
+    if why:
+        raise PropertyError(
+            f"device {label!r}, position {position}: the label {state_label!r} {why}, which a configuration file "
+            f"cannot carry; allowed: {NAME_RULE}",
+            device=label,
+            property="Label",
+            value=state_label,
+            allowed=NAME_RULE,
+        )
 
 
 def _check_xy_target(loaded: LoadedDevice, x: float, y: float) -> None:

@@ -75,7 +75,7 @@ class PropertyVerbs(KernelBase):
         """Re-read every property of every initialized device: one hop per runner, all at once,
         so it costs the slowest device, not the sum. Changes are announced as events."""
         by_runner: dict[Runner, list[LoadedDevice]] = defaultdict(list)
-        for loaded in list(self._devices.values()):
+        for loaded in self._device_list():
             if loaded.initialized:
                 by_runner[loaded.runner].append(loaded)
         parts = [

@@ -9,6 +9,7 @@ from mmkernel_sdk.errors import DeviceStateError, StreamEnded
 from ..devices import LoadedDevice
 from ..frames import POLICIES, Frame, Sequence, Stream
 from ..runtime import Request, is_finite_number, is_whole, then
+from ._auto_shutter import Hold
 from ._camera import CameraVerbs, bad_argument
 from ._faces import closed_error, verb
 
@@ -30,6 +31,13 @@ class SequenceVerbs(CameraVerbs):
         """Stream `count` frames (None: until stopped) into the camera's buffer, one every
         `interval_ms` at most. overflow: "stop" (end with BufferOverflowError after the kept
         frames), "overwrite" (drop the oldest unread, live mode) or "block" (camera waits)."""
+        return self._start_sequence(camera, count, interval_ms, overflow, timeout)[0]
+
+    def _start_sequence(
+        self, camera: str | None, count: int | None, interval_ms: float, overflow: str, timeout: float | None
+    ) -> tuple[Request, Sequence]:
+        """start_sequence's request, and the sequence it starts (its owner may stop it, and
+        only it: `_stop_request(loaded, timeout, sequence)`)."""
         loaded = self._camera(camera, "start_sequence")
         if overflow not in POLICIES:
             raise bad_argument(loaded.label, "overflow", overflow, ", ".join(POLICIES))
@@ -44,19 +52,21 @@ class SequenceVerbs(CameraVerbs):
         sequence.report = self._report
         shutter = self.roles.shutter if self.roles.auto_shutter else ""
         if not shutter:
-            return self._call(loaded, "start_sequence", self._begin, loaded, sequence, overflow, "", timeout=timeout)
+            started = self._call(loaded, "start_sequence", self._begin, loaded, sequence, overflow, None,
+                                 timeout=timeout)  # fmt: skip
+            return started, sequence
         # Opened from here, closed without waiting when the sequence ends: never does the
         # camera's runner wait for the shutter (which may need that runner; see snap).
-        self._hold_shutter(shutter)
+        hold = self._hold_shutter(shutter)
         try:
-            started = self._call(loaded, "start_sequence", self._begin, loaded, sequence, overflow, shutter,
+            started = self._call(loaded, "start_sequence", self._begin, loaded, sequence, overflow, hold,
                                  timeout=timeout)  # fmt: skip
         except BaseException:
-            self._release_shutter(shutter)
+            self._release_shutter(hold)
             raise
-        return then(started, lambda r: self._release_shutter_later(shutter) if r.exception() else None)
+        return then(started, lambda r: self._release_shutter_later(hold) if r.exception() else None), sequence
 
-    def _begin(self, loaded: LoadedDevice, sequence: Sequence, overflow: str, shutter: str) -> None:
+    def _begin(self, loaded: LoadedDevice, sequence: Sequence, overflow: str, hold: Hold | None) -> None:
         """On the camera's runner, so concurrent starts (and buffer resizes, snaps, ROI changes)
         are decided one after the other; the sequence is published only once it really runs.
         With auto-shutter, the shutter (opened by start_sequence) is held from before the first
@@ -75,8 +85,8 @@ class SequenceVerbs(CameraVerbs):
             sequence.running = False
             buffer.finish()
             raise
-        if shutter:
-            sequence.on_end = lambda: setattr(sequence, "closing", self._release_shutter_later(shutter))
+        if hold is not None:
+            sequence.on_end = lambda: setattr(sequence, "closing", self._release_shutter_later(hold))
         loaded.camera.sequence = sequence
         loaded.runner.start_task(sequence)
 
@@ -88,9 +98,11 @@ class SequenceVerbs(CameraVerbs):
         loaded = self._camera(camera, "stop_sequence")
         return self._stop_request(loaded, timeout)
 
-    def _stop_request(self, loaded: LoadedDevice, timeout: float | None) -> Request:
+    def _stop_request(self, loaded: LoadedDevice, timeout: float | None, only: Sequence | None = None) -> Request:
+        """Stop the camera's sequence (only if it is `only`, when given: a stream or a recording
+        stops what it started, never a sequence started after its own ended)."""
         sequence = loaded.camera.sequence
-        if sequence is None or not sequence.running:
+        if sequence is None or not sequence.running or (only is not None and sequence is not only):
             return Request.completed(loaded.label, "stop_sequence", None)
         self._interrupt_sequence(loaded)
         if loaded.runner.hung is not None:  # a frame read hangs: the sequence ends when it returns
@@ -99,10 +111,11 @@ class SequenceVerbs(CameraVerbs):
         request.cancellable = False
         return then(request, lambda _: sequence.closing)  # done once the auto-shutter has closed
 
-    def _interrupt_sequence(self, loaded: LoadedDevice) -> None:
-        """From any thread: make the sequence end at its next step, even if it waits for space."""
+    def _interrupt_sequence(self, loaded: LoadedDevice, only: Sequence | None = None) -> None:
+        """From any thread: make the sequence end at its next step, even if it waits for space
+        (only if it is `only`, when given)."""
         sequence = loaded.camera.sequence
-        if sequence is not None and sequence.running:
+        if sequence is not None and sequence.running and (only is None or sequence is only):
             sequence.stop_requested.set()
             sequence.buffer.wake_writer()
 

@@ -49,7 +49,7 @@ class WaitVerbs(KernelBase):
         """Wait for every device at once; the error names every device still busy. Devices
         unloaded meanwhile count as idle."""
         deadline = time.monotonic() + self._limit(timeout)
-        parts = [self._watched(d, deadline) for d in list(self._devices.values())]
+        parts = [self._watched(d, deadline) for d in self._device_list()]
         return gather("*", "wait_for_system", parts, _combine_wait)
 
     @verb

@@ -195,11 +195,33 @@ def test_a_partial_load_keeps_what_loaded_and_reports_what_failed_and_what_was_s
     assert line_of("Label,LED,0,Closed") in skipped
     assert line_of("ConfigGroup,Channel-Multiband,DAPI,LED,Label,385nm") in skipped
     assert line_of("ConfigGroup,System,Startup,LED Shutter,State Device,LED") in skipped  # names LED as a value
-    # every preset naming LED is gone as a whole; the others work
-    assert not k.config_presets("Channel-Multiband")
+    # a preset keeps the lines that do not name LED; the others work
+    assert ("LED", "Label", "385nm") not in k.config_settings("Channel-Multiband", "DAPI")
     k.set_config("Channel", "FITC")
     assert k.current_config("Channel") == "FITC"
     assert "skipped" in str(report) and "DNoSuchDevice" in str(report)
+
+
+def test_a_partial_load_applies_the_startup_settings_of_the_devices_that_loaded(k: Kernel, tmp_path: Path) -> None:
+    ghost = line_of("Device,LED,DemoCamera,DStateDevice")
+    bad = variant(tmp_path, replace={ghost: "Device,LED,DemoCamera,DNoSuchDevice"})
+    report = k.load_config(bad, partial=True)
+    assert [problem.line for problem in report.failed] == [ghost]
+    assert k.get_property("Camera", "BitDepth") == 16 and k.get_property("Camera", "Binning") == 1  # not left 8-bit
+    assert k.get_property("Objective", "Label") == "Nikon 10X S Fluor" and k.roles.channel_group == "Channel"
+    startup = line_of("ConfigGroup,System,Startup,LED Shutter,State Device,LED")
+    (skipped,) = [s for s in report.skipped if s.line == startup]  # each skipped line, with its own reason
+    assert skipped.text == UPSTREAM_LINES[startup - 1] and f"device 'LED' failed (line {ghost})" in skipped.reason
+    assert ("LED Shutter", "State Device", "LED") not in k.config_settings("System", "Startup")
+    assert ("Camera", "BitDepth", "16") in k.config_settings("System", "Startup")
+    skipped_lines = {s.line for s in report.skipped}
+    assert line_of("ConfigGroup,Channel-Multiband,FITC,LED,Label,470nm") in skipped_lines
+    assert line_of("ConfigGroup,Channel-Multiband,FITC,Dichroic,Label,89402bs") not in skipped_lines
+    k.set_config("Channel-Multiband", "FITC")  # the settings of the devices that loaded
+    assert k.get_property("Dichroic", "Label") == "89402bs" and k.roles.shutter == "LED Shutter"
+    with pytest.raises(ConfigError, match="the previous system was restored"):  # all or nothing still fails
+        k.load_config(bad)
+    assert [loaded.label for loaded in k.internals.devices()] == report.loaded  # the partial system, kept
 
 
 # -- save_config ---------------------------------------------------------------------------------
@@ -250,7 +272,7 @@ def test_save_keeps_every_digit_and_refuses_what_the_format_cannot_carry(mm: Ker
         other.load_config(tmp_path / "exact.cfg")
         assert other.get_device_delay("Emission") == mm.get_device_delay("Emission")
         assert other.pixel_size_config("Res10x").pixel_size_um == 0.1 + 0.2
-    mm.define_state_label("Path", 2, "Camera, left")
+    mm.internals.device_object("Path").define_label(2, "Camera, left")  # the adapter's own name for it
     with pytest.raises(ConfigError, match=r"'Camera, left' holds a comma") as caught:
         mm.save_config(tmp_path / "comma.cfg")
     assert "Label,Path,2" in str(caught.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from mmkernel_core import (
     ConfigError,
     DeviceError,
     DeviceStateError,
+    DeviceTimeoutError,
     DeviceTypeError,
     InitializationError,
     Kernel,
@@ -238,3 +240,76 @@ def test_a_load_whose_pre_init_step_times_out_leaves_nothing_behind(tmp_path: Pa
         kernel.initialize("P")
         assert kernel.get_property("P", "Port") == "COM2"
         SlowPort.gate.release.set()
+
+
+class SlowToRead(Generic):
+    """A pre-init property whose getter asks the hardware and hangs (a dead serial line)."""
+
+    Port = prop(str, pre_init=True)
+    gate: Gate
+
+    @Port.getter
+    def Port(self) -> str:
+        type(self).gate.hold()
+        return "COM1"
+
+
+def test_a_load_that_times_out_reading_a_pre_init_property_leaves_no_zombie() -> None:
+    """The load's deadline passes while the runner reads the device's pre-init properties: the
+    label must not stay behind half-loaded (listed, every call "the load failed", not unloadable,
+    never loadable again)."""
+    SlowToRead.gate = Gate()
+    with Kernel(timeout=5) as kernel:
+        with pytest.raises(DeviceTimeoutError):
+            kernel.load_device("D", SlowToRead(), timeout=0.2)
+        SlowToRead.gate.wait_entered()
+        SlowToRead.gate.release.set()  # the read returns after its caller gave up
+        kernel.wait_for_system()
+        assert kernel.devices() == ["Core"]
+        kernel.load_device("D", SimStage())  # the label is free again
+        kernel.initialize("D")
+        kernel.set_position("D", 3.0)
+        kernel.unload("D")
+        assert kernel.devices() == ["Core"]
+
+
+def test_loads_and_unloads_on_other_threads_never_break_initialize_all_or_unload() -> None:
+    """initialize_all() and unload() once iterated the device table while other threads changed
+    it ("dictionary changed size during iteration"); a thread switch every 10 us makes that likely."""
+    problems: list[str] = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        with Kernel(timeout=10) as kernel:
+            done = threading.Event()
+
+            def churn(prefix: str) -> None:
+                for index in range(150):
+                    label = f"{prefix}{index % 4}"
+                    try:
+                        kernel.load_device(label, SimShutter() if index % 2 else SimStage())
+                        kernel.set_role("Shutter", label) if index % 2 else None
+                        kernel.unload(label)
+                    except Exception as error:  # noqa: BLE001 - collected and checked below
+                        problems.append(f"{label}: {error!r}")
+
+            def initialize() -> None:
+                while not done.is_set():
+                    try:
+                        kernel.initialize_all()
+                        kernel.update_cache()
+                    except Exception as error:  # noqa: BLE001
+                        if "changed size" in str(error) or isinstance(error, RuntimeError):
+                            problems.append(repr(error))
+
+            churners = [threading.Thread(target=churn, args=(prefix,)) for prefix in "AB"]
+            other = threading.Thread(target=initialize)
+            for thread in [*churners, other]:
+                thread.start()
+            for thread in churners:
+                thread.join(120)
+            done.set()
+            other.join(60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert problems == []

@@ -109,9 +109,7 @@ def test_two_recordings_racing_for_one_path_one_wins_the_other_is_told_why(k: Ke
     assert sum(winner.frames_written.values()) == 5 and open_recording(path).finished
 
 
-def test_asking_a_failed_recording_for_its_error_again_and_again_does_not_grow_it(
-    k: Kernel, tmp_path: Path
-) -> None:
+def test_asking_a_failed_recording_for_its_error_again_and_again_does_not_grow_it(k: Kernel, tmp_path: Path) -> None:
     store = FailingStore(tmp_path / "full.ome.zarr", allow=2)
     recording = k.record("Cam", store, count=20, writer_options={"frames_per_chunk": 1})
     lengths = []
