@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from .._kernel import Kernel
 from ._session import err, fail, kernel_session, out
@@ -25,7 +26,7 @@ def adapters(strict: Annotated[bool, typer.Option(help="Exit 1 if any plugin fai
         out.print(table)
         failures = kernel.plugin_errors()
         for failure in failures:
-            err.print(f"[yellow]plugin problem:[/] {failure}")
+            err.print(Text.assemble(("plugin problem:", "yellow"), " ", str(failure)))
         if failures and strict:
             raise typer.Exit(code=1)
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import shutil
 import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from mmkernel_sdk.errors import MMKernelError
+
 from ..recording import Recording, RecordingResult
 from ._inspect import ConfigOption
-from ._session import fail, kernel_session, out
+from ._session import fail, kernel_session, out, warn
 
 REFRESH_S = 0.1
 
@@ -27,6 +31,8 @@ Steps = Annotated[list[str] | None, typer.Option(help="A processing step: bin:2,
 Overflow = Annotated[str, typer.Option(help="block (the camera waits) or drop (frames dropped, counted)")]
 Compression = Annotated[str | None, typer.Option(help="OME-Zarr: none, blosc-lz4 or blosc-zstd")]
 Interval = Annotated[float, typer.Option(help="Time between frames in ms (0: as fast as the camera goes)")]
+Duration = Annotated[float | None, typer.Option(help="Stop after this many seconds (everything acquired is written)")]
+MaxGB = Annotated[float | None, typer.Option("--max-gb", help="Stop once this many GB (10^9 bytes) are written")]
 
 
 def record(
@@ -39,14 +45,21 @@ def record(
     overflow: Overflow = "block",
     compression: Compression = None,
     interval_ms: Interval = 0.0,
+    duration: Duration = None,
+    max_gb: MaxGB = None,
 ) -> None:
-    """Record camera frames on the kernel's own threads; prints progress, then a summary line."""
+    """Record camera frames on the kernel's own threads; prints progress, then a summary line.
+    Ends after --frames, --duration or --max-gb, whichever comes first, or at Ctrl-C / SIGTERM."""
     chosen = format or ("ome-tiff" if output.name.lower().endswith((".tif", ".tiff")) else "ome-zarr")
     options = {"compression": compression} if compression else None
     if options and chosen != "ome-zarr":
         raise fail("--compression applies to ome-zarr only")
+    for name, value in (("--duration", duration), ("--max-gb", max_gb)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise fail(f"{name} {value!r} is not allowed; allowed: a number > 0")
     with kernel_session(config) as kernel:
         cameras = camera or None
+        _warn_about_room(kernel, cameras, output, frames, duration, max_gb, interval_ms)
         recording = kernel.record(cameras, output, count=frames, format=chosen, steps=step or (), overflow=overflow,
                                   interval_ms=interval_ms, writer_options=options)  # fmt: skip
         total = frames * len(recording.cameras) if frames else None
@@ -55,8 +68,11 @@ def record(
         try:
             with _sigterm_as_ctrl_c(), Progress(*columns, console=out, transient=True) as bar:
                 task = bar.add_task("recording", total=total, rate="")
+                started = time.monotonic()
                 while not recording.done():
                     _show(bar, task, recording)
+                    if _limit_reached(recording, started, duration, max_gb):
+                        recording.stop()
                     time.sleep(REFRESH_S)  # a display refresh, not synchronisation
                 _show(bar, task, recording)
         except KeyboardInterrupt:
@@ -69,6 +85,49 @@ def record(
                 out.print(_summary(result))
             raise fail(str(error)) from None
     out.print(_summary(result))
+
+
+def _limit_reached(recording: Recording, started: float, duration: float | None, max_gb: float | None) -> bool:
+    if duration is not None and time.monotonic() - started >= duration:
+        return True
+    return max_gb is not None and recording.progress.bytes_written >= max_gb * 1e9
+
+
+def _warn_about_room(
+    kernel: Any,
+    cameras: list[str] | None,
+    output: Path,
+    frames: int | None,
+    duration: float | None,
+    max_gb: float | None,
+    interval_ms: float,
+) -> None:
+    """Before anything starts: say so when the disk cannot hold what the limits plan (or, with
+    no limit at all, how long its free space lasts at the camera's frame size)."""
+    folder = output.parent if output.parent.exists() else Path.cwd()
+    free = shutil.disk_usage(folder).free
+    labels = cameras or [kernel.roles.camera]
+    frame_bytes = sum(_frame_bytes(kernel, label) for label in labels if label)
+    planned = [frames * frame_bytes] if frames else []
+    if max_gb is not None:
+        planned.append(int(max_gb * 1e9))
+    if duration is not None and interval_ms > 0:
+        planned.append(int(duration * 1000 / interval_ms) * frame_bytes)
+    if planned and min(planned) > free:
+        warn(f"the recording plans {min(planned) / 1e9:.1f} GB but {folder} has {free / 1e9:.1f} GB free; it stops "
+             "when the disk is full (what was written stays readable)")  # fmt: skip
+    elif not planned and duration is None:
+        frames_free = free // frame_bytes if frame_bytes else 0
+        warn(f"no --frames, --duration or --max-gb: recording until Ctrl-C; {folder} has {free / 1e9:.1f} GB free "
+             f"({frames_free} frames of {frame_bytes / 1e6:.1f} MB)")  # fmt: skip
+
+
+def _frame_bytes(kernel: Any, camera: str) -> int:
+    try:
+        shape, dtype = kernel.internals.frame_format(camera)
+    except MMKernelError:  # not a camera, not loaded: record() says so, clearly
+        return 0
+    return int(math.prod(shape)) * dtype.itemsize
 
 
 @contextmanager

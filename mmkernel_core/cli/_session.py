@@ -12,16 +12,18 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from mmkernel_sdk.errors import MMKernelError
 
 from .._kernel import Kernel
 
 # Piped or captured output is not wrapped at 80 columns: messages and tables stay greppable.
+# User data (paths, labels, values, errors quoting files) is printed verbatim: no markup ("[run]"
+# stays), no emoji codes (":x:" stays), no highlighting. Styled words are built as Text.
 _WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "200"))
-out = Console(highlight=False, width=_WIDTH)
-err = Console(stderr=True, highlight=False, width=_WIDTH, soft_wrap=True)
+out = Console(highlight=False, markup=False, emoji=False, width=_WIDTH)
+err = Console(stderr=True, highlight=False, markup=False, emoji=False, width=_WIDTH, soft_wrap=True)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,8 +31,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str) -> typer.Exit:
     """Print a clear error (no traceback) and return the exit to raise."""
-    err.print(f"[bold red]error:[/] {escape(one_line(message))}", markup=True, highlight=False)
+    err.print(Text.assemble(("error:", "bold red"), " ", one_line(message)))
     return typer.Exit(code=1)
+
+
+def warn(message: str) -> None:
+    """A warning line on stderr (the message verbatim)."""
+    err.print(Text.assemble(("warning:", "bold yellow"), " ", one_line(message)))
 
 
 def one_line(message: str) -> str:

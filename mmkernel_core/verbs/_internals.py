@@ -15,10 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mmkernel_sdk import Device
 
 from ..devices import LoadedDevice, StateCache
-from ..frames import FrameBuffer, Sequence
+from ..frames import FrameBuffer, Sequence, frame_format
 from ..runtime import Request
 
 if TYPE_CHECKING:
@@ -133,6 +135,12 @@ class KernelInternals:
     def buffer_of(self, camera: str | None, verb_name: str) -> FrameBuffer:
         """The camera's frame buffer (StreamEnded if it has none yet)."""
         return self._kernel._buffer_of(camera, verb_name)  # type: ignore[no-any-return]
+
+    def frame_format(self, camera: str | None) -> tuple[tuple[int, ...], np.dtype]:
+        """The (shape, dtype) the camera's next frame will have (asked on its runner)."""
+        loaded = self.camera(camera, "frame_format")
+        device = loaded.device
+        return self._kernel._call(loaded, "frame format", frame_format, device, loaded.label).result()  # type: ignore[no-any-return]
 
     def exposure_s(self, camera: str) -> float:
         """The camera's cached exposure in seconds (0 if unknown)."""

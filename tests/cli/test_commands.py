@@ -170,3 +170,40 @@ def test_demo_with_a_configuration_lacking_a_role_names_it(tmp_path: Path) -> No
     assert code == 1, output
     assert "XYStage" in output and "Property,Core,XYStage,<label>" in output
     assert "Traceback" not in output
+
+
+# -- user data printed verbatim, and limits for long runs ------------------------------------------
+def test_paths_labels_and_errors_are_printed_verbatim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing the user gave is read as rich markup ("[run]") or an emoji code (":x:")."""
+    monkeypatch.chdir(tmp_path)
+    code, output = run("record", "-o", "[run].ome.zarr", "-n", "3")
+    assert code == 0, output
+    assert "to [run].ome.zarr in" in output and (tmp_path / "[run].ome.zarr").is_dir()
+    code, output = run("snap", "-o", "a:x:b.npy")
+    assert code == 0, output
+    assert "wrote a:x:b.npy (" in output and "❌" not in output
+    config = tmp_path / "odd.cfg"
+    config.write_text("Device,Cam:x:[bold],DemoCamera,DCam\nProperty,Core,Initialize,1\n")
+    code, output = run("devices", "-c", str(config))
+    assert code == 0, output
+    assert "Cam:x:[bold]" in output
+    code, output = run("devices", "-c", "missing[red]:x:.cfg")
+    assert code == 1 and "'missing[red]:x:.cfg'" in output and "❌" not in output
+
+
+def test_record_stops_after_its_duration_or_size_limit(tmp_path: Path) -> None:
+    code, output = run("record", "-o", str(tmp_path / "d.ome.zarr"), "--duration", "0.3")
+    assert code == 0, output
+    assert re.search(r"wrote \d+ frames", output)
+    code, output = run("record", "-o", str(tmp_path / "s.ome.zarr"), "--max-gb", "0.002")
+    assert code == 0, output
+    written = int(re.search(r"wrote (\d+) frames", output)[1])  # type: ignore[index]
+    assert 0 < written * 512 * 512 * 2 < 0.002e9 + 50 * 512 * 512 * 2  # stopped soon after 2 MB
+    code, output = run("record", "-o", str(tmp_path / "x.ome.zarr"), "--duration", "-1")
+    assert code == 1 and "--duration -1.0 is not allowed; allowed: a number > 0" in output
+
+
+def test_record_warns_before_starting_when_the_disk_cannot_hold_the_plan(tmp_path: Path) -> None:
+    code, output = run("record", "-o", str(tmp_path / "big.ome.zarr"), "-n", "1000000000000", "--duration", "0.2")
+    assert code == 0, output
+    assert re.search(r"warning: the recording plans [\d.]+ GB but .* has [\d.]+ GB free", output)
