@@ -15,7 +15,7 @@ from mmkernel_sdk.errors import UnloadError
 
 from .config import SystemConfiguration
 from .devices import AdapterRegistry, LoadedDevice, PluginFailure, Roles, StateCache, discover
-from .frames import FrameMemory, SpareMemory
+from .frames import SpareMemory
 from .recording import builtin
 from .runtime import CallbackHandler, Dispatcher, EventBus, KernelEvents, LogEntry, Mailbox, ThreadPool, check_timeout
 from .verbs._auto_shutter import ShutterHolds
@@ -40,9 +40,12 @@ def default_port_map() -> dict[str, str]:
     return {name.strip(): port.strip() for name, port in pairs if name.strip()}
 
 
+DEFAULT_BUFFER_MB = 512  # per camera; resident only once the camera first streams (MMCore: 250 MB for all)
+
+
 def default_buffer_mb() -> float:
-    """Per-camera buffer size when Kernel(buffer_mb=...) is not given: $MMKERNEL_BUFFER_MB or 1024."""
-    return float(os.environ.get("MMKERNEL_BUFFER_MB", "1024"))
+    """Per-camera buffer size when Kernel(buffer_mb=...) is not given: $MMKERNEL_BUFFER_MB or 512."""
+    return float(os.environ.get("MMKERNEL_BUFFER_MB", str(DEFAULT_BUFFER_MB)))
 
 
 class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, FocusVerbs, WaitVerbs, RecordVerbs):
@@ -56,8 +59,9 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, FocusVerbs, WaitVerbs, Rec
     default $MMKERNEL_PORT_MAP) says what a configuration's port names are on this machine (a
     pyserial URL such as "sim://fw102c" works too). `data_dir` / `site_data_dir` hold the
     devices' calibration stores (see mmkernel_sdk.calibration). Each camera gets its own frame
-    buffer of `buffer_mb` (default $MMKERNEL_BUFFER_MB or 1024), allocated when the camera is
-    initialized and populated in the background (change per camera with `set_buffer_size`); `frame_metadata=False`
+    buffer of `buffer_mb` (default $MMKERNEL_BUFFER_MB or 512), reserved when the camera is
+    initialized and made resident in the background when it first streams (change per camera
+    with `set_buffer_size`); `frame_metadata=False`
     drops per-frame metadata for the fastest streaming.
     """
 
@@ -87,7 +91,7 @@ class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, FocusVerbs, WaitVerbs, Rec
         self._slow_call_s = slow_call_s
         self._threads = ThreadPool()  # parked threads for runners: loads start none (or few)
         self._spare_memory = SpareMemory()  # camera memory kept across a configuration reload
-        self._deferred_population: list[FrameMemory] | None = None
+        self._loading_config = False  # a configuration load runs: unloaded cameras' memory is kept for the next
         self._load_lock = threading.Lock()  # configuration loads run one at a time
         self._devices: dict[str, LoadedDevice] = {}
         self._reserved: dict[str, object] = {}

@@ -13,7 +13,7 @@
 May import: `runtime`, `devices`, `mmkernel_sdk`. Not verbs, config, recording or the CLI.
 """
 
-from ._arena import ALIGN, CONSUMED, DROPPED, FREED, READY, WRITING, RingArena, Slot, aligned
+from ._arena import ALIGN, CONSUMED, DROPPED, FREED, MAX_FRAMES, READY, WRITING, RingArena, Slot, aligned
 from ._buffer import POLICIES, BufferStats, FrameBuffer, NoSpace
 from ._frame_format import frame_format
 from ._frames import NO_METADATA, Frame, FrameHeader, FrameReleasedError
@@ -26,6 +26,7 @@ __all__ = [
     "CONSUMED",
     "DROPPED",
     "FREED",
+    "MAX_FRAMES",
     "NO_METADATA",
     "POLICIES",
     "READY",

@@ -41,9 +41,13 @@ def aligned(nbytes: int) -> int:
     return (nbytes + ALIGN - 1) // ALIGN * ALIGN
 
 
+MAX_FRAMES = 1 << 18  # frames a buffer holds at most: each costs ~250 bytes of bookkeeping while held
+
+
 class RingArena:
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_frames: int = MAX_FRAMES) -> None:
         self.capacity = capacity - capacity % ALIGN
+        self.max_frames = max_frames  # tiny frames: memory for their bookkeeping stays predictable
         self.slots: deque[Slot] = deque()  # allocation order, oldest first
         self.head = 0  # where the next frame would start
 
@@ -66,6 +70,8 @@ class RingArena:
             raise ValueError(f"a {nbytes}-byte frame cannot fit a {capacity}-byte buffer")
         self.reclaim()
         slots = self.slots
+        if len(slots) >= self.max_frames:
+            return None
         head = self.head
         if not slots:
             offset = 0

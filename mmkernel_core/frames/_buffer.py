@@ -115,6 +115,7 @@ class FrameBuffer:
         """A new sequence; `on_space` is called (cheaply, under the buffer lock) when a "block"
         sequence waiting for space may go on. Returns how many unread frames of the previous
         sequence were discarded (the caller logs it, off the camera's thread)."""
+        self.memory.populate_in_background()  # the first sequence makes the memory resident (once)
         with self._lock:
             self._on_space = on_space
             leftover = len(self._ready)
@@ -183,8 +184,8 @@ class FrameBuffer:
         raise BufferOverflowError(
             f"camera {self.camera!r}: buffer full after {self.produced} frames; the sequence "
             f"stopped with {len(self._ready)} frames kept in the {self.capacity / 2**20:g} MB "
-            "buffer (read faster, enlarge it with set_buffer_size, or use overflow='overwrite'"
-            " or 'block')"
+            f"buffer (it holds {self._arena.max_frames} frames at most; read faster, enlarge it with "
+            "set_buffer_size, or use overflow='overwrite' or 'block')"
         )
 
     def commit(self, slot: Slot | None, header: FrameHeader) -> None:

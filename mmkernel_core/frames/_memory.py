@@ -1,4 +1,4 @@
-"""Preallocated frame memory, with its pages made resident in the background.
+"""Preallocated frame memory, with its pages made resident in the background once it is used.
 
 Writing into never-touched memory costs a page fault per 4 KiB (measured on this class of machine:
 ~37 frames/s of 2048x2048 uint16 into fresh memory against ~640 into resident memory). So a
@@ -59,12 +59,13 @@ def _anonymous_map(nbytes: int) -> mmap.mmap:
 
 
 class FrameMemory:
-    """`nbytes` of page-aligned anonymous memory as a uint8 array, populated in the background."""
+    """`nbytes` of page-aligned anonymous memory as a uint8 array. Nothing of it is resident
+    until it is first used: the first sequence (or `populate_in_background()`) has a thread
+    make it resident, off the caller's path; until then it costs address space only."""
 
-    def __init__(self, nbytes: int, name: str, start: Starter | None = None, *, populate: bool = True) -> None:
+    def __init__(self, nbytes: int, name: str, start: Starter | None = None) -> None:
         """`start(target, thread_name)` runs the population in the background (default: a new
-        thread); `populate=False` leaves it to a later `populate_in_background`, to keep it off
-        a busy path (a configuration load)."""
+        thread)."""
         self.nbytes = nbytes
         self.name = name
         self._map = _anonymous_map(nbytes)
@@ -72,14 +73,20 @@ class FrameMemory:
         self.readonly = memoryview(self._map).toreadonly()
         self.populated = threading.Event()
         self._cancel = threading.Event()
-        if populate:
-            self.populate_in_background(start)
+        self._start = start
+        self._once = threading.Lock()
+        self._population_started = False
 
-    def populate_in_background(self, start: Starter | None = None) -> None:
-        if start is None:
+    def populate_in_background(self) -> None:
+        """Make the pages resident on a thread of their own (once: later calls do nothing)."""
+        with self._once:
+            if self._population_started:
+                return
+            self._population_started = True
+        if self._start is None:
             threading.Thread(target=self._populate, name=f"mmkernel-populate-{self.name}", daemon=True).start()
         else:
-            start(self._populate, f"mmkernel-populate-{self.name}")
+            self._start(self._populate, f"mmkernel-populate-{self.name}")
 
     def _populate(self) -> None:
         address = self.array.ctypes.data

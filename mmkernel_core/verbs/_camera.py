@@ -22,7 +22,7 @@ log = logging.getLogger("mmkernel.camera")
 
 class CameraVerbs(KernelBase):
     _spare_memory: SpareMemory
-    _deferred_population: list[FrameMemory] | None  # a list while a configuration loads
+    _loading_config: bool  # a configuration load is running (an unloaded camera's memory is kept for the next)
     _threads: ThreadPool
     roles: Any
     frame_metadata: bool
@@ -200,20 +200,17 @@ class CameraVerbs(KernelBase):
         return state.buffer  # type: ignore[no-any-return]
 
     def _new_buffer(self, label: str, nbytes: int) -> FrameBuffer:
-        """A block an unloaded camera left during this configuration load, else a new one,
-        populated in the background (after the load, if one is running)."""
+        """A block an unloaded camera left during this configuration load, else a new one; its
+        pages become resident once the camera first streams."""
         memory = self._spare_memory.take(nbytes)
         if memory is None:
-            deferred = self._deferred_population
-            memory = FrameMemory(nbytes, label, self._threads.run, populate=deferred is None)
-            if deferred is not None:
-                deferred.append(memory)
+            memory = FrameMemory(nbytes, label, self._threads.run)
         return FrameBuffer(label, nbytes, memory)
 
     def _retire_buffer(self, buffer: FrameBuffer) -> None:
         """During a configuration load, a block no reader can still see is kept for the next
         system's cameras; otherwise it goes when its last view does."""
-        if self._deferred_population is not None and buffer.retire():
+        if self._loading_config and buffer.retire():
             self._spare_memory.keep(buffer.memory)
         else:
             buffer.close()

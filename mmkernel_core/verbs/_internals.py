@@ -111,18 +111,15 @@ class KernelInternals:
     @contextmanager
     def loading(self) -> Iterator[None]:
         """One configuration load at a time; cameras loaded meanwhile reuse the memory of the
-        cameras the load unloaded, and new memory is populated after the load."""
+        cameras the load unloaded (what is left over goes at the end)."""
         kernel = self._kernel
         with self.load_lock():  # a second load waits for the first
-            kernel._deferred_population = []
+            kernel._loading_config = True
             try:
                 yield
             finally:
-                deferred, kernel._deferred_population = kernel._deferred_population or [], None
+                kernel._loading_config = False
                 kernel._spare_memory.clear()
-                if not kernel._closed:
-                    for memory in deferred:
-                        memory.populate_in_background(kernel._threads.run)
 
     # -- cameras ----------------------------------------------------------------------------
     def camera(self, label: str | None, verb_name: str, need_init: bool = True) -> LoadedDevice:

@@ -68,7 +68,6 @@ def test_the_pool_keeps_serving_after_a_target_raises_anything(kind: type[BaseEx
 
 def test_reloads_make_no_caller_wait_for_a_thread_start(k: Kernel) -> None:
     k.load_config(UPSTREAM)
-    k.internals.device("Camera").camera.buffer.memory.populated.wait(10)
     before = k._threads.started_for_callers
     for _ in range(5):
         assert k._threads.wait_stocked(10)  # the ended runners' threads have started their replacements
@@ -99,11 +98,14 @@ def test_adapter_thread_state_does_not_reach_the_next_device(k: Kernel) -> None:
 
 def test_a_reload_reuses_the_cameras_memory(k: Kernel) -> None:
     k.load_config(UPSTREAM)
-    k.snap()  # the buffer exists
+    k.set_property("Camera", "Exposure", 0.0)
+    k.start_sequence("Camera", count=2)  # the camera streamed: its memory is made resident
+    for _ in range(2):
+        k.pop_next("Camera", timeout=5).release()
     memory = k.internals.device("Camera").camera.buffer.memory
+    assert memory.populated.wait(10)
     k.load_config(UPSTREAM)
-    assert k.internals.device("Camera").camera.buffer.memory is memory
-    assert memory.populated.wait(10)  # populated once, in the background, never again
+    assert k.internals.device("Camera").camera.buffer.memory is memory  # resident already: not done again
 
 
 def test_a_frame_held_across_a_reload_keeps_its_pixels(k: Kernel) -> None:
@@ -124,19 +126,30 @@ def test_a_frame_held_across_a_reload_keeps_its_pixels(k: Kernel) -> None:
     held.release()
 
 
-def test_population_waits_for_the_end_of_a_load(k: Kernel, monkeypatch: pytest.MonkeyPatch) -> None:
-    started_during_load: list[bool] = []
+def test_camera_memory_becomes_resident_only_when_the_camera_first_streams(
+    k: Kernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A configuration load makes no camera memory resident (a GUI beside it keeps its RAM);
+    the first sequence does, in the background, once."""
+    populations: list[str] = []
     real = k._threads.run
 
     def watching(target, name):  # type: ignore[no-untyped-def]
         if name.startswith("mmkernel-populate"):
-            started_during_load.append(k._deferred_population is not None)
+            populations.append(name)
         return real(target, name)
 
     monkeypatch.setattr(k._threads, "run", watching)
     k.load_config(UPSTREAM)
-    assert started_during_load == [False]
-    assert k.internals.device("Camera").camera.buffer.memory.populated.wait(10)
+    k.snap()
+    assert populations == []
+    memory = k.internals.device("Camera").camera.buffer.memory
+    k.set_property("Camera", "Exposure", 0.0)
+    for _ in range(2):
+        k.start_sequence("Camera", count=1)
+        k.pop_next("Camera", timeout=5).release()
+    assert populations == ["mmkernel-populate-Camera"]
+    assert memory.populated.wait(10)
 
 
 def test_queued_lines_that_fail_report_their_own_line(k: Kernel, tmp_path: Path) -> None:
