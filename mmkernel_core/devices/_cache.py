@@ -2,10 +2,12 @@
 
 All writes for a device happen on that device's runner thread, so compare-and-store needs no
 lock and an event is announced exactly once per real change, in the order changes happened.
+The `Core` pseudo-device's properties are set on callers' threads: they go through `store_core`.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from typing import Any
 
@@ -22,6 +24,7 @@ class StateCache:
         # Running sequences each register a deque here and receive every change (label, name,
         # value): the per-frame "what changed" metadata. Empty (free) when nothing streams.
         self.listeners: tuple[deque[tuple[str, str, Any]], ...] = ()  # replaced, never mutated
+        self._core_lock = threading.Lock()  # Core's properties change on callers' threads, not a runner
 
     def add_listener(self, changes: deque[tuple[str, str, Any]]) -> None:
         self.listeners = (*self.listeners, changes)
@@ -41,6 +44,17 @@ class StateCache:
             listener.append((label, name, value))
         if announce:
             self._events.announce_property(label, device_type, name, value)
+
+    def store_core(self, name: str, value: Any) -> None:
+        """A `Core` property (a role, AutoShutter, ChannelGroup...) was set: announced, and seen
+        by recordings' datastreams and per-frame metadata like a device's property. Every set
+        is announced (as it always was: Core's state also changes where nothing announces it,
+        a configuration load, so a comparison with the last value told could be stale)."""
+        with self._core_lock:  # set on callers' threads: one at a time, in order
+            self._values.setdefault("Core", {})[name] = value
+            for listener in self.listeners:
+                listener.append(("Core", name, value))
+            self._events.announce_property("Core", "Core", name, value)
 
     def store_xy(self, label: str, xy: tuple[float, float], announce: bool = True) -> None:
         if self._xy.get(label) == xy:

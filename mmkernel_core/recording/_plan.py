@@ -93,10 +93,12 @@ def check_datastreams(kernel: Any, datastreams: Any) -> list[tuple[str, str]]:
         if not (isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
             raise bad("datastreams", item, "(device label, property name) pairs, e.g. ('Z', 'Position')")
         label, name = item
-        loaded = kernel.internals.device(label)
-        if name == "XYPosition":
-            loaded.require_type("XYStage", "record")
+        if label == "Core":  # a role, AutoShutter...: recorded like a device's property
+            kernel.property_info(label, name)
+        elif name == "XYPosition":
+            kernel.internals.device(label).require_type("XYStage", "record")
         else:
+            kernel.internals.device(label)
             kernel.property_info(label, name)  # names device and property if unknown
         pairs.append((label, name))
     return pairs

@@ -40,7 +40,7 @@ class ConfigVerbs(KernelBase):
             if kind is not None:
                 loaded.require_type(kind, f"set_role({role!r})")
         setattr(self.roles, attribute, label)
-        self.events.property_changed.emit("Core", role, label)
+        self._cache.store_core(role, label)
         return Request.completed("Core", "set_role", None)
 
     # -- parents and focus direction --------------------------------------------------------

@@ -113,7 +113,7 @@ class CoreDevice:
             k.initialize_all()
         else:
             k.unload_all()
-        k.events.property_changed.emit(CORE, name, self.get(name))
+        k.internals.cache.store_core(name, self.get(name))
 
     def assign_default_roles(self) -> None:
         """After initialize_all: each role of DEFAULT_ROLE_TYPES still empty gets the first
@@ -126,7 +126,7 @@ class CoreDevice:
             first = next((d.label for d in k.internals.devices() if d.device_type == kind and d.initialized), "")
             if first:
                 setattr(k.roles, attribute, first)
-                k.events.property_changed.emit(CORE, name, first)
+                k.internals.cache.store_core(name, first)
 
     def _check_name(self, name: str) -> None:
         if name not in NAMES:

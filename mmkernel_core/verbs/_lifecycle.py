@@ -210,7 +210,7 @@ class DeviceLifecycle(KernelBase):
             self._drop_camera(loaded)  # type: ignore[attr-defined]
         self._cache.forget(loaded.label)
         for role in self.roles.forget(loaded.label):  # type: ignore[attr-defined]
-            self.events.property_changed.emit("Core", role, "")
+            self._cache.store_core(role, "")
         if loaded.watch is not None:
             loaded.watch.gone()
         self.events.device_unloaded.emit(loaded.label)

@@ -141,3 +141,19 @@ def test_what_a_recording_writes_is_strict_json_even_for_values_that_are_not_num
     for row in rows:  # the documented rule: such values are the strings JavaScript spells them with
         assert row["SensorTemperature"] == "NaN" and row["Drift"] == "Infinity" and row["Offsets"] == [0.0, "-Infinity"]
     assert open_recording(path).frames("Sensor")["changes"][0]["SensorTemperature"] == "NaN"
+
+
+def test_a_core_property_records_as_a_datastream(k: Kernel, tmp_path: Path) -> None:
+    """`devices()` lists Core, so its properties (roles, AutoShutter) can be recorded too."""
+    camera = PatternCamera(signal_at=3)
+    k.load_device("Sig", camera)
+    k.initialize("Sig")
+    path = tmp_path / "core.ome.zarr"
+    recording = k.record("Sig", path, count=400, interval_ms=2, datastreams=[("Core", "AutoShutter")])
+    assert camera.reached.wait(10)
+    k.set_property("Core", "AutoShutter", 0)
+    recording.wait(30)
+    stream = open_recording(path).datastreams["Core-AutoShutter"]
+    assert stream["value"][0] == 1 and stream["value"][-1] == 0
+    changes = [frame for frame, value in zip(stream["frame"], stream["value"], strict=True) if value == 0]
+    assert -1 in changes  # the change itself, between frames
