@@ -7,15 +7,17 @@
 - `_watchdog`: deadlines of queued and running calls, and the kernel's own timers.
 - `_waitgraph`: cross-runner wait cycles refused before they deadlock.
 - `_threads`: fresh parked threads for runners; `_mailbox`: FIFO call threads for user code;
-  `_events`: signals delivered on the notification thread; `_logs`: log records as events;
-  `_checks`: argument checks (whole, finite numbers).
+  `_events`: signals delivered on the notification thread; `_eventbus`: that thread and its
+  queue, bounded by coalescing value changes while subscribers are behind; `_logs`: log records
+  as events; `_checks`: argument checks (whole, finite numbers).
 
 May import: the standard library and `mmkernel_sdk.errors`. Nothing else of mmkernel_core.
 """
 
 from ._checks import is_finite_number, is_whole
 from ._dispatch import Dispatcher, check_timeout
-from ._events import EventBus, KernelEvents, Signal
+from ._eventbus import EventBus
+from ._events import KernelEvents, Signal
 from ._logs import CallbackHandler, LogEntry
 from ._mailbox import Mailbox
 from ._request import KernelFuture, Request, gather, then
