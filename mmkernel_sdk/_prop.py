@@ -131,6 +131,7 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
             sequence_max=self.sequence_max,
             doc=self.doc,
             affects=self.affects,
+            wire_text=self.write_command is not None and self.mapping is None,
         )
         self.__dict__["_spec_cache"] = (key, spec)
         return spec

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ._wire_text import control_byte
 from .errors import PropertyError
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -47,6 +48,7 @@ class PropertySpec:
     sequence_max: int = 0
     doc: str = ""
     affects: tuple[str, ...] = field(default=())
+    wire_text: bool = False  # a command property's text goes on the wire: no control bytes in it
 
     def __post_init__(self) -> None:
         is_enum = isinstance(self.kind, type) and issubclass(self.kind, enum.Enum)
@@ -82,6 +84,8 @@ class PropertySpec:
         if self.allowed is not None:
             shown = ", ".join(repr(_public(v)) for v in self.allowed)
             return f"one of [{shown}]" if self.allowed else "no values (empty allowed list)"
+        if self.wire_text and self.kind is str and self.allowed is None:
+            return "text without control characters (no line breaks, terminators or NUL)"
         if self.limits is not None:
             lo, hi = self.limits
             return f"{type_name(self.kind)} within [{_format_number(lo)}, {_format_number(hi)}]{unit}"
@@ -99,6 +103,8 @@ class PropertySpec:
         typed = self._convert(value, device)
         if self.kind is float and not math.isfinite(typed):
             raise self.error(device, value, "is not a finite number")
+        if self.wire_text and isinstance(typed, str) and (found := control_byte(typed)):
+            raise self.error(device, value, f"holds {found}, which would end the command on the wire")
         if self.allowed is not None and typed not in self.allowed:
             raise self.error(device, value, "is not one of the allowed values")
         if self.limits is not None and not (self.limits[0] <= typed <= self.limits[1]):

@@ -14,163 +14,29 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import serial
 
 from .._prop import prop
+from .._wire_text import control_byte
 from ..errors import PortError, PortTimeoutError, PropertyError, ReplyError
 from . import _shared
 from ._resource import PortTarget, Resource, resolve_port
+from ._serial_line import PARITY, QUIET_S, STOP_BITS, LineSettings, SerialLine
 
 if TYPE_CHECKING:
     from .._owner import DeviceLike
 
 BAUD_RATES = (110, 300, 600, 1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200, 128000, 230400,
               256000, 460800, 500000, 921600)  # fmt: skip
-PARITY = {"None": serial.PARITY_NONE, "Odd": serial.PARITY_ODD, "Even": serial.PARITY_EVEN,
-          "Mark": serial.PARITY_MARK, "Space": serial.PARITY_SPACE}  # fmt: skip
-STOP_BITS = {"1": serial.STOPBITS_ONE, "1.5": serial.STOPBITS_ONE_POINT_FIVE, "2": serial.STOPBITS_TWO}
 HANDSHAKING = ("Off", "Hardware", "Software")
 UNDEFINED = "Undefined"  # Micro-Manager's value for "no port chosen"
 SIM_HANDLERS = "mmkernel_sdk.testing.sim"  # sim://NAME: protocol simulators (imported on first use)
 if SIM_HANDLERS not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append(SIM_HANDLERS)
-
-
-@dataclass(frozen=True)
-class LineSettings:
-    """How a serial line is driven; devices sharing a line must agree on it."""
-
-    baud_rate: int = 9600
-    data_bits: int = 8
-    parity: str = "None"
-    stop_bits: str = "1"
-    handshaking: str = "Off"
-
-    def __str__(self) -> str:
-        frame = f"{self.data_bits}{self.parity[0]}{self.stop_bits}"
-        return f"{self.baud_rate} baud, {frame}, handshaking {self.handshaking}"
-
-
-POLL_S = 0.05  # one pyserial read waits at most this long: the timeout is set once, not per chunk
-QUIET_S = 0.05  # after a timed-out exchange: silence this long means a late reply is not coming
-SETTLE_MAX_S = 2.0
-
-
-class SerialLine:
-    """One open serial port, shared by the devices on it: pyserial plus a read-ahead buffer."""
-
-    def __init__(self, url: str, settings: LineSettings) -> None:
-        self.url = url
-        self.lock = threading.RLock()
-        self.buffer = bytearray()
-        self.dirty = 0.0  # an exchange timed out: its reply may still come within this many s
-        self._timeout: float | None = POLL_S
-        self.serial = serial.serial_for_url(
-            url,
-            baudrate=settings.baud_rate,
-            bytesize=settings.data_bits,
-            parity=PARITY[settings.parity],
-            stopbits=STOP_BITS[settings.stop_bits],
-            rtscts=settings.handshaking == "Hardware",
-            xonxoff=settings.handshaking == "Software",
-            timeout=self._timeout,
-            write_timeout=5.0,
-        )
-
-    def _set_timeout(self, seconds: float) -> None:
-        if seconds != self._timeout:  # pyserial reconfigures the port on every change
-            self.serial.timeout = self._timeout = seconds
-
-    def _take_waiting(self) -> bool:
-        """Move what has already arrived into the buffer, without waiting. True if anything came."""
-        waiting = self.serial.in_waiting
-        if waiting:
-            self._set_timeout(0.0)
-            self.buffer += self.serial.read(waiting)
-        return bool(waiting)
-
-    def _read_some(self, remaining: float) -> None:
-        """Wait up to `remaining` (polling in POLL_S steps) for more bytes."""
-        port = self.serial
-        self._set_timeout(POLL_S if remaining >= POLL_S else max(remaining, 0.0))
-        self.buffer += port.read(port.in_waiting or 1)
-
-    def read_until(self, terminator: bytes, timeout_s: float) -> tuple[bytes, bool]:
-        """Bytes up to (not including) `terminator`, and whether it came within the time.
-        Bytes that have already arrived always count, even with no time left."""
-        buffer = self.buffer
-        self._take_waiting()
-        found = buffer.find(terminator)
-        deadline = time.monotonic() + timeout_s
-        while found < 0:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._take_waiting()
-                found = buffer.find(terminator)
-                if found < 0:
-                    return bytes(buffer), False
-                break
-            start = max(0, len(buffer) - len(terminator) + 1)
-            self._read_some(remaining)
-            found = buffer.find(terminator, start)
-        line = bytes(buffer[:found])
-        del buffer[: found + len(terminator)]
-        return line, True
-
-    def read_bytes(self, count: int, timeout_s: float) -> bytes:
-        self._take_waiting()
-        deadline = time.monotonic() + timeout_s
-        while len(self.buffer) < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._take_waiting()
-                break
-            self._read_some(remaining)
-        out = bytes(self.buffer[:count])
-        del self.buffer[:count]
-        return out
-
-    def read_available(self) -> bytes:
-        self._take_waiting()
-        out = bytes(self.buffer)
-        self.buffer.clear()
-        return out
-
-    def settle(self) -> None:
-        """Before a new command on a line whose last exchange timed out: drop what arrives
-        until it has been quiet as long as that exchange waited (at least QUIET_S), so a late
-        reply cannot answer the next command. Costs time only after a timeout."""
-        if not self.dirty:
-            return
-        quiet, self.dirty = max(QUIET_S, min(self.dirty, SETTLE_MAX_S)), 0.0
-        self._set_timeout(quiet)
-        give_up = time.monotonic() + SETTLE_MAX_S  # an instrument that never stops talking
-        while self.serial.read(self.serial.in_waiting or 1) and time.monotonic() < give_up:
-            pass
-        self.buffer.clear()
-
-    def write(self, data: bytes, char_delay_s: float) -> None:
-        self.settle()
-        if char_delay_s <= 0:
-            self.serial.write(data)
-            return
-        for index in range(len(data)):
-            self.serial.write(data[index : index + 1])
-            time.sleep(char_delay_s)  # the instrument needs time between characters
-
-    def purge(self) -> None:
-        self.buffer.clear()
-        self.serial.reset_input_buffer()
-        self.serial.reset_output_buffer()
-
-    def close(self) -> None:
-        self.serial.close()
 
 
 class SerialPort(Resource):
@@ -192,11 +58,13 @@ class SerialPort(Resource):
         delay_between_chars_ms: float = 0.0,
         encoding: str = "ascii",
         address_from_name: bool = False,
+        allow_control: bool = False,
     ) -> None:
         self.read_terminator = terminator if read_terminator is None else read_terminator
         self.write_terminator = terminator if write_terminator is None else write_terminator
         self.encoding = encoding
         self.address_from_name = address_from_name  # a port device: its device name is the port
+        self.allow_control = allow_control  # text with control bytes may be written (a protocol that needs ESC)
         self.defaults = LineSettings(baudrate, data_bits, parity, str(stop_bits), handshaking)
         for what, value, allowed in (
             ("parity", parity, tuple(PARITY)),
@@ -240,6 +108,13 @@ class SerialPort(Resource):
     def connect(self, device: DeviceLike) -> SerialConnection:
         return SerialConnection(self, device)
 
+    def open(self, device: DeviceLike) -> None:
+        """A port device holds settings, not the line: the devices naming it open the line (with
+        its settings) when they initialize, so a VISA instrument reached through it can open the
+        port itself and an unused port is never held open."""
+        if not self.address_from_name:
+            super().open(device)
+
     def _refuse_while_open(self, name: str) -> Callable[[DeviceLike, object], None]:
         """A setter for a port device's line setting: while a device has its line open, a new
         value would be reported but never applied, so it is refused."""
@@ -277,6 +152,20 @@ class SerialPort(Resource):
             str(props.get("Parity")),
             str(props.get("StopBits")),
             str(props.get("Handshaking")),
+        )
+
+
+def check_command_text(device: str, port: str, text: str) -> None:
+    """Refuse text holding a control byte (see mmkernel_sdk._wire_text), naming the byte."""
+    found = control_byte(text)
+    if found:
+        raise PropertyError(
+            f"device {device!r}, port {port!r}: refusing to send {text!r}: it holds {found}, which would end the "
+            "command there and start another; pass raw=True (or SerialPort(allow_control=True)) for a protocol "
+            "that needs control bytes",
+            device=device,
+            value=text,
+            allowed="text without control characters",
         )
 
 
@@ -341,9 +230,14 @@ class SerialConnection:
             _shared.release(self._key, self._device.label)
 
     # -- what adapter code calls ------------------------------------------------------------
-    def write(self, data: str | bytes, *, terminator: bool = True) -> None:
-        """Send text (the write terminator is added) or bytes (sent exactly as given)."""
+    def write(self, data: str | bytes, *, terminator: bool = True, raw: bool = False) -> None:
+        """Send text (the write terminator is added) or bytes (sent exactly as given). Text
+        holding a control byte (a line break, the terminator, NUL...) is refused before anything
+        is written, so a value formatted into a command cannot add a command of its own; `raw`
+        (or `SerialPort(allow_control=True)`) lets a protocol that needs them send them."""
         line = self._live("write")
+        if isinstance(data, str) and not (raw or self._resource.allow_control):
+            check_command_text(self._device.label, self.address, data)
         ending = self._resource.write_terminator if terminator else ""
         raw = data if isinstance(data, bytes) else self._encode(data + ending)
         self.last_sent = data if isinstance(data, str) else data.decode(self._resource.encoding, "backslashreplace")
@@ -395,12 +289,28 @@ class SerialConnection:
         with line.lock, self._wire_errors("read"):
             return line.read_available()
 
-    def query(self, command: str, *, terminator: str | bytes | None = None, timeout_ms: float | None = None) -> str:
-        """Send `command`, return the reply line decoded and stripped."""
+    def query(
+        self,
+        command: str,
+        *,
+        terminator: str | bytes | None = None,
+        timeout_ms: float | None = None,
+        raw: bool = False,
+        retries: int = 0,
+    ) -> str:
+        """Send `command`, return the reply line decoded and stripped. `retries`: send it again
+        this many times when no reply comes (a reply lost on a noisy line; only for commands
+        that are safe to repeat, such as status queries)."""
         line = self._live("query")
         with line.lock:  # one exchange at a time on a shared line
-            self.write(command)
-            return self.read_until(terminator, timeout_ms=timeout_ms).strip()
+            for attempt in range(retries + 1):
+                self.write(command, raw=raw)
+                try:
+                    return self.read_until(terminator, timeout_ms=timeout_ms).strip()
+                except PortTimeoutError:
+                    if attempt == retries:
+                        raise
+            raise AssertionError("unreachable")
 
     def purge(self) -> None:
         """Drop everything received and not yet read (and anything not yet sent)."""

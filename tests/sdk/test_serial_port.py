@@ -233,6 +233,22 @@ def test_serial_manager_lines_load_and_the_port_device_holds_the_settings(tmp_pa
     assert open_keys() == []
 
 
+def test_a_port_device_holds_settings_and_only_the_devices_naming_it_open_the_line(kernel: Kernel, sim: TagSim) -> None:
+    """An unused port is never held open (a VISA instrument reached through it opens it itself);
+    the first device naming it opens the line, the last one to go closes it."""
+
+    kernel.port_map["COM1"] = sim.url  # type: ignore[attr-defined]
+    kernel.load_device("COM1", "SerialManager", "COM1")
+    kernel.set_property("COM1", "BaudRate", 19200)
+    kernel.initialize("COM1")
+    assert open_keys() == []
+    box(kernel, "COM1")
+    assert open_keys() == [f"serial:{sim.url}"]  # type: ignore[attr-defined]
+    assert kernel._loaded("Box").device.port.target.settings.baud_rate == 19200  # type: ignore[attr-defined]
+    kernel.unload("Box")
+    assert open_keys() == []
+
+
 def test_a_loopback_url_is_a_port_too(kernel: Kernel) -> None:
     device = box(kernel, "loop://")
     assert kernel._call(kernel._loaded("Box"), "tag", device.tag, "x").result() == "ask x"  # loopback: hears itself

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from mmkernel_core import DeviceError, Kernel, PortError, PortTimeoutError
+from mmkernel_core import AdapterRegistry, DeviceError, Kernel, PortError, PortTimeoutError
 from mmkernel_sdk import Generic, prop
 from mmkernel_sdk.resources import SerialPort, VisaInstrument, open_keys, wires_of
+from mmkernel_sdk.resources._visa import visa_wire
 from mmkernel_sdk.testing import DirectHarness
 from tests.support.paths import DATA
 
@@ -123,3 +126,76 @@ def test_a_visa_serial_resource_and_a_serial_port_on_one_tty_are_one_wire() -> N
 def test_simulated_instruments_of_different_files_are_different_wires() -> None:
     one = _wire(Meter, Resource="ASRL1::INSTR", Backend=SIMULATED)
     assert one != _wire(Meter, Resource="ASRL1::INSTR", Backend="")
+
+
+# -- VISA as a first-class path: serial line settings, errors, wires, shared handles, MM configs ----
+class SerialMeter(Generic):
+    """The voltmeter as a Micro-Manager configuration names it: through a Port."""
+
+    visa = VisaInstrument(read_termination="\n", write_termination="\n", timeout_ms=500, serial=True,
+                          baudrate=9600, backend=SIMULATED)  # fmt: skip
+    Identity = prop(str, query="*IDN?")
+
+
+def test_a_serial_visa_device_loads_from_a_micro_manager_configuration_through_its_port(tmp_path: Path) -> None:
+    """`Port` names a SerialManager port device, whose line settings apply to the ASRL resource."""
+    registry = AdapterRegistry()
+    registry.register("Meters", SerialMeter, "Meter")
+    config = tmp_path / "meter.cfg"
+    config.write_text("Device,COM1,SerialManager,COM1\nProperty,COM1,BaudRate,19200\nProperty,COM1,Parity,Even\n"
+                      "Device,Meter,Meters,Meter\nProperty,Meter,Port,COM1\nProperty,Core,Initialize,1\n")  # fmt: skip
+    with Kernel(timeout=5, adapters=registry, port_map={"COM1": "1"}) as kernel:
+        kernel.load_config(config)
+        assert kernel.get_property("Meter", "Identity") == "ACME,Meter 2000,SN1234,1.0"
+        instrument = kernel.internals.device_object("Meter").visa.instrument  # type: ignore[attr-defined]
+        assert instrument.resource_name == "ASRL1::INSTR"
+        assert instrument.baud_rate == 19200 and int(instrument.parity) == 2  # the port device's settings
+
+
+def test_an_asrl_resource_gets_the_line_settings_its_class_declares(kernel: Kernel) -> None:
+    class Slow(Meter):
+        visa = VisaInstrument(read_termination="\n", write_termination="\n", baudrate=2400, data_bits=7,
+                              stop_bits="2")  # fmt: skip
+
+    kernel.load_device("Meter", Slow())
+    kernel.set_property("Meter", "Resource", "ASRL1::INSTR")
+    kernel.set_property("Meter", "Backend", SIMULATED)
+    kernel.initialize("Meter")
+    instrument = kernel.internals.device_object("Meter").visa.instrument  # type: ignore[attr-defined]
+    assert (instrument.baud_rate, instrument.data_bits) == (2400, 7)
+
+
+def test_a_visa_error_is_reported_as_what_it_is_not_as_a_timeout(kernel: Kernel) -> None:
+    import pyvisa
+    from pyvisa import constants
+
+    meter(kernel)
+    instrument = kernel.internals.device_object("Meter").visa.instrument  # type: ignore[attr-defined]
+
+    def lost(*args: object, **kwargs: object) -> str:
+        raise pyvisa.errors.VisaIOError(constants.StatusCode.error_connection_lost)
+
+    instrument.read = lost
+    with pytest.raises(
+        PortError, match="VI_ERROR_CONN_LOST: The connection for the given session has been lost"
+    ) as caught:
+        kernel.get_property("Meter", "Identity")
+    assert not isinstance(caught.value, PortTimeoutError) and "no reply within" not in str(caught.value)
+
+
+def test_one_usb_instrument_written_several_ways_is_one_wire() -> None:
+    spellings = ["USB0::0x1AB1::0x04CE::DS1ZA1::INSTR", "USB::6833::1230::DS1ZA1::INSTR",
+                 "usb0::0x01ab1::0x4ce::ds1za1::instr", "USB0::06833::01230::DS1ZA1"]  # fmt: skip
+    assert len({visa_wire(name, "") for name in spellings}) == 1
+
+
+def test_devices_sharing_one_visa_handle_must_agree_on_its_terminations(kernel: Kernel) -> None:
+    class OtherEnds(Meter):
+        visa = VisaInstrument(read_termination="\r", write_termination="\r")
+
+    meter(kernel, label="A")
+    kernel.load_device("B", OtherEnds())
+    kernel.set_property("B", "Resource", "ASRL1::INSTR")
+    kernel.set_property("B", "Backend", SIMULATED)
+    with pytest.raises(Exception, match=r"ASRL1::INSTR' is shared, but it is already open with other settings .* by A"):
+        kernel.initialize("B")
