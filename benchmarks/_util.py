@@ -24,6 +24,18 @@ def percentiles_us(samples_ns: list[int]) -> tuple[float, float]:
     return p50, p99
 
 
+def time_interleaved(fns: dict[str, Callable[[], object]], count: int, block: int = 100) -> dict[str, list[int]]:
+    """Per-call wall times in ns of several ways to do one thing, measured in alternating blocks
+    of `block` calls, so a machine that slows down for a while slows every way alike."""
+    samples: dict[str, list[int]] = {name: [] for name in fns}
+    for fn in fns.values():
+        time_calls(fn, 0, warmup=200)
+    while any(len(taken) < count for taken in samples.values()):
+        for name, fn in fns.items():
+            samples[name] += time_calls(fn, min(block, count - len(samples[name])), warmup=0)
+    return samples
+
+
 def time_calls(fn: Callable[[], object], count: int, warmup: int = 500) -> list[int]:
     """Per-call wall time in ns."""
     for _ in range(warmup):

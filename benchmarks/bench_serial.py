@@ -3,7 +3,8 @@
 1. One query/reply exchange to a protocol simulator, measured three ways in the same run on the
    same URL: bare pyserial (`write` + `read_until`, what an author would write by hand), the
    SDK's `SerialPort.query` called directly, and a command property read through the kernel
-   (`get_property`: validation, runner hop, cache). Both a `sim://` port (in-process simulator)
+   (`get_property`: validation, runner hop, cache), in alternating blocks of 100 so a machine
+   that slows down for a while slows all three alike. Both a `sim://` port (in-process simulator)
    and a `socket://` port (the same simulator behind a local TCP server: real OS I/O).
    Target: SerialPort.query <= 1.2x bare pyserial.
 2. Four FW102C wheels on four ports, each moving three positions: one move alone, the four one
@@ -22,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import serial
-from _util import Figure, options, percentiles_us, report, time_calls
+from _util import Figure, options, percentiles_us, report, time_interleaved
 
 from mmkernel_core import Kernel
 from mmkernel_sdk import Generic, prop
@@ -49,30 +50,30 @@ class Box(Generic):
 
 
 def exchange_figures(url: str, exchanges: int) -> dict[str, tuple[float, float]]:
+    """The three ways, on one URL, measured in alternating blocks (see time_interleaved)."""
     bare = serial.serial_for_url(url, timeout=1.0)
 
     def bare_query() -> bytes:
         bare.write(b"V?\r")
         return bare.read_until(b"\r")
 
-    figures = {"bare pyserial (write + read_until)": percentiles_us(time_calls(bare_query, exchanges))}
-    bare.close()
-
     harness = DirectHarness(Box())
     harness.set("Port", url)
     harness.initialize()
     port = harness.device.port  # type: ignore[attr-defined]
-    figures["SerialPort.query"] = percentiles_us(time_calls(lambda: port.query("V?"), exchanges))
-    harness.shutdown()
-
     with Kernel(timeout=10) as kernel:
         kernel.load_device("Box", Box())
         kernel.set_property("Box", "Port", url)
         kernel.initialize("Box")
-        figures["kernel get_property (command property)"] = percentiles_us(
-            time_calls(lambda: kernel.get_property("Box", "Value"), exchanges)
-        )
-    return figures
+        ways = {
+            "bare pyserial (write + read_until)": bare_query,
+            "SerialPort.query": lambda: port.query("V?"),
+            "kernel get_property (command property)": lambda: kernel.get_property("Box", "Value"),
+        }
+        samples = time_interleaved(ways, exchanges)  # the harness and the kernel device share one open line
+    harness.shutdown()
+    bare.close()
+    return {name: percentiles_us(taken) for name, taken in samples.items()}
 
 
 def wheel_figures(rounds: int) -> tuple[float, float, float]:

@@ -33,6 +33,10 @@ class LineSettings:
 POLL_S = 0.05  # one pyserial read waits at most this long: the timeout is set once, not per chunk
 QUIET_S = 0.05  # after a timed-out exchange: silence this long means a late reply is not coming
 SETTLE_MAX_S = 2.0
+CHUNK = 4096
+# pyserial handlers whose in_waiting says only "something has arrived" (1), not how much: after
+# the first byte the rest is taken without waiting, instead of one read per byte
+_FLAG_IN_WAITING = ("serial.urlhandler.protocol_socket",)
 
 
 class SerialLine:
@@ -55,6 +59,7 @@ class SerialLine:
             timeout=self._timeout,
             write_timeout=5.0,
         )
+        self._counts_waiting = type(self.serial).__module__ not in _FLAG_IN_WAITING
 
     def _set_timeout(self, seconds: float) -> None:
         if seconds != self._timeout:  # pyserial reconfigures the port on every change
@@ -64,15 +69,24 @@ class SerialLine:
         """Move what has already arrived into the buffer, without waiting. True if anything came."""
         waiting = self.serial.in_waiting
         if waiting:
-            self._set_timeout(0.0)
-            self.buffer += self.serial.read(waiting)
+            self.buffer += self.serial.read(waiting) if self._counts_waiting else self._rest()
         return bool(waiting)
 
     def _read_some(self, remaining: float) -> None:
         """Wait up to `remaining` (polling in POLL_S steps) for more bytes."""
         port = self.serial
         self._set_timeout(POLL_S if remaining >= POLL_S else max(remaining, 0.0))
-        self.buffer += port.read(port.in_waiting or 1)
+        if self._counts_waiting:
+            self.buffer += port.read(port.in_waiting or 1)
+            return
+        first = port.read(1)
+        if first:
+            self.buffer += first + self._rest()
+
+    def _rest(self) -> bytes:
+        """What has arrived, from a handler that cannot say how much (a non-blocking read)."""
+        self._set_timeout(0.0)
+        return bytes(self.serial.read(CHUNK))
 
     def read_until(self, terminator: bytes, timeout_s: float) -> tuple[bytes, bool]:
         """Bytes up to (not including) `terminator`, and whether it came within the time.

@@ -201,3 +201,80 @@ def test_simulator_url_options_read_booleans_and_numbers() -> None:
     assert open_simulator("sim://fw102c?noisy=false").greeting == b""
     assert open_simulator("sim://fw102c?noisy=true").greeting != b""
     assert open_simulator("sim://fw102c?time_scale=0.5").time_scale == 0.5
+
+
+class _ScriptedTcp:
+    """A TCP peer that answers each received line with scripted chunks (a reply split in
+    pieces, or several replies in one packet), as a network serial server does."""
+
+    def __init__(self, chunks: list[bytes], pause_s: float = 0.0) -> None:
+        import socket
+        import threading
+
+        self._chunks, self._pause_s = chunks, pause_s
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"socket://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        import time
+
+        connection, _ = self._listener.accept()
+        with connection:
+            while connection.recv(4096):
+                for chunk in self._chunks:
+                    connection.sendall(chunk)
+                    time.sleep(self._pause_s)  # bytes on the wire take time; the reader must wait for them
+
+    def close(self) -> None:
+        self._listener.close()
+        self._thread.join(5)
+
+
+def socket_echo(server: _ScriptedTcp) -> DirectHarness:
+    harness = DirectHarness(Echo())
+    harness.set("Port", server.url)
+    harness.set("AnswerTimeout", 2000.0)
+    harness.initialize(refresh=False)
+    return harness
+
+
+def test_over_a_socket_a_reply_in_pieces_and_replies_in_one_packet_are_read_whole() -> None:
+    split = _ScriptedTcp([b"12.", b"34", b"5\r"], pause_s=0.01)
+    harness = socket_echo(split)
+    try:
+        assert [harness.device.port.query("V?") for _ in range(3)] == ["12.345"] * 3
+    finally:
+        harness.shutdown()
+        split.close()
+    joined = _ScriptedTcp([b"FIRST\rSECOND\r"])
+    harness = socket_echo(joined)
+    try:
+        assert harness.device.port.query("V?") == "FIRST"
+        assert harness.device.port.read_until() == "SECOND"  # kept from the same packet, not lost
+    finally:
+        harness.shutdown()
+        joined.close()
+
+
+def test_a_reply_over_a_socket_is_read_in_a_few_reads_not_one_per_byte(monkeypatch) -> None:
+    """pyserial's socket handler reports only that something arrived (in_waiting is 1); reading
+    that many bytes at a time made a 40-byte reply cost 41 reads."""
+    server = _ScriptedTcp([b"X" * 40 + b"\r"])
+    harness = socket_echo(server)
+    try:
+        serial_port = harness.device.port._line.serial
+        reads: list[int] = []
+        real = serial_port.read
+
+        def counted(size: int = 1) -> bytes:
+            reads.append(size)
+            return real(size)
+
+        monkeypatch.setattr(serial_port, "read", counted)
+        assert harness.device.port.query("V?") == "X" * 40
+        assert len(reads) <= 3, reads
+    finally:
+        harness.shutdown()
+        server.close()
