@@ -2,6 +2,7 @@
 
 from ._autofocus import AutoFocus
 from ._camera import Camera
+from ._channels import Channel, channels
 from ._device import Device, DeviceHost
 from ._generic import Generic
 from ._hub import Hub
@@ -21,6 +22,7 @@ __all__ = [
     "DEVICE_TYPES",
     "AutoFocus",
     "Camera",
+    "Channel",
     "Device",
     "DeviceHost",
     "Generic",
@@ -31,6 +33,7 @@ __all__ = [
     "Stage",
     "StateDevice",
     "XYStage",
+    "channels",
     "prop",
     *_errors,
 ]

@@ -22,6 +22,10 @@ class DeviceHost(Protocol):
 
     def property_notified(self, device: Device, name: str, value: Any) -> None: ...
 
+    # Optional (looked up with getattr, so a test harness may leave them out):
+    # properties_invalidated(device, names), siblings_of(device) -> list[Device],
+    # call_may_take(device, seconds), property_removed(device, name), resolve_port(device, address)
+
 
 _MISSING = object()
 
@@ -140,6 +144,33 @@ class Device:
         if self._host is not None:
             self._host.property_notified(self, name, value)
 
+    def invalidate(self, *names: str) -> None:
+        """The hardware changed these properties (all of them if none is named) without this
+        device knowing the new values: another device on its controller stopped, homed or
+        reset it. The kernel re-reads them after the call running now, so its cache and change
+        events stay right. Safe from any thread."""
+        for name in names:
+            self._props.spec(name)  # an unknown name is a PropertyError naming the device now
+        report = getattr(self._host, "properties_invalidated", None)
+        if report is not None:
+            report(self, names)
+
+    def siblings(self) -> list[Device]:
+        """The other devices on this device's wire or hub (the other axes of its controller),
+        in load order. They run on this device's thread, so adapter code calls them directly:
+        `for other in self.siblings(): other.invalidate("Position")`."""
+        find = getattr(self._host, "siblings_of", None)
+        return [] if find is None else list(find(self))
+
+    def expect_duration(self, seconds: float) -> None:
+        """This call may take up to `seconds` (a long move, a homing run): the kernel's
+        slow-call warning is given only beyond that, for this call alone."""
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not seconds >= 0:
+            raise ValueError(f"device {self.label!r}: expect_duration({seconds!r}): a number of seconds >= 0")
+        allow = getattr(self._host, "call_may_take", None)
+        if allow is not None:
+            allow(self, float(seconds))
+
     def add_property(
         self,
         name: str,
@@ -153,7 +184,15 @@ class Device:
         if getter is not None and setter is None:
             spec.setdefault("read_only", True)
         check_declaration(f"device {self.label!r}", name, spec.get("units", ""), stacklevel=3)
-        self._props.add(PropertySpec(name=name, kind=kind, **spec), getter, setter)
+        self._props.add(PropertySpec(name=name, kind=kind, **spec), getter, setter, added=True)
+
+    def remove_property(self, name: str) -> None:
+        """Remove a property added with `add_property` (a channel the hardware no longer
+        has); declared properties stay. The kernel forgets its cached value."""
+        self._props.remove(name)
+        report = getattr(self._host, "property_removed", None)
+        if report is not None:
+            report(self, name)
 
     def set_limits(self, name: str, lo: float, hi: float) -> None:
         """Narrow a property's limits (e.g. Exposure up to a pre-init maximum)."""

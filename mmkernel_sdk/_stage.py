@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any, ClassVar
+
 from ._abstract import must_override
 from ._device import Device
 from ._prop import prop
+
+
+def check_steps_per_um(owner: type, value: Any, axes: int = 1) -> None:
+    """A class's steps_per_um declaration: a finite number > 0 (or one per axis)."""
+    values = value if isinstance(value, tuple) else (value,) * axes
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if len(values) != axes or not numbers or not all(math.isfinite(v) and v > 0 for v in values):
+        want = "a finite number > 0" + (" or one per axis (x, y)" if axes == 2 else "")
+        raise ValueError(f"{owner.__module__}.{owner.__qualname__}.steps_per_um = {value!r}: it must be {want}")
 
 
 class Stage(Device):
     """Implement `set_position(um)` and `get_position()`; narrow limits with set_limits."""
 
     device_type = "Stage"
+    steps_per_um: ClassVar[float | None] = None
+    """A drive that counts steps: declare its steps per micrometre once (10 for 0.1 um steps) and
+    implement `set_position_steps(steps)` / `get_position_steps()` instead; Position stays in um
+    and a target is rounded to the nearest step."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.steps_per_um is not None:
+            check_steps_per_um(cls, cls.steps_per_um)
 
     Position = prop(float, units="um", doc="Stage position in micrometres.")
 
@@ -23,10 +44,20 @@ class Stage(Device):
         self.set_position(value)
 
     def set_position(self, um: float) -> None:
-        must_override(self, "set_position")
+        if self.steps_per_um is None:
+            must_override(self, "set_position")
+        self.set_position_steps(round(um * self.steps_per_um))
 
     def get_position(self) -> float:
-        must_override(self, "get_position")
+        if self.steps_per_um is None:
+            must_override(self, "get_position")
+        return self.get_position_steps() / self.steps_per_um
+
+    def set_position_steps(self, steps: int) -> None:
+        must_override(self, "set_position_steps")
+
+    def get_position_steps(self) -> int:
+        must_override(self, "get_position_steps")
 
     def set_relative_position(self, d_um: float) -> None:
         """Move by an offset; override when the hardware has a native relative move."""

@@ -30,8 +30,11 @@ class PropertyTable:
         self._values: dict[str, Any] = {}
         self._getters: dict[str, Getter] = {}
         self._setters: dict[str, Setter] = {}
+        self._added: set[str] = set()  # added at runtime: these can be removed again
 
-    def add(self, spec: PropertySpec, getter: Getter | None = None, setter: Setter | None = None) -> None:
+    def add(
+        self, spec: PropertySpec, getter: Getter | None = None, setter: Setter | None = None, *, added: bool = False
+    ) -> None:
         if spec.name in self._specs:
             raise PropertyError(
                 f"device {self._device.label!r} already has a property {spec.name!r}",
@@ -45,6 +48,27 @@ class PropertyTable:
             self._values[spec.name] = None if spec.default is None else spec.coerce(spec.default, self._device.label)
         if setter is not None:
             self._setters[spec.name] = setter
+        if added:
+            self._added.add(spec.name)
+
+    def remove(self, name: str) -> None:
+        """Remove a property added at runtime (declared ones belong to the class)."""
+        self.spec(name)
+        if name not in self._added:
+            label = self._device.label
+            raise PropertyError(
+                f"device {label!r}, property {name!r}: cannot be removed: it is declared by the adapter "
+                f"class; only properties added with add_property() can be removed "
+                f"({', '.join(sorted(self._added)) or 'none so far'})",
+                device=label,
+                property=name,
+                allowed=", ".join(sorted(self._added)),
+            )
+        del self._specs[name]  # first: a reader on another thread now finds no such property
+        self._added.discard(name)
+        self._getters.pop(name, None)
+        self._setters.pop(name, None)
+        self._values.pop(name, None)
 
     # -- queries ----------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -76,9 +100,10 @@ class PropertyTable:
     def get(self, name: str) -> Any:
         getter = self._getters.get(name)
         if getter is None:
-            if name not in self._specs:
-                raise self.unknown(name)
-            return self._values[name]
+            try:
+                return self._values[name]
+            except KeyError:
+                raise self.unknown(name) from None
         value = getter()
         spec = self._specs[name]
         try:  # hardware may report values outside the limits; only the type must hold

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from ._abstract import must_override
 from ._device import Device
+from ._stage import check_steps_per_um
 
 
 class XYStage(Device):
@@ -12,6 +15,19 @@ class XYStage(Device):
 
     device_type = "XYStage"
     xy_limits: tuple[float, float, float, float] | None = None  # (x_lo, x_hi, y_lo, y_hi) in um
+    steps_per_um: ClassVar[float | tuple[float, float] | None] = None
+    """Stepper axes: declare steps per micrometre once (one number, or (x, y)) and implement
+    `set_xy_position_steps(x, y)` / `get_xy_position_steps()` instead; positions stay in um."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.steps_per_um is not None:
+            check_steps_per_um(cls, cls.steps_per_um, axes=2)
+
+    def _per_um(self) -> tuple[float, float]:
+        per_um = self.steps_per_um
+        assert per_um is not None
+        return per_um if isinstance(per_um, tuple) else (per_um, per_um)
 
     def set_xy_limits(self, x_lo: float, x_hi: float, y_lo: float, y_hi: float) -> None:
         if not (x_lo <= x_hi and y_lo <= y_hi):
@@ -19,10 +35,23 @@ class XYStage(Device):
         self.xy_limits = (float(x_lo), float(x_hi), float(y_lo), float(y_hi))
 
     def set_xy_position(self, x_um: float, y_um: float) -> None:
-        must_override(self, "set_xy_position")
+        if self.steps_per_um is None:
+            must_override(self, "set_xy_position")
+        x_per_um, y_per_um = self._per_um()
+        self.set_xy_position_steps(round(x_um * x_per_um), round(y_um * y_per_um))
 
     def get_xy_position(self) -> tuple[float, float]:
-        must_override(self, "get_xy_position")
+        if self.steps_per_um is None:
+            must_override(self, "get_xy_position")
+        x_per_um, y_per_um = self._per_um()
+        x, y = self.get_xy_position_steps()
+        return x / x_per_um, y / y_per_um
+
+    def set_xy_position_steps(self, x_steps: int, y_steps: int) -> None:
+        must_override(self, "set_xy_position_steps")
+
+    def get_xy_position_steps(self) -> tuple[int, int]:
+        must_override(self, "get_xy_position_steps")
 
     def set_relative_xy_position(self, dx_um: float, dy_um: float) -> None:
         """Move by an offset; override when the hardware has a native relative move."""

@@ -86,6 +86,10 @@ class StateCache:
                 property="XYPosition",
             ) from None
 
+    def discard(self, label: str, name: str) -> None:
+        """A property the device no longer has (removed at runtime)."""
+        self._values.get(label, {}).pop(name, None)
+
     def forget(self, label: str) -> None:
         self._values.pop(label, None)
         self._xy.pop(label, None)

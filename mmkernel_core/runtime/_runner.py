@@ -59,6 +59,7 @@ class Runner:
     ) -> None:
         self.name = name
         self.slow_call_s = slow_call_s
+        self._budget = slow_call_s  # the call running now: slow_call_s unless the adapter expects longer
         self._report = report or _log_now
         self._queue: SimpleQueue[Request | object] = SimpleQueue()
         self._lock = threading.Lock()
@@ -371,6 +372,7 @@ class Runner:
     def _execute(self, request: Request) -> tuple[object, BaseException | None]:
         """Run adapter code; returns (result, error) with foreign errors wrapped in DeviceError."""
         request.started = time.monotonic()
+        outer_budget, self._budget = self._budget, self.slow_call_s  # re-entrant calls keep the outer one's
         target = request.target
         if target is not None and target.unloaded:
             gone = UnknownDeviceError(f"device {request.label!r} was unloaded before {request.op!r} could run")
@@ -388,7 +390,8 @@ class Runner:
             wrapped.__cause__ = error
             outcome = (None, wrapped)
         elapsed = time.monotonic() - request.started
-        if elapsed > self.slow_call_s:
+        budget, self._budget = self._budget, outer_budget
+        if elapsed > budget:
             self._report(
                 log,
                 logging.WARNING,
@@ -396,10 +399,15 @@ class Runner:
                 request.op,
                 request.label,
                 elapsed,
-                self.slow_call_s,
+                budget,
                 device=request.label,
             )
         return outcome
+
+    def allow_call_time(self, seconds: float) -> None:
+        """The call running now on this runner's thread may take `seconds` without a slow-call
+        warning (the adapter said so: a long move is not slow). Only from that thread."""
+        self._budget = max(self.slow_call_s, seconds)
 
     def _drain(self) -> None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from contextlib import ExitStack
 from typing import Any
@@ -14,6 +15,8 @@ from ..runtime import Request, Runner, gather
 from ._base import KernelBase
 from ._core_device import CORE, CoreDevice
 from ._faces import closed_error, verb
+
+log = logging.getLogger("mmkernel.devices")
 
 
 class PropertyVerbs(KernelBase):
@@ -127,6 +130,30 @@ class PropertyVerbs(KernelBase):
             except BaseException as error:  # noqa: BLE001
                 failures.append((loaded.label, "XYPosition", error))
         return failures
+
+    def _reread(self, loaded: LoadedDevice, names: tuple[str, ...]) -> None:
+        """After an adapter's invalidate(): read the named properties (all if none) again so
+        the cache and events follow what the hardware did; failures are logged, not raised
+        (nobody is waiting for this read)."""
+        if loaded.unloaded or not loaded.initialized:
+            return
+        if not names:
+            failures = self._refresh_one(loaded, announce=True)
+        else:
+            failures = []
+            for name in names:
+                try:
+                    self._store(loaded, name, loaded.props.get(name))
+                except BaseException as error:  # noqa: BLE001 - logged below, the runner goes on
+                    failures.append((loaded.label, name, error))
+            if loaded.device_type == "XYStage":
+                try:
+                    self._cache.store_xy(loaded.label, self._xy_of(loaded))  # type: ignore[attr-defined]
+                except BaseException as error:  # noqa: BLE001
+                    failures.append((loaded.label, "XYPosition", error))
+        for label, name, error in failures:
+            self._report(log, logging.WARNING, "device %r: property %r unreadable after invalidate(): %r",
+                         label, name, error, device=label)  # fmt: skip
 
 
 def _combine_refresh(parts: list[Request], groups: list[list[LoadedDevice]]) -> None:

@@ -1,4 +1,5 @@
-"""Resources: serial lines and VISA instruments declared on device classes.
+"""Resources: serial lines, VISA instruments and shared controller state declared on device
+classes.
 
 The kernel opens a device's resources just before `initialize()` and closes them after
 `shutdown()` (or a failed initialize); devices on one wire share one open port and one runner.
@@ -16,6 +17,7 @@ from ._resource import (
 )
 from ._serial import LineSettings, SerialConnection, SerialPort
 from ._shared import open_keys
+from ._shared_state import Shared
 from ._visa import VisaConnection, VisaInstrument
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "SerialConnection",
     "SerialManagerPort",
     "SerialPort",
+    "Shared",
     "VisaConnection",
     "VisaInstrument",
     "close_resources",

@@ -156,3 +156,31 @@ def test_watchdog_logs_slow_calls(gate: Gate) -> None:
         kernel.events.flush()
     slow = [e for e in entries if "slow call: 'get Value'" in e.message]
     assert slow and slow[-1].device == "Slow" and "budget 0.010 s" in slow[-1].message
+
+
+def test_a_call_the_adapter_expects_to_be_long_is_not_a_slow_call(gate: Gate) -> None:
+    """`expect_duration` widens the slow-call budget of that one call (a homing run is not
+    slow); the next call has the kernel's budget again."""
+    entries: list[LogEntry] = []
+    with Kernel(timeout=5, slow_call_s=0.01) as kernel:
+        kernel.add_log_callback(entries.append, level=logging.WARNING)
+
+        class Homing(Generic):
+            expected = True
+
+            @prop(int)
+            def Value(self) -> int:
+                if self.expected:
+                    self.expect_duration(30.0)
+                gate.hold(0.05)  # nobody releases it: models a 50 ms hardware reply
+                return 1
+
+        device = Homing()
+        kernel.load_device("Slow", device)
+        kernel.initialize("Slow")
+        kernel.get_property("Slow", "Value")
+        device.expected = False
+        kernel.get_property("Slow", "Value")
+        kernel.events.flush()
+    slow = [e for e in entries if "slow call: 'get Value'" in e.message]
+    assert len(slow) == 1 and "budget 0.010 s" in slow[0].message

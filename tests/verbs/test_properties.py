@@ -454,6 +454,37 @@ def test_properties_added_in_init_and_initialize(kernel: Kernel) -> None:
     assert kernel.property_info("L", "Temperature").read_only is True
 
 
+class Channels(Generic):
+    """Has as many channel properties as its Count says (a light source with swappable heads)."""
+
+    Count = prop(int, default=3, limits=(0, 3))
+
+    def initialize(self) -> None:
+        self.heads = 3
+        for index in range(3):
+            self.add_property(f"Level {index}", int, default=index, limits=(0, 100))
+
+    @Count.setter
+    def Count(self, count: int) -> None:
+        while self.heads > count:
+            self.heads -= 1
+            self.remove_property(f"Level {self.heads}")
+
+
+def test_a_property_added_at_runtime_can_be_removed_and_the_kernel_forgets_it(kernel: Kernel) -> None:
+    kernel.load_device("Light", Channels())
+    kernel.initialize("Light")
+    assert kernel.get_property("Light", "Level 2", from_cache=True) == 2
+    kernel.set_property("Light", "Count", 1)
+    assert "Level 2" not in kernel.property_names("Light") and "Level 0" in kernel.property_names("Light")
+    assert "Light" not in [label for label, values in kernel.system_state().items() if "Level 2" in values]
+    with pytest.raises(PropertyError, match=r"device 'Light' has no property 'Level 2'"):
+        kernel.set_property("Light", "Level 2", 5)
+    with pytest.raises(PropertyError, match=r"'Count': cannot be removed: it is declared by the adapter class"):
+        kernel.internals.device_object("Light").remove_property("Count")
+    assert kernel.get_property("Light", "Count") == 1
+
+
 class Narrowing(Generic):
     """Narrows limits and allowed values once it knows the hardware."""
 
