@@ -15,7 +15,6 @@ ADAPTER = {{ cookiecutter.__adapter_name | jsonify }}
 CLASS = {{ cookiecutter.__class_name | jsonify }}
 DEVICE = {{ cookiecutter.__device | jsonify }}
 DEPENDENCY = {{ cookiecutter.__mmkernel_dependency | jsonify }}
-CI_REQUIREMENT = {{ cookiecutter.__mmkernel_ci | jsonify }}
 
 
 def is_mmkernel_requirement(text):
@@ -32,7 +31,8 @@ def is_mmkernel_requirement(text):
 
 
 def problems():
-    for question, answer in [("vendor", VENDOR), ("instrument", INSTRUMENT), ("author", AUTHOR), ("email", EMAIL)]:
+    answers = [("vendor", VENDOR), ("instrument", INSTRUMENT), ("author", AUTHOR), ("email", EMAIL)]
+    for question, answer in [*answers, ("MMKernel requirement", REQUIREMENT)]:
         if any(ord(c) < 32 or ord(c) == 127 for c in answer):
             yield f"the {question} {answer!r} contains a control character (a line break?)"
     if not VENDOR.strip() or not INSTRUMENT.strip():
@@ -49,11 +49,10 @@ def problems():
         yield f"the instrument {INSTRUMENT!r} gives an empty device name"
     if not is_mmkernel_requirement(DEPENDENCY):
         yield (
-            f"pip cannot find MMKernel with {REQUIREMENT!r}: answer mmkernel (installed already), the absolute path"
-            " of a checkout (/home/ada/mmkernel, C:\\mmkernel) or a URL (git+https://..., https://.../mmkernel.git)"
+            f"pip cannot find MMKernel with {REQUIREMENT!r}: answer the absolute path of a checkout"
+            " (/home/ada/mmkernel, C:\\mmkernel), a URL (git+https://..., https://.../mmkernel.git), mmkernel once it"
+            " is on PyPI, or nothing (the one installed already)"
         )
-    if not re.fullmatch(r"mmkernel @ [^\s\"']+", CI_REQUIREMENT):
-        yield f"the CI workflow cannot install MMKernel from {CI_REQUIREMENT!r}"
 
 
 found = list(problems())

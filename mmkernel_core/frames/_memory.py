@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..runtime import new_thread
+
 log = logging.getLogger("mmkernel.buffer")
 
 MADV_POPULATE_WRITE = 23  # Linux >= 5.14
@@ -84,7 +86,7 @@ class FrameMemory:
                 return
             self._population_started = True
         if self._start is None:
-            threading.Thread(target=self._populate, name=f"mmkernel-populate-{self.name}", daemon=True).start()
+            new_thread(self._populate, f"mmkernel-populate-{self.name}").start()
         else:
             self._start(self._populate, f"mmkernel-populate-{self.name}")
 

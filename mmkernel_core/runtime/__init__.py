@@ -22,7 +22,7 @@ from ._logs import CallbackHandler, LogEntry
 from ._mailbox import Mailbox
 from ._request import KernelFuture, Request, gather, then
 from ._runner import Runner, Task
-from ._threads import IDLE_NAME, ThreadPool
+from ._threads import IDLE_NAME, ThreadPool, kernel_threads, new_thread
 from ._waitgraph import current_runner
 from ._watchdog import Timer, Watchdog
 
@@ -47,5 +47,7 @@ __all__ = [
     "gather",
     "is_finite_number",
     "is_whole",
+    "kernel_threads",
+    "new_thread",
     "then",
 ]

@@ -34,6 +34,7 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from ._mailbox import _print_error, _run_guarded
+from ._threads import new_thread
 
 if TYPE_CHECKING:
     from ._events import Signal
@@ -66,7 +67,7 @@ class EventBus:
         self._reported_at = time.monotonic()
         self._unlogged = 0  # reported, not yet logged
         self._logged_at: float | None = None
-        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self.thread = new_thread(self._loop, name)
         self.thread.start()
 
     @property

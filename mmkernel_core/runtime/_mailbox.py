@@ -14,6 +14,8 @@ from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any
 
+from ._threads import new_thread
+
 _STOP = object()
 ErrorReport = Callable[[Callable[..., Any], BaseException], None]
 
@@ -34,7 +36,7 @@ class Mailbox:
         self._inline_when_closed = inline_when_closed  # else calls posted after close() are dropped
         self._queue: SimpleQueue[Any] = SimpleQueue()
         self._closed = False
-        self.thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self.thread = new_thread(self._loop, name)
         self.thread.start()
 
     def post(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

@@ -23,7 +23,7 @@ from mmkernel_sdk.errors import (
 )
 
 from ._request import Request
-from ._threads import ThreadPool
+from ._threads import ThreadPool, new_thread
 from ._waitgraph import bind_current_thread
 
 log = logging.getLogger("mmkernel.runner")
@@ -79,7 +79,7 @@ class Runner:
         if threads is not None:
             self.thread = threads.run(self._loop, thread_name)
         else:
-            self.thread = threading.Thread(target=self._loop, name=thread_name, daemon=True)
+            self.thread = new_thread(self._loop, thread_name)
             self.thread.start()
 
     def __repr__(self) -> str:

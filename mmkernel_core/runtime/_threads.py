@@ -14,18 +14,36 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from queue import SimpleQueue
 
 log = logging.getLogger("mmkernel.threads")
 IDLE_NAME = "mmkernel-idle-runner"
+_made: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # every thread kernel code started
+
+
+def new_thread(
+    target: Callable[..., object], name: str, *, args: tuple[object, ...] = (), daemon: bool = True
+) -> threading.Thread:
+    """A thread for kernel code (not started): the kernel knows its own threads by identity,
+    so a leak check can tell them from a device's without trusting names."""
+    thread = threading.Thread(target=target, name=name, args=args, daemon=daemon)
+    _made.add(thread)
+    return thread
+
+
+def kernel_threads() -> set[threading.Thread]:
+    """The threads kernel code started that have not ended (runners, events, callbacks, the
+    watchdog, parked runner threads, recordings), in every kernel of this process."""
+    return {thread for thread in list(_made) if thread.is_alive() or thread.ident is None}  # None: starting
 
 
 class _Worker:
     def __init__(self, pool: ThreadPool) -> None:
         self.pool = pool
         self.jobs: SimpleQueue[Callable[[], None] | None] = SimpleQueue()
-        self.thread = threading.Thread(target=self._serve, name=IDLE_NAME, daemon=True)
+        self.thread = new_thread(self._serve, IDLE_NAME)
 
     def _serve(self) -> None:
         job = self.jobs.get()

@@ -26,6 +26,7 @@ from mmkernel_sdk.errors import DeviceTimeoutError
 
 from ._request import Request
 from ._runner import Runner
+from ._threads import new_thread
 
 log = logging.getLogger("mmkernel.watchdog")
 Defer = Callable[..., None]
@@ -65,7 +66,7 @@ class Watchdog:
         self._sequence = itertools.count()
         self._compact_at = 4096
         self._closed = False
-        self._thread = threading.Thread(target=self._loop, name="mmkernel-watchdog", daemon=True)
+        self._thread = new_thread(self._loop, "mmkernel-watchdog")
         self._thread.start()
 
     @property

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ from mmkernel_sdk.errors import ConfigError, DeviceStateError, MMKernelError, Pr
 
 from ..config import NAME_RULE, Loader, LoadReport, PixelSizeConfig, Setting, SystemConfiguration, save, uncarried
 from ..devices import CORE_ROLES, Roles
-from ..runtime import Request, gather
+from ..runtime import Request, gather, new_thread
 from ._base import KernelBase
 from ._core_device import CORE, CoreDevice
 from ._faces import closed_error, verb
@@ -230,7 +229,7 @@ class ConfigVerbs(KernelBase):
         request = Request("Core", "load_config")
         request.cancellable = False  # it starts at once, on its own thread
         arguments = (request, self._load_config, Path(path), partial)
-        threading.Thread(target=_settle_with_call, args=arguments, name="mmkernel-load-config").start()
+        new_thread(_settle_with_call, "mmkernel-load-config", args=arguments, daemon=False).start()
         return request
 
     @load_config.blocking

@@ -10,6 +10,7 @@ change between versions; nothing here is for applications.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from mmkernel_sdk import Device
 
 from ..devices import LoadedDevice, StateCache
 from ..frames import FrameBuffer, Sequence, frame_format
-from ..runtime import Request
+from ..runtime import Request, kernel_threads
 
 if TYPE_CHECKING:
     from ..config import SystemConfiguration
@@ -50,6 +51,11 @@ class KernelInternals:
     def device_object(self, label: str) -> Device:
         """The adapter object loaded as `label` (tests and benchmarks look at its state)."""
         return self.device(label).device
+
+    def threads(self) -> set[threading.Thread]:
+        """The live threads kernel code started (known by identity, not by name): what a leak
+        check allows besides the device's own."""
+        return kernel_threads()
 
     def loads_pending(self) -> bool:
         """True while a load_device has been queued and its device is not in the table yet."""

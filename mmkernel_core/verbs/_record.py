@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 from mmkernel_sdk.errors import MMKernelError
 
 from ..recording import Recording, plan_recording
-from ..runtime import Request
+from ..runtime import Request, new_thread
 from ._config import ConfigVerbs
 from ._faces import verb
 from ._sequence import SequenceVerbs
@@ -57,7 +56,7 @@ class RecordVerbs(SequenceVerbs, ConfigVerbs):
             else:
                 request.finish(recording)
 
-        threading.Thread(target=start, name="mmkernel-record-start", daemon=True).start()
+        new_thread(start, "mmkernel-record-start").start()
         return request
 
     @verb

@@ -18,7 +18,7 @@ from ._resource import (
 from ._serial import LineSettings, SerialConnection, SerialPort
 from ._shared import open_keys
 from ._shared_state import Shared
-from ._visa import VisaConnection, VisaInstrument
+from ._visa import VisaConnection, VisaInstrument, register_backend, unregister_backend
 
 __all__ = [
     "LineSettings",
@@ -33,7 +33,9 @@ __all__ = [
     "close_resources",
     "open_keys",
     "open_resources",
+    "register_backend",
     "resource_property_names",
     "resources_of",
+    "unregister_backend",
     "wires_of",
 ]

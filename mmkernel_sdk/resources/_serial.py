@@ -225,9 +225,12 @@ class SerialConnection:
         self._line, self._key, self.target = line, key, target
 
     def close(self) -> None:
-        line, self._line = self._line, None
-        if line is not None:
+        if self._line is None:
+            return
+        try:  # still readable while it closes: a test's port takes what was never read (unread())
             _shared.release(self._key, self._device.label)
+        finally:
+            self._line = None
 
     # -- what adapter code calls ------------------------------------------------------------
     def write(self, data: str | bytes, *, terminator: bool = True, raw: bool = False) -> None:
@@ -311,6 +314,13 @@ class SerialConnection:
                     if attempt == retries:
                         raise
             raise AssertionError("unreachable")
+
+    def unread(self) -> bytes:
+        """What has been read from the port and not used yet (a read takes whatever has
+        arrived, so a reply's extra bytes wait here); nothing is consumed. b"" while closed.
+        For protocol tests: bytes left here would answer the next query."""
+        line = self._line
+        return bytes(line.buffer) if line is not None else b""
 
     def purge(self) -> None:
         """Drop everything received and not yet read (and anything not yet sent)."""

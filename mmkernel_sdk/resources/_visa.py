@@ -45,6 +45,18 @@ def _resource_manager(backend: str) -> Any:
         return manager
 
 
+def register_backend(name: str, manager: Any) -> None:
+    """Make `Backend` = `name` open its resources through `manager` (anything with pyvisa's
+    `open_resource(name, **options)`): a test's scripted instrument, without pyvisa."""
+    with _managers_lock:
+        _managers[name] = manager
+
+
+def unregister_backend(name: str) -> None:
+    with _managers_lock:
+        _managers.pop(name, None)
+
+
 class VisaInstrument(Resource):
     """An instrument reached through VISA. `serial=True` makes it reachable the way a serial
     device is in a Micro-Manager configuration: a `Port` property (a COM name, a device path or

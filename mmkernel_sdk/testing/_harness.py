@@ -9,6 +9,7 @@ Devices that operate other devices through `self.kernel` need the kernel's harne
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from ..calibration import remember, restore_memorized
 from ..errors import DeviceError
 from ..resources import PortTarget, close_resources, open_resources
 
+log = logging.getLogger("mmkernel.calibration")
 
 class DirectHarness:
     def __init__(
@@ -39,6 +41,7 @@ class DirectHarness:
         self._chosen: dict[str, Any] = {}
         self.initialized = False
         self.notified: list[tuple[str, Any]] = []
+        self.problems: list[str] = []  # what initialize() could not restore (also logged, as the kernel does)
         device._attach(self, None, self.label, type(device).__name__)
 
     # -- what the device sees as its host ---------------------------------------------------
@@ -71,7 +74,9 @@ class DirectHarness:
             raise
         self.initialized = True
         chosen, self._chosen = self._chosen, {}
-        restore_memorized(self.device, skip=chosen)
+        for problem in restore_memorized(self.device, skip=chosen):
+            self.problems.append(problem)
+            log.warning("device %r: %s", self.label, problem, extra={"device": self.label})
         for name, value in chosen.items():
             remember(self.device, name, value)
         if refresh:
@@ -110,6 +115,11 @@ class DirectHarness:
         finally:
             if self._temporary is not None:
                 shutil.rmtree(self._temporary, ignore_errors=True)
+
+    def own_threads(self) -> set[Any]:
+        """Threads the harness runs itself (none: the device runs on the caller's thread); the
+        conformance kit takes any other new thread for the device's."""
+        return set()
 
     # -- properties -------------------------------------------------------------------------
     def names(self) -> list[str]:

@@ -15,8 +15,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 from packaging.requirements import Requirement
@@ -158,39 +160,48 @@ def test_cookiecutter_asks_only_what_it_cannot_derive() -> None:
     assert asked == ["vendor", "instrument", "author", "email", "device_type", "transport", "mmkernel_requirement"]
     assert set(asked) <= set(settings["__prompts__"])
     tutorial = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
-    assert "how pip finds MMKernel" in tutorial
+    assert "where MMKernel comes from" in tutorial
 
 
 @pytest.mark.parametrize(
-    ("answer", "dependency"),
+    ("answer", "dependency", "source"),
     [
-        ("mmkernel", "mmkernel"),
-        ("mmkernel>=0.1", "mmkernel>=0.1"),
-        ("/home/ada/my mmkernel", "mmkernel @ file:///home/ada/my%20mmkernel"),
-        ("C:\\Users\\ada\\mmkernel", "mmkernel @ file:///C:/Users/ada/mmkernel"),
-        ("https://github.com/ada/mmkernel.git", "mmkernel @ git+https://github.com/ada/mmkernel.git"),
-        ("git+https://github.com/ada/mmkernel@v0.1", "mmkernel @ git+https://github.com/ada/mmkernel@v0.1"),
+        ("", "mmkernel", None),  # nothing given: the MMKernel installed already, and CI says what is missing
+        ("mmkernel", "mmkernel", "PyPI"),
+        ("mmkernel>=0.1", "mmkernel>=0.1", "PyPI"),
+        ("/home/ada/my mmkernel", "mmkernel @ file:///home/ada/my%20mmkernel", "its checkout at /home/ada/my mmkernel"),
+        ("C:\\Users\\ada\\mmkernel", "mmkernel @ file:///C:/Users/ada/mmkernel",
+         "its checkout at C:\\Users\\ada\\mmkernel"),
+        ("https://github.com/ada/mmkernel.git", "mmkernel @ git+https://github.com/ada/mmkernel.git",
+         "git+https://github.com/ada/mmkernel.git"),
+        ("git+https://github.com/ada/mmkernel@v0.1", "mmkernel @ git+https://github.com/ada/mmkernel@v0.1",
+         "git+https://github.com/ada/mmkernel@v0.1"),
     ],
-)
-def test_the_mmkernel_answer_becomes_a_requirement_and_ci_installs_mmkernel_first(
-    tmp_path: Path, answer: str, dependency: str
+)  # fmt: skip
+def test_the_mmkernel_answer_is_where_the_project_its_readme_and_its_ci_install_mmkernel_from(
+    tmp_path: Path, answer: str, dependency: str, source: str | None
 ) -> None:
     project = generate(tmp_path, mmkernel_requirement=answer, transport="none")
     assert f'dependencies = ["{dependency}"]' in (project / "pyproject.toml").read_text(encoding="utf-8")
     assert Requirement(dependency).name == "mmkernel"
-    workflow = (project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
-    first = re.search(r'pip install "(mmkernel @ [^"]+)"', workflow)
-    project_install = re.search(r"pip install (--no-deps )?-e ", workflow)
-    assert first is not None and project_install is not None, workflow
-    assert first.start() < project_install.start(), workflow  # MMKernel first: it is not on PyPI
-    expected = dependency if "git+" in dependency else "mmkernel @ git+https://github.com/mmkernel/mmkernel"
-    assert first[1] == expected  # CI has no checkout of MMKernel: it always installs one from git
+    steps, _ = ci_steps(project)
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    installs = [step for step in steps if 'pip install -e ".[test]"' in step["run"]]
+    assert len(installs) == 1, steps  # the dependency says where MMKernel comes from: one install
+    if source is None:
+        assert "not on PyPI yet" in readme and "generated without saying where" in readme, readme
+    else:
+        assert installs[0]["name"] == f"Install the adapter, and MMKernel from {source}", steps
+        assert f"MMKernel (from {source})" in readme, readme
+    everything = "".join(path.read_text(encoding="utf-8") for path in project.rglob("*") if path.is_file())
+    assert "github.com/mmkernel" not in everything  # no address that is not the author's
 
 
 @pytest.mark.parametrize(
     ("answers", "message"),
     [
         ({"mmkernel_requirement": "../mmkernel"}, "pip cannot find MMKernel with '../mmkernel'"),
+        ({"mmkernel_requirement": "/home/ada/mm\nkernel"}, "contains a control character"),
         ({"vendor": "!!!", "instrument": "???"}, "(from the vendor and instrument)"),
         ({"instrument": "Filter\nWheel"}, "contains a control character"),
     ],
@@ -284,3 +295,80 @@ def test_cruft_update_carries_a_template_change_into_a_project(tmp_path: Path) -
     assert "A change made in the template after the project was generated." in (project / "README.md").read_text()
     assert f'version = "{later}"' in (project / "pyproject.toml").read_text()
     assert subprocess.run([tool("cruft"), "check"], cwd=project, capture_output=True).returncode == 0
+
+
+# -- the generated CI, run as CI runs it ---------------------------------------------------------
+def ci_steps(project: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The workflow's `run` steps (in order: name, run, env) and the environment it sets for all."""
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    (job,) = workflow["jobs"].values()
+    steps = [{"name": "", "env": {}, **step} for step in job["steps"] if "run" in step]
+    return steps, {**workflow.get("env", {}), **job.get("env", {})}
+
+
+def readme_commands(project: Path) -> str:
+    block = re.search(r"```bash\n(.*?)```", (project / "README.md").read_text(encoding="utf-8"), re.S)
+    assert block is not None
+    return block[1]
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtual environment with nothing installed, like a CI machine's Python."""
+    where = tmp_path_factory.mktemp("ci") / "venv"
+    base = Path(getattr(sys, "_base_executable", sys.executable))
+    subprocess.run([str(base), "-m", "venv", str(where)], check=True, timeout=120)
+    return where
+
+
+def run_like_ci(script: str, project: Path, venv: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """As GitHub runs a step (bash -eo pipefail) after actions/setup-python: `python` is the fresh
+    environment's; pip downloads from the index only. Setuptools builds a checkout outside it."""
+    extra = project.parent / "build.cfg"
+    extra.write_text(f"[build]\nbuild_base = {project.parent / 'build'}\n")  # the checkout stays clean
+    keep = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    environment = {**keep, **env, "PATH": os.pathsep.join([str(venv / "bin"), os.environ.get("PATH", "")]),
+                   "PIP_DISABLE_PIP_VERSION_CHECK": "1", "DIST_EXTRA_CONFIG": str(extra)}  # fmt: skip
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=project,
+                          env=environment, capture_output=True, text=True, timeout=600)  # fmt: skip
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(shutil.which("bash") is None, reason="CI runs its steps in bash")
+def test_the_generated_ci_and_readme_commands_pass_with_mmkernel_from_this_checkout(
+    tmp_path: Path, fresh_venv: Path
+) -> None:
+    """The author answers with the path of their checkout (here: this one): every command of the
+    generated CI workflow, then the README's, runs and passes in a fresh environment."""
+    project = generate(tmp_path, device_type="Stage", transport="serial", mmkernel_requirement=str(ROOT))
+    steps, env = ci_steps(project)
+    for step in steps:
+        done = run_like_ci(step["run"], project, fresh_venv, {**env, **step["env"]})
+        what = step["name"] or step["run"]
+        assert done.returncode == 0, f"CI step {what!r} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    done = run_like_ci(readme_commands(project), project, fresh_venv, {})
+    assert done.returncode == 0, f"the README's commands failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    assert re.search(r"\d+ passed", done.stdout), done.stdout
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="CI runs its steps in bash")
+def test_ci_of_a_project_generated_without_saying_where_mmkernel_comes_from_stops_with_what_to_do(
+    tmp_path: Path, fresh_venv: Path
+) -> None:
+    project = generate(tmp_path, transport="none")  # mmkernel_requirement left empty
+    steps, env = ci_steps(project)
+    first = run_like_ci(steps[0]["run"], project, fresh_venv, {**env, **steps[0]["env"]})
+    assert first.returncode != 0, first.stdout
+    message = first.stdout + first.stderr
+    assert "::error" in message and "generated without saying where MMKernel comes from" in message, message
+    assert 'dependencies = ["mmkernel @ git+https://' in message, message  # what to write instead
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="CI runs its steps in bash")
+def test_ci_says_so_when_the_checkout_it_was_given_is_not_on_the_machine(tmp_path: Path, fresh_venv: Path) -> None:
+    missing = tmp_path / "no such checkout"
+    project = generate(tmp_path, transport="none", mmkernel_requirement=str(missing))
+    steps, env = ci_steps(project)
+    first = run_like_ci(steps[0]["run"], project, fresh_venv, {**env, **steps[0]["env"]})
+    assert first.returncode != 0
+    assert f"from its checkout at {missing}, which this machine does not have" in first.stdout + first.stderr

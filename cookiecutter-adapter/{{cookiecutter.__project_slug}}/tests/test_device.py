@@ -41,6 +41,11 @@ class TestConformance(ConformanceTests):
 
     device_class = {{ cookiecutter.__class_name }}
     pre_init = PRE_INIT
+{%- if d in ("Stage", "XYStage") %}
+    # The kit moves the stage this far (um) from where it starts, and back; on hardware choose what
+    # is safe: (0.0, 10.0) moves a focus drive only away from the sample, (0.0, 0.0) never moves it.
+    stage_travel_um = (-10.0, 10.0)
+{%- endif %}
 
 
 def test_the_kernel_finds_it_and_runs_it() -> None:

@@ -1,45 +1,47 @@
 """SimLink: the byte pipe between a host and a LineSimulator, with the instrument's timing.
 
-Bytes written by the host are split into lines at the simulator's read terminator; each line's
-reply chunks are scheduled at their delay (never before an earlier chunk: the wire is FIFO).
-Reads see only bytes whose time has come, so a reply that takes 2 s to arrive really does.
+Bytes written by the host are cut into commands by the simulator's framing (lines at its read
+terminator, or binary frames); each command's reply chunks get their own due time, so a move
+that answers when it ends does not hold back a status query answered at once (a `sequential`
+simulator keeps the old order: every reply waits for the one before). Bytes are delivered in
+due-time order, ties in the order they were scheduled. Reads see only bytes whose time has
+come, so a reply that takes 2 s to arrive really does.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
-from collections import deque
 
-from ._simulator import LineSimulator
+from ._simulator import LineSimulator, Output
 
 
 class SimLink:
     def __init__(self, simulator: LineSimulator) -> None:
         self.simulator = simulator
-        self._incoming = bytearray()  # host -> instrument, not yet a full line
-        self._outgoing: deque[tuple[float, bytes]] = deque()  # (due, bytes), due non-decreasing
+        self._framing = simulator.wire_framing
+        self._incoming = bytearray()  # host -> instrument, not yet a whole command
+        self._outgoing: list[tuple[float, int, bytes]] = []  # heap of (due, order, bytes)
+        self._order = itertools.count()
+        self._replies_until = 0.0  # a sequential simulator's replies come after this
         self._ready = bytearray()  # due bytes not yet read
         self._cond = threading.Condition()
-        self._terminator = simulator.read_terminator.encode(simulator.encoding)
         self.closed = False
         if simulator.greeting:
-            self._schedule([(0.0, simulator.greeting)])
+            self._schedule(Output(chunks=[(0.0, simulator.greeting)]))
+        self.deliver(simulator._attach(self))
 
     # -- host side --------------------------------------------------------------------------
     def write(self, data: bytes) -> int:
-        lines = []
+        frames = []
         with self._cond:
             self._incoming += data
-            while True:
-                end = self._incoming.find(self._terminator)
-                if end < 0:
-                    break
-                lines.append(bytes(self._incoming[:end]))
-                del self._incoming[: end + len(self._terminator)]
-        for raw in lines:
-            text = raw.decode(self.simulator.encoding, errors="replace")
-            self._schedule(self.simulator.respond(text).chunks)
+            while (frame := self._framing.take(self._incoming)) is not None:
+                frames.append(frame)
+        for frame in frames:
+            self._schedule(self.simulator.receive(frame))
         return len(data)
 
     def read(self, size: int, timeout: float | None) -> bytes:
@@ -84,23 +86,38 @@ class SimLink:
 
     def close(self) -> None:
         with self._cond:
+            if self.closed:
+                return
             self.closed = True
             self._cond.notify_all()
+        self.simulator._detach(self)
 
     # -- instrument side --------------------------------------------------------------------
-    def _schedule(self, chunks: list[tuple[float, bytes]]) -> None:
-        if not chunks:
+    def deliver(self, items: list[tuple[float, bytes]]) -> None:
+        """Schedule bytes at monotonic due times (the simulator's unasked messages)."""
+        if not items:
+            return
+        with self._cond:
+            for due, data in items:
+                heapq.heappush(self._outgoing, (due, next(self._order), data))
+            self._cond.notify_all()
+
+    def _schedule(self, output: Output) -> None:
+        if not output.chunks and not output.caused:
             return
         now = time.monotonic()
         with self._cond:
-            last = self._outgoing[-1][0] if self._outgoing else now
-            for delay, data in chunks:
+            last = max(now, self._replies_until) if self.simulator.sequential else now
+            for delay, data in output.chunks:  # one reply's chunks stay in order
                 last = max(last, now + delay)
-                self._outgoing.append((last, data))
+                heapq.heappush(self._outgoing, (last, next(self._order), data))
+            self._replies_until = max(self._replies_until, last)
+            for delay, data in output.caused:
+                heapq.heappush(self._outgoing, (now + delay, next(self._order), data))
             self._cond.notify_all()
 
     def _collect(self) -> None:
         now = time.monotonic()
         outgoing = self._outgoing
         while outgoing and outgoing[0][0] <= now:
-            self._ready += outgoing.popleft()[1]
+            self._ready += heapq.heappop(outgoing)[2]
