@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 import shutil
 import signal
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,34 +56,47 @@ def record(
     for name, value in (("--duration", duration), ("--max-gb", max_gb)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise fail(f"{name} {value!r} is not allowed; allowed: a number > 0")
-    with kernel_session(config) as kernel:
-        cameras = camera or None
-        _warn_about_room(kernel, cameras, output, frames, duration, max_gb, interval_ms)
-        recording = kernel.record(cameras, output, count=frames, format=chosen, steps=step or (), overflow=overflow,
-                                  interval_ms=interval_ms, writer_options=options)  # fmt: skip
-        total = frames * len(recording.cameras) if frames else None
-        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
-                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn())  # fmt: skip
-        try:
-            with _sigterm_as_ctrl_c(), Progress(*columns, console=out, transient=True) as bar:
-                task = bar.add_task("recording", total=total, rate="")
-                started = time.monotonic()
-                while not recording.done():
-                    _show(bar, task, recording)
-                    if _limit_reached(recording, started, duration, max_gb):
-                        recording.stop()
-                    time.sleep(REFRESH_S)  # a display refresh, not synchronisation
+    signals = _StopSignals()
+    try:
+        with kernel_session(config) as kernel:
+            cameras = camera or None
+            _warn_about_room(kernel, cameras, output, frames, duration, max_gb, interval_ms)
+            signals.install()  # from here to the summary: a stop signal never cuts finalizing short
+            recording = kernel.record(cameras, output, count=frames, format=chosen, steps=step or (),
+                                      overflow=overflow, interval_ms=interval_ms, writer_options=options)  # fmt: skip
+            result = _run(recording, signals, frames, duration, max_gb)
+        out.print(_summary(result))
+    finally:
+        signals.restore()
+
+
+def _run(
+    recording: Recording, signals: _StopSignals, frames: int | None, duration: float | None, max_gb: float | None
+) -> RecordingResult:
+    """Show progress until the recording ends or is stopped (a limit, Ctrl-C, SIGTERM), then
+    wait for everything acquired to be written and the dataset finalized."""
+    total = frames * len(recording.cameras) if frames else None
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
+               TextColumn("{task.fields[rate]}"), TimeElapsedColumn())  # fmt: skip
+    try:
+        with Progress(*columns, console=out, transient=True) as bar:
+            task = bar.add_task("recording", total=total, rate="")
+            started = time.monotonic()
+            while not recording.done():
                 _show(bar, task, recording)
-        except KeyboardInterrupt:
-            recording.stop()
-        try:
-            result = recording.wait()
-        except Exception as error:  # noqa: BLE001 - one clear line, and what was kept
-            result = recording.result
-            if result is not None:
-                out.print(_summary(result))
-            raise fail(str(error)) from None
-    out.print(_summary(result))
+                if signals.received or _limit_reached(recording, started, duration, max_gb):
+                    recording.stop()
+                time.sleep(REFRESH_S)  # a display refresh, not synchronisation
+            _show(bar, task, recording)
+    except KeyboardInterrupt:  # not through our handlers (installed on the main thread only)
+        recording.stop()
+    try:
+        return recording.wait()
+    except Exception as error:  # noqa: BLE001 - one clear line, and what was kept
+        result = recording.result
+        if result is not None:
+            out.print(_summary(result))
+        raise fail(str(error)) from None
 
 
 def _limit_reached(recording: Recording, started: float, duration: float | None, max_gb: float | None) -> bool:
@@ -130,19 +142,35 @@ def _frame_bytes(kernel: Any, camera: str) -> int:
     return int(math.prod(shape)) * dtype.itemsize
 
 
-@contextmanager
-def _sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM (a scheduler's stop, `kill`) ends the recording as Ctrl-C does: everything
-    acquired is written and the dataset is finalized."""
+class _StopSignals:
+    """SIGTERM (a scheduler's stop, `kill`) and Ctrl-C while recording: the first stops the
+    recording, everything acquired is written and the dataset is finalized; a later one (an
+    impatient second Ctrl-C, a scheduler repeating its SIGTERM) is noted, never fatal, so the
+    dataset is always finished and the summary printed. The handler only counts and warns: it
+    runs on the main thread between any two bytecodes, so it takes no lock and raises nothing."""
 
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self) -> None:
+        self.received = 0
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers (and receives signals)
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received += 1
+        if self.received > 1:
+            warn(f"{signal.Signals(signum).name} ignored: the recording is stopping; it ends once everything "
+                 "acquired is written and the dataset is finalized")  # fmt: skip
 
 
 def _show(bar: Progress, task: TaskID, recording: Recording) -> None:

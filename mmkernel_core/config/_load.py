@@ -110,6 +110,10 @@ class Loader:
     def _run_one(self, command: Command) -> None:
         if command.name not in _PIPELINED or self._waits_for_pending(command):
             self._settle()
+        gap = _empty_name(command)
+        if gap:
+            self._fail(command, gap)
+            return
         reason = self._blocked(command)
         if reason:
             self.report.skipped.append(Skipped(command.line, command.text, reason))
@@ -275,6 +279,23 @@ def _without_cycles(parents: dict[str, str]) -> dict[str, str]:
         if hub not in seen:
             kept[label] = parents[label]
     return kept
+
+
+_CONFIG_GROUP_NAMES = ("group", "preset", "device", "property")
+
+
+def _empty_name(command: Command) -> str:
+    """Why a ConfigGroup line with an empty name field cannot run, or "". Empty fields collapse,
+    so `ConfigGroup,,Preset,Z,Position,1` would read as group Preset, preset Z, device Position:
+    the empty field is the line's problem, said as such (a trailing empty value is fine)."""
+    if command.name != "ConfigGroup":
+        return ""
+    fields = command.text.split(",")
+    for index, what in enumerate(_CONFIG_GROUP_NAMES, start=1):
+        if index < len(fields) and fields[index] == "" and any(fields[index + 1 :]):
+            return (f"ConfigGroup: the {what} name (field {index + 1}) is empty; the form is "
+                    "ConfigGroup,group[,preset,device,property[,value]]")  # fmt: skip
+    return ""
 
 
 def _devices_named(command: Command) -> list[str]:

@@ -7,7 +7,9 @@ atomically without touching private Future state.
 
 Done-callbacks registered here are the kernel's own (chaining, handing a result to a Future or an
 event loop) and must be cheap; nothing they raise escapes to the thread that settled the request.
-User callbacks go through `KernelFuture`, which runs them on the kernel's callback mailbox.
+Cleanups (`add_cleanup`) run before anyone waiting is woken, so what a caller sees next already
+reflects them (a failed load's label is free again). User callbacks go through `KernelFuture`,
+which runs them on the kernel's callback mailbox.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Request:
     __slots__ = (
         "__weakref__",
         "_callbacks",
+        "_cleanups",
         "_done",
         "_exception",
         "_finished",
@@ -82,6 +85,7 @@ class Request:
         self._exception: BaseException | None = None
         self._traceback: Any = None  # the exception's traceback when it was settled
         self._callbacks: list[Callback] | None = None
+        self._cleanups: list[Callback] | None = None
 
     # -- constructors -----------------------------------------------------------------------
     @classmethod
@@ -119,13 +123,19 @@ class Request:
             self._exception = exception
             self._traceback = exception.__traceback__ if exception is not None else None
             callbacks, self._callbacks = self._callbacks, None
-        return callbacks or []
+            cleanups, self._cleanups = self._cleanups, None
+        return [*(cleanups or ()), _WAKE, *(callbacks or ())]
 
     def fire(self, callbacks: list[Callback]) -> None:
-        """Second half of `finish`: wake waiters, then run the done-callbacks."""
-        self._done.release()
+        """Second half of `finish`: run the cleanups, wake waiters, then run the done-callbacks
+        (`callbacks` as `settle` returned them)."""
+        if _WAKE not in callbacks:
+            self._done.release()
         for callback in callbacks:
-            _run_callback(callback, self)
+            if callback is _WAKE:
+                self._done.release()
+            else:
+                _run_callback(callback, self)
 
     def add_done_callback(self, callback: Callback) -> None:
         """Run `callback(request)` when settled (immediately, on this thread, if it already is)."""
@@ -134,6 +144,19 @@ class Request:
                 if self._callbacks is None:
                     self._callbacks = []
                 self._callbacks.append(callback)
+                return
+        _run_callback(callback, self)
+
+    def add_cleanup(self, callback: Callback) -> None:
+        """Run `callback(request)` when settled, before anyone waiting for it is woken (and before
+        the done-callbacks); immediately, on this thread, if it already is. For the kernel's own
+        bookkeeping only, never user code: it runs on whatever thread settles (a runner, the
+        watchdog), must be cheap and must not wait."""
+        with self._state_lock:
+            if not self._finished:
+                if self._cleanups is None:
+                    self._cleanups = []
+                self._cleanups.append(callback)
                 return
         _run_callback(callback, self)
 
@@ -245,6 +268,10 @@ class KernelFuture(Future[Any]):
     def cancel(self) -> bool:
         self.mmkernel_request.cancel()
         return self.cancelled()
+
+
+def _WAKE(request: Request) -> None:  # noqa: N802 - a marker: where `fire` wakes the waiters
+    """Never called: marks the place in a settled request's callbacks where waiters wake."""
 
 
 def _run_callback(callback: Callback, request: Request) -> None:

@@ -7,15 +7,20 @@ the shutter is driven (that is a call to another device, which may share a runne
 camera), so a second holder arriving while the first is still opening goes on at once.
 
 The Shutter role may change while it is held (MMCore carries the open state over to the new
-shutter): `transfer` moves the holds with it, so the last holder closes the shutter that is open
-then, whatever the role became; no light is left on.
+shutter): `change_role` moves the holds with it, atomically with the holders' releases, so the
+last holder closes the shutter that is open then, whatever the role became; no light is left on.
+Decisions come from the hold state, not from a shutter's reported state alone: that lags a close
+a last holder or a role change has just decided. A first holder waits until such a close is
+queued, so its own read of the shutter (queued after it) sees it closed and it opens the shutter
+itself; an open shutter is the user's only if the auto-shutter is not closing it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -36,8 +41,13 @@ class Hold:
 class ShutterHolds:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._role_lock = threading.Lock()  # one Shutter role change at a time, in the order they are made
         self._holds: dict[str, list[Hold]] = {}
-        self._opened_by_us: dict[str, bool] = {}
+        self._opened_by_us: dict[str, bool] = {}  # per held shutter: its last holder closes it
+        self._opening: dict[str, threading.Event] = {}  # a first holder is opening this shutter
+        self._closing: dict[str, int] = {}  # closes the auto-shutter decided, not yet done
+        self._unqueued: dict[str, int] = {}  # ... and not yet queued on the shutter's runner
 
     def hold(self, shutter: str, is_open: Callable[[], bool], open_it: Callable[[], None]) -> Hold:
         """Take a hold on `shutter`; the first holder opens it if it is closed."""
@@ -46,17 +56,23 @@ class ShutterHolds:
             holders = self._holds.setdefault(shutter, [])
             first = not holders
             holders.append(hold)
-        if not first:
-            return hold
+            if not first:
+                return hold
+            opening = self._opening[shutter] = threading.Event()
+            while self._unqueued.get(shutter):  # so `is_open` reads the shutter after that close
+                self._changed.wait()
         try:
             opened = not is_open()
             if opened:
                 open_it()
         except BaseException:
-            self._drop(hold)
+            if self._drop(hold):
+                self._close_done(hold.shutter, queued=False)  # nothing was opened: nothing to close
+            self._opened(shutter, opening)
             raise
         with self._lock:
             self._opened_by_us[hold.shutter] = opened or self._opened_by_us.get(hold.shutter, False)
+        self._opened(shutter, opening)
         return hold
 
     def release(self, hold: Hold, close_it: Callable[[str], T]) -> T | None:
@@ -64,27 +80,117 @@ class ShutterHolds:
         if a holder opened it. Returns what `close_it` returns (the closing request, when it
         is not waited for). Releasing twice does nothing."""
         shutter = self._drop(hold)
-        return close_it(shutter) if shutter else None
+        if not shutter:
+            return None
+        try:
+            closing = close_it(shutter)
+        except BaseException:
+            self._close_done(shutter, queued=False)
+            raise
+        self._queued(shutter)
+        add_done_callback = getattr(closing, "add_done_callback", None)
+        if add_done_callback is None:
+            self._close_done(shutter, queued=True)  # it was waited for
+        else:
+            add_done_callback(lambda _: self._close_done(shutter, queued=True))
+        return closing
 
-    def transfer(self, old: str, new: str) -> bool:
-        """The Shutter role moved from `old` to `new` while held: the holds go with it, and the
-        new shutter counts as opened by us (the role change opened it). False if none held."""
-        with self._lock:
-            moved = self._holds.pop(old, [])
-            if not moved:
-                return False
-            self._opened_by_us.pop(old, None)
-            for hold in moved:
-                hold.shutter = new
-            self._holds.setdefault(new, []).extend(moved)
-            self._opened_by_us[new] = True
-            return True
+    def change_role(
+        self,
+        new: str,
+        swap: Callable[[str], str],
+        cached_open: Callable[[str], bool],
+        set_open: Callable[[str, bool], Any],
+        wait_s: float,
+    ) -> None:
+        """The Shutter role becomes `new` (`swap(new)` sets it and returns the old label). As
+        MMCore, an open old shutter is closed and the new one opened; the holds (and whether
+        their last holder closes it) go with it. `set_open(label, open)` queues and returns the
+        request; `cached_open` must not call a device. Role changes are serialized; a first
+        holder still opening either shutter is waited for (at most `wait_s`), so its open
+        cannot land after this close."""
+        with self._role_lock:
+            old = swap(new)
+            if not old or not new or old == new:
+                return
+            mine = self._take_over(old, new, cached_open, time.monotonic() + wait_s)
+            if mine is None:
+                return  # the old shutter was closed, or is being closed by its last holder
+            try:
+                try:
+                    closing = set_open(old, False)  # the light goes through the new shutter instead
+                except BaseException:
+                    self._close_done(old, queued=False)
+                    raise
+                self._queued(old)
+                try:
+                    closing.result()
+                finally:
+                    self._close_done(old, queued=True)
+                set_open(new, True).result()
+            finally:
+                closing_new = self.release(mine, lambda label: set_open(label, False))
+                if closing_new is not None:
+                    closing_new.result()
 
     def held(self, shutter: str) -> int:
         return len(self._holds.get(shutter, ()))
 
+    def _take_over(self, old: str, new: str, cached_open: Callable[[str], bool], deadline: float) -> Hold | None:
+        """Move `old`'s holds to `new`, with a hold of the role change's own (no holder letting
+        go meanwhile closes `new` before it is opened); None if nothing carries over."""
+        while True:
+            with self._lock:
+                opening = self._opening.get(old) or self._opening.get(new)
+                if opening is None or time.monotonic() >= deadline:
+                    return self._move_locked(old, new, cached_open)
+            opening.wait(max(0.0, deadline - time.monotonic()))
+
+    def _move_locked(self, old: str, new: str, cached_open: Callable[[str], bool]) -> Hold | None:
+        moved = self._holds.pop(old, [])
+        if moved:
+            ours = self._opened_by_us.pop(old, True)
+        elif not self._closing.get(old) and cached_open(old):
+            ours = False  # the user opened it: the light stays on, through `new`
+        else:
+            return None
+        if self._holds.get(new):
+            new_ours = self._opened_by_us.get(new, True)
+        else:
+            new_ours = bool(self._closing.get(new)) or not cached_open(new)
+        mine = Hold(new)
+        for hold in moved:
+            hold.shutter = new
+        self._holds.setdefault(new, []).extend([*moved, mine])
+        self._opened_by_us[new] = ours and new_ours  # what the user opened stays as the user left it
+        self._decide_close_locked(old)
+        return mine
+
+    def _decide_close_locked(self, shutter: str) -> None:
+        self._closing[shutter] = self._closing.get(shutter, 0) + 1
+        self._unqueued[shutter] = self._unqueued.get(shutter, 0) + 1
+
+    def _queued(self, shutter: str) -> None:
+        with self._lock:
+            _count_down(self._unqueued, shutter)
+            self._changed.notify_all()
+
+    def _close_done(self, shutter: str, queued: bool) -> None:
+        with self._lock:
+            if not queued:
+                _count_down(self._unqueued, shutter)
+                self._changed.notify_all()
+            _count_down(self._closing, shutter)
+
+    def _opened(self, shutter: str, opening: threading.Event) -> None:
+        with self._lock:
+            if self._opening.get(shutter) is opening:
+                del self._opening[shutter]
+        opening.set()
+
     def _drop(self, hold: Hold) -> str:
-        """Forget `hold`; the label to close if it was the last one on a shutter we opened."""
+        """Forget `hold`; the label to close if it was the last one on a shutter we opened (a
+        close then counts as decided until it is queued and done)."""
         with self._lock:
             if hold.released:
                 return ""
@@ -96,4 +202,15 @@ class ShutterHolds:
             if holders:
                 return ""
             self._holds.pop(shutter, None)
-            return shutter if self._opened_by_us.pop(shutter, False) else ""
+            if not self._opened_by_us.pop(shutter, False):
+                return ""
+            self._decide_close_locked(shutter)
+            return shutter
+
+
+def _count_down(counts: dict[str, int], key: str) -> None:
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)

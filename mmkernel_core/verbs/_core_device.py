@@ -95,13 +95,17 @@ class CoreDevice:
     def set(self, name: str, value: Any) -> None:
         typed = self.check(name, value)
         k = self.kernel
+        if name == "Shutter":  # as MMCore: an open shutter's light goes through the new one instead
+            k._shutter_holds.change_role(
+                typed,
+                swap=self._swap_shutter,
+                cached_open=lambda label: _is_open(k, label),
+                set_open=lambda label, open_: type(k).set_shutter_open.fn(k, label, open_),
+                wait_s=k.default_timeout,
+            )
+            return
         if name in CORE_ROLES:
-            old = self.get(name)
             k.set_role(name, typed)
-            if name == "Shutter" and old and typed and old != typed and _is_open(k, old):
-                k.set_shutter_open(old, False)  # as MMCore: the light goes through the new shutter instead
-                k.set_shutter_open(typed, True)
-                k._shutter_holds.transfer(old, typed)  # a snap or sequence holding it closes the new one
             return
         if name == "AutoShutter":
             k.roles.auto_shutter = bool(typed)
@@ -114,6 +118,12 @@ class CoreDevice:
         else:
             k.unload_all()
         k.internals.cache.store_core(name, self.get(name))
+
+    def _swap_shutter(self, label: str) -> str:
+        """Make `label` the Shutter role; the label it replaces."""
+        old = self.get("Shutter")
+        self.kernel.set_role("Shutter", label)
+        return str(old)
 
     def assign_default_roles(self) -> None:
         """After initialize_all: each role of DEFAULT_ROLE_TYPES still empty gets the first

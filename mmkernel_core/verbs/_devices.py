@@ -88,7 +88,9 @@ class DeviceVerbs(DeviceLifecycle, WireSharing, DeviceHosting):
         except BaseException:
             self._abandon(label, token, runner, hub)
             raise
-        request.add_done_callback(lambda r: r.exception() is None or self._abandon(label, token, runner, hub))
+        # A cleanup, not a done-callback: the label is free before the caller learns of the failure
+        # (or its deadline), so loading it again at once is not refused as "already loaded".
+        request.add_cleanup(lambda r: r.exception() is None or self._abandon(label, token, runner, hub))
         return request
 
     @verb

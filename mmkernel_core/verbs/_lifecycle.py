@@ -107,7 +107,11 @@ class DeviceLifecycle(KernelBase):
             raise DeviceTypeError(f"{adapter}/{name} produced {device!r}, which is not a Device")
         attach(device, self, self, label, name)
         if parent is not None:
-            device.hub = self._devices[parent].device
+            with self._table_lock:
+                hub = self._devices.get(parent)
+            if hub is None or hub.unloaded:  # queued behind the hub's shutdown
+                raise _hub_gone(label, parent)
+            device.hub = hub.device
         loaded = LoadedDevice(label, device, adapter, name, runner, parent)
         poll = type(device).busy_poll_s
         loaded.busy_poll_s = poll if poll is not None and poll > 0 else self.busy_poll_s
@@ -122,13 +126,17 @@ class DeviceLifecycle(KernelBase):
             del self._reserved[label]
             hub = self._devices.get(parent) if parent is not None else None
             if parent is not None and (hub is None or hub.unloaded):
-                raise DeviceStateError(f"load_device({label!r}): its hub {parent!r} was unloaded while it loaded")
+                raise _hub_gone(label, parent)
             if self._closed:
                 raise KernelClosedError(f"load_device({label!r}): the kernel closed during the load")
             self._devices[label] = loaded
-        for prop_name, value in before_init.items():
-            self._store(loaded, prop_name, value, announce=False)
-        self.events.device_loaded.emit(label)
+            # Still under the lock: a deadline passing now takes the device out again (`_abandon`
+            # detaches it under this lock) either before all of this or after it, never between,
+            # so no value of a detached device stays cached and device_loaded comes before
+            # device_unloaded (emit only queues).
+            for prop_name, value in before_init.items():
+                self._store(loaded, prop_name, value, announce=False)
+            self.events.device_loaded.emit(label)
 
     def _initialize(self, loaded: LoadedDevice) -> None:
         """Initialize, then refresh. Whatever happens (BaseException included), the device is
@@ -214,6 +222,10 @@ class DeviceLifecycle(KernelBase):
         if loaded.watch is not None:
             loaded.watch.gone()
         self.events.device_unloaded.emit(loaded.label)
+
+
+def _hub_gone(label: str, parent: str) -> DeviceStateError:
+    return DeviceStateError(f"load_device({label!r}): its hub {parent!r} was unloaded while it loaded")
 
 
 def _attempt(errors: list[BaseException], step: Any, *args: Any) -> None:

@@ -117,6 +117,23 @@ def test_broken_configuration_names_the_line(tmp_path: Path) -> None:
     assert "line 3" in output and "Binning" in output
 
 
+@pytest.mark.parametrize(
+    ("line", "what"),
+    [("ConfigGroup,,Preset,Z,Position,1", "group name (field 2)"),
+     ("ConfigGroup,Focus,,Z,Position,1", "preset name (field 3)"),
+     ("ConfigGroup,Focus,Near,,Position,1", "device name (field 4)")],
+)  # fmt: skip
+def test_a_preset_line_with_an_empty_name_says_so(tmp_path: Path, line: str, what: str) -> None:
+    """Empty fields collapse: the line would otherwise read as another group, preset and device
+    ("no device loaded as 'Position'"); its problem is the empty name."""
+    config = tmp_path / "gap.cfg"
+    config.write_text(f"Device,Z,DemoCamera,DStage\nProperty,Core,Initialize,1\n{line}\n")
+    code, output = run("devices", "--config", str(config))
+    assert code == 1
+    assert "line 3" in output and f"the {what} is empty" in output, output
+    assert "no device loaded" not in output
+
+
 @pytest.mark.parametrize("suffix", [".npy", ".tif"])
 def test_snap_writes_an_image(tmp_path: Path, suffix: str) -> None:
     target = tmp_path / f"image{suffix}"
