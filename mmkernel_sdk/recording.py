@@ -5,11 +5,16 @@ steps to a writer, which puts them on disk (or any store). A plugin adds a forma
 returning factories from the hooks `mmkernel_writers()` / `mmkernel_steps()` (see
 `mmkernel_sdk.plugin`). Both see only numpy arrays and these small records, never the kernel.
 
-- A `Step` takes one frame (a read-only numpy view; do not keep it) and returns a frame (a new
-  array, or a view of the input), or None to drop the frame (counted). `finish()` may return
-  images of its own (a projection) that the writer stores beside the recording.
-- A `Writer` is one destination (a store, a file); `add_stream` gives a `StreamWriter` per
-  array (one camera's frames), used from one thread only. `write` receives runs of frames in
+- A `Step` takes one frame (a read-only numpy view of the camera's buffer) and returns a frame
+  (a new array, a view of the input, or an array it reuses), or None to drop the frame
+  (counted). It may keep the frame it is given until its next call (the previous frame, for a
+  difference); anything kept longer must be copied (`np.array(frame)`): the buffer reuses its
+  memory oldest first, and a recording whose camera is held up by a kept frame ends with a
+  RecordingError saying so. `finish()` may return images of its own (a projection) that the
+  writer stores beside the recording.
+- A `Writer` is one destination (a store, a file); `check_stream` refuses, before anything is
+  written, a format it cannot store; `add_stream` gives a `StreamWriter` per array (one
+  camera's frames), used from one thread only. `write` receives runs of frames in
   order ((n, *frame) arrays) and returns how many frames (from the start) it no longer needs:
   the kernel keeps the rest of them, zero-copy, until then.
 - Nothing accumulates: `write` gets the per-frame table rows of its frames with them, the
@@ -85,10 +90,12 @@ class StreamWriter:
         raise NotImplementedError
 
     def checkpoint(self) -> int:
-        """Called at least every second: make every frame handed to `write` so far (and its
-        rows) durable and visible to a reader, so a killed process leaves them, and never more
-        frames than were written. Returns frames the writer no longer needs (all of them, once
-        their writes are done). The default: `written`."""
+        """Called at least every second: store every frame handed to `write` so far and its
+        row, then make them visible to a reader (never a frame before its row, never more
+        frames than were written), so a process killed at any moment leaves them. The kernel
+        adds the datastream rows before this call and the progress after it. Returns frames
+        the writer no longer needs (all of them, once their writes are done). The default:
+        `written`."""
         return self.written
 
     def close(self) -> int:
@@ -112,6 +119,12 @@ class Writer:
     def stream_paths(self, destination: str, streams: Sequence[str]) -> list[str]:
         """Files besides `destination` itself that recording `streams` would create."""
         return []
+
+    def check_stream(self, spec: StreamSpec) -> None:
+        """Raise ValueError saying what this writer stores if it cannot store frames of
+        `spec.frame_shape` ((y, x), or (c, y, x) planes) and `spec.dtype`. Called before the
+        recording starts (for the format its steps make of a blank frame) and at the first
+        frame, so a recording never fails at its end for a format. The default takes any."""
 
     def open(self, destination: Any, metadata: dict[str, Any], streams: Sequence[str]) -> None:
         raise NotImplementedError
@@ -145,7 +158,11 @@ class Writer:
 
 class Step:
     """A processing step; one instance per camera stream, called from one thread. A step that
-    changes the pixel size (binning) says by how much in `pixel_scale`."""
+    changes the pixel size (binning) says by how much in `pixel_scale`.
+
+    `process` gets a read-only view of the camera's buffer: keep it at most until the next call
+    (the previous frame, for a difference), and copy anything kept longer (`np.array(frame)`,
+    e.g. a background taken from the first frame); the buffer reuses its memory oldest first."""
 
     name = "step"
     pixel_scale = 1.0

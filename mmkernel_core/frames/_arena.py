@@ -93,6 +93,19 @@ class RingArena:
         self.head = offset + size
         return slot
 
+    def has_room(self, nbytes: int) -> bool:
+        """Whether `reserve(nbytes)` would find room now (the same placement, nothing changes)."""
+        size = aligned(nbytes)
+        slots = self.slots
+        if size > self.capacity or len(slots) >= self.max_frames:
+            return False
+        if not slots:
+            return True
+        head, tail = self.head, slots[0].offset
+        if head > tail:
+            return head + size <= self.capacity or size <= tail
+        return head + size <= tail
+
     def oldest(self) -> Slot | None:
         return self.slots[0] if self.slots else None
 

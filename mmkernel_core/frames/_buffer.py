@@ -92,6 +92,7 @@ class FrameBuffer:
         self._newest: Slot | None = None
         self._consumers_waiting = 0
         self._writer_waiting = False
+        self._wanted = 0  # bytes the camera's last frame found no room for (it waits, or went to scratch)
         self._on_space: Callable[[], None] | None = None
         # futures/asyncio pop_next waiting for a frame, oldest first, with their deadline timers
         self._pending_pops: dict[Request, Any] = {}
@@ -124,6 +125,7 @@ class FrameBuffer:
             self._ready.clear()
             self.policy = policy
             self._end = None
+            self._wanted = 0
             self._newest = None
             self._reset_counts()
         return leftover
@@ -160,10 +162,12 @@ class FrameBuffer:
         with self._lock:
             slot = self._arena.reserve(nbytes)
             while slot is None:
+                self._wanted = nbytes  # room the camera could not get (till a frame finds some): see in_the_way
                 if self._make_room():
                     self.dropped += 1
                     return None, self._scratch_for(shape, dtype)
                 slot = self._arena.reserve(nbytes)
+            self._wanted = 0
         return slot, np.ndarray(shape, dtype, buffer=self._writable, offset=slot.offset)
 
     def _make_room(self) -> bool:
@@ -422,6 +426,19 @@ class FrameBuffer:
                 self._writer_waiting = False
                 if self._on_space is not None:
                     self._on_space()
+
+    def in_the_way(self) -> Slot | None:
+        """The frame that keeps the camera from going on: when its last frame found no room, no
+        frame waits to be read and there is still no room for it, the oldest frame in the
+        buffer (memory is reclaimed oldest first, so while a reader holds it nothing newer can be
+        reused); else None."""
+        with self._lock:
+            if self._ready or not self._wanted:
+                return None
+            self._arena.reclaim()
+            if self._arena.has_room(self._wanted):
+                return None  # room came back meanwhile: the camera goes on at its next frame
+            return self._arena.oldest()
 
     def remaining(self) -> int:
         return len(self._ready)

@@ -5,8 +5,8 @@ viewers, tensorstore and Java or Rust zarr readers refuse the whole file. The ru
 kernel's own values (property values in the system state, per-frame changes, datastreams) that
 are not finite numbers are written as the strings "NaN", "Infinity" and "-Infinity"; numpy
 scalars and arrays become plain numbers and lists; enums their names; sets sorted lists;
-anything else its text. A user's `metadata` is checked instead (`check_json`): a non-finite
-number there is refused, naming where it is.
+anything else its text. A user's `metadata` is checked instead (`check_json`, after `plain`
+turned numpy scalars into numbers): a non-finite number there is refused, naming where it is.
 """
 
 from __future__ import annotations
@@ -49,6 +49,19 @@ def strict_json(value: Any) -> Any:
 def dumps(value: Any) -> str:
     """Compact strict JSON text of `value` (after `strict_json`)."""
     return json.dumps(strict_json(value), separators=(",", ":"), allow_nan=False)
+
+
+def plain(value: Any) -> Any:
+    """A copy of `value` with numpy scalars as the Python numbers they are (np.int64(3) -> 3,
+    np.float32(0.5) -> 0.5, np.bool_ -> bool) and tuples as lists; anything else as it is, for
+    `check_json` to judge (a NaN stays a NaN, and is refused there)."""
+    if isinstance(value, np.generic) and isinstance(value, (np.number, np.bool_)):
+        return value.item()
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
 
 
 def check_json(value: Any, where: str = "metadata") -> None:

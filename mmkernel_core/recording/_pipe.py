@@ -15,120 +15,29 @@ oldest unread frames are dropped, counted).
 
 from __future__ import annotations
 
-import copy
 import logging
 import sys
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from mmkernel_sdk.errors import MMKernelError, RecordingError, StreamEnded
 from mmkernel_sdk.recording import FrameInfo, Step, StreamSpec, StreamWriter, Writer
 
-from ..frames import Frame, FrameBuffer, FrameHeader, Slot
+from ..frames import Frame, FrameBuffer
+from ._formats import as_frame, blank_output, refusal, spec_for, to_planes
+from ._handoff import POLL_S, RUN, Handoff, Run
+from ._kept import KeptFrames, keeping_error
 from ._tables import Datastreams, rows_of
 
 log = logging.getLogger("mmkernel.recording")
 
-RUN = 512  # frames taken (from the buffer, from the hand-off) at once at most
-POLL_S = 0.05  # how often a waiting thread looks at whether the recording was stopped or failed
-HANDOFF_FRAMES = 1024  # frames between the reader and the writer at most ...
-HANDOFF_BYTES = 256 << 20  # ... and bytes of step outputs (frames still in the buffer cost nothing extra)
 _FRESH_REFS = 3  # references to an array only `_owned` holds: its caller's, its argument, getrefcount's
 CHECKPOINT_S = 1.0  # what was written is made durable and visible (frames, rows, progress) this often at least
-
-
-@dataclass
-class Run:
-    """Frames on their way to the writer: `arrays` are (n, *frame) pieces, `headers` one per
-    frame, `slots` the buffer slots to release once written (taken without Frame objects: no
-    steps; with steps a frame's slot goes when the last view of its pixels does), `owned` bytes
-    of step outputs."""
-
-    arrays: list[np.ndarray] = field(default_factory=list)
-    headers: list[FrameHeader] = field(default_factory=list)
-    slots: list[Slot] = field(default_factory=list)
-    owned: int = 0
-
-
-class Handoff:
-    """The bounded queue between a camera's reader and writer (used when there are steps)."""
-
-    def __init__(self) -> None:
-        self._runs: deque[Run] = deque()
-        self._frames = 0
-        self._bytes = 0
-        self._lock = threading.Condition()
-        self.ended = False
-        self.aborted = False
-
-    def put(self, run: Run) -> bool:
-        """Wait for room; False once the recording was aborted (the caller keeps the run)."""
-        with self._lock:
-            while (
-                not self.aborted
-                and self._runs
-                and (self._frames >= HANDOFF_FRAMES or self._bytes + run.owned > HANDOFF_BYTES)
-            ):
-                self._lock.wait(POLL_S)
-            if self.aborted:
-                return False
-            self._runs.append(run)
-            self._frames += len(run.headers)
-            self._bytes += run.owned
-            self._lock.notify_all()
-            return True
-
-    def take(self) -> Run | None:
-        """What is queued, as one run (empty if nothing came within POLL_S); None after the end
-        (or an abort)."""
-        with self._lock:
-            if not self._runs and not self.ended and not self.aborted:
-                self._lock.wait(POLL_S)
-            if not self._runs:
-                return None if self.ended or self.aborted else Run()
-            merged = Run()
-            while self._runs and len(merged.headers) < RUN:
-                run = self._runs.popleft()
-                merged.arrays += run.arrays
-                merged.headers += run.headers
-                merged.owned += run.owned
-                self._frames -= len(run.headers)
-                self._bytes -= run.owned
-            self._lock.notify_all()
-            return merged
-
-    def end(self) -> None:
-        with self._lock:
-            self.ended = True
-            self._lock.notify_all()
-
-    def abort(self) -> list[Run]:
-        """Stop both sides; returns what was still queued (for the caller to release)."""
-        with self._lock:
-            self.aborted = True
-            left = list(self._runs)
-            self._runs.clear()
-            self._frames = self._bytes = 0
-            self._lock.notify_all()
-            return left
-
-    def __len__(self) -> int:
-        return self._frames
-
-
-def to_planes(frame: np.ndarray) -> np.ndarray:
-    """A colour frame (y, x, components; cameras give BGRA) as (c, y, x) RGB planes."""
-    if frame.ndim != 3:
-        return frame
-    if frame.shape[2] == 4:
-        frame = frame[..., 2::-1]
-    return np.ascontiguousarray(np.moveaxis(frame, -1, 0))
 
 
 class CameraPipe:
@@ -160,7 +69,10 @@ class CameraPipe:
         self._next_checkpoint = time.monotonic() + CHECKPOINT_S
         self.handoff = Handoff()
         self.rows = 0  # frames handed to the stream writer
-        self._kept: deque[weakref.finalize] = deque()  # frames handed to the steps, released when unused
+        self.kept = KeptFrames(buffer)  # frames handed to the steps, released when unused
+        self._handed = 0  # frames the reader put in the hand-off
+        self._let_go = 0  # frames written whose runs the writer holds no more
+        self._let_go_changed = threading.Condition()
         self._numbers: deque[tuple[int, np.ndarray]] = deque()  # (first row, camera frame numbers) not yet released
         self.stream: StreamWriter | None = None
         self.received = 0  # frames taken from the buffer
@@ -230,12 +142,16 @@ class CameraPipe:
             while not self.handoff.aborted:
                 frames = self._next_frames()
                 if frames is None:
+                    self._check_kept_at_end()
                     break
                 if not frames:
+                    self._check_kept()
                     continue
                 run, failure = self._process(frames)
                 if run.headers and not self.handoff.put(run):
                     break  # aborted: the run goes, and with it the frames it holds
+                self._handed += len(run.headers)
+                del run  # the writer has it now: its frames go once written (see _check_kept)
                 if failure is not None:
                     raise failure
             for step in self.steps:
@@ -259,8 +175,7 @@ class CameraPipe:
         for position, frame in enumerate(frames):  # noqa: B007 - used after the loop
             meta = frame.meta
             info = FrameInfo(meta.number, meta.received, meta.camera_time, meta.metadata)
-            pixels, release = self.buffer.release_when_unused(frame)
-            self._handed_over(release)
+            pixels = self.kept.hand_over(frame)
             out: np.ndarray | None = pixels
             step_name = ""
             try:
@@ -270,8 +185,7 @@ class CameraPipe:
                     if out is None:
                         break
                 if out is not None:
-                    out = self._owned(np.asarray(out), pixels)
-                    self._check_format(out, meta.number)
+                    out = self._checked_output(as_frame(out), pixels, meta.number, step_name)
             except RecordingError as error:
                 failure = error
             except BaseException as error:  # noqa: BLE001 - reported as the recording's failure
@@ -289,19 +203,25 @@ class CameraPipe:
             self.buffer.release_all(frames[position + 1 :])
         return run, failure
 
-    def _handed_over(self, release: weakref.finalize) -> None:
-        """Keep the frames handed to the steps whose pixels are still alive (a step keeps one),
-        so they are released when the recording ends; the dead ones go."""
-        kept = self._kept
-        kept.append(release)
-        while kept and not kept[0].alive:
-            kept.popleft()
+    def _check_kept(self) -> None:
+        """No frame came: if that is because a step keeps a frame the camera's buffer needs
+        back, and nothing is on its way to the writer (so only a step can hold it), the
+        recording ends with an error saying so, instead of waiting forever."""
+        if len(self.handoff) or self._let_go < self._handed:
+            return
+        found = self.kept.in_the_way()
+        if found is not None:
+            raise keeping_error(self.camera, self.steps, *found)
 
-    def _release_kept(self) -> None:
-        """The recording is over: frames a step still keeps go back to the camera's buffer (a
-        kept frame would stop its ring: memory is reclaimed oldest first)."""
-        while self._kept:
-            self._kept.popleft()()
+    def _check_kept_at_end(self) -> None:
+        """The sequence ended: if its last frames found no room because a step keeps a frame
+        (with "drop" they went unrecorded), say so, once the writer has what it was handed."""
+        if self.buffer.in_the_way() is None:
+            return
+        with self._let_go_changed:
+            while not self.handoff.aborted and (len(self.handoff) or self._let_go < self._handed):
+                self._let_go_changed.wait(POLL_S)
+        self._check_kept()
 
     @staticmethod
     def _owned(out: np.ndarray, pixels: np.ndarray) -> np.ndarray:
@@ -312,12 +232,18 @@ class CameraPipe:
             out = out.copy()
         return to_planes(out)
 
-    def _check_format(self, out: np.ndarray, number: int) -> None:
+    def _checked_output(self, out: Any, pixels: np.ndarray, number: int, step: str) -> np.ndarray:
+        """A step's output as it is queued (see `_owned`). The first sets the array's format, if
+        the writer can store it; the others must have that format."""
+        if self.spec is None or not isinstance(out, np.ndarray):
+            refused = refusal(self.camera, step, out, self.writer, self.spec_base, number)
+            if refused is not None:
+                raise refused
+        planes = self._owned(out, pixels)
         spec = self.spec
         if spec is None:
-            self.spec = self._spec_for(out.shape, out.dtype)
-            return
-        if tuple(out.shape) != spec.frame_shape or out.dtype != spec.dtype:
+            self.spec = spec_for(self.spec_base, planes.shape, planes.dtype)
+        elif planes.shape != spec.frame_shape or planes.dtype != spec.dtype:
             raise RecordingError(
                 f"camera {self.camera!r}, frame {number}: it is {tuple(out.shape)} {out.dtype} (after the steps), "
                 f"the recording's array is {spec.frame_shape} {spec.dtype}; a recording's frames cannot change "
@@ -325,31 +251,19 @@ class CameraPipe:
                 self.camera,
                 number,
             )
-
-    def _spec_for(self, shape: tuple[int, ...], dtype: np.dtype) -> StreamSpec:
-        base = self.spec_base
-        channels = base.channel_names if len(shape) == 2 else ("R", "G", "B")[: shape[0]]
-        return StreamSpec(base.name, tuple(shape), dtype, base.count, base.pixel_size_um, base.interval_s, channels)
+        return planes
 
     def _empty_spec(self) -> StreamSpec:
         """The format the array would have had: the steps (copies: their state stays as it is)
-        over a blank frame of the camera's format; the camera's own format if that fails."""
+        over a blank frame of the camera's format; the camera's own format if that fails, or
+        if the writer could not store it."""
         base = self.spec_base
-        if self.raw_format is None:
-            return self._spec_for(base.frame_shape, base.dtype)
-        out: np.ndarray | None = np.zeros(*self.raw_format)
-        try:
-            info = FrameInfo(0, 0.0, 0.0, {})
-            for step in copy.deepcopy(self.steps):
-                out = step.process(out, info)  # type: ignore[arg-type]
-                if out is None:
-                    break
-        except Exception:  # noqa: BLE001 - a step that cannot run on a blank frame: the camera's format
-            out = None
-        if out is None:
-            return self._spec_for(base.frame_shape, base.dtype)
-        planes = to_planes(np.asarray(out))
-        return self._spec_for(planes.shape, planes.dtype)
+        if self.raw_format is not None:
+            found = blank_output(*self.raw_format, self.steps)
+            if found is not None and refusal(self.camera, found[1], found[0], self.writer, base) is None:
+                planes = to_planes(found[0])
+                return spec_for(base, planes.shape, planes.dtype)
+        return spec_for(base, base.frame_shape, base.dtype)
 
     def _step_failure(self, error: BaseException, step: str = "", number: int | None = None) -> RecordingError:
         where = f", step {step!r}" if step else ""
@@ -376,61 +290,78 @@ class CameraPipe:
             self._finish(held)
 
     def _write_runs(self, held: deque[tuple[int, Run]]) -> None:
-        datastreams = self.datastreams
         while True:
-            if self._reader is None:
-                if self.handoff.aborted:
-                    return
-                direct = self._direct_run()
-                if direct is None:
-                    return
-                run, failure = self._checked(direct) if direct.headers else (direct, None)
-            else:
-                taken, failure = self.handoff.take(), None
-                if taken is None:
-                    return
-                run = taken
-            if self.stream is None:
-                if not run.headers:
-                    continue
-                assert self.spec is not None
-                self.stream = self.writer.add_stream(self.spec)
-            stream = self.stream  # written to even with nothing new: it reports the writes finished meanwhile
-            rows = rows_of(run.headers)
-            if len(rows):
-                self._numbers.append((self.rows, rows.columns["number"]))
-                self.rows += len(rows)
-            if datastreams is not None:
-                for header in run.headers:
-                    datastreams.at_frame(header.number, header.received, header.metadata)
-            if run.slots:
-                held.append((self.rows, run))
-            try:
-                released = stream.write(run.arrays, rows)
-                if time.monotonic() >= self._next_checkpoint:
-                    released = self._checkpoint(stream)
-            finally:
-                self.written, self.bytes_written = stream.written, stream.bytes_written
-            while held and held[0][0] <= released:
-                self._release(held.popleft()[1])
-            while len(self._numbers) > 1 and self._numbers[1][0] <= released:
-                self._numbers.popleft()
+            taken = self._next_run()
+            if taken is None:
+                return
+            run, failure = taken
+            del taken
+            self._write_run(run, held)
+            del run  # a frame a step was given is then held by nothing of the recording's
+            with self._let_go_changed:
+                self._let_go = self.written
+                self._let_go_changed.notify_all()
             if failure is not None:
                 raise failure
 
+    def _next_run(self) -> tuple[Run, RecordingError | None] | None:
+        """The next run to write (empty if none came in time) and the failure after it; None at
+        the end."""
+        if self._reader is not None:
+            taken = self.handoff.take()
+            return None if taken is None else (taken, None)
+        if self.handoff.aborted:
+            return None
+        direct = self._direct_run()
+        if direct is None:
+            return None
+        return self._checked(direct) if direct.headers else (direct, None)
+
+    def _write_run(self, run: Run, held: deque[tuple[int, Run]]) -> None:
+        if self.stream is None:
+            if not run.headers:
+                return
+            assert self.spec is not None
+            self.stream = self.writer.add_stream(self.spec)
+        stream = self.stream  # written to even with nothing new: it reports the writes finished meanwhile
+        rows = rows_of(run.headers)
+        if len(rows):
+            self._numbers.append((self.rows, rows.columns["number"]))
+            self.rows += len(rows)
+        if self.datastreams is not None:
+            for header in run.headers:
+                self.datastreams.at_frame(header.number, header.received, header.metadata)
+        if run.slots:
+            held.append((self.rows, run))
+        try:
+            released = stream.write(run.arrays, rows)
+            if time.monotonic() >= self._next_checkpoint:
+                released = self._checkpoint(stream)
+        finally:
+            self.written, self.bytes_written = stream.written, stream.bytes_written
+        while held and held[0][0] <= released:
+            self._release(held.popleft()[1])
+        while len(self._numbers) > 1 and self._numbers[1][0] <= released:
+            self._numbers.popleft()
+
     def _checkpoint(self, stream: StreamWriter) -> int:
-        """Make what was written durable and visible: the stream's frames and rows, the
-        datastreams' new rows (the first camera's pipe holds them), the recording's progress.
-        Every write has finished then: returns the frames the writer no longer needs."""
+        """Make what was written durable and visible, in the order a reader of a killed
+        recording relies on: the datastreams' new rows (the first camera's pipe holds them; rows
+        of frames handed to the writer), then the stream's frames and their rows, then the
+        recording's progress. Every write has finished then: returns the frames the writer no
+        longer needs."""
         self._next_checkpoint = time.monotonic() + CHECKPOINT_S
+        self._store_datastreams()
         released = stream.checkpoint()
+        self.written, self.bytes_written = stream.written, stream.bytes_written
+        self.on_checkpoint(self)
+        return released
+
+    def _store_datastreams(self) -> None:
         if self.datastreams is not None:
             for name, rows in self.datastreams.take().items():
                 if len(rows):
                     self.writer.add_table(name, rows)
-        self.written, self.bytes_written = stream.written, stream.bytes_written
-        self.on_checkpoint(self)
-        return released
 
     def _number_at(self, row: int) -> int | None:
         """The camera's frame number of the `row`-th frame handed to the writer, if still known."""
@@ -444,7 +375,7 @@ class CameraPipe:
         frames before a change are written; the error comes after them."""
         first = run.arrays[0]
         if self.spec is None:
-            self.spec = self._spec_for(first.shape[1:], first.dtype)
+            self.spec = spec_for(self.spec_base, first.shape[1:], first.dtype)
         spec, index = self.spec, 0
         for position, piece in enumerate(run.arrays):
             if tuple(piece.shape[1:]) != spec.frame_shape or piece.dtype != spec.dtype:
@@ -488,6 +419,7 @@ class CameraPipe:
                 self._join_reader()
                 for name, image in self.images.items():
                     self.writer.add_image(self.camera, name, image, self.spec)
+                self._store_datastreams()  # before the last frames show (the recording stores what comes after)
                 self.written = self.stream.close()
                 self.bytes_written = self.stream.bytes_written
         except BaseException as error:  # noqa: BLE001 - reported; the frames written before stay
@@ -497,7 +429,7 @@ class CameraPipe:
                 self._release(held.popleft()[1])
             self.abort()
             self._join_reader()
-            self._release_kept()
+            self.kept.release_all()
             self._drain_buffer()
             self.done.set()
             self.on_done(self)

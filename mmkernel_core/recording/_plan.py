@@ -17,7 +17,7 @@ from mmkernel_sdk.errors import DeviceStateError, PropertyError
 from mmkernel_sdk.recording import Step, Writer
 
 from ..runtime import is_finite_number, is_whole
-from ._json import check_json
+from ._json import check_json, plain
 from .builtin import STEPS, WRITERS
 
 OVERFLOW = {"block": "block", "drop": "overwrite"}  # the recording's policy -> the buffer's
@@ -120,7 +120,28 @@ def check_cameras(camera: str | Sequence[str] | None, default: str) -> list[str]
         raise bad("camera", camera, "a camera label or a list of camera labels")
     if len(set(cameras)) != len(cameras):
         raise bad("camera", camera, "each camera once")
+    if len(cameras) > 1:
+        check_stream_names(cameras)
     return cameras
+
+
+UNSAFE = set('/\\:*?"<>|')  # what a file name on Windows, macOS or Linux, or a zarr group's, cannot hold
+
+
+def check_stream_names(cameras: list[str]) -> None:
+    """Several cameras' labels become names: one zarr group each (beside the store's own
+    "mmkernel" group) or one file each (`run.<label>.ome.tif`). The same rule for every format:
+    a label must be a valid file and group name on every system, and unique ignoring case."""
+    allowed = ("labels that can name a file and a zarr group (no / \\ : * ? \" < > | or control characters, "
+               "not '.' or '..', not starting with '__', not 'mmkernel', no two differing only in case)")  # fmt: skip
+    seen: set[str] = set()
+    for label in cameras:
+        unsafe = any(c in UNSAFE or ord(c) < 32 for c in label)
+        if unsafe or label in (".", "..") or label.startswith("__") or label.lower() == "mmkernel":
+            raise bad("camera", label, f"{allowed}: with several cameras each label names its own group or file")
+        if label.lower() in seen:
+            raise bad("camera", cameras, f"{allowed}: {label!r} and another label differ only in case")
+        seen.add(label.lower())
 
 
 def check_count(count: Any) -> int | None:
@@ -152,11 +173,12 @@ def check_metadata(metadata: Any) -> dict[str, Any]:
         return {}
     if not isinstance(metadata, dict):
         raise bad("metadata", metadata, "a dict of JSON values")
+    converted = plain(metadata)  # numpy scalars as numbers (a copy: later changes to the dict do not reach it)
     try:
-        check_json(metadata)
+        check_json(converted)
     except ValueError as error:
         raise bad("metadata", metadata, f"a dict of strict JSON values: {error}") from None
-    return copy.deepcopy(metadata)
+    return copy.deepcopy(converted)
 
 
 def make_writer(format: Any, options: dict[str, Any] | None, writers: dict[str, Any]) -> tuple[str, Writer]:  # noqa: A002

@@ -19,7 +19,8 @@ from typing import Any
 from mmkernel_sdk.errors import MMKernelError, RecordingError
 from mmkernel_sdk.recording import StreamSpec
 
-from ._pipe import CameraPipe, to_planes
+from ._formats import blank_output, refusal, to_planes
+from ._pipe import CameraPipe
 from ._plan import OVERFLOW, RecordingPlan
 from ._tables import Datastream, Datastreams
 
@@ -99,6 +100,7 @@ class Recording:
     # -- starting (on a thread of the kernel's, see RecordVerbs) ----------------------------
     def start(self) -> None:
         kernel, plan = self._kernel, self.plan
+        self._check_formats()
         self._metadata = self._start_metadata()
         plan.writer.open(plan.destination, self._metadata, self.cameras)
         self._started = time.monotonic()
@@ -128,6 +130,25 @@ class Recording:
                 log.warning("recording: removing what a failed start made: %s", problem)
             raise
         kernel.internals.add_recording(self)
+
+    def _check_formats(self) -> None:
+        """Before anything is made: each camera's frames, after its steps (copies, run over a
+        blank frame), must be something the writer can store; a RecordingError says which
+        camera and step, the shape and dtype, and what the writer takes. What only real pixels
+        tell is checked at the first frame."""
+        import numpy as np
+
+        internals = self._kernel.internals
+        for camera in self.cameras:
+            shape, dtype = internals.frame_format(camera)
+            steps = self.plan.steps[camera]
+            found = blank_output(shape, dtype, steps) if steps else (np.zeros(shape, dtype), "")
+            if found is None:
+                continue
+            base = StreamSpec(camera, tuple(shape), np.dtype(dtype), self.plan.count)
+            refused = refusal(camera, found[1], found[0], self.plan.writer, base)
+            if refused is not None:
+                raise refused
 
     def _pipe(self, camera: str, first: bool) -> CameraPipe:
         kernel, plan = self._kernel, self.plan
@@ -290,16 +311,17 @@ class Recording:
         count recording whose camera stopped short without being asked to (its sequence stopped
         or the camera unloaded from outside) says it ended early: it never looks complete."""
         count = self.plan.count
-        short = count is not None and pipe.received < count and pipe.camera_error is None and pipe.error is None
+        made = pipe.received + self._dropped(pipe)  # a frame dropped (overflow="drop") was made, and counted
+        short = count is not None and made < count and pipe.camera_error is None and pipe.error is None
         with self._lock:
             short = short and not self._stopping and not self._errors
         if short:
             failure = RecordingError(
                 f"camera {pipe.camera!r}: its sequence ended from outside the recording (stop_sequence, an unload) "
-                f"after {pipe.received} of {count} frames; the recording ended early, with the "
+                f"after {made} of {count} frames; the recording ended early, with the "
                 f"{pipe.written} frames written",
                 pipe.camera,
-                pipe.received,
+                made,
             )
             self._on_failure(failure)
         with self._lock:

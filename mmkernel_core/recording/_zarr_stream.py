@@ -19,6 +19,7 @@ from mmkernel_sdk.recording import StreamSpec, StreamWriter, Table
 
 from ._ngff import axes_for, image_metadata
 from ._tables import concat_rows, frame_interval, head_rows
+from ._zarr_pending import PendingShard
 from ._zarr_tables import with_shape
 
 if TYPE_CHECKING:
@@ -48,21 +49,23 @@ class ZarrStream(StreamWriter):
         self.block_frames = writer.shard_frames or per_chunk  # the unit written at once
         self.axes = axes_for(len(spec.frame_shape))
         self.capacity = 0  # frames the writing handle's shape covers (the stored shape: frames checkpointed)
-        compressors: Any = None
-        self._encode: Any = None
+        self.sharded = writer.shard_frames is not None
+        self.compressors: Any = None
+        encode: Any = None  # chunks are encoded here (shards by zarr, their pending frames here too)
         if writer.compression != "none":
-            cname = writer.compression.split("-", 1)[1]
-            compressors = [BloscCodec(cname=cname, clevel=writer.clevel, shuffle="bitshuffle",
-                                      typesize=self.dtype.itemsize)]  # fmt: skip
-            if writer.shard_frames is None:  # chunks are encoded here, shards by zarr
-                from numcodecs import Blosc
+            from numcodecs import Blosc
 
-                blosc = Blosc(cname=cname, clevel=writer.clevel, shuffle=Blosc.BITSHUFFLE)
-                self._encode = lambda frames: blosc.encode(np.ascontiguousarray(frames, self.dtype))
+            cname = writer.compression.split("-", 1)[1]
+            self.compressors = [BloscCodec(cname=cname, clevel=writer.clevel, shuffle="bitshuffle",
+                                           typesize=self.dtype.itemsize)]  # fmt: skip
+            blosc = Blosc(cname=cname, clevel=writer.clevel, shuffle=Blosc.BITSHUFFLE)
+            encode = lambda frames: blosc.encode(np.ascontiguousarray(frames, self.dtype))  # noqa: E731
+        self._encode: Any = None if self.sharded else encode
+        self.pending = PendingShard(self, encode)
         shards = (writer.shard_frames, *spec.frame_shape) if writer.shard_frames else None
         self.array = writer.io_run(
             group.create_array("0", shape=(0, *spec.frame_shape), dtype=self.dtype,
-                               chunks=(per_chunk, *spec.frame_shape), shards=shards, compressors=compressors,
+                               chunks=(per_chunk, *spec.frame_shape), shards=shards, compressors=self.compressors,
                                fill_value=0, dimension_names=self.axes,
                                chunk_key_encoding={"name": "default", "separator": "."},
                                config={"write_empty_chunks": True})
@@ -95,7 +98,7 @@ class ZarrStream(StreamWriter):
     def write(self, runs: Sequence[np.ndarray], rows: Table) -> int:
         self._pending_rows.append(rows)
         self._settle(wait=False)  # writes that finished meanwhile free their frames
-        if self.block_frames == 1:
+        if self.block_frames == 1 and not self.sharded:
             for run in runs:
                 for frame in run:
                     self._grow_for(self.received)
@@ -103,7 +106,7 @@ class ZarrStream(StreamWriter):
                     self.received += 1
             return self._done
         whole = self.block_frames
-        direct = self.writer.shard_frames is None
+        direct = not self.sharded
         for run in runs:
             start, count = 0, len(run)
             while start < count:
@@ -166,8 +169,10 @@ class ZarrStream(StreamWriter):
         return self._block
 
     def _flush_block(self, partial: bool = False) -> None:
-        """Write the block of frames being filled. A `partial` flush (a checkpoint) writes a copy
-        of what it holds so far and keeps filling it; its chunk is written again, whole, later."""
+        """Write the block of frames being filled. A `partial` flush (a checkpoint of an
+        unsharded array) writes a copy of what it holds so far and keeps filling it; its chunk
+        is written again, whole, later. A shard is written once, whole (or at the end as far as
+        it is filled)."""
         block, count = self._block, self._block_fill
         if block is None or count == 0:
             return
@@ -177,7 +182,7 @@ class ZarrStream(StreamWriter):
             block = block.copy()
         else:
             self._block = None
-        if self.writer.shard_frames is None:  # the block is one chunk: its bytes go straight to the store
+        if not self.sharded:  # the block is one chunk: its bytes go straight to the store
             if count < self.block_frames:
                 block[count:] = 0  # the end of a partial chunk: fill, not a reused block's old frames
             self._put_chunk(first, count, block, None if partial else block, keeps=False)
@@ -236,12 +241,31 @@ class ZarrStream(StreamWriter):
     def checkpoint(self) -> int:
         """Make every frame handed to write() so far durable and visible: the block being filled
         is written as it is, every write is waited for, the rows are stored, then the stored
-        shape grows to the frames written (the order a reader of a killed recording relies on)."""
+        shape grows to the frames written (the order a reader of a killed recording relies on).
+        A sharded array shows whole shards; the frames of the shard being filled go to its
+        pending region (see _zarr_pending)."""
+        if self.sharded:
+            return self._checkpoint_shards()
         if self._failure is None:
             self._flush_block(partial=True)
         self._settle_all()
         self._store_rows(self._done)
         self._show(self._done)
+        return self._done
+
+    def _checkpoint_shards(self) -> int:
+        self._settle_all()  # the whole shards handed to zarr are written
+        fill = self._block_fill if self._block is not None else 0
+        whole = self.received - fill
+        if whole > self._shown:  # shown first (rows before frames): then the pending region is the next shard's
+            self._store_rows(self._done)
+            self._show(min(whole, self._done))
+        if self._failure is None and fill:
+            assert self._block is not None
+            self.pending.write(self._block, whole, fill)
+            self._settle_all()
+        self._store_rows(self._done)
+        self.pending.publish(whole, max(0, min(fill, self._done - whole)))
         return self._done
 
     def _settle_all(self) -> None:
@@ -303,6 +327,8 @@ class ZarrStream(StreamWriter):
         written = self._done
         self._store_rows(written)
         self._show(written)
+        if self._failure is None:
+            self.pending.remove()
         if self.writer.compression != "none" and written:
             stored = self.writer.io_run(self._stored_bytes())
             self._bytes = stored

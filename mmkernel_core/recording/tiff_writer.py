@@ -1,4 +1,5 @@
 """OME-TIFF recordings (tifffile): BigTIFF, a page per frame, each with its own index entry.
+Colour frames are one RGB page each (three samples per pixel, stored as planes).
 
 Every frame is a page written with its IFD right away, so a file cut short (the disk filled,
 the process was killed) reads as a multi-page TIFF of every frame written until then. Each page
@@ -29,11 +30,12 @@ from ._json import strict_json
 from ._tables import frame_interval, text_rows
 
 NAMESPACE = "mmkernel"
-FRAME_TAG = 65000  # each page: {"frame": its per-frame table row, "datastreams": rows since the page before}
+FRAME_TAG = 65000  # each page: {"frame": its row, "datastreams": rows since the page before, "kinds": theirs}
 RECORDING_TAG = 65001  # the first page: the recording's metadata when it started
 UNFINISHED = "MMKernel recording in progress: not OME-TIFF until it closes; each page's tag 65000 has its frame"
 RESERVE_MIN = 64 << 10  # bytes kept for the final OME-XML beyond the metadata's own size
 INTERVAL_SAMPLES = 4096  # receive times kept to estimate the time increment
+DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64", "complex64", "complex128")
 
 
 def stream_path(destination: str, name: str, several: bool) -> Path:
@@ -99,6 +101,18 @@ class OmeTiffWriter(Writer):
             Path(file.name).unlink(missing_ok=True)
         self.files.clear()
 
+    def check_stream(self, spec: StreamSpec) -> None:
+        """What OME-TIFF pages hold (and a reader maps as they lie): OME's pixel types but bit
+        (TIFF packs bool to bits), grey (y, x) or RGB frames."""
+        dtype = np.dtype(spec.dtype)
+        shape = spec.frame_shape
+        if dtype.name not in DTYPES or dtype.fields is not None:
+            raise ValueError(f"ome-tiff stores frames of {', '.join(DTYPES)}, not {dtype} (use format='ome-zarr', "
+                             "or a step that converts them, e.g. frame.astype(np.uint8) for bool)")  # fmt: skip
+        if len(shape) == 3 and shape[0] != 3:
+            raise ValueError(f"ome-tiff stores grey (y, x) or RGB (y, x, 3) frames, not {shape[0]} components "
+                             "(use format='ome-zarr', which stores any number of channels)")  # fmt: skip
+
     def add_stream(self, spec: StreamSpec) -> TiffStream:
         path = stream_path(self.destination, spec.name, self.several)
         stream = TiffStream(path, spec, self.metadata, self.files.pop(spec.name, None))
@@ -114,6 +128,7 @@ class OmeTiffWriter(Writer):
         target = self.streams.get(self.first or "") or next(iter(self.streams.values()), None)
         if target is not None:
             target.datastream_rows.setdefault(name, []).extend(_rows(table))
+            target.kinds[name] = "text" if "value_offsets" in table.columns else "number"
 
     def close(self, metadata: dict[str, Any]) -> str:
         errors: list[BaseException] = []
@@ -140,6 +155,7 @@ class TiffStream(StreamWriter):
         self.reserve = len(self.started) + len(self.started) // 4 + RESERVE_MIN  # the final OME-XML fits here
         self.images: dict[str, np.ndarray] = {}
         self.datastream_rows: dict[str, list[dict[str, Any]]] = {}  # rows not yet on a page
+        self.kinds: dict[str, str] = {}  # each datastream's values: "number" (NaN as in JSON) or "text"
         self._received_times: list[float] = []  # the first frames' receive times: the time increment
         self._written = 0
         self._bytes = 0
@@ -157,13 +173,14 @@ class TiffStream(StreamWriter):
         document: dict[str, Any] = {"frame": row}
         if self.datastream_rows:
             document["datastreams"], self.datastream_rows = self.datastream_rows, {}
+            document["kinds"] = {name: self.kinds[name] for name in document["datastreams"]}
         tags = [(FRAME_TAG, "s", 0, ascii_json(document), True)]
         description = None
         if self._written == 0:
             tags.append((RECORDING_TAG, "s", 0, self.started, True))
             description = UNFINISHED.ljust(self.reserve)
-        self.tiff.write(frame, contiguous=False, photometric="minisblack", metadata=None, description=description,
-                        extratags=tags)  # fmt: skip
+        self.tiff.write(frame, contiguous=False, metadata=None, description=description, extratags=tags,
+                        **_photometric(frame))  # fmt: skip
         if counts:
             self._written += 1
             self._bytes += frame.nbytes
@@ -197,22 +214,21 @@ class TiffStream(StreamWriter):
             if n == 0:  # nothing came: an empty image would not be a TIFF; one blank page, described as 0 frames
                 self._page(np.zeros(spec.frame_shape, spec.dtype), None, counts=False)
             for image in self.images.values():
-                self.tiff.write(image, contiguous=False, photometric="minisblack", metadata=None)
+                self.tiff.write(image, contiguous=False, metadata=None, **_photometric(image))
             xml = tifffile.OmeXml()
             frame_axes = "CYX" if len(spec.frame_shape) == 3 else "YX"
-            planes = max(n, 1) * (spec.frame_shape[0] if len(spec.frame_shape) == 3 else 1)
-            document = {"mmkernel": metadata, "frames_written": n, "datastreams": self.datastream_rows}
+            document = {"mmkernel": metadata, "frames_written": n, "datastreams": self.datastream_rows,
+                        "kinds": self.kinds}  # fmt: skip
+            frames = max(n, 1)
             xml.addimage(
-                dtype=spec.dtype, shape=(max(n, 1), *spec.frame_shape),
-                storedshape=(planes, 1, 1, spec.frame_shape[-2], spec.frame_shape[-1], 1), axes="T" + frame_axes,
-                Name=spec.name, **_physical(spec, self._interval()),
+                dtype=spec.dtype, shape=(frames, *spec.frame_shape), storedshape=_stored(frames, spec.frame_shape),
+                axes="T" + frame_axes, Name=spec.name, **_physical(spec, self._interval()),
                 CommentAnnotation={"Namespace": NAMESPACE, "Value": ascii_json(document)},
             )  # fmt: skip
             for name, image in self.images.items():
-                axes = "CYX" if image.ndim == 3 else "YX"
-                stored = (image.shape[0] if image.ndim == 3 else 1, 1, 1, image.shape[-2], image.shape[-1], 1)
-                xml.addimage(dtype=image.dtype, shape=image.shape, storedshape=stored, axes=axes,
-                             Name=f"{spec.name} {name}", **_physical(spec, 0.0))  # fmt: skip
+                xml.addimage(dtype=image.dtype, shape=image.shape, storedshape=_stored(1, image.shape),
+                             axes="CYX" if image.ndim == 3 else "YX", Name=f"{spec.name} {name}",
+                             **_physical(spec, 0.0))  # fmt: skip
             self.tiff.overwrite_description(xml.tostring(declaration=True).encode())
         finally:
             try:
@@ -236,6 +252,22 @@ def _rows(table: Table) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]  # type: ignore[misc]
 
 
+def _photometric(image: np.ndarray) -> dict[str, str]:
+    """How a page holds `image`: RGB (one page of three samples, as planes) or grey."""
+    if image.ndim == 3 and image.shape[0] == 3:
+        return {"photometric": "rgb", "planarconfig": "separate"}
+    return {"photometric": "minisblack"}
+
+
+def _stored(pages: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """OME's stored shape (pages, separate samples, depth, y, x, contiguous samples): RGB is
+    one page per frame with three samples per pixel (OME: SamplesPerPixel 3)."""
+    if len(shape) == 3 and shape[0] == 3:
+        return (pages, 3, 1, shape[-2], shape[-1], 1)
+    planes = shape[0] if len(shape) == 3 else 1
+    return (pages * planes, 1, 1, shape[-2], shape[-1], 1)
+
+
 def _physical(spec: StreamSpec, interval_s: float) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     if spec.pixel_size_um > 0:
@@ -244,5 +276,6 @@ def _physical(spec: StreamSpec, interval_s: float) -> dict[str, Any]:
     if interval_s > 0:
         meta.update(TimeIncrement=interval_s, TimeIncrementUnit="s")
     if spec.channel_names:
-        meta["Channel"] = {"Name": list(spec.channel_names)}
+        rgb = len(spec.frame_shape) == 3 and spec.frame_shape[0] == 3  # one channel of three samples
+        meta["Channel"] = {"Name": ["".join(spec.channel_names)] if rgb else list(spec.channel_names)}
     return meta

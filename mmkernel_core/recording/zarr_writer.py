@@ -10,18 +10,21 @@ What makes zarr-python fast enough (measured on this machine class, see docs/rec
   every second) to the frames written by then, without zarr's scan that deletes every chunk
   key outside the new shape;
 - small frames share a chunk (a chunk per 8 KiB frame is filesystem metadata, not data), and a
-  sharded array is written a whole shard at a time (never read-modify-write).
+  sharded array is written a whole shard at a time (never read-modify-write; the frames of a
+  shard still filling at a checkpoint go to a pending region once, see _zarr_pending).
 
 Layout: one camera makes the store's root an NGFF image (array "0"); several cameras make one
 image group per camera label. Each image group holds `mmkernel/frames/...` (the per-frame table)
 and `projections/<name>` (images steps made); the root holds `mmkernel/datastreams/<name>/...`
 and the attribute "mmkernel" (system state, configuration, parameters, result, and "progress":
-state "recording" or "finished", frames written per camera).
+state "recording" or "finished", frames written per camera), made with the root itself.
 
-A recording killed at any moment (SIGKILL, a power cut) leaves a dataset whose arrays hold only
-frames that were written (their stored shape is the last checkpoint's), whose tables reach that
-checkpoint, and whose progress says "recording": metadata files are replaced atomically, and a
-checkpoint's chunks and rows are on the store before the shapes that show them.
+A recording whose process is killed at any moment (SIGKILL, an out-of-memory kill) leaves a
+dataset whose arrays hold only frames that were written (their stored shape is the last
+checkpoint's), whose tables reach that checkpoint, and whose progress says "recording":
+metadata files are replaced atomically, and a checkpoint's datastream rows, chunks and
+per-frame rows are in the store before the shapes that show them. Checkpoints do not wait for
+the disk (a power cut is not covered); closing syncs everything.
 """
 
 from __future__ import annotations
@@ -116,11 +119,17 @@ class OmeZarrWriter(Writer):
         self.made = _reserve(destination)
         self.io = IoLoop("mmkernel-record-io")
         try:
-            self.root = self.io.run(za.open_group(store=destination, mode="w-", zarr_format=3))
+            self.metadata = strict_json(metadata)
+            progress = {"state": "recording", "frames_written": {name: 0 for name in streams}}
+            store = destination
+            if self.made is not None:
+                from ._zarr_store import RecordingStore
+
+                store = RecordingStore(self.made)
+            self.root = self.io.run(za.open_group(store=store, mode="w-", zarr_format=3,
+                                                  attributes={"mmkernel": self._state(progress)}))  # fmt: skip
             self.store = self.root.store
             self.store_copies = _copies_what_it_is_given(self.store)
-            self.metadata = strict_json(metadata)
-            self.checkpoint({"state": "recording", "frames_written": {name: 0 for name in streams}})
             if len(streams) == 1:
                 self.images[streams[0]] = self.root
             else:
@@ -141,6 +150,11 @@ class OmeZarrWriter(Writer):
                 self.io.close()
             if self.made is not None:
                 shutil.rmtree(self.made, ignore_errors=True)
+
+    def check_stream(self, spec: StreamSpec) -> None:
+        dtype = np.dtype(spec.dtype)
+        if dtype.kind not in "biufc" or dtype.fields is not None:
+            raise ValueError(f"ome-zarr stores frames of numbers (bool, integers, floats, complex), not {dtype}")
 
     def add_stream(self, spec: StreamSpec) -> ZarrStream:
         stream = ZarrStream(self, self.images[spec.name], spec)
@@ -174,10 +188,19 @@ class OmeZarrWriter(Writer):
             parent = self.io_run(group.require_group("mmkernel"))
             return GrowingTable(self.io_run(parent.create_group(name)), self.io_run)
 
+    def mmkernel_group(self, group: Any) -> Any:
+        """`group`'s "mmkernel" group (made if need be)."""
+        with self._lock:
+            return self.io_run(group.require_group("mmkernel"))
+
     def checkpoint(self, progress: dict[str, Any]) -> None:
         with self._lock:
-            state = {**self.metadata, "progress": strict_json({**progress, "updated": time.time()})}
-            self.io_run(self.root.update_attributes({"mmkernel": state}))
+            self.io_run(self.root.update_attributes({"mmkernel": self._state(progress)}))
+
+    def _state(self, progress: dict[str, Any]) -> dict[str, Any]:
+        """The root's "mmkernel" attribute: the metadata and the progress (a store without it is
+        unfinished: the group is made with it)."""
+        return {**self.metadata, "progress": strict_json({**progress, "updated": time.time()})}
 
     def close(self, metadata: dict[str, Any]) -> str:
         try:

@@ -420,3 +420,89 @@ def test_a_slow_time_lapse_writes_each_frame_without_waiting_for_a_chunk_to_fill
     assert _default_frames_per_chunk(6144, 60.0) == 1
     k.record("Cam", tmp_path / "lapse.ome.zarr", count=2, interval_ms=200).wait(30)
     assert zarr.open_group(tmp_path / "lapse.ome.zarr", mode="r")["0"].chunks[0] == 5
+
+
+def test_a_count_recording_that_drops_frames_succeeds_and_counts_them(tmp_path: Path) -> None:
+    """With "drop", a frame dropped is a frame the camera made: a count recording whose writer
+    fell behind ends complete, the drops counted and visible as gaps in the frame numbers."""
+    camera = PatternCamera(height=256, signal_at=1000)  # 128 KB frames: 1 MB holds 8
+    with Kernel(timeout=10, buffer_mb=1) as k:
+        k.load_device("Cam", camera)
+        k.initialize("Cam")
+        k.set_property("Cam", "Width", 256)
+        store = StallingStore(tmp_path / "drop.ome.zarr")
+        store.go.clear()  # the disk stalls while the camera goes on
+        recording = k.record("Cam", store, count=2000, overflow="drop")
+        assert camera.reached.wait(20)
+        store.go.set()
+        result = recording.wait(60)
+    assert result.dropped > 0 and result.errors == []
+    assert result.frames_written["Cam"] + result.dropped == 2000 == camera.made
+    data = open_recording(tmp_path / "drop.ome.zarr")
+    numbers = data.frames("Cam")["number"]
+    assert data.finished and len(numbers) == result.frames_written["Cam"] and np.all(np.diff(numbers) > 0)
+
+
+class Returns(Step):
+    """A step returning what `make` makes of each frame."""
+
+    def __init__(self, name: str, make: Any) -> None:
+        self.name, self.make = name, make
+
+    def process(self, frame: np.ndarray, info: Any) -> Any:
+        return self.make(frame)
+
+
+UNRECORDABLE = {  # a step's output -> what the error says of it
+    "0-d": (lambda f: np.float64(f.sum()), r"they are 0-d, \(\) float64"),
+    "text": (lambda f: "not an array", r"they are a str \('not an array'\), not arrays"),
+    "1-d": (lambda f: f.ravel(), r"they are 1-d, \(3072,\) uint16"),
+    "4-d": (lambda f: f[None, None], r"they are 4-d, \(1, 1, 48, 64\) uint16"),
+    "empty": (lambda f: f[:0], r"they are empty, \(0, 64\) uint16"),
+    "object": (lambda f: f.astype(object), r"their dtype is object, not a number"),
+    "datetime": (lambda f: f.astype("M8[s]"), r"their dtype is datetime64\[s\], not a number"),
+}
+TIFF_ONLY = {  # what OME-Zarr stores and OME-TIFF cannot
+    "float16": (
+        lambda f: f.astype(np.float16),
+        r"they are \(48, 64\) float16; ome-tiff stores frames of uint8.*not float16",
+    ),
+    "bool": (lambda f: f > 2000, r"they are \(48, 64\) bool; ome-tiff stores frames of .*not bool"),
+    "5 channels": (
+        lambda f: np.stack([f] * 5, axis=-1),
+        r"they are \(48, 64, 5\) uint16; ome-tiff stores grey \(y, x\) or RGB",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "case"),
+    [(fmt, case) for fmt in ("ome-zarr", "ome-tiff") for case in UNRECORDABLE] + [("ome-tiff", c) for c in TIFF_ONLY],
+)
+def test_a_step_output_the_writer_cannot_store_is_refused_before_anything_starts(
+    k: Kernel, tmp_path: Path, fmt: str, case: str
+) -> None:
+    make, said = {**UNRECORDABLE, **TIFF_ONLY}[case]
+    path = tmp_path / ("out.ome.zarr" if fmt == "ome-zarr" else "out.ome.tif")
+    with pytest.raises(RecordingError, match=rf"camera 'Cam', step '{case}': the frames it returns cannot be recorded: "
+                       + said) as caught:  # fmt: skip
+        k.record("Cam", path, count=1000, format=fmt, steps=[Returns(case, make)])
+    assert caught.value.camera == "Cam"
+    assert not path.exists() and not k.is_sequence_running("Cam")  # nothing made, nothing started
+    if fmt == "ome-zarr" and case in ("0-d", "1-d"):
+        assert "a frame is a numpy array of numbers, (y, x) or colour (y, x, components)" in str(caught.value)
+    still_works(k, tmp_path)
+
+
+def test_a_step_output_only_real_frames_make_unstorable_stops_at_the_first_frame(k: Kernel, tmp_path: Path) -> None:
+    """A blank frame passes (the check before the start), the first real one does not: the
+    recording stops there, saying so, with an empty readable dataset."""
+    step = Returns("flatten-bright", lambda f: f.ravel() if f.any() else f)
+    for fmt, name in (("ome-zarr", "late.ome.zarr"), ("ome-tiff", "late.ome.tif")):
+        recording = k.record("Cam", tmp_path / name, count=1000, format=fmt, steps=[step])
+        with pytest.raises(RecordingError, match=r"step 'flatten-bright': the frames it returns cannot be recorded "
+                           r"\(frame 0\): they are 1-d, \(3072,\) uint16") as caught:  # fmt: skip
+            recording.wait(30)
+        assert caught.value.frame == 0
+        assert open_recording(tmp_path / name).images["Cam"].shape == (0, 48, 64)
+    still_works(k, tmp_path)

@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -160,6 +161,53 @@ def test_a_sharded_array_is_written_a_whole_shard_at_a_time(scope: Kernel, tmp_p
     assert shards == ["c.0.0.0", "c.1.0.0", "c.2.0.0"]
 
 
+class CountingStore(StallingStore):
+    """Counts the bytes written to the image's chunks and pending region, by kind of key."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.bytes: dict[str, int] = {"image": 0, "pending": 0}
+
+    async def set(self, key: str, value: Any) -> None:
+        if not key.endswith("zarr.json"):
+            kind = "image" if key.startswith("0/c") else "pending" if key.startswith("mmkernel/pending/c") else None
+            if kind is not None:
+                self.bytes[kind] += len(value)
+        await super().set(key, value)
+
+
+def test_a_shard_filling_over_many_checkpoints_is_written_at_most_twice_and_shown_at_each(tmp_path: Path) -> None:
+    """A checkpoint after every frame, shards of 16: each checkpoint shows every frame so far
+    (the shard being filled from its pending region), and yet no byte is read back and each
+    frame's bytes reach the store at most twice (once pending, once in its shard)."""
+    from mmkernel_core.frames import FrameHeader
+    from mmkernel_core.recording._tables import rows_of
+    from mmkernel_core.recording.zarr_writer import OmeZarrWriter
+    from mmkernel_sdk.recording import StreamSpec
+
+    path = tmp_path / "slow.ome.zarr"
+    store = CountingStore(path)
+    writer = OmeZarrWriter(frames_per_chunk=1, shard_frames=16)
+    writer.open(store, {"parameters": {"cameras": ["Cam"]}}, ["Cam"])
+    stream = writer.add_stream(StreamSpec("Cam", (48, 64), np.dtype(np.uint16), None))
+    frames = 40  # two whole shards and half of one
+    for n in range(frames):
+        frame = pattern(n, (48, 64))
+        header = FrameHeader(n, "Cam", (48, 64), frame.dtype, 0, 1.0 + n, None, {"Checksum": checksum(frame)})
+        stream.write([frame[None]], rows_of([header]))
+        assert stream.checkpoint() == n + 1
+        data = open_recording(path)
+        assert data.frames_valid == {"Cam": n + 1}, n
+        assert np.array_equal(np.asarray(data.images["Cam"][n]), pattern(n, (48, 64))), n
+    stream.close()
+    writer.close({"parameters": {"cameras": ["Cam"]}})
+    image_bytes = frames * 48 * 64 * 2
+    assert store.reads == 0
+    assert store.bytes["image"] + store.bytes["pending"] <= 2 * image_bytes + 3 * (16 * 16 + 4)  # + shard indexes
+    check_round_trip(open_recording(path), "Cam", frames, (48, 64))
+    assert not (path / "mmkernel" / "pending").exists()  # closed: every frame is in its shard
+
+
 def test_small_frames_share_chunks_by_default(tmp_path: Path) -> None:
     with Kernel(timeout=10, buffer_mb=16) as k:
         k.load_device("Cam", PatternCamera(height=16))
@@ -291,6 +339,47 @@ def test_colour_frames_are_stored_as_channels(tmp_path: Path) -> None:
     assert stored.shape == (3, 3, 48, 64)  # t, c, y, x: BGRA becomes RGB planes
     assert np.array_equal(stored[1], np.moveaxis(made[..., 2::-1], -1, 0))
     yaozarrs.validate_zarr_store(str(tmp_path / "rgb.ome.zarr"))
+
+
+def colour_step(frame: np.ndarray, info: object) -> np.ndarray:
+    """(y, x) -> (y, x, 3): a step's colour output (channels of a frame's own, not BGRA)."""
+    return np.stack([frame, frame // 2, frame // 3], axis=-1)
+
+
+class ToColour(MaxProjection):
+    """Makes (y, x, 3) frames, and keeps their maximum (a colour projection)."""
+
+    name = "to-colour"
+
+    def process(self, frame: np.ndarray, info: object) -> np.ndarray:
+        return super().process(colour_step(frame, info), info)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("source", ["camera-bgra", "step-yx3"])
+def test_colour_frames_read_back_the_same_in_both_formats_and_with_tifffile(tmp_path: Path, source: str) -> None:
+    """One RGB page per frame in OME-TIFF (OME: SamplesPerPixel 3), a c axis in OME-Zarr: the
+    reader, tifffile and zarr all give (t, 3, y, x), the same frames."""
+    if source == "camera-bgra":
+        camera, steps = PatternCamera(dtype=np.uint8, components=4), [MaxProjection()]
+        made = [np.moveaxis(pattern(n, (48, 64, 4), np.uint8)[..., 2::-1], -1, 0) for n in range(5)]
+    else:
+        camera, steps = PatternCamera(), [ToColour()]
+        made = [np.moveaxis(colour_step(pattern(n, (48, 64)), None), -1, 0) for n in range(5)]
+    with Kernel(timeout=10, buffer_mb=16) as k:
+        k.load_device("Cam", camera)
+        k.initialize("Cam")
+        k.record("Cam", tmp_path / "c.ome.zarr", count=5, steps=steps).wait(30)
+        k.record("Cam", tmp_path / "c.ome.tif", count=5, format="ome-tiff", steps=[type(steps[0])()]).wait(30)
+    expected = np.stack(made)
+    for name in ("c.ome.zarr", "c.ome.tif"):
+        data = open_recording(tmp_path / name)
+        assert data.frames_valid == {"Cam": 5} and len(data.frames("Cam")["number"]) == 5
+        assert np.array_equal(frames_of("Cam", data), expected), name
+        assert np.array_equal(data.projections("Cam")["max"], expected.max(axis=0)), name
+    assert np.array_equal(zarr.open_array(tmp_path / "c.ome.zarr" / "0", mode="r")[...], expected)
+    assert np.array_equal(tifffile.imread(tmp_path / "c.ome.tif"), expected)
+    with tifffile.TiffFile(tmp_path / "c.ome.tif") as tiff:
+        assert len(tiff.series[0].pages) == 5 and 'SamplesPerPixel="3"' in tiff.ome_metadata
 
 
 def test_the_futures_and_asyncio_faces(scope: Kernel, tmp_path: Path) -> None:

@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import tifffile
 import zarr
 
 from mmkernel_core import Kernel, PropertyError, RecordingError
 from mmkernel_core.recording import open_recording
+from mmkernel_sdk import prop
 from mmkernel_sdk.testing import SimStage
 from tests.support.recording import FailingStore, PatternCamera
 
@@ -157,3 +159,59 @@ def test_a_core_property_records_as_a_datastream(k: Kernel, tmp_path: Path) -> N
     assert stream["value"][0] == 1 and stream["value"][-1] == 0
     changes = [frame for frame, value in zip(stream["frame"], stream["value"], strict=True) if value == 0]
     assert -1 in changes  # the change itself, between frames
+
+
+def test_numpy_scalars_in_metadata_are_stored_as_the_numbers_they_are(k: Kernel, tmp_path: Path) -> None:
+    metadata = {"n": np.int64(3), "gain": np.float32(0.5), "flags": [np.bool_(True)], "nested": {"t": (np.uint8(1), 2)}}
+    k.record("Cam", tmp_path / "np.ome.zarr", count=2, metadata=metadata).wait(30)
+    stored = open_recording(tmp_path / "np.ome.zarr").metadata["user"]
+    assert stored == {"n": 3, "gain": 0.5, "flags": [True], "nested": {"t": [1, 2]}}
+    assert type(stored["n"]) is int and type(stored["flags"][0]) is bool
+    with pytest.raises(PropertyError, match=r"metadata\['x'\] is nan: JSON has no NaN"):
+        k.record("Cam", tmp_path / "nan.ome.zarr", count=2, metadata={"x": np.float32("nan")})  # strict JSON still
+
+
+@pytest.mark.parametrize("fmt", ["ome-zarr", "ome-tiff"])
+@pytest.mark.parametrize(
+    ("labels", "said"),
+    [
+        (["A/B", "C"], "camera='A/B'"),
+        (["..", "C"], "camera='..'"),
+        (["mmkernel", "C"], "camera='mmkernel'"),
+        (["__meta", "C"], "camera='__meta'"),
+        (["Left", "left"], "'left' and another label differ only in case"),
+    ],
+    ids=["slash", "dots", "mmkernel", "dunder", "case"],
+)
+def test_camera_labels_that_cannot_name_a_group_or_file_are_refused_for_every_format(
+    tmp_path: Path, fmt: str, labels: list[str], said: str
+) -> None:
+    """With several cameras each label names a zarr group or a file: the same rule for both."""
+    path = tmp_path / ("run.ome.zarr" if fmt == "ome-zarr" else "run.ome.tif")
+    with Kernel(timeout=10, buffer_mb=8) as k:
+        for label in labels:
+            k.load_device(label, PatternCamera())
+        k.initialize_all()
+        with pytest.raises(PropertyError, match="can name a file and a zarr group") as caught:
+            k.record(labels, path, count=3, format=fmt)
+        assert said in str(caught.value)
+        assert list(tmp_path.iterdir()) == [] and not any(k.is_sequence_running(label) for label in labels)
+        assert k.record(labels[1:], path, count=3, format=fmt).wait(30).frames_written == {labels[1]: 3}
+
+
+class UnreadableGain(PatternCamera):
+    @prop(float)
+    def Gain(self) -> float:
+        return float("nan")  # a reading the hardware could not make
+
+
+def test_a_numeric_datastream_of_values_that_are_not_numbers_reads_back_alike_from_both_formats(tmp_path: Path) -> None:
+    with Kernel(timeout=10, buffer_mb=8) as k:
+        k.load_device("Cam", UnreadableGain())
+        k.initialize("Cam")
+        for name, fmt in (("g.ome.zarr", "ome-zarr"), ("g.ome.tif", "ome-tiff")):
+            k.record("Cam", tmp_path / name, count=4, format=fmt, datastreams=[("Cam", "Gain")]).wait(30)
+    streams = [open_recording(tmp_path / name).datastreams["Cam-Gain"] for name in ("g.ome.zarr", "g.ome.tif")]
+    for stream in streams:  # the start value and one per frame, each NaN as a number
+        assert stream["value"].dtype == np.float64 and len(stream["value"]) == 5 and np.isnan(stream["value"]).all()
+        assert stream["frame"].tolist() == [-1, 0, 1, 2, 3] and stream["frame"].dtype == np.int64

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmkernel_core import Kernel
+from mmkernel_core import Kernel, RecordingError
 from mmkernel_core.recording import open_recording
 from mmkernel_sdk.recording import FrameInfo, Step
 from tests.support.recording import PatternCamera, pattern
@@ -107,3 +107,53 @@ def test_a_frame_a_step_still_keeps_goes_back_to_the_camera_when_the_recording_e
     for _ in range(FRAMES):
         small.pop_next("Cam").release()
     assert small.buffer_stats("Cam").produced == FRAMES
+
+
+class KeepFirst(Step):
+    """Background subtraction with the first frame as background, kept as it was given (a view
+    of the camera's buffer) unless `copy`."""
+
+    name = "keep-first"
+
+    def __init__(self, copy: bool = False) -> None:
+        self.copy = copy
+        self.background: np.ndarray | None = None
+
+    def process(self, frame: np.ndarray, info: FrameInfo) -> np.ndarray:
+        if self.background is None:
+            self.background = np.array(frame) if self.copy else frame
+        return frame.astype(np.int32) - self.background
+
+
+@pytest.mark.parametrize("overflow", ["block", "drop"])
+def test_a_step_keeping_a_frame_beyond_its_next_call_ends_the_recording_saying_what_to_do(
+    small: Kernel, tmp_path: Path, overflow: str
+) -> None:
+    """The buffer reuses memory oldest first: once it has gone round, the kept first frame is in
+    the camera's way. The recording ends (never waits forever) naming the step and the frame,
+    with the frames before readable; the camera works afterwards."""
+    path = tmp_path / "keep.ome.zarr"
+    recording = small.record("Cam", path, count=FRAMES, steps=[KeepFirst()], overflow=overflow)
+    with pytest.raises(RecordingError) as caught:
+        recording.wait(30)
+    message = str(caught.value)
+    assert "step 'keep-first' keeps frame 0" in message and "copy what a step keeps longer (np.array(frame))" in message
+    assert caught.value.camera == "Cam" and caught.value.frame == 0
+    written = recording.result.frames_written["Cam"]  # type: ignore[union-attr]
+    data = open_recording(path)
+    frames, numbers = np.asarray(data.images["Cam"][:]), data.frames("Cam")["number"]
+    assert 0 < written < FRAMES and len(frames) == written and numbers[0] == 0
+    background = pattern(0, SHAPE)
+    assert all(
+        np.array_equal(frame, pattern(int(n), SHAPE).astype(np.int32) - background)
+        for frame, n in zip(frames, numbers[:written], strict=True)
+    )
+    assert small.record("Cam", tmp_path / "after.ome.zarr", count=FRAMES).wait(60).frames_written == {"Cam": FRAMES}
+
+
+def test_a_step_copying_what_it_keeps_records_every_frame(small: Kernel, tmp_path: Path) -> None:
+    path = tmp_path / "copy.ome.zarr"
+    small.record("Cam", path, count=FRAMES, steps=[KeepFirst(copy=True)]).wait(60)
+    frames = np.asarray(open_recording(path).images["Cam"][:])
+    assert len(frames) == FRAMES
+    assert np.array_equal(frames[-1], pattern(FRAMES - 1, SHAPE).astype(np.int32) - pattern(0, SHAPE))
