@@ -45,6 +45,9 @@ class Device:
     busy_poll_s: ClassVar[float | None] = None
     """How often the kernel asks `busy()` while someone waits (None: the kernel's default, 5 ms).
     A device behind a slow serial line sets e.g. 0.05 so a 300 ms move is 6 queries, not 60."""
+    name_check: ClassVar[bool] = True
+    """False: the property-name registry checks none of this class's names (at class definition,
+    `add_property`, the conformance kit); `prop(..., name_check=False)` exempts one property."""
     _class_props: ClassVar[dict[str, prop]] = {}
 
     Name = prop(str, read_only=True, doc="The adapter's name for this device.")
@@ -56,7 +59,7 @@ class Device:
         owner = f"{cls.__module__}.{cls.__qualname__}"
         for value in vars(cls).values():  # declared here (inherited ones were checked already)
             if isinstance(value, prop):
-                check_declaration(owner, value.name, value.units)
+                check_declaration(owner, value.name, value.units, enabled=cls.name_check and value.name_check)
         for base in cls.__mro__[1:]:  # mixins (plain classes with props) are checked once, where first used
             if issubclass(base, Device) or base in _checked_mixins:
                 continue
@@ -64,7 +67,7 @@ class Device:
             for value in vars(base).values():
                 if isinstance(value, prop):
                     check_declaration(f"{base.__module__}.{base.__qualname__} (mixed into {owner})", value.name,
-                                      value.units)  # fmt: skip
+                                      value.units, enabled=cls.name_check and value.name_check)  # fmt: skip
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Device:
         # Built here, not in __init__, so an adapter whose __init__ forgets super() still works.
@@ -178,12 +181,17 @@ class Device:
         *,
         getter: Callable[[], Any] | None = None,
         setter: Callable[[Any], None] | None = None,
+        name_check: bool = True,
         **spec: Any,
     ) -> None:
-        """Register a property at runtime (devices that learn their properties from hardware)."""
+        """Register a property at runtime (devices that learn their properties from hardware).
+        `name_check=False`: the name registry does not check this name."""
         if getter is not None and setter is None:
             spec.setdefault("read_only", True)
-        check_declaration(f"device {self.label!r}", name, spec.get("units", ""), stacklevel=3)
+        checked = name_check and type(self).name_check
+        check_declaration(f"device {self.label!r}", name, spec.get("units", ""), stacklevel=3, enabled=checked)
+        if not checked:
+            self.__dict__.setdefault("_names_unchecked", set()).add(name)  # the conformance kit skips it too
         self._props.add(PropertySpec(name=name, kind=kind, **spec), getter, setter, added=True)
 
     def remove_property(self, name: str) -> None:

@@ -50,6 +50,7 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
         write: str | None = None,
         mapping: dict[Any, Any] | None = None,
         parse: Callable[[str], Any] | None = None,
+        name_check: bool = True,
     ) -> None:
         self.kind = kind
         self.default = default
@@ -73,6 +74,7 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
         self.public_name = name
         self.doc = doc
         self.affects = tuple(affects)
+        self.name_check = name_check  # False: the name registry does not check this name (another quantity)
         self.fget: Callable[[Any], Any] | None = None
         self.fset: Callable[[Any, Any], None] | None = None
         self.attr: str | None = None

@@ -19,6 +19,7 @@ import copy
 import enum
 import math
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._file import CalibrationError, CalibrationFile, CalibrationWarning, record
+from ._file import CalibrationError, CalibrationFile, CalibrationWarning, history_is_cut, record
 from ._paths import safe_component, store_path
 
 if TYPE_CHECKING:
@@ -150,20 +151,31 @@ class Calibration(MutableMapping[str, Any]):
         ]
 
     def revert(self, key: str, steps: int = 1) -> Any:
-        """Go back `steps` changes (recorded as a new change); returns the value now in force.
-        Going back past the first change recorded means: the key did not exist."""
-        history = self.history(key)
-        if steps < 1 or steps > len(history):
-            raise CalibrationError(
-                f"{key!r} in {self.path}: cannot go back {steps} change(s); its history has {len(history)}"
-            )
-        target = history[-1 - steps] if steps < len(history) else None
-        if target is None or target.deleted:
-            with self._lock:
-                self._user.change(lambda document: record(document, key, None, deleted=True))
-            return None
-        self[key] = target.value
-        return target.value
+        """Go back `steps` changes (recorded as a new change, atomically); returns the value now
+        in force. Going back past the first change means: the key did not exist. A history
+        that was cut short (bounded in count and size) cannot be gone back past its start."""
+        _check_key(key)
+        result: list[Any] = []
+
+        def edit(document: dict[str, Any]) -> None:
+            entries = document["history"].get(key, [])
+            cut = history_is_cut(entries)
+            if steps < 1 or steps > len(entries) or (steps == len(entries) and cut):
+                kept = " (older changes were dropped to bound the store: it cannot go back further)" if cut else ""
+                raise CalibrationError(
+                    f"{key!r} in {self.path}: cannot go back {steps} change(s); its history has {len(entries)}{kept}"
+                )
+            target = entries[-1 - steps] if steps < len(entries) else None
+            if target is None or target.get("deleted"):
+                record(document, key, None, deleted=True)
+                result.append(None)
+            else:
+                record(document, key, target["value"])
+                result.append(target["value"])
+
+        with self._lock:
+            self._user.change(edit)
+        return copy.deepcopy(result[0])
 
 
 def to_json(value: Any, key: str = "?") -> Any:
@@ -173,7 +185,10 @@ def to_json(value: Any, key: str = "?") -> Any:
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, int):
-        return int(value)
+        value = int(value)
+        if value.bit_length() > _LONG_INT_BITS:
+            _check_digits(value, key)
+        return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"calibration {key!r}: {value!r} is not a finite number")
@@ -190,6 +205,20 @@ def to_json(value: Any, key: str = "?") -> Any:
         return {name: to_json(item, f"{key}.{name}") for name, item in value.items()}
     kind = type(value).__name__
     raise TypeError(f"calibration {key!r}: {kind} {value!r} cannot be stored (use numbers, text, lists, dicts)")
+
+
+_LONG_INT_BITS = 3000  # below Python's digit limit (4300 by default); only longer ones are checked
+
+
+def _check_digits(value: int, key: str) -> None:
+    try:
+        str(value)  # JSON writes integers in decimal
+    except ValueError:
+        limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else "?"
+        raise ValueError(
+            f"calibration {key!r}: an integer of {value.bit_length()} bits cannot be stored (more than "
+            f"{limit} decimal digits, Python's limit for writing it as text)"
+        ) from None
 
 
 def _check_key(key: str) -> None:
@@ -234,29 +263,63 @@ def remember(device: DeviceLike, name: str, value: Any) -> None:
 def restore_memorized(device: DeviceLike, skip: Iterable[str] = ()) -> list[str]:
     """Write every memorized property's kept value back to the hardware (at initialize), except
     those in `skip` (set in this session before initialize: what the user asked for wins);
-    returns the problems (a value no longer allowed, an unreadable store: skipped, and said).
-    A device without memorized properties never opens its store."""
+    returns the problems (a value no longer allowed, a store that cannot be read: skipped, and
+    said; never raised: the device starts with its defaults). A property restores before those
+    it `affects`, and a value refused is tried again after the others (Range=High first lets
+    Power=80 in). A device without memorized properties never opens its store."""
     props = device._props
     skipped = set(skip)
     names = [n for n in props.names() if props.spec(n).memorized and n not in skipped]
     if not names:
         return []
-    problems = []
     try:
         calibration = device.calibration
-        stored_names = set(calibration)
-    except CalibrationError as error:
+        present = set(calibration)
+        stored = {n: calibration[MEMORIZED + n] for n in names if MEMORIZED + n in present}
+    except Exception as error:  # noqa: BLE001 - corrupt, unreachable, refused: the store is never a reason to fail
         return [f"memorized values not restored: {error}"]
+    problems: dict[str, str] = {}
+    pending = _restore_order(props, [n for n in names if n in stored])
+    while pending:
+        refused = []
+        for name in pending:
+            try:
+                props.apply(name, props.spec(name).coerce(stored[name], device.label))
+                problems.pop(name, None)
+            except Exception as error:  # noqa: BLE001 - one bad value must not stop the others
+                problems[name] = f"memorized {name!r} = {stored[name]!r} not restored: {error}"
+                refused.append(name)
+        if len(refused) == len(pending):  # no progress: what is left is refused whatever the order
+            break
+        pending = refused
+    return list(problems.values())
+
+
+def _restore_order(props: Any, names: list[str]) -> list[str]:
+    """`names` with each property after the memorized ones that `affects` it (their setters
+    change its limits or value), otherwise in the given order; a cycle keeps the given order."""
+    position = {name: index for index, name in enumerate(names)}
+    first: dict[str, list[str]] = {name: [] for name in names}  # restored before the key
     for name in names:
-        spec = props.spec(name)
-        if MEMORIZED + name not in stored_names:
-            continue
-        stored = calibration[MEMORIZED + name]
-        try:
-            props.apply(name, spec.coerce(stored, device.label))
-        except Exception as error:  # noqa: BLE001 - one bad value must not stop the others
-            problems.append(f"memorized {name!r} = {stored!r} not restored: {error}")
-    return problems
+        for other in props.spec(name).affects:
+            if other in first and other != name:
+                first[other].append(name)
+    ordered: list[str] = []
+    done: set[str] = set()
+
+    def place(name: str, visiting: set[str]) -> None:
+        if name in done or name in visiting:
+            return
+        visiting.add(name)
+        for before in sorted(first[name], key=position.__getitem__):
+            place(before, visiting)
+        visiting.discard(name)
+        done.add(name)
+        ordered.append(name)
+
+    for name in names:
+        place(name, set())
+    return ordered
 
 
 __all__ = [

@@ -3,8 +3,11 @@ the synonyms in use elsewhere, so metadata means the same thing whatever adapter
 
 The registry is data (`registry.toml`, one table per name; extend it by pull request). Declaring
 a property whose name is a synonym of a canonical one (`exposure_ms`, `ExposureTime`), or a
-canonical name with other units, raises a `PropertyNameWarning` at class definition naming the
-canonical name and its units. Names the registry does not know are fine: it names what exists.
+canonical name with other units, or a canonical name with its unit in the name ("Position (mm)",
+"Exposure_us"; see `_units` for what counts as a unit), raises a `PropertyNameWarning` at class
+definition naming the canonical name and its units. Names the registry does not know are fine:
+it names what exists. `prop(..., name_check=False)` (and `add_property`) exempts one property,
+`name_check = False` on a device class all of its properties.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from ._units import UnitInName, ends_in_channel_letter, quantity_of, same_units, unit_in_name
 
 REGISTRY_FILE = Path(__file__).with_name("registry.toml")
 
@@ -85,49 +90,69 @@ def canonical(name: str) -> CanonicalName | None:
     return exact if exact is not None else _by_normal_form().get(normalize(name))
 
 
-# A unit written into a name ("Exposure_us", "PositionMm"): the quantity is the rest of the name.
-_UNITS = "ns|us|µs|ms|sec|min|nm|um|µm|mm|cm|mw|uw|mv|ma|hz|khz|mhz|degc|pct|percent|kpa|pa"  # 2+ letters
-_UNIT_SUFFIX = re.compile(  # "Exposure_us", "Position-mm", "WavelengthNm"; one-letter units only after a separator
-    rf"^(?P<base>.*?[A-Za-z0-9])(?:[_\-\s]+(?P<unit>{_UNITS}|s|m|w|v|a|c|k)|(?<=[a-z0-9])(?P<camel>(?i:{_UNITS})))$",
-    re.IGNORECASE,
-)
-
-
-def _with_unit_in_name(name: str) -> tuple[CanonicalName, str] | None:
-    """`Exposure_us` -> (the Exposure entry, "us"), when the rest of the name is canonical."""
-    found = _UNIT_SUFFIX.match(name)
-    if found is None:
-        return None
-    entry = canonical(found["base"])
-    unit = found["unit"] or found["camel"]
-    return (entry, unit) if entry is not None and entry.units else None  # a unitless quantity: not a unit
-
-
 def problem(name: str, units: str = "") -> str:
-    """Why `name` (declared with `units`) is not canonical, or "" if it is fine."""
+    """Why `name` (declared with `units`) is not canonical, or "" if it is fine.
+
+    A name is taken for a canonical quantity only when the units it carries (in the name, see
+    `_units`, or in `units=`) measure that quantity: "Power %" and "Current (%)" are fractions,
+    not milliwatts and milliamperes, and "Power_A" is channel A's power."""
     entry = canonical(name)
-    if entry is None:
-        quantity = _with_unit_in_name(name)
-        if quantity is None:
+    if entry is not None and entry.name != name and ends_in_channel_letter(name) and name not in entry.synonyms:
+        entry = None  # "Temperature C" is channel C's temperature, not the synonym "temperature_c"
+    carried = unit_in_name(name)
+    if entry is not None and entry.name == name:
+        if units and entry.units and not same_units(units, entry.units):
+            return f"property {name!r} is declared in {units!r}; its canonical units are {entry.units!r}{_OPT_OUT}"
+        return ""
+    if entry is not None:
+        if _another_quantity(entry, carried, units):
             return ""
-        entry, unit = quantity
-        in_units = f" in {unit!r}" if normalize(unit) != normalize(entry.units) else ""
-        return (
-            f"property {name!r} is the canonical {entry.describe()}{in_units} with its unit in the name: declare it "
-            f"as {entry.name!r} in {entry.units or 'its canonical units'!r} (units belong in `units=`)"
-        )
-    if entry.name != name:
-        return f"property {name!r} is a synonym of the canonical name {entry.describe()}: declare it as {entry.name!r}"
-    if units and entry.units and units != entry.units:
-        return f"property {name!r} is declared in {units!r}; its canonical units are {entry.units!r}"
-    return ""
+        synonym = f"a synonym of the canonical name {entry.describe()}"
+        return f"property {name!r} is {synonym}: declare it as {entry.name!r}{_OPT_OUT}"
+    if carried is None:
+        return ""
+    entry = canonical(carried.base)
+    if entry is None or not entry.units or carried.quantity != quantity_of(entry.units):
+        return ""  # a unitless quantity, or another one: not this canonical name
+    in_units = "" if same_units(carried.unit, entry.units) else f" in {carried.unit!r}"
+    return (
+        f"property {name!r} is the canonical {entry.describe()}{in_units} with its unit in the name: declare it "
+        f"as {entry.name!r} in {entry.units!r} (units belong in `units=`){_OPT_OUT}"
+    )
 
 
-def check_declaration(owner: str, name: str, units: str, stacklevel: int = 3) -> None:
-    """Warn (PropertyNameWarning) when a declaration is not canonical."""
-    text = problem(name, units)
+_OPT_OUT = " (another quantity after all? declare it with name_check=False)"
+
+
+def _another_quantity(entry: CanonicalName, carried: UnitInName | None, units: str) -> bool:
+    """A synonym's spelling, but carrying units of another quantity than the canonical name's."""
+    if not entry.units:
+        return False
+    theirs = quantity_of(entry.units)
+    if carried is not None and carried.quantity != theirs:
+        return True
+    return bool(units) and quantity_of(units) not in ("", theirs)
+
+
+def check_declaration(owner: str, name: str, units: str, stacklevel: int = 3, *, enabled: bool = True) -> None:
+    """Warn (PropertyNameWarning) when a declaration is not canonical; `enabled=False` (the
+    property's or its class's `name_check=False`) checks nothing."""
+    text = problem(name, units) if enabled else ""
     if text:
         warnings.warn(f"{owner}: {text}", PropertyNameWarning, stacklevel=stacklevel)
+
+
+def name_checked(device: Any, name: str) -> bool:
+    """Whether `device`'s property `name` is checked against the registry: not when its class
+    says `name_check = False`, or it was declared with `name_check=False` (`prop(...)` or
+    `add_property(...)`)."""
+    kind = type(device)
+    if not getattr(kind, "name_check", True):
+        return False
+    declared = getattr(kind, "_class_props", {}).get(name)
+    if declared is not None and not getattr(declared, "name_check", True):
+        return False
+    return name not in getattr(device, "_names_unchecked", ())
 
 
 def search(query: str = "") -> list[CanonicalName]:
@@ -142,9 +167,13 @@ def search(query: str = "") -> list[CanonicalName]:
 
 
 def conformance_checker(harness: Any) -> list[str]:
-    """For the conformance kit: every non-canonical property name of the device under test."""
+    """For the conformance kit: every non-canonical property name of the device under test
+    (except those its class or declaration exempts with `name_check=False`)."""
     problems = []
+    device = getattr(harness, "device", None)
     for name in harness.names():
+        if device is not None and not name_checked(device, name):
+            continue
         text = problem(name, harness.spec(name).units)
         if text:
             problems.append(text)
@@ -158,8 +187,12 @@ __all__ = [
     "canonical",
     "check_declaration",
     "conformance_checker",
+    "name_checked",
     "normalize",
     "problem",
+    "quantity_of",
     "registry",
+    "same_units",
     "search",
+    "unit_in_name",
 ]

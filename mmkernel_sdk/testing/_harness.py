@@ -78,7 +78,7 @@ class DirectHarness:
             self.problems.append(problem)
             log.warning("device %r: %s", self.label, problem, extra={"device": self.label})
         for name, value in chosen.items():
-            remember(self.device, name, value)
+            self._memorize(name, value)
         if refresh:
             self.refresh()
 
@@ -142,9 +142,19 @@ class DirectHarness:
         props.apply(name, typed)
         if spec.memorized:
             if self.initialized:
-                remember(self.device, name, typed)
+                self._memorize(name, typed)
             else:
                 self._chosen[name] = typed  # kept over the stored value at initialize, as the kernel does
+
+    def _memorize(self, name: str, value: Any) -> None:
+        """Keep a memorized value; a store that cannot take it is a problem shown, not raised (the
+        set happened), as in the kernel."""
+        try:
+            remember(self.device, name, value)
+        except Exception as error:  # noqa: BLE001 - reported, like the kernel
+            problem = f"memorized {name!r} = {value!r} not saved: {error}"
+            self.problems.append(problem)
+            log.warning("device %r: %s", self.label, problem, extra={"device": self.label})
 
     # -- motion and busy --------------------------------------------------------------------
     def busy(self) -> bool:

@@ -347,3 +347,74 @@ def test_a_broken_site_layer_does_not_break_the_users_own_store(tmp_path: Path) 
         with pytest.warns(CalibrationWarning, match="site layer unavailable"):
             kernel.initialize("Laser")
         assert kernel.get_property("Laser", "Power") == 5.0
+
+
+def test_store_files_follow_the_umask_in_force_when_they_are_written(tmp_path: Path) -> None:
+    """A program that tightens its umask after import (a shared microscope PC's session
+    script) gets files only its user can read."""
+    path = tmp_path / "store.json"
+    previous = os.umask(0o077)
+    try:
+        Calibration(CalibrationFile(path, {}))["pixel_size_um"] = 0.325
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_calibration_never_changes_the_process_umask(tmp_path: Path) -> None:
+    """Setting the umask (even to read it) changes it for every thread of the process: another
+    thread creating a file meanwhile gets 0666. Neither the import nor a write may call it."""
+    program = textwrap.dedent(f"""
+        import os
+        calls = []
+        real = os.umask
+        os.umask = lambda mask: calls.append(oct(mask)) or real(mask)
+        from pathlib import Path
+        from mmkernel_sdk.calibration import Calibration, CalibrationFile
+        Calibration(CalibrationFile(Path({str(tmp_path / "store.json")!r}), {{}}))["a"] = 1
+        print(calls)
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_revert_past_a_history_cut_short_keeps_the_value(tmp_path: Path) -> None:
+    """A large flat field stored twice keeps only its newest version (the history is bounded
+    in bytes): there is nothing to go back to, which is not "the key did not exist"."""
+    store = Calibration(CalibrationFile(tmp_path / "store.json", {}))
+    flat = np.random.default_rng(0).random((256, 256))
+    store["flat"] = flat
+    store["flat"] = flat * 2
+    with pytest.raises(CalibrationError, match=r"'flat' .*cannot go back 1 change.*older changes were dropped"):
+        store.revert("flat")
+    np.testing.assert_array_equal(np.asarray(store["flat"]), flat * 2)
+    for value in range(55):  # the history is bounded in count too
+        store["z"] = value
+    with pytest.raises(CalibrationError, match="older changes were dropped"):
+        store.revert("z", 50)
+    assert store.revert("z", 49) == 5 and store["z"] == 5
+
+
+def test_the_history_of_deleted_keys_is_bounded(tmp_path: Path) -> None:
+    """A script that makes and deletes keys (a scratch value per run) must not grow the store,
+    and every write with it, without end; the most recently deleted keys can still be brought
+    back (the 50 most recently deleted)."""
+    path = tmp_path / "store.json"
+    store = Calibration(CalibrationFile(path, {}))
+    store["kept"] = 1
+    for n in range(60):
+        store[f"scratch{n}"] = n
+        del store[f"scratch{n}"]
+    histories = json.loads(path.read_text())["history"]
+    assert sorted(histories) == sorted(["kept", *(f"scratch{n}" for n in range(10, 60))])
+    assert store.revert("scratch59") == 59 and store["scratch59"] == 59
+
+
+def test_an_integer_too_long_to_write_is_refused_naming_its_key(tmp_path: Path) -> None:
+    store = Calibration(CalibrationFile(tmp_path / "store.json", {}))
+    with pytest.raises(ValueError, match=r"calibration 'seed': an integer of \d+ bits cannot be stored"):
+        store["seed"] = 10**5000
+    with pytest.raises(ValueError, match=r"calibration 'fit.terms'"):
+        store["fit"] = {"terms": [1, 10**5000]}
+    assert "seed" not in store and "fit" not in store

@@ -155,3 +155,47 @@ def test_the_conformance_kit_does_not_write_into_the_users_real_calibration_stor
     kit.check_round_trips(lambda: DirectHarness(Laser()))
     written = sorted(p.relative_to(tmp_path) for p in (tmp_path / "home-data").rglob("*.json"))
     assert written == [], f"the conformance kit wrote into the user's calibration store: {written}"
+
+
+class RangedLaser(Generic):
+    """Power's limits follow Range: up to 10 mW in Low, 100 mW in High"""
+
+    Power = prop(float, default=1.0, limits=(0.0, 10.0), units="mW", memorized=True)
+    Range = prop(str, default="Low", allowed=("Low", "High"), memorized=True)
+
+    @Range.setter
+    def Range(self, value: str) -> None:
+        self.set_limits("Power", 0.0, 100.0 if value == "High" else 10.0)
+
+
+class Attenuated(Generic):
+    """Setting Filter resets Amplitude on the hardware (it says so: affects=)"""
+
+    Amplitude = prop(float, default=0.0, limits=(0.0, 1.0), memorized=True)
+    Filter = prop(int, default=0, allowed=(0, 1), memorized=True, affects=("Amplitude",))
+
+    @Filter.setter
+    def Filter(self, value: int) -> None:
+        self._props.store("Amplitude", 0.0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "settings"),
+    [(RangedLaser, {"Range": "High", "Power": 80.0}), (Attenuated, {"Filter": 1, "Amplitude": 0.5})],
+)
+def test_memorized_values_that_depend_on_each_other_come_back_together(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: type, settings: dict[str, object]
+) -> None:
+    """Power=80 is allowed only once Range=High is back (whatever order the names sort in);
+    Amplitude restored before Filter would be reset by it."""
+    with Kernel(data_dir=tmp_path) as kernel:
+        kernel.load_device("Dev", kind())
+        kernel.initialize("Dev")
+        for name, value in settings.items():
+            kernel.set_property("Dev", name, value)
+    with Kernel(data_dir=tmp_path) as kernel:
+        kernel.load_device("Dev", kind())
+        kernel.initialize("Dev")
+        assert {name: kernel.get_property("Dev", name) for name in settings} == settings
+        kernel.events.flush()
+    assert "not restored" not in caplog.text

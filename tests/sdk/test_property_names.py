@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tomllib
 import warnings
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -179,3 +181,119 @@ def test_no_two_canonical_names_export_under_the_same_standard_name() -> None:
                 owners[getattr(entry, field)].append(entry.name)
         shared += [f"{field} {name!r}: {names}" for name, names in owners.items() if len(names) > 1]
     assert shared == [], "\n".join(shared)
+
+
+def declared_warnings(*declarations: tuple[str, str], kind: type = Generic) -> dict[str, list[str]]:
+    """The PropertyNameWarnings each `(name, units)` declaration gives at class definition."""
+    found = {}
+    for name, units in declarations:
+        attributes = {"__doc__": "d", "value": prop(float, default=1.0, units=units, name=name)}
+        found[name] = caught_while(lambda: type("Device", (kind,), attributes))  # noqa: B023 - called at once
+    return found
+
+
+def test_channel_letters_and_minimums_are_not_read_as_units() -> None:
+    """A lone capital letter after a separator is a channel or axis (amperes, metres, Celsius
+    only in brackets), and Min/min is a minimum (minutes only in brackets)."""
+    names = ["Intensity A", "Temperature_A", "Voltage_A", "Power_A", "Power M", "Temperature C", "Velocity X",
+             "TemperatureMin", "ExposureMin", "Voltage min", "CCDTemperatureMin"]  # fmt: skip
+    warned = {name: texts for name, texts in declared_warnings(*((n, "") for n in names)).items() if texts}
+    assert warned == {}
+
+
+def test_a_unit_in_brackets_or_parentheses_warns_like_one_after_an_underscore() -> None:
+    names = ["Position (mm)", "Exposure [us]", "Wavelength (um)", "Velocity (micron/s)", "Temperature(degC)",
+             "Exposure-Time [s]", "Power (W)"]  # fmt: skip
+    silent = [name for name, texts in declared_warnings(*((n, "") for n in names)).items() if not texts]
+    assert silent == []
+    assert problem("Position (mm)").startswith(
+        "property 'Position (mm)' is the canonical 'Position' [um] in 'mm' with its unit in the name: "
+        "declare it as 'Position' in 'um'"
+    )
+
+
+def test_a_speed_setting_is_not_taken_for_a_velocity() -> None:
+    """Micro-Manager's Prior adapter has MaxSpeed, a 1-100 % setting: not Velocity in mm/s."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PropertyNameWarning)
+
+        class Prior(Stage):
+            """A stage with a speed setting"""
+
+            max_speed = prop(int, default=20, limits=(1, 100), name="MaxSpeed")
+
+
+def test_a_name_carrying_another_quantitys_unit_is_not_that_quantity() -> None:
+    """Names like "Power %" and "Current (%)" are fractions (not milliwatts, milliamperes); a synonym of Power
+    declared in % is not Power either."""
+    found = declared_warnings(("Power %", ""), ("Current (%)", ""), ("Exposure Time (%)", ""), ("LaserPower", "%"))
+    assert {name: texts for name, texts in found.items() if texts} == {}
+
+
+def test_other_spellings_of_the_canonical_units_are_the_canonical_units() -> None:
+    found = declared_warnings(("Position", "µm"), ("Temperature", "°C"), ("Exposure", "msec"), ("FrameRate", "hz"))
+    assert {name: texts for name, texts in found.items() if texts} == {}
+    assert problem("Exposure", "us") and problem("Position", "mm")  # other units still warn
+
+
+def test_every_canonical_unit_measures_a_known_quantity() -> None:
+    from mmkernel_sdk.names import quantity_of
+
+    unknown = {entry.name: entry.units for entry in registry().values() if entry.units and not quantity_of(entry.units)}
+    assert unknown == {}
+
+
+MICRO_MANAGER = tomllib.loads((Path(__file__).with_name("micro_manager_property_names.toml")).read_text("utf-8"))
+
+
+def test_real_micro_manager_names_without_a_canonical_unit_give_no_warning() -> None:
+    """Names real adapters use (see micro_manager_property_names.toml) that carry no unit, or
+    the unit of another quantity than the canonical name they start with."""
+    quiet = MICRO_MANAGER["no_unit"] + MICRO_MANAGER["another_quantity"]
+    assert len(quiet) > 300
+    false_alarms = {name: problem(name) for name in quiet if problem(name)}
+    assert false_alarms == {}, f"{len(false_alarms)} of {len(quiet)} real names warned"
+
+
+def test_real_micro_manager_names_with_their_unit_or_a_synonym_warn() -> None:
+    silent = [name for name in MICRO_MANAGER["units_in_name"] + MICRO_MANAGER["synonyms"] if not problem(name)]
+    assert silent == []
+
+
+def test_name_check_false_exempts_one_property_everywhere() -> None:
+    def define() -> type:
+        class Box(Generic):
+            """d"""
+
+            value = prop(float, default=1.0, units="us", name="Exposure_us", name_check=False)
+            other = prop(float, default=1.0, name="exposure_ms")
+
+            def __init__(self) -> None:
+                self.add_property("Position (mm)", float, default=0.0, name_check=False)
+
+        return Box
+
+    texts = caught_while(define)
+    assert len(texts) == 1 and "'exposure_ms'" in texts[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PropertyNameWarning)
+        box = define()
+    problems = kit.conformance_checker(DirectHarness(box()))
+    assert len(problems) == 1 and "'exposure_ms'" in problems[0]
+
+
+def test_a_device_class_with_name_check_false_is_not_checked() -> None:
+    def define() -> type:
+        class Vendor(Generic):
+            """A vendor's own names, kept as its manual spells them"""
+
+            name_check = False
+            value = prop(float, default=1.0, units="us", name="Exposure_us")
+
+            def __init__(self) -> None:
+                self.add_property("laser_power", float, default=1.0)
+
+        return Vendor
+
+    assert caught_while(define) == []
+    kit.check_names(lambda: DirectHarness(define()()), kit.conformance_checker)
