@@ -8,10 +8,11 @@ from their own threads and wait on the returned futures only when too many are i
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
+
+from ..runtime import new_thread
 
 T = TypeVar("T")
 
@@ -19,7 +20,7 @@ T = TypeVar("T")
 class IoLoop:
     def __init__(self, name: str) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = new_thread(self._run, name)
         self._thread.start()
 
     def _run(self) -> None:

@@ -29,6 +29,7 @@ from mmkernel_sdk.errors import MMKernelError, RecordingError, StreamEnded
 from mmkernel_sdk.recording import FrameInfo, Step, StreamSpec, StreamWriter, Writer
 
 from ..frames import Frame, FrameBuffer
+from ..runtime import new_thread
 from ._formats import as_frame, blank_output, refusal, spec_for, to_planes
 from ._handoff import POLL_S, RUN, Handoff, Run
 from ._kept import KeptFrames, keeping_error
@@ -86,8 +87,8 @@ class CameraPipe:
         self.colour = len(spec_base.frame_shape) == 3
         self._reader: threading.Thread | None = None
         if steps:
-            self._reader = threading.Thread(target=self._read, name=f"mmkernel-record-{camera}-read", daemon=True)
-        self._writer = threading.Thread(target=self._write, name=f"mmkernel-record-{camera}-write", daemon=True)
+            self._reader = new_thread(self._read, f"mmkernel-record-{camera}-read")
+        self._writer = new_thread(self._write, f"mmkernel-record-{camera}-write")
 
     def start(self) -> None:
         if self._reader is not None:

@@ -506,3 +506,19 @@ def test_a_step_output_only_real_frames_make_unstorable_stops_at_the_first_frame
         assert caught.value.frame == 0
         assert open_recording(tmp_path / name).images["Cam"].shape == (0, 48, 64)
     still_works(k, tmp_path)
+
+
+def test_every_thread_a_recording_runs_is_known_as_the_kernels(k: Kernel, tmp_path: Path) -> None:
+    """A leak check (the conformance kit's) takes any thread the kernel does not know for the
+    device's: a recording's reader, writer and I/O loop must be the kernel's own."""
+    store = StallingStore(tmp_path / "held.ome.zarr")
+    store.go.clear()  # the recording stays running, its threads alive, until we let it go
+    before = set(threading.enumerate())
+    recording = k.record("Cam", store, count=20, writer_options={"frames_per_chunk": 1})
+    try:
+        new = {t for t in threading.enumerate() if t not in before and t.name.startswith("mmkernel-record")}
+        assert new, "the recording runs threads of its own"
+        assert new <= k.internals.threads(), sorted(t.name for t in new - k.internals.threads())
+    finally:
+        store.go.set()
+        recording.wait(30)
