@@ -55,6 +55,7 @@ class Sequence:
         self.metadata = metadata
         self.stop_requested = threading.Event()
         self.running = True
+        self._ending = False  # end() has begun (running stays True until it has run on_end)
         self.produced = 0
         self.error: MMKernelError | None = None
         self.on_end: Callable[[], None] | None = None  # e.g. closing the auto-shutter
@@ -207,10 +208,12 @@ class Sequence:
 
     def end(self, error: MMKernelError | None = None) -> None:
         """Stop for good (idempotent): disarm the hardware, run `on_end`, tell the consumers.
-        Each step runs whatever the one before raised."""
-        if not self.running:
+        Each step runs whatever the one before raised. The sequence reads as running until
+        `on_end` has run, so whoever sees it ended (and then waits for the system) finds the
+        auto-shutter's close already queued."""
+        if self._ending:
             return
-        self.running = False
+        self._ending = True
         self.stop_requested.set()
         self._cache.remove_listener(self._changes)
         try:
@@ -224,5 +227,6 @@ class Sequence:
                 self.report(log, logging.WARNING, "camera %r: after the sequence: %s", self.camera, problem,
                             device=self.camera)  # fmt: skip
         self.error = error
+        self.running = False
         if self.buffer is not _UNSET:
             self.buffer.finish(error)

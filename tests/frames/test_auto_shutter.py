@@ -238,3 +238,38 @@ def _race_one_round(kernel: Kernel, shutter: str) -> None:
     for thread in threads:
         thread.join(30)
     assert not errors, errors
+
+
+class SlowToStop(Live):
+    """A camera whose stop_sequence takes as long as the test says (a camera disarming)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopping = threading.Event()
+        self.go_on = threading.Event()
+
+    def stop_sequence(self) -> None:
+        self.stopping.set()
+        self.go_on.wait(10)
+        super().stop_sequence()
+
+
+def test_a_sequence_ending_by_itself_runs_until_its_auto_shutter_close_is_queued() -> None:
+    """A script polls is_sequence_running() and then calls wait_for_system() expecting the
+    light off: the sequence must not read as ended while the camera still disarms and the
+    auto-shutter's close is not yet queued."""
+    camera = SlowToStop()
+    with Kernel(timeout=5, buffer_mb=1) as kernel:
+        kernel.load_device("Cam", camera)
+        kernel.load_device("Shutter", SimShutter())
+        kernel.initialize_all()
+        kernel.set_role("Shutter", "Shutter")
+        kernel.start_sequence("Cam", count=3)
+        assert camera.stopping.wait(5), "the count sequence ends by itself"
+        running_while_disarming = kernel.is_sequence_running("Cam")
+        camera.go_on.set()
+        assert running_while_disarming, "the sequence read as ended before its shutter close was queued"
+        while kernel.is_sequence_running("Cam"):
+            kernel.wait_for("Cam")  # the camera's runner finishes ending the sequence
+        kernel.wait_for_system()
+        assert not kernel.get_shutter_open("Shutter")
