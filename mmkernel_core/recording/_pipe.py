@@ -399,9 +399,10 @@ class CameraPipe:
         written = self.stream.written if self.stream is not None else 0
         number = self._number_at(written)
         at = f" at frame {number}" if number is not None else ""
+        kept = f"the {written} frames written are readable" if written else "no frame of it was written"
         failure = RecordingError(
             f"camera {self.camera!r}: writing failed{at} after {written} frames were written "
-            f"({type(error).__name__}: {error}); the {written} frames written are readable",
+            f"({type(error).__name__}: {error}); {kept}",
             self.camera,
             number,
         )
