@@ -86,6 +86,13 @@ class AdapterSpec:
     name: str
     description: str
     devices: tuple[DeviceSpec, ...] | list[DeviceSpec]
+    alias: str = ""
+    """Another module name this adapter answers to: a configuration naming `alias` uses this
+    adapter when no adapter is called `alias` (e.g. the Micro-Manager bridge's mm:DemoCamera
+    answers DemoCamera)."""
+    preferred: bool = False
+    """With an `alias`: answer it even when an adapter of that name exists (the user asked for
+    it, e.g. MMKERNEL_MM_PREFER)."""
 
     def problem(self) -> str:
         """What is wrong with this spec ("" if nothing); the kernel refuses malformed specs."""
@@ -93,6 +100,8 @@ class AdapterSpec:
             return f"adapter name {self.name!r} must be a non-empty string"
         if not isinstance(self.description, str):
             return f"adapter {self.name!r}: description {self.description!r} must be a string"
+        if not isinstance(self.alias, str) or not isinstance(self.preferred, bool):
+            return f"adapter {self.name!r}: alias must be a string and preferred a bool"
         if not isinstance(self.devices, (list, tuple)):
             return f"adapter {self.name!r}: devices must be a list of DeviceSpec, not {self.devices!r}"
         for device in self.devices:

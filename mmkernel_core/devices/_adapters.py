@@ -2,6 +2,9 @@
 
 Micro-Manager calls an adapter a "module" (e.g. DemoCamera) and its devices by name (e.g. DCam).
 Device classes may be given as import paths; they are imported only when a device is loaded.
+An adapter may also answer another module name (`AdapterSpec.alias`): the Micro-Manager bridge's
+`mm:DemoCamera` answers `DemoCamera` when no Python adapter has that name, or first when the
+user prefers it (`preferred`). `resolve()` is the one place that choice is made.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ class AdapterRegistry:
     def __init__(self, built_in: bool = True) -> None:
         self._adapters: dict[str, AdapterInfo] = {}
         self._conflicts: dict[str, list[str]] = {}
+        self._aliases: dict[str, tuple[str, bool]] = {}  # plain name -> (adapter, preferred)
         self.examples: dict[str, str] = {}  # example configuration name -> path
         # Offered by plugins (the kernel's own formats and steps come with mmkernel_core.recording):
         self.writers: dict[str, Any] = {}  # recording format name -> Writer factory
@@ -121,6 +125,8 @@ class AdapterRegistry:
                 f"adapter {spec.name!r} is offered by several plugins ({', '.join(sources)}); "
                 "it is unusable until only one of them is installed"
             )
+        if spec.alias and (spec.preferred or spec.alias not in self._aliases):
+            self._aliases[spec.alias] = (spec.name, spec.preferred)
         info = existing or AdapterInfo(spec.name, spec.description, source)
         for device in spec.devices:
             info.devices[device.name] = DeviceOffer(device, spec.name, source)
@@ -131,7 +137,17 @@ class AdapterRegistry:
         """Usable adapters, sorted by name (conflicting ones are left out)."""
         return [self._adapters[n] for n in sorted(self._adapters) if n not in self._conflicts]
 
+    def resolve(self, adapter: str) -> str:
+        """The adapter a module name means: itself, or the adapter that takes it as its alias
+        (when no adapter has that name, or the alias is preferred). `offer` resolves first;
+        the chosen name is what device_info shows."""
+        alias = self._aliases.get(adapter)
+        if alias is not None and (alias[1] or adapter not in self._adapters) and alias[0] in self._adapters:
+            return alias[0]
+        return adapter
+
     def offer(self, adapter: str, device_name: str) -> DeviceOffer:
+        adapter = self.resolve(adapter)
         if adapter in self._conflicts:
             raise PluginError(
                 f"adapter {adapter!r} is offered by several plugins "

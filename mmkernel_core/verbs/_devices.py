@@ -222,7 +222,7 @@ class DeviceVerbs(DeviceLifecycle, WireSharing, DeviceHosting):
         if device_name is None:
             raise DeviceStateError(f"load_device: adapter {adapter!r} needs a device name")
         offer = self.adapters.offer(adapter, device_name)
-        return offer.create, adapter, device_name
+        return offer.create, offer.adapter, device_name  # the adapter chosen (an alias resolved)
 
     def _hub(self, parent: str) -> LoadedDevice:
         hub = self._loaded(parent)

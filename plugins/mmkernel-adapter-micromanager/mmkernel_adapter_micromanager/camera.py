@@ -1,0 +1,140 @@
+"""MMCamera: a C++ camera whose snaps and sequences land in the camera's MMKernel buffer.
+
+MMCore's image calls act on the core's *current* camera, so every call sets it first; that is
+safe because a core is only called from its one runner. pymmcore hands over a fresh array per
+image; it is copied once, into the kernel's slot. A core has one circular buffer, so only one
+camera per core streams at a time: cameras that must stream together go in separate cores
+(their MMCore pre-init property).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from mmkernel_sdk import Camera, prop
+from mmkernel_sdk.errors import DeviceError
+
+from .cores import ENV_BUFFER_FRAMES
+from .device import MMDevice
+
+_TAGS = ("ElapsedTime-ms", "ImageNumber", "Binning", "ROI-X-start", "ROI-Y-start")
+
+
+class MMCamera(MMDevice, Camera):
+    """A C++ camera."""
+
+    Binning = prop(int, default=1, doc="Pixel binning factor (MM's Binning).")
+
+    @Binning.getter
+    def Binning(self) -> int:  # noqa: N802 - Micro-Manager's property name
+        return int(float(self.mm_get("Binning"))) if self.mm_in_core else 1
+
+    @Binning.setter
+    def Binning(self, value: int) -> None:  # noqa: N802
+        self.mm_set("Binning", int(value))
+
+    def initialize(self) -> None:
+        super().initialize()
+        self._streaming = False
+        self._buffer_mb = 0
+
+    # -- exposure -----------------------------------------------------------------------------
+    def set_exposure(self, ms: float) -> None:
+        self.mm("setExposure", self.core.setExposure, self.label, float(ms))
+
+    def get_exposure(self) -> float:
+        if not self.mm_in_core:
+            return 0.0
+        return float(self.mm("getExposure", self.core.getExposure, self.label))
+
+    # -- format -------------------------------------------------------------------------------
+    def _current(self) -> Any:
+        core = self.core
+        self.mm("setCameraDevice", core.setCameraDevice, self.label)
+        return core
+
+    def _format(self) -> tuple[tuple[int, ...], np.dtype]:
+        core = self._current()
+        h, w = int(core.getImageHeight()), int(core.getImageWidth())
+        bpp, ncomp = int(core.getBytesPerPixel()), int(core.getNumberOfComponents())
+        if ncomp == 4:  # packed BGRA: 8 bits per component in 4 bytes, 16 bits in 8
+            return (h, w, 4), np.dtype(np.uint8 if bpp == 4 else np.uint16)
+        return (h, w), np.dtype({1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}.get(bpp, np.uint8))
+
+    def frame_shape(self) -> tuple[int, ...]:
+        return self._format()[0]
+
+    def frame_dtype(self) -> np.dtype:
+        return self._format()[1]
+
+    @staticmethod
+    def _put(out: np.ndarray, image: np.ndarray) -> None:
+        """The one copy: pymmcore's array into the kernel's slot (RGB as packed bytes)."""
+        if out.ndim == 3 and image.ndim == 2:
+            image = image.view(out.dtype).reshape(out.shape)
+        np.copyto(out, image, casting="unsafe")
+
+    # -- snap ---------------------------------------------------------------------------------
+    def snap(self, out: np.ndarray) -> dict[str, Any] | None:
+        core = self._current()
+        self.mm("snapImage", core.snapImage)
+        self._put(out, self.mm("getImage", core.getImage))
+        return None
+
+    # -- sequences ----------------------------------------------------------------------------
+    def start_sequence(self, count: int | None, interval_ms: float) -> None:
+        core = self._current()
+        frame_bytes = int(core.getImageWidth()) * int(core.getImageHeight()) * int(core.getBytesPerPixel())
+        frames = int(os.environ.get(ENV_BUFFER_FRAMES, "16"))
+        mb = max(4, -(-frames * frame_bytes // 2**20))
+        if mb != self._buffer_mb:
+            self.mm("setCircularBufferMemoryFootprint", core.setCircularBufferMemoryFootprint, mb)
+            self._buffer_mb = mb
+        if count is None:
+            self.mm("startContinuousSequenceAcquisition", core.startContinuousSequenceAcquisition, float(interval_ms))
+        else:
+            self.mm("startSequenceAcquisition", core.startSequenceAcquisition, self.label, int(count),
+                    float(interval_ms), False)  # fmt: skip
+        self._streaming = True
+        self._metadata = _metadata_class(core)
+
+    def stop_sequence(self) -> None:
+        if self._streaming:
+            self._streaming = False
+            self.mm("stopSequenceAcquisition", self.core.stopSequenceAcquisition, self.label)
+
+    def read_frame(self, out: np.ndarray) -> dict[str, Any] | None:
+        core = self.core
+        if not self._streaming:
+            return self.snap(out)
+        spins = 0
+        while not core.getRemainingImageCount():
+            if not core.isSequenceRunning(self.label) and not core.getRemainingImageCount():
+                overflow = " (MMCore's circular buffer overflowed)" if core.isBufferOverflowed() else ""
+                raise DeviceError(self.label, "read_frame", f"device {self.label!r}: the sequence ended{overflow}")
+            spins += 1  # yield at once, then back off towards the frame period (never a fixed sleep)
+            time.sleep(0 if spins < 50 else min(0.002, 0.00002 * spins))
+        md = self._metadata()
+        image = self.mm("popNextImageMD", core.popNextImageMD, md)
+        self._put(out, image)
+        tags: dict[str, Any] = {}
+        for key in _TAGS:
+            try:
+                tags[key] = md.GetSingleTag(key).GetValue()
+            except Exception:  # noqa: BLE001 - an adapter may leave a tag out
+                continue
+        return tags
+
+
+def _metadata_class(core: Any) -> Any:
+    """pymmcore.Metadata, or the stand-in core's own."""
+    own = getattr(core, "Metadata", None)
+    if own is not None:
+        return own
+    import pymmcore
+
+    return pymmcore.Metadata

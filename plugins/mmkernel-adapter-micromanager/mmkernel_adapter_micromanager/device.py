@@ -1,0 +1,237 @@
+"""MMDevice: what every bridged C++ device shares — its core, its properties, its errors.
+
+Properties are read from MMCore as they are (type, limits, allowed values, read-only, pre-init)
+and added at run time; the SDK base classes' own properties (Exposure, Position, State...)
+take MM's limits and allowed values. Every C++ call goes through `mm()`, which turns MMCore's
+RuntimeError/ValueError into a DeviceError naming the device, the call and MM's own text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from mmkernel_sdk import Device, prop
+from mmkernel_sdk.errors import DeviceError
+from mmkernel_sdk.host import properties_of
+from mmkernel_sdk.resources import Resource
+
+from .cores import CoreGroup, core_groups, default_group
+from .discovery import adapter_folders
+
+_KINDS: dict[int, type] = {1: str, 2: float, 3: int}  # MM String, Float, Integer (0 Undef -> str)
+CORE_PROPERTY = "MMCore"
+
+
+def _typed(kind: type, text: Any) -> Any:
+    """MM's string as `kind` (MM shows floats with 4 decimals; integers may come as '3.0')."""
+    if kind is str:
+        return str(text)
+    if kind is int:
+        return int(float(text))
+    return float(text)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return repr(value)
+    return str(value)
+
+
+class CoreLink(Resource):
+    """The device's wire is its core: devices of one core share one runner."""
+
+    def wire(self, device: Any) -> str | None:
+        return f"mmcore:{device.core_name()}"
+
+    def open(self, device: Any) -> None:
+        """Nothing to open: the core is made on the runner at initialize."""
+
+    def close(self, device: Any) -> None:
+        """The device leaves its core in shutdown()."""
+
+
+class MMDevice(Device):
+    """A device of a C++ module (`mm_module`/`mm_device` are set on the generated class)."""
+
+    mm_module: ClassVar[str] = ""
+    mm_device: ClassVar[str] = ""
+    mm_type: ClassVar[str] = "Generic"
+    name_check: ClassVar[bool] = False  # the names are Micro-Manager's adapters' own
+    core_link = CoreLink()
+    MMCore = prop(str, default="", pre_init=True, doc="The core (and runner) this device joins; '' = the default.")
+
+    def __init__(self) -> None:
+        self.mm_group: CoreGroup | None = None
+        self.mm_in_core = False
+        self._mm_kinds: dict[str, type] = {}
+        self._mm_folders = [str(f) for f in adapter_folders()]
+        rows = core_groups().preinit(self.mm_module, self.mm_device, self._mm_folders)
+        for name, mm_kind, default, allowed, limits in rows:
+            kind = self._kind_for(name, mm_kind, default, allowed)
+            self.add_property(name, kind, setter=self._preinit_setter(name), pre_init=True, name_check=False,
+                              default=_typed(kind, default) if default != "" or kind is str else None,
+                              **self._constraints(kind, allowed, limits))  # fmt: skip
+
+    # -- placement ---------------------------------------------------------------------------
+    def core_name(self) -> str:
+        """The MMCore property if set, else the hub's core, else the default group."""
+        chosen = str(properties_of(self).get(CORE_PROPERTY) or "")
+        if chosen:
+            return chosen
+        hub = self.hub
+        if isinstance(hub, MMDevice):
+            return hub.core_name()
+        return default_group(self.mm_module)
+
+    @property
+    def core(self) -> Any:
+        if self.mm_group is None:
+            raise DeviceError(self.label, "call", f"device {self.label!r} is not in a Micro-Manager core yet")
+        return self.mm_group.core
+
+    def mm(self, op: str, call: Callable[..., Any], *args: Any) -> Any:
+        """Run one C++ call; MMCore's errors become a DeviceError with MM's text."""
+        try:
+            return call(*args)
+        except (RuntimeError, ValueError, IndexError, MemoryError) as error:
+            raise DeviceError(self.label, op, f"device {self.label!r}: {op}: {error}") from error
+
+    def mm_load(self) -> None:
+        """Load the C++ device into its core (not initialize it): referencing devices of the
+        same core (Utilities) list only labels loaded before their own initialize."""
+        if self.mm_in_core:
+            return
+        group = core_groups().group(self.core_name(), self._mm_folders)
+        self.mm_group = group
+        core, label = group.core, self.label
+        self.mm("loadDevice", core.loadDevice, label, self.mm_module, self.mm_device)
+        group.devices[label] = self
+        self.mm_in_core = True
+        if isinstance(self.hub, MMDevice):
+            self.mm("setParentLabel", core.setParentLabel, label, self.hub.label)
+        table = properties_of(self)
+        for name in self._mm_kinds:
+            if table.spec(name).pre_init:
+                value = table.get(name)
+                if value is not None:
+                    self.mm(f"set {name}", core.setProperty, label, name, _text(value))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def initialize(self) -> None:
+        for other in self.siblings():  # they share this runner, so this thread may call them
+            if isinstance(other, MMDevice):
+                other.mm_load()
+        self.mm_load()
+        core, label = self.core, self.label
+        self.mm("initializeDevice", core.initializeDevice, label)
+        self.description = str(self.mm("getDeviceDescription", core.getDeviceDescription, label))
+        self.mm_map_properties()
+
+    def shutdown(self) -> None:
+        group = self.mm_group
+        if group is None or not self.mm_in_core:
+            return
+        group.devices.pop(self.label, None)
+        self.mm_in_core = False
+        try:
+            self.mm("unloadDevice", group.core.unloadDevice, self.label)
+        finally:
+            core_groups().release(group)
+
+    def busy(self) -> bool:
+        if not self.mm_in_core:
+            return False
+        return bool(self.mm("deviceBusy", self.core.deviceBusy, self.label))
+
+    # -- properties --------------------------------------------------------------------------
+    def _kind_for(self, name: str, mm_kind: int, current: str, allowed: tuple[str, ...]) -> type:
+        kind = _KINDS.get(mm_kind, str)
+        if kind is not str:
+            try:
+                for text in (*allowed, *((current,) if current != "" else ())):
+                    _typed(kind, text)
+            except ValueError:
+                kind = str
+            if kind is float and allowed:
+                kind = str  # MM compares allowed values as strings: keep them exact
+        self._mm_kinds[name] = kind
+        return kind
+
+    @staticmethod
+    def _constraints(kind: type, allowed: tuple[str, ...], limits: Any) -> dict[str, Any]:
+        spec: dict[str, Any] = {}
+        if allowed:
+            spec["allowed"] = tuple(_typed(kind, a) for a in allowed)
+        elif limits is not None and kind in (int, float) and limits[0] <= limits[1]:
+            spec["limits"] = (float(limits[0]), float(limits[1]))
+        return spec
+
+    def _preinit_setter(self, name: str) -> Callable[[Any], None]:
+        def setter(value: Any) -> None:
+            if self.mm_in_core:
+                self.mm(f"set {name}", self.core.setProperty, self.label, name, _text(value))
+
+        return setter
+
+    def mm_map_properties(self) -> None:
+        """Add every post-init property MM shows (again after a change of what exists)."""
+        core, label = self.core, self.label
+        table = properties_of(self)
+        for name in self.mm("getDevicePropertyNames", core.getDevicePropertyNames, label):
+            if name in self._mm_kinds and table.spec(name).pre_init:
+                continue
+            mm_kind = int(core.getPropertyType(label, name))
+            allowed = tuple(core.getAllowedPropertyValues(label, name))
+            limits = None
+            if core.hasPropertyLimits(label, name):
+                limits = (core.getPropertyLowerLimit(label, name), core.getPropertyUpperLimit(label, name))
+            if name in table:  # declared by the SDK base (Exposure, Binning, Position, State, Label...)
+                kind = table.spec(name).kind
+                self._mm_kinds[name] = kind
+                constraints = self._constraints(kind, allowed, limits) if kind is not str or allowed else {}
+                if "allowed" in constraints:
+                    self.set_allowed(name, constraints["allowed"])
+                elif "limits" in constraints:
+                    self.set_limits(name, *constraints["limits"])
+                continue
+            kind = self._kind_for(name, mm_kind, core.getProperty(label, name), allowed)
+            read_only = bool(core.isPropertyReadOnly(label, name))
+            sequence_max = 0
+            if core.isPropertySequenceable(label, name):
+                sequence_max = int(core.getPropertySequenceMaxLength(label, name))
+            self.add_property(name, kind, getter=self._getter(name), setter=None if read_only else self._setter(name),
+                              read_only=read_only, sequence_max=sequence_max, name_check=False,
+                              **self._constraints(kind, allowed, limits))  # fmt: skip
+
+    def _getter(self, name: str) -> Callable[[], Any]:
+        def getter() -> Any:
+            return _typed(self._mm_kinds[name], self.mm(f"get {name}", self.core.getProperty, self.label, name))
+
+        return getter
+
+    def _setter(self, name: str) -> Callable[[Any], None]:
+        def setter(value: Any) -> None:
+            self.mm(f"set {name}", self.core.setProperty, self.label, name, _text(value))
+
+        return setter
+
+    def mm_get(self, name: str) -> str:
+        return str(self.mm(f"get {name}", self.core.getProperty, self.label, name))
+
+    def mm_set(self, name: str, value: Any) -> None:
+        self.mm(f"set {name}", self.core.setProperty, self.label, name, _text(value))
+
+    def mm_announced(self, name: str, value: Any) -> None:
+        """From the core's callback thread: MM announced a change; the kernel's cache keeps
+        the event to exactly one per real change (it drops the echo of our own set)."""
+        kind = self._mm_kinds.get(name)
+        if kind is None or name not in properties_of(self):
+            return
+        try:
+            typed = _typed(kind, value)
+        except (TypeError, ValueError):
+            return
+        self.notify(name, typed)

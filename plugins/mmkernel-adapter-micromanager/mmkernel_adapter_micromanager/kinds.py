@@ -1,0 +1,165 @@
+"""One SDK device class per Micro-Manager device type, each calling its pymmcore counterpart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mmkernel_sdk import AutoFocus, Generic, Hub, Shutter, SignalIO, Stage, StateDevice, XYStage
+
+from .camera import MMCamera
+from .device import MMDevice
+
+
+class MMStage(MMDevice, Stage):
+    """A C++ focus drive or single-axis stage."""
+
+    def set_position(self, um: float) -> None:
+        self.mm("setPosition", self.core.setPosition, self.label, float(um))
+
+    def get_position(self) -> float:
+        return float(self.mm("getPosition", self.core.getPosition, self.label))
+
+    def set_relative_position(self, d_um: float) -> None:
+        self.mm("setRelativePosition", self.core.setRelativePosition, self.label, float(d_um))
+
+    def home(self) -> None:
+        self.mm("home", self.core.home, self.label)
+
+    def stop(self) -> None:
+        self.mm("stop", self.core.stop, self.label)
+
+    def set_origin(self) -> None:
+        self.mm("setOrigin", self.core.setOrigin, self.label)
+
+
+class MMXYStage(MMDevice, XYStage):
+    """A C++ XY stage."""
+
+    def set_xy_position(self, x_um: float, y_um: float) -> None:
+        self.mm("setXYPosition", self.core.setXYPosition, self.label, float(x_um), float(y_um))
+
+    def get_xy_position(self) -> tuple[float, float]:
+        x, y = self.mm("getXYPosition", self.core.getXYPosition, self.label)
+        return (float(x), float(y))
+
+    def set_relative_xy_position(self, dx_um: float, dy_um: float) -> None:
+        self.mm("setRelativeXYPosition", self.core.setRelativeXYPosition, self.label, float(dx_um), float(dy_um))
+
+    def home(self) -> None:
+        self.mm("home", self.core.home, self.label)
+
+    def stop(self) -> None:
+        self.mm("stop", self.core.stop, self.label)
+
+
+class MMState(MMDevice, StateDevice):
+    """A C++ state device (wheel, turret, light path): MM's positions and labels."""
+
+    def initialize(self) -> None:
+        super().initialize()
+        self._mm_labels()
+
+    def _mm_labels(self) -> None:
+        labels = list(self.mm("getStateLabels", self.core.getStateLabels, self.label))
+        count = int(self.mm("getNumberOfStates", self.core.getNumberOfStates, self.label))
+        self.set_num_positions(max(count, 1))
+        for position, text in enumerate(labels[:count]):
+            StateDevice.define_label(self, position, text)
+
+    def set_state(self, position: int) -> None:
+        self.mm("setState", self.core.setState, self.label, int(position))
+
+    def get_state(self) -> int:
+        return int(self.mm("getState", self.core.getState, self.label))
+
+    def define_label(self, position: int, label: str) -> None:
+        self.mm("defineStateLabel", self.core.defineStateLabel, self.label, int(position), str(label))
+        self._mm_labels()
+
+
+class MMShutter(MMDevice, Shutter):
+    """A C++ shutter."""
+
+    def set_open(self, open: bool) -> None:  # noqa: A002
+        self.mm("setShutterOpen", self.core.setShutterOpen, self.label, bool(open))
+
+    def is_open(self) -> bool:
+        return bool(self.mm("getShutterOpen", self.core.getShutterOpen, self.label))
+
+
+class MMAutoFocus(MMDevice, AutoFocus):
+    """A C++ autofocus device."""
+
+    def full_focus(self) -> None:
+        self.mm("fullFocus", self._current().fullFocus)
+
+    def incremental_focus(self) -> None:
+        self.mm("incrementalFocus", self._current().incrementalFocus)
+
+    def set_continuous_focusing(self, on: bool) -> None:
+        self.mm("enableContinuousFocus", self._current().enableContinuousFocus, bool(on))
+
+    def is_continuous_focus_enabled(self) -> bool:
+        return bool(self.mm("isContinuousFocusEnabled", self._current().isContinuousFocusEnabled))
+
+    def is_continuous_focus_locked(self) -> bool:
+        return bool(self.mm("isContinuousFocusLocked", self._current().isContinuousFocusLocked))
+
+    def get_offset(self) -> float:
+        return float(self.mm("getAutoFocusOffset", self._current().getAutoFocusOffset))
+
+    def set_offset(self, offset: float) -> None:
+        self.mm("setAutoFocusOffset", self._current().setAutoFocusOffset, float(offset))
+
+    def focus_score(self) -> float:
+        return float(self.mm("getCurrentFocusScore", self._current().getCurrentFocusScore))
+
+    def _current(self) -> Any:
+        """MMCore's autofocus calls act on the core's current autofocus device: make it this one
+        (safe: every call on this core runs on this runner)."""
+        self.mm("setAutoFocusDevice", self.core.setAutoFocusDevice, self.label)
+        return self.core
+
+
+class MMSignalIO(MMDevice, SignalIO):
+    """A C++ DA/SignalIO device."""
+
+    def set_signal(self, volts: float) -> None:
+        self.mm_set("Voltage", float(volts))
+
+    def get_signal(self) -> float:
+        return float(self.mm_get("Voltage"))
+
+
+class MMHub(MMDevice, Hub):
+    """A C++ hub: its installed peripherals are what MM detects."""
+
+    def detect_installed_devices(self) -> list[str]:
+        return list(self.mm("getInstalledDevices", self.core.getInstalledDevices, self.label))
+
+
+class MMGeneric(MMDevice, Generic):
+    """A C++ device the SDK has no type for (Galvo, SLM, Magnifier, pumps, image processors,
+    generic): its properties work; its type-specific calls are not mapped."""
+
+
+CLASSES: dict[str, type[MMDevice]] = {
+    "Camera": MMCamera,
+    "Stage": MMStage,
+    "XYStage": MMXYStage,
+    "State": MMState,
+    "Shutter": MMShutter,
+    "AutoFocus": MMAutoFocus,
+    "SignalIO": MMSignalIO,
+    "Hub": MMHub,
+    "Generic": MMGeneric,
+}
+
+
+def device_class(module: str, name: str, mm_type: str) -> type[MMDevice]:
+    """The class of one C++ device: its type's class with the module and device name set."""
+    base = CLASSES.get(mm_type, MMGeneric)
+    note = "" if mm_type in CLASSES else f" (Micro-Manager type {mm_type}, loaded as Generic)"
+    attrs = {"mm_module": module, "mm_device": name, "mm_type": mm_type, "__doc__": f"{module}/{name}{note}",
+             "__module__": __name__}  # fmt: skip
+    return type(f"MM_{module}_{name}".replace(" ", "_").replace("-", "_"), (base,), attrs)

@@ -1,0 +1,340 @@
+"""A stand-in for pymmcore's CMMCore: the calls the bridge makes, answered as MMCore 12.5 does
+(its RuntimeError/ValueError texts, loose validation, callbacks on a foreign thread, one
+circular buffer per core), with DemoCamera's DCam, DStage, DWheel, DShutter and DHub.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+import numpy as np
+
+STRING, FLOAT, INTEGER = 1, 2, 3
+
+
+class Metadata:
+    """pymmcore.Metadata's reading side."""
+
+    def __init__(self) -> None:
+        self.tags: dict[str, str] = {}
+
+    def GetSingleTag(self, key: str) -> Any:
+        value = self.tags[key]
+        return type("Tag", (), {"GetValue": lambda _self: value})()
+
+
+class Prop:
+    def __init__(self, kind: int, value: str, allowed: tuple[str, ...] = (), limits: Any = None,
+                 read_only: bool = False, pre_init: bool = False) -> None:  # fmt: skip
+        self.kind, self.value, self.allowed, self.limits = kind, value, allowed, limits
+        self.read_only, self.pre_init = read_only, pre_init
+
+
+def _props(kind: str) -> dict[str, Prop]:
+    common = {"Name": Prop(STRING, kind, read_only=True), "Description": Prop(STRING, f"Demo {kind}", read_only=True),
+              "HubID": Prop(STRING, "", pre_init=False)}  # fmt: skip
+    extra: dict[str, dict[str, Prop]] = {
+        "DCam": {"Exposure": Prop(FLOAT, "10.0000", limits=(0.0, 10000.0)),
+                 "Binning": Prop(INTEGER, "1", allowed=("1", "2", "4", "8")),
+                 "PixelType": Prop(STRING, "8bit", allowed=("16bit", "8bit")),
+                 "Gain": Prop(INTEGER, "0", limits=(-5.0, 8.0)),
+                 "CameraName": Prop(STRING, "DemoCamera-MultiMode", read_only=True),
+                 "MaximumExposureMs": Prop(FLOAT, "10000.0000", pre_init=True)},
+        "DStage": {"Position": Prop(FLOAT, "0.0000")},
+        "DWheel": {"State": Prop(INTEGER, "0", limits=(0.0, 9.0)), "Label": Prop(STRING, "State-0")},
+        "DShutter": {"State": Prop(INTEGER, "0", allowed=("0", "1"))},
+        "DHub": {},
+    }  # fmt: skip
+    return {**common, **extra[kind]}
+
+
+TYPES = {"DCam": 2, "DStage": 5, "DWheel": 4, "DShutter": 3, "DHub": 15}
+
+
+class StandInCore:
+    """The CMMCore calls the bridge makes."""
+
+    Metadata = Metadata
+
+    def __init__(self) -> None:
+        self._devices: dict[str, tuple[str, str, dict[str, Prop]]] = {}
+        self._init: set[str] = set()
+        self._labels: dict[str, list[str]] = {}
+        self._callback: Any = None
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._camera = ""
+        self._image: np.ndarray | None = None
+        self._buffer: list[tuple[np.ndarray, dict[str, str]]] = []
+        self._seq: dict[str, Any] = {}
+        self.calls_by_thread: set[int] = set()
+        self.hang = threading.Event()  # set: snapImage blocks until cleared (a hung C++ call)
+        self.release = threading.Event()
+
+    # -- discovery / lifecycle ---------------------------------------------------------------
+    def setDeviceAdapterSearchPaths(self, paths: list[str]) -> None:
+        pass
+
+    def getDeviceAdapterNames(self) -> tuple[str, ...]:
+        return ("DemoCamera",)
+
+    def _module(self, module: str) -> None:
+        if module != "DemoCamera":
+            raise RuntimeError(f'Failed to load device adapter "{module}" from "libmmgr_dal_{module}.so.0"')
+
+    def getAvailableDevices(self, module: str) -> tuple[str, ...]:
+        self._module(module)
+        return tuple(TYPES)
+
+    def getAvailableDeviceDescriptions(self, module: str) -> tuple[str, ...]:
+        return tuple(f"Demo {n}" for n in self.getAvailableDevices(module))
+
+    def getAvailableDeviceTypes(self, module: str) -> tuple[int, ...]:
+        return tuple(TYPES[n] for n in self.getAvailableDevices(module))
+
+    def loadDevice(self, label: str, module: str, name: str) -> None:
+        self._touch()
+        self._module(module)
+        if label in self._devices:
+            raise ValueError(f'The specified device label "{label}" is already in use')
+        if name not in TYPES:
+            raise RuntimeError(f'Device adapter "{module}" failed to instantiate device "{name}"')
+        self._devices[label] = (module, name, _props(name))
+        self._labels[label] = [f"State-{i}" for i in range(10)]
+
+    def initializeDevice(self, label: str) -> None:
+        self._dev(label)
+        self._init.add(label)
+
+    def unloadDevice(self, label: str) -> None:
+        self._dev(label)
+        del self._devices[label]
+        self._init.discard(label)
+
+    def unloadAllDevices(self) -> None:
+        self._devices.clear()
+
+    def setParentLabel(self, label: str, hub: str) -> None:
+        self._dev(label)
+
+    def getDeviceDescription(self, label: str) -> str:
+        return self._dev(label)[2]["Description"].value
+
+    def registerCallback(self, callback: Any) -> None:
+        self._callback = callback
+        if callback is not None:
+            threading.Thread(target=self._deliver, name="standin-callbacks", daemon=True).start()
+        else:
+            self._queue.put(None)
+
+    def _deliver(self) -> None:
+        while (item := self._queue.get()) is not None:
+            method, args = item
+            if self._callback is not None:
+                getattr(self._callback, method)(*args)
+
+    def _announce(self, method: str, *args: Any) -> None:
+        self._queue.put((method, args))
+
+    def setAutoShutter(self, on: bool) -> None:
+        pass
+
+    def setCircularBufferMemoryFootprint(self, mb: int) -> None:
+        self._buffer.clear()
+
+    def deviceBusy(self, label: str) -> bool:
+        self._dev(label)
+        return False
+
+    # -- properties --------------------------------------------------------------------------
+    def _touch(self) -> None:
+        self.calls_by_thread.add(threading.get_ident())
+
+    def _dev(self, label: str) -> tuple[str, str, dict[str, Prop]]:
+        self._touch()
+        try:
+            return self._devices[label]
+        except KeyError:
+            raise RuntimeError(f'No device with label "{label}"') from None
+
+    def _prop(self, label: str, name: str) -> Prop:
+        props = self._dev(label)[2]
+        if name not in props or (
+            label not in self._init and not props[name].pre_init and name not in ("Name", "Description")
+        ):
+            raise RuntimeError(f'Error in device "{label}": Invalid property name encountered: {name} (2)')
+        return props[name]
+
+    def getDevicePropertyNames(self, label: str) -> tuple[str, ...]:
+        props = self._dev(label)[2]
+        return tuple(sorted(n for n, p in props.items() if label in self._init or p.pre_init))
+
+    def getPropertyType(self, label: str, name: str) -> int:
+        return self._prop(label, name).kind
+
+    def getProperty(self, label: str, name: str) -> str:
+        if name == "Position":
+            return f"{self._pos.get(label, 0.0):.4f}" if hasattr(self, "_pos") else "0.0000"
+        return self._prop(label, name).value
+
+    def setProperty(self, label: str, name: str, value: Any) -> None:
+        prop = self._prop(label, name)
+        text = "1" if value is True else "0" if value is False else str(value)
+        if prop.read_only:
+            return  # MMCore ignores it silently
+        if prop.allowed and text not in prop.allowed:
+            raise RuntimeError(f'Cannot set property "{name}" to "{text}"')
+        if prop.kind in (FLOAT, INTEGER):
+            try:
+                number = float(text)
+            except ValueError:
+                number = 0.0
+            if prop.limits and not prop.limits[0] <= number <= prop.limits[1]:
+                raise RuntimeError(f'Cannot set property "{name}" to "{text}"')
+            text = f"{number:.4f}" if prop.kind == FLOAT else str(int(number))
+        prop.value = text
+        if name == "Binning":  # DCam announces Binning, not Exposure or Gain
+            self._announce("onPropertyChanged", label, name, text)
+
+    def getAllowedPropertyValues(self, label: str, name: str) -> tuple[str, ...]:
+        return tuple(sorted(self._prop(label, name).allowed))
+
+    def hasPropertyLimits(self, label: str, name: str) -> bool:
+        return self._prop(label, name).limits is not None
+
+    def getPropertyLowerLimit(self, label: str, name: str) -> float:
+        return float((self._prop(label, name).limits or (0.0, 0.0))[0])
+
+    def getPropertyUpperLimit(self, label: str, name: str) -> float:
+        return float((self._prop(label, name).limits or (0.0, 0.0))[1])
+
+    def isPropertyReadOnly(self, label: str, name: str) -> bool:
+        return self._prop(label, name).read_only
+
+    def isPropertyPreInit(self, label: str, name: str) -> bool:
+        return self._prop(label, name).pre_init
+
+    def isPropertySequenceable(self, label: str, name: str) -> bool:
+        return False
+
+    def getPropertySequenceMaxLength(self, label: str, name: str) -> int:
+        raise RuntimeError(f'Property "{name}" of device "{label}" is not sequenceable (38)')
+
+    # -- stage, state, shutter ---------------------------------------------------------------
+    def _typed(self, label: str, kind: int) -> None:
+        if TYPES[self._dev(label)[1]] != kind:
+            raise RuntimeError(f'Device "{label}" is of the wrong type for the requested operation')
+
+    def setPosition(self, label: str, z: float) -> None:
+        self._typed(label, 5)
+        self._pos = getattr(self, "_pos", {})
+        self._pos[label] = float(z)
+        self._announce("onStagePositionChanged", label, float(z))
+
+    def getPosition(self, label: str) -> float:
+        self._typed(label, 5)
+        return getattr(self, "_pos", {}).get(label, 0.0)
+
+    def setState(self, label: str, state: int) -> None:
+        self.setProperty(label, "State", state)
+        self._prop(label, "Label").value = self._labels[label][int(state)]
+
+    def getState(self, label: str) -> int:
+        return int(self.getProperty(label, "State"))
+
+    def getNumberOfStates(self, label: str) -> int:
+        self._typed(label, 4)
+        return 10
+
+    def getStateLabels(self, label: str) -> tuple[str, ...]:
+        self._typed(label, 4)
+        return tuple(self._labels[label])
+
+    def defineStateLabel(self, label: str, state: int, text: str) -> None:
+        self._typed(label, 4)
+        self._labels[label][state] = text
+
+    def setShutterOpen(self, label: str, is_open: bool) -> None:
+        self._typed(label, 3)
+        self._prop(label, "State").value = "1" if is_open else "0"
+        self._announce("onShutterOpenChanged", label, bool(is_open))
+
+    def getShutterOpen(self, label: str) -> bool:
+        self._typed(label, 3)
+        return self._prop(label, "State").value == "1"
+
+    # -- camera ------------------------------------------------------------------------------
+    def setCameraDevice(self, label: str) -> None:
+        self._typed(label, 2)
+        self._camera = label
+
+    def _shape(self) -> tuple[int, int]:
+        binning = int(self._prop(self._camera, "Binning").value)
+        return (512 // binning, 512 // binning)
+
+    def getImageHeight(self) -> int:
+        return self._shape()[0]
+
+    def getImageWidth(self) -> int:
+        return self._shape()[1]
+
+    def getBytesPerPixel(self) -> int:
+        return 2 if self._prop(self._camera, "PixelType").value == "16bit" else 1
+
+    def getNumberOfComponents(self) -> int:
+        return 1
+
+    def _frame(self, number: int) -> np.ndarray:
+        dtype = np.uint16 if self.getBytesPerPixel() == 2 else np.uint8
+        return np.full(self._shape(), number % 200 + 1, dtype=dtype)
+
+    def setExposure(self, label: str, ms: float) -> None:
+        self.setProperty(label, "Exposure", ms)
+        self._announce("onExposureChanged", label, float(ms))
+
+    def getExposure(self, label: str) -> float:
+        return float(self.getProperty(label, "Exposure"))
+
+    def snapImage(self) -> None:
+        self._touch()
+        if self.hang.is_set():  # a blocked C++ call: it returns when the test releases it
+            self.release.wait()
+        self._image = self._frame(1)
+
+    def getImage(self) -> np.ndarray:
+        if self._image is None:
+            raise RuntimeError("Camera image buffer read failed.")
+        return self._image.copy()
+
+    def startSequenceAcquisition(self, label: str, count: int, interval: float, stop_on_overflow: bool) -> None:
+        self.setCameraDevice(label)
+        self._buffer.clear()
+        self._seq = {"label": label, "left": count}
+        for number in range(count):  # the sequence thread's frames, all at once
+            md = {"ElapsedTime-ms": f"{number * 1.0:.2f}", "ImageNumber": str(number), "Binning": "1",
+                  "ROI-X-start": "0", "ROI-Y-start": "0", "Camera": label}  # fmt: skip
+            self._buffer.append((self._frame(number), md))
+        self._seq["left"] = 0
+
+    def startContinuousSequenceAcquisition(self, interval: float) -> None:
+        self.startSequenceAcquisition(self._camera, 1000, interval, False)
+
+    def stopSequenceAcquisition(self, label: str) -> None:
+        self._seq = {}
+
+    def isSequenceRunning(self, label: str) -> bool:
+        return bool(self._seq) and self._seq.get("left", 0) > 0
+
+    def getRemainingImageCount(self) -> int:
+        return len(self._buffer)
+
+    def isBufferOverflowed(self) -> bool:
+        return False
+
+    def popNextImageMD(self, md: Metadata) -> np.ndarray:
+        if not self._buffer:
+            raise IndexError("Circular buffer is empty.")
+        image, tags = self._buffer.pop(0)
+        md.tags = dict(tags)
+        return image

@@ -1,0 +1,82 @@
+"""Micro-Manager's own MMConfig_demo.cfg through the real C++ DemoCamera and Utilities: with
+mm: names, and unchanged with MMKERNEL_MM_PREFER; snaps, a 100-frame stream, a file MMCore loads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mmkernel_core import Kernel
+
+from .conftest import DATA
+
+DEMO = DATA / "MMConfig_demo.cfg"
+LABELS = ["Autofocus", "Camera", "DHub", "Dichroic", "Emission", "Excitation", "LED", "LED Shutter", "Objective",
+          "Path", "White Light Shutter", "XY", "Z"]  # fmt: skip
+
+
+@pytest.fixture
+def mm_named(real: str, tmp_path: Path) -> Path:
+    """The demo file with every module written as mm:<Module>."""
+    text = re.sub(r"^Device,([^,]+),(DemoCamera|Utilities),", r"Device,\1,mm:\2,", DEMO.read_text(), flags=re.M)
+    path = tmp_path / "MMConfig_demo_mm.cfg"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def k() -> Iterator[Kernel]:
+    with Kernel(timeout=20) as kernel:
+        yield kernel
+
+
+def _check_demo(k: Kernel) -> None:
+    assert k.devices() == [*LABELS, "Core"]
+    assert {k.device_info(label).adapter for label in LABELS} == {"mm:DemoCamera", "mm:Utilities"}
+    assert k.get_property("LED Shutter", "State Device") == "LED"  # the Startup preset
+    assert k.get_property("Objective", "Label") == "Nikon 10X S Fluor"
+    assert "Photon Conversion Factor" in k.property_names("Camera")  # MMCore's names
+    assert k.snap("Camera").shape == (512, 512)
+
+
+def test_the_demo_configuration_loads_through_mm_names(k: Kernel, mm_named: Path) -> None:
+    report = k.load_config(mm_named)
+    assert "13 devices loaded, 0 problem" in str(report)
+    _check_demo(k)
+    k.set_property("Camera", "Exposure", 0)
+    k.start_sequence("Camera", 100, overflow="block")  # frames are released as they are read
+    numbers = set()
+    for _ in range(100):
+        frame = k.pop_next("Camera")
+        numbers.add(frame.meta.metadata["ImageNumber"])
+        frame.release()
+    assert len(numbers) == 100
+
+
+def test_the_unchanged_demo_configuration_loads_with_prefer(
+    real: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MMKERNEL_MM_PREFER", "DemoCamera,Utilities")
+    with Kernel(timeout=20) as k:
+        k.load_config(DEMO)
+        _check_demo(k)
+        k.set_config("Channel", "FITC")
+        saved = tmp_path / "saved.cfg"
+        k.save_config(saved)
+    import pymmcore
+
+    core = pymmcore.CMMCore()
+    core.setDeviceAdapterSearchPaths([real])
+    plain = tmp_path / "plain.cfg"
+    lines = [line for line in saved.read_text().replace(",mm:", ",").splitlines() if ",MMCore," not in line]
+    plain.write_text("\n".join(lines) + "\n")  # the saved file names the chosen mm: adapters and the MMCore setting
+    core.loadSystemConfiguration(str(plain))
+    assert "LED Shutter" in core.getLoadedDevices()
+
+
+def test_plain_names_stay_with_the_python_adapters_without_prefer(k: Kernel, real: str) -> None:
+    k.load_device("Cam", "DemoCamera", "DCam")
+    assert k.device_info("Cam").adapter == "DemoCamera"
