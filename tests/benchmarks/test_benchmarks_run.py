@@ -35,6 +35,8 @@ def test_benchmark_runs_in_quick_mode_and_reports_figures(script: Path, tmp_path
         cwd=tmp_path,
     )
     assert done.returncode == 0, f"{script.name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    if not figures.exists() and done.stdout.startswith("skipped:"):  # needs hardware-like setup (real MM adapters)
+        pytest.skip(done.stdout.strip())
     rows = json.loads(figures.read_text())
     assert rows, f"{script.name} reported no figures"
     for row in rows:

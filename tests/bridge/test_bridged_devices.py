@@ -122,3 +122,25 @@ def test_every_call_on_a_core_comes_from_one_thread(k: Kernel, mm: str) -> None:
     k.snap("Cam")
     core = core_groups().group("main", []).core
     assert len(core.calls_by_thread) == 1
+
+
+def test_two_cameras_in_separate_cores_stream_at_once_at_their_own_sizes(k: Kernel) -> None:
+    from mmkernel_adapter_micromanager import core_groups
+
+    k.load_device("A", "mm:DemoCamera", "DCam")
+    k.load_device("B", "mm:DemoCamera", "DCam")
+    k.set_property("B", "MMCore", "second")  # the opt-out: its own core, so its own circular buffer
+    k.initialize("A")
+    k.initialize("B")
+    assert {"main", "second"} <= set(core_groups().names())
+    k.set_property("B", "Binning", 2)
+    for camera in ("A", "B"):
+        k.set_property(camera, "Exposure", 0)
+        k.start_sequence(camera, 20, overflow="block")  # frames are released as they are read
+    shapes = {"A": set(), "B": set()}
+    for _ in range(20):
+        for camera in ("A", "B"):
+            frame = k.pop_next(camera)
+            shapes[camera].add(frame.array.shape)
+            frame.release()
+    assert shapes == {"A": {(512, 512)}, "B": {(256, 256)}}

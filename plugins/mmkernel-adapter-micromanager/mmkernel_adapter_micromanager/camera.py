@@ -89,8 +89,8 @@ class MMCamera(MMDevice, Camera):
     def start_sequence(self, count: int | None, interval_ms: float) -> None:
         core = self._current()
         frame_bytes = int(core.getImageWidth()) * int(core.getImageHeight()) * int(core.getBytesPerPixel())
-        frames = int(os.environ.get(ENV_BUFFER_FRAMES, "16"))
-        mb = max(4, -(-frames * frame_bytes // 2**20))
+        frames = int(os.environ.get(ENV_BUFFER_FRAMES, "64"))
+        mb = min(max(16, -(-frames * frame_bytes // 2**20)), 512)
         if mb != self._buffer_mb:
             self.mm("setCircularBufferMemoryFootprint", core.setCircularBufferMemoryFootprint, mb)
             self._buffer_mb = mb
@@ -114,10 +114,17 @@ class MMCamera(MMDevice, Camera):
         spins = 0
         while not core.getRemainingImageCount():
             if not core.isSequenceRunning(self.label) and not core.getRemainingImageCount():
-                overflow = " (MMCore's circular buffer overflowed)" if core.isBufferOverflowed() else ""
+                overflow = (
+                    " (MMCore's circular buffer overflowed)"
+                    if core.isBufferOverflowed()
+                    else (
+                        "; frames MMCore's circular buffer overwrote before they were read are lost "
+                        f"(more room: {ENV_BUFFER_FRAMES})"
+                    )
+                )
                 raise DeviceError(self.label, "read_frame", f"device {self.label!r}: the sequence ended{overflow}")
             spins += 1  # yield at once, then back off towards the frame period (never a fixed sleep)
-            time.sleep(0 if spins < 50 else min(0.002, 0.00002 * spins))
+            time.sleep(0 if spins < 200 else min(0.0005, 0.000002 * spins))
         md = self._metadata()
         image = self.mm("popNextImageMD", core.popNextImageMD, md)
         self._put(out, image)
