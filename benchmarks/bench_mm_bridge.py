@@ -89,13 +89,14 @@ def main() -> None:
     os.environ["MMKERNEL_MM_ADAPTER_PATH"] = folder
     from mmkernel_core import Kernel
 
-    frames = 100 if opts.quick else 1000
+    frames = 300 if opts.quick else 2000
     figures = []
     with Kernel(timeout=60) as k:
         k.load_device("C", "mm:DemoCamera", "DCam")
         k.initialize("C")
         k.set_buffer_size("C", 256)
         for size in (512, 2048):
+            _bridge_stream(k, size, 30)  # warm: the first start allocates both buffers
             bridge, dropped = _bridge_stream(k, size, frames)
             bare = _bare_stream(folder, size, frames)
             print(f"{size}x{size}: bridge {bridge:.0f} fps ({dropped} dropped), bare pymmcore {bare:.0f} fps")
