@@ -11,10 +11,12 @@ import json
 import math
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from queue import SimpleQueue
 
 
 def percentiles_us(samples_ns: list[int]) -> tuple[float, float]:
@@ -47,6 +49,30 @@ def time_calls(fn: Callable[[], object], count: int, warmup: int = 500) -> list[
         fn()
         samples.append(clock() - start)
     return samples
+
+
+def bare_handoff(count: int) -> tuple[float, float]:
+    """p50 and p99 (us) of a bare thread hand-off (queue + lock ping-pong): this machine's wake-up
+    time now, the floor under any cross-thread call; it swings from minute to minute."""
+    requests: SimpleQueue = SimpleQueue()
+
+    def worker() -> None:
+        while (item := requests.get()) is not None:
+            item.release()
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+
+    def call() -> None:
+        done = threading.Lock()
+        done.acquire()
+        requests.put(done)
+        done.acquire()
+
+    try:
+        return percentiles_us(time_calls(call, count))
+    finally:
+        requests.put(None)
 
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:

@@ -15,13 +15,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from queue import SimpleQueue
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import Figure, options, report
+from _util import Figure, bare_handoff, options, report
 
 from mmkernel_core import Kernel, StreamEnded
 from mmkernel_core.testing import wait_until_resident
@@ -108,34 +107,12 @@ def first_frame_latency(kernel: Kernel, label: str) -> float:
     return time.perf_counter() - started
 
 
-def handoff_us(count: int = 2000) -> float:
-    """p50 of a bare thread hand-off now (queue + lock ping-pong): this machine's wake-up time,
-    which swings from minute to minute and moves every figure below with it."""
-    requests: SimpleQueue = SimpleQueue()
-
-    def worker() -> None:
-        while (item := requests.get()) is not None:
-            item.release()
-
-    thread = threading.Thread(target=worker, daemon=True)
-    thread.start()
-    samples = []
-    for _ in range(count):
-        done = threading.Lock()
-        done.acquire()
-        started = time.perf_counter_ns()
-        requests.put(done)
-        done.acquire()
-        samples.append(time.perf_counter_ns() - started)
-    requests.put(None)
-    return sorted(samples)[count // 2] / 1000
-
-
 def main() -> None:
     opts = options()
     quick = opts.quick
     figures = []
-    print(f"thread hand-off now: p50 {handoff_us():.1f} us (the machine's wake-up time; lower is a quieter machine)")
+    wake_us = bare_handoff(2000)[0]
+    print(f"thread hand-off now: p50 {wake_us:.1f} us (the machine's wake-up time; lower is a quieter machine)")
     print(f"{'frame':>11} {'baseline f/s':>13} {'kernel f/s':>11} {'GB/s':>6} {'ratio':>6} {'dropped':>8}")
     for shape, frames in SIZES:
         frames = frames // 20 if quick else frames

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
 import time
 from pathlib import Path
-from queue import SimpleQueue
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _util import Figure, options, percentiles_us, report, time_calls
+from _util import Figure, bare_handoff, options, percentiles_us, report, time_calls
 
 from mmkernel_core import Kernel
 from mmkernel_sdk import Generic, prop
@@ -30,27 +28,6 @@ QUICK_COUNT = 2_000
 
 class Instant(Generic):
     Value = prop(int, default=1)
-
-
-def bare_handoff(count: int) -> tuple[float, float]:
-    requests: SimpleQueue = SimpleQueue()
-
-    def worker() -> None:
-        while (item := requests.get()) is not None:
-            item.release()
-
-    thread = threading.Thread(target=worker, daemon=True)
-    thread.start()
-
-    def call() -> None:
-        done = threading.Lock()
-        done.acquire()
-        requests.put(done)
-        done.acquire()
-
-    result = percentiles_us(time_calls(call, count))
-    requests.put(None)
-    return result
 
 
 def aio_samples(kernel: Kernel, count: int) -> list[int]:
