@@ -18,6 +18,7 @@ from .devices import AdapterRegistry, LoadedDevice, PluginFailure, Roles, StateC
 from .frames import SpareMemory
 from .recording import builtin
 from .runtime import CallbackHandler, Dispatcher, EventBus, KernelEvents, LogEntry, Mailbox, ThreadPool, check_timeout
+from .verbs._acquire import AcquireVerbs
 from .verbs._auto_shutter import ShutterHolds
 from .verbs._core_device import CoreDevice
 from .verbs._devices import DeviceVerbs
@@ -48,7 +49,7 @@ def default_buffer_mb() -> float:
     return float(os.environ.get("MMKERNEL_BUFFER_MB", str(DEFAULT_BUFFER_MB)))
 
 
-class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, FocusVerbs, WaitVerbs, RecordVerbs):
+class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, FocusVerbs, WaitVerbs, RecordVerbs, AcquireVerbs):
     """Load devices and operate them from any thread: blocking (`kernel.verb(...)`),
     futures (`kernel.submit.verb(...)`) or asyncio (`await kernel.aio.verb(...)`).
 

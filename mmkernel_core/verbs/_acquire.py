@@ -1,0 +1,25 @@
+"""Acquisition verb: `kernel.acquire(sequence, path)` runs a useq MDASequence in the kernel.
+The engine lives in mmkernel_core.acquisition; this verb only starts it (three faces)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..runtime import Request
+from ._faces import verb
+
+
+class AcquireVerbs:
+    @verb
+    def acquire(self, sequence: Any, path: Any = None) -> Request:
+        """Run `sequence` (a useq.MDASequence, its dict, JSON or a YAML/JSON file) and return
+        the running `Acquisition` (`progress`, `pause()`, `resume()`, `cancel()`, `wait()`).
+        `path`: a new OME-Zarr directory, or None to keep frames in memory."""
+        from ..acquisition import start_acquisition
+
+        request = Request("Core", "acquire")
+        try:
+            request.finish(start_acquisition(self, sequence, path))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller
+            request.finish(exception=error)
+        return request

@@ -1,0 +1,83 @@
+"""kernel.acquire runs a useq sequence on the demo devices and writes one valid NGFF 0.5 store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+useq = pytest.importorskip("useq")
+yaozarrs = pytest.importorskip("yaozarrs")
+zarr = pytest.importorskip("zarr")
+
+from mmkernel_core import Kernel  # noqa: E402
+from mmkernel_core.acquisition import open_acquisition  # noqa: E402
+
+CFG = Path(__file__).parents[2] / "plugins/mmkernel-adapter-demo/mmkernel_adapter_demo/MMConfig_demo.cfg"
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    with Kernel(timeout=10) as k:
+        k.load_config(CFG)
+        yield k
+
+
+def test_tcz_per_position_dataset_validates_and_reads_with_plain_zarr(kernel, tmp_path):
+    seq = useq.MDASequence(
+        stage_positions=[{"x": 0, "y": 0, "z": 1, "name": "A"}, {"x": 10, "y": 20, "z": 2, "name": "B"}],
+        channels=[{"config": "DAPI", "exposure": 1}, {"config": "FITC", "exposure": 2}],
+        z_plan={"range": 2, "step": 1},
+        time_plan={"interval": 0, "loops": 2},
+    )
+    out = tmp_path / "run.ome.zarr"
+    result = kernel.acquire(seq, out).wait(60)
+    assert result.reason == "completed" and result.frames == 2 * 2 * 2 * 3
+    yaozarrs.validate_zarr_store(str(out))
+    plain = zarr.open_group(str(out), mode="r")
+    assert plain["1"]["0"].shape[:3] == (2, 2, 3)
+    data = open_acquisition(out)
+    assert data.image(p="B")[1, 1, 2].shape == (512, 512)
+    assert np.any(data.image(p="A")[0, 0, 0])
+    assert len(data.frames) == 24 and data.frames[-1]["channel"] == "FITC"
+    assert useq.MDASequence.model_validate(data.sequence) == seq
+    labels = [c["label"] for c in plain["0"].attrs["ome"]["omero"]["channels"]]
+    assert labels == ["DAPI", "FITC"]
+
+
+def test_grid_plan_gives_one_image_per_tile(kernel, tmp_path):
+    seq = useq.MDASequence(stage_positions=[(0, 0)], grid_plan={"rows": 1, "columns": 2})
+    out = tmp_path / "grid.ome.zarr"
+    kernel.acquire(seq, out).wait(60)
+    data = open_acquisition(out)
+    assert len(data.series) == 2
+    xs = [f["x_um"] for f in data.frames]
+    assert xs[1] - xs[0] == pytest.approx(512 * kernel.pixel_size_um())
+
+
+def test_cancel_finalizes_the_dataset(kernel, tmp_path):
+    seq = useq.MDASequence(time_plan={"interval": 0.5, "loops": 50})
+    out = tmp_path / "cancel.ome.zarr"
+    acq = kernel.acquire(seq, out)
+    acq.cancel()
+    assert acq.wait(60).reason == "cancelled"
+    assert open_acquisition(out).finished == "cancelled"
+    yaozarrs.validate_zarr_store(str(out))
+
+
+def test_pause_holds_then_resume_completes(kernel):
+    seq = useq.MDASequence(time_plan={"interval": 0, "loops": 3})
+    acq = kernel.acquire(seq)
+    acq.pause()
+    assert acq.paused
+    acq.resume()
+    result = acq.wait(60)
+    assert result.reason == "completed" and len(acq.images) == 3
+
+
+def test_a_failing_event_is_named(kernel, tmp_path):
+    seq = useq.MDASequence(channels=["NoSuchPreset"])
+    with pytest.raises(Exception, match="event 0"):
+        kernel.acquire(seq, tmp_path / "bad.ome.zarr").wait(60)
+    assert open_acquisition(tmp_path / "bad.ome.zarr").finished == "failed"
