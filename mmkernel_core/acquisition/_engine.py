@@ -107,6 +107,10 @@ class Acquisition:
     def paused(self) -> bool:
         return not self._run.is_set()
 
+    def ended(self, timeout: float | None = 0.0) -> bool:
+        """True once the run has ended (waiting up to `timeout` s): for progress loops."""
+        return self._done.wait(timeout)
+
     def wait(self, timeout: float | None = None) -> AcquisitionResult:
         """Wait for the end and return the result (it raises the device's error if one failed)."""
         if not self._done.wait(timeout):

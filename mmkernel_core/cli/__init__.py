@@ -1,7 +1,7 @@
 """The `mmkernel` command line (typer): one module per group of commands, registered below.
 
 `_session` opens a kernel for a command (configuration, port map, errors printed verbatim);
-`_demo`, `_inspect` (adapters, devices, props, get, set), `_snap`, `_record`, `_simulate`,
+`_demo`, `_inspect` (adapters, devices, props, get, set), `_snap`, `_record`, `_acquire`, `_simulate`,
 `_names` are the commands. May import anything of mmkernel_core; it uses the public Kernel API
 and `kernel.internals`.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import typer
 
+from ._acquire import acquire
 from ._demo import demo
 from ._inspect import adapters, devices, get, props, set_
 from ._names import names
@@ -33,6 +34,7 @@ app.command(name="set")(command(set_))
 app.command()(command(snap))
 app.command()(command(record))
 app.command()(command(simulate))
+app.command()(command(acquire))
 app.command()(command(names))
 
 

@@ -1,0 +1,168 @@
+"""Per-event overhead of `kernel.acquire` vs pymmcore-plus's MDARunner, same process.
+
+500 events (5 positions x 4 channels x 25 z, exposure 0) on the demo devices through
+`kernel.acquire` (frames kept in memory) vs the same sequence through pymmcore-plus's own
+MDAEngine on UniMMCore with pure-Python devices of the same behaviour (output=None). Without
+pymmcore-plus (or useq-schema) it says why and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _util import Figure, median, options, report
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "plugins" / "mmkernel-adapter-demo" / "mmkernel_adapter_demo" / "MMConfig_demo.cfg"
+CHANNELS = ("DAPI", "FITC", "Cy5", "Rhodamine")
+
+
+def sequence(positions: int, planes: int) -> object:
+    import useq
+
+    return useq.MDASequence(
+        stage_positions=[(100.0 * i, 50.0 * i, 10.0) for i in range(positions)],
+        channels=[{"config": c} for c in CHANNELS],
+        z_plan={"range": planes - 1, "step": 1},
+        axis_order="tpcz",
+    )
+
+
+def kernel_ms_per_event(seq: object, reps: int) -> float:
+    from mmkernel_core import Kernel
+
+    with Kernel(timeout=10) as k:
+        k.load_config(DEMO)
+        k.set_property(k.roles.camera, "Exposure", 0.0)
+        times = []
+        for _ in range(reps + 1):  # the first is a warm-up
+            started = time.perf_counter()
+            acq = k.acquire(seq)
+            acq.wait(300)
+            times.append((time.perf_counter() - started) / acq.progress.events_total * 1e3)
+        return median(times[1:])
+
+
+def pymmcore_plus_ms_per_event(seq: object, reps: int) -> float:
+    import numpy as np
+    from pymmcore_plus.experimental.unicore import (
+        ShutterDevice,
+        SimpleCameraDevice,
+        StageDevice,
+        StateDevice,
+        UniMMCore,
+        XYStageDevice,
+    )
+    from pymmcore_plus.mda import MDAEngine
+
+    logging.getLogger("pymmcore-plus").setLevel(logging.WARNING)
+
+    class Cam(SimpleCameraDevice):
+        exp = 0.0
+
+        def get_exposure(self) -> float:
+            return self.exp
+
+        def set_exposure(self, e: float) -> None:
+            self.exp = e
+
+        def sensor_shape(self) -> tuple[int, int]:
+            return (512, 512)
+
+        def dtype(self) -> object:
+            return np.uint16
+
+        def snap(self, buf: np.ndarray) -> dict:
+            buf[:] = 7
+            return {}
+
+    class Z(StageDevice):
+        z = 0.0
+
+        def home(self) -> None: ...
+        def stop(self) -> None: ...
+        def set_origin(self) -> None: ...
+        def set_position_um(self, v: float) -> None:
+            self.z = v
+
+        def get_position_um(self) -> float:
+            return self.z
+
+    class XY(XYStageDevice):
+        xy = (0.0, 0.0)
+
+        def home(self) -> None: ...
+        def stop(self) -> None: ...
+        def set_origin_x(self) -> None: ...
+        def set_origin_y(self) -> None: ...
+        def set_position_um(self, x: float, y: float) -> None:
+            self.xy = (x, y)
+
+        def get_position_um(self) -> tuple[float, float]:
+            return self.xy
+
+    class Filter(StateDevice):
+        s = 0
+
+        def get_state(self) -> int:
+            return self.s
+
+        def set_state(self, p: int) -> None:
+            self.s = p
+
+    class Shutter(ShutterDevice):
+        o = False
+
+        def get_open(self) -> bool:
+            return self.o
+
+        def set_open(self, o: bool) -> None:
+            self.o = o
+
+    core = UniMMCore()
+    for label, dev in (("Camera", Cam()), ("Z", Z()), ("XY", XY()), ("Shutter", Shutter())):
+        core.loadPyDevice(label, dev)
+    core.loadPyDevice("Filter", Filter(dict(enumerate(CHANNELS))))
+    core.initializeAllDevices()
+    core.setShutterDevice("Shutter")
+    core.setCameraDevice("Camera")
+    core.setFocusDevice("Z")
+    core.setXYStageDevice("XY")
+    core.defineConfigGroup("Channel")
+    for name in CHANNELS:
+        core.defineConfig("Channel", name, "Filter", "Label", name)
+    core.setChannelGroup("Channel")
+    core.setExposure(0)
+    core.mda.set_engine(MDAEngine(core))
+    events = len(list(seq))
+    times = []
+    for _ in range(reps + 1):
+        started = time.perf_counter()
+        core.mda.run(seq, output=None)
+        times.append((time.perf_counter() - started) / events * 1e3)
+    return median(times[1:])
+
+
+def main() -> None:
+    opts = options()
+    try:
+        import pymmcore_plus  # noqa: F401
+        import useq  # noqa: F401
+    except ImportError as error:
+        print(f"skipped: per-event comparison needs pymmcore-plus and useq-schema ({error.name} is not installed)")
+        return
+    seq = sequence(5, 5 if opts.quick else 25)
+    reps = 2 if opts.quick else 7
+    ours = kernel_ms_per_event(seq, reps)
+    theirs = pymmcore_plus_ms_per_event(seq, reps)
+    events = len(list(seq))
+    name = f"acquire: ms per event, {events} events (p x c x z, exposure 0)"
+    report([Figure(name, ours, theirs, "ms", "<= 0.5", "pymmcore-plus MDARunner")], opts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""`mmkernel acquire` runs a sequence file to a valid dataset, and --dry-run lists the events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+useq = pytest.importorskip("useq")
+yaozarrs = pytest.importorskip("yaozarrs")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from mmkernel_core.acquisition import open_acquisition  # noqa: E402
+from mmkernel_core.cli import app  # noqa: E402
+
+CFG = Path(__file__).parents[2] / "plugins/mmkernel-adapter-demo/mmkernel_adapter_demo/MMConfig_demo.cfg"
+SEQ = "channels: [DAPI, FITC]\nz_plan: {range: 2, step: 1}\nstage_positions: [{x: 0, y: 0, z: 0, name: A}]\n"
+
+
+def test_acquire_writes_the_dataset_and_a_summary(tmp_path: Path) -> None:
+    seq = tmp_path / "seq.yaml"
+    seq.write_text(SEQ)
+    out = tmp_path / "out.ome.zarr"
+    result = CliRunner().invoke(app, ["acquire", "-c", str(CFG), str(seq), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "completed: 6 frames" in result.output
+    yaozarrs.validate_zarr_store(str(out))
+    assert open_acquisition(out).image(p="A").shape[:2] == (2, 3)
+
+
+def test_dry_run_lists_events_and_runs_nothing(tmp_path: Path) -> None:
+    seq = tmp_path / "seq.yaml"
+    seq.write_text(SEQ)
+    result = CliRunner().invoke(app, ["acquire", "-c", str(CFG), str(seq), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "6 events, software timing" in result.output
