@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-SPATIAL = ("t", "c", "z")
+STACK_AXES = ("t", "c", "z")  # the axes before y, x, in NGFF order
 _UNITS = {"t": ("time", "second"), "c": ("channel", None), "z": ("space", "micrometer")}
 
 
@@ -29,7 +29,7 @@ class DatasetWriter:
         self.path = Path(path)
         if self.path.exists():
             raise FileExistsError(f"acquire: the dataset path {str(self.path)!r} exists; choose a new path")
-        self.axes = [a for a in SPATIAL if sizes.get(a, 0) > 0]
+        self.axes = [a for a in STACK_AXES if sizes.get(a, 0) > 0]
         self.root = zarr.open_group(str(self.path), mode="w-", zarr_format=3)
         self.root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
         self.root.attrs["mmkernel"] = {"sequence": json.loads(sequence_json), "frames": []}

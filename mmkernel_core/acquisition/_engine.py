@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..runtime import new_thread
 from ._dataset import DatasetWriter
 
 
@@ -65,9 +66,9 @@ class Acquisition:
 
     def __init__(self, kernel: Any, sequence: Any, path: str | Path | None) -> None:
         self._kernel = kernel
-        self.sequence = as_sequence(sequence)
         self.path = Path(path) if path is not None else None
-        self._fill_grid_fov(kernel)
+        self._probe: Any = None  # one snap tells the frame format (grid steps, the dataset's arrays)
+        self.sequence = self._with_grid_fov(as_sequence(sequence))
         self.events = list(self.sequence)
         self.places = _places(self.events)  # (p, g) -> position index of the dataset
         self.progress = Progress(events_total=len(self.events))
@@ -77,15 +78,24 @@ class Acquisition:
         self._done = threading.Event()
         self._result: AcquisitionResult | None = None
         self.images: dict[tuple[Any, ...], Any] = {}  # path=None: frames kept in memory
-        self._thread = threading.Thread(target=self._main, name="mmkernel-acquire", daemon=True)
+        self._thread = new_thread(self._main, "mmkernel-acquire")
 
-    def _fill_grid_fov(self, kernel: Any) -> None:
-        """Grid plans step by the field of view: the camera frame through the pixel size."""
-        grid = self.sequence.grid_plan
-        if grid is not None and (grid.fov_width is None or grid.fov_height is None):
-            height, width = kernel.snap().shape[-2:]
-            px = kernel.pixel_size_um() or 1.0
-            grid.fov_width, grid.fov_height = width * px, height * px
+    def _frame(self) -> Any:
+        """A frame from the camera itself (snapped once): its shape and dtype."""
+        if self._probe is None:
+            self._probe = self._kernel.snap()
+        return self._probe
+
+    def _with_grid_fov(self, sequence: Any) -> Any:
+        """Grid plans step by the field of view: the camera frame through the pixel size. A
+        copy: the caller's sequence is theirs, unchanged."""
+        grid = sequence.grid_plan
+        if grid is None or (grid.fov_width is not None and grid.fov_height is not None):
+            return sequence
+        height, width = self._frame().shape[-2:]
+        px = self._kernel.pixel_size_um() or 1.0
+        fov = {"fov_width": grid.fov_width or width * px, "fov_height": grid.fov_height or height * px}
+        return sequence.model_copy(update={"grid_plan": grid.model_copy(update=fov)})
 
     def start(self) -> Acquisition:
         self._thread.start()
@@ -144,7 +154,7 @@ class Acquisition:
         if self.path is None:
             return None
         k = self._kernel
-        probe = k.snap()  # the frame format, from the camera itself
+        probe = self._frame()
         seq = self.sequence
         positions = [name for name, _ in self.places.values()]
         sizes = {a: seq.sizes.get(a, 0) for a in "tcz"}

@@ -23,7 +23,7 @@ def acquire(
     ] = False,
 ) -> None:
     """Run a multi-dimensional acquisition; Ctrl-C or SIGTERM stops it with the dataset finalized."""
-    from ..acquisition._engine import as_sequence
+    from ..acquisition import as_sequence
 
     try:
         seq = as_sequence(sequence)

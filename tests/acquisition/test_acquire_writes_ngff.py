@@ -54,6 +54,7 @@ def test_grid_plan_gives_one_image_per_tile(kernel, tmp_path):
     assert len(data.series) == 2
     xs = [f["x_um"] for f in data.frames]
     assert xs[1] - xs[0] == pytest.approx(512 * kernel.pixel_size_um())
+    assert seq.grid_plan.fov_width is None, "the caller's sequence is theirs: acquire works on a copy"
 
 
 def test_cancel_finalizes_the_dataset(kernel, tmp_path):
@@ -67,13 +68,16 @@ def test_cancel_finalizes_the_dataset(kernel, tmp_path):
 
 
 def test_pause_holds_then_resume_completes(kernel):
-    seq = useq.MDASequence(time_plan={"interval": 0, "loops": 3})
+    seq = useq.MDASequence(time_plan={"interval": 0.01, "loops": 200})  # at least 2 s of events
     acq = kernel.acquire(seq)
     acq.pause()
     assert acq.paused
+    held_at = acq.progress.events_done
+    assert not acq.ended(0.5), "a paused run does not go on to the end"  # an observation window
+    assert acq.progress.events_done <= held_at + 1  # at most the event in progress completed
     acq.resume()
     result = acq.wait(60)
-    assert result.reason == "completed" and len(acq.images) == 3
+    assert result.reason == "completed" and len(acq.images) == 200
 
 
 def test_a_failing_event_is_named(kernel, tmp_path):
