@@ -120,12 +120,12 @@ class Device:
     def _one_connection(self, method: str) -> Any:
         from .resources._resource import resources_of  # not the package: its port device is a Device
 
-        found = resources_of(type(self))
+        found = [r for r in resources_of(type(self)) if r.carries_commands]
         if len(found) != 1:
             kind = type(self)
             raise NotImplementedError(
                 f"adapter class {kind.__module__}.{kind.__qualname__}: command properties use {method}(), "
-                f"which needs exactly one resource (declare e.g. port = SerialPort(...)) or an override of "
+                f"which needs exactly one connection (declare e.g. port = SerialPort(...)) or an override of "
                 f"{method}(); it has {len(found)}"
             )
         return found[0].__get__(self)

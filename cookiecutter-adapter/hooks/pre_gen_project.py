@@ -15,6 +15,8 @@ ADAPTER = {{ cookiecutter.__adapter_name | jsonify }}
 CLASS = {{ cookiecutter.__class_name | jsonify }}
 DEVICE = {{ cookiecutter.__device | jsonify }}
 DEPENDENCY = {{ cookiecutter.__mmkernel_dependency | jsonify }}
+CONTROLLER = {{ cookiecutter.controller | jsonify }}
+TRANSPORT = {{ cookiecutter.transport | jsonify }}
 
 
 def is_mmkernel_requirement(text):
@@ -47,6 +49,10 @@ def problems():
         yield f"the adapter name {ADAPTER!r} must be letters, digits, '_', '.' or '-'"
     if not DEVICE:
         yield f"the instrument {INSTRUMENT!r} gives an empty device name"
+    if CONTROLLER not in ("no", "yes"):
+        yield f"the controller answer {CONTROLLER!r} must be yes or no"
+    elif CONTROLLER == "yes" and TRANSPORT == "none":
+        yield "a controller with several devices shares one wire: choose the serial or visa transport"
     if not is_mmkernel_requirement(DEPENDENCY):
         yield (
             f"pip cannot find MMKernel with {REQUIREMENT!r}: answer the absolute path of a checkout"

@@ -33,6 +33,7 @@ class Resource:
     """Base class of declared connections; subclasses make the per-device connection object."""
 
     attr = "?"
+    carries_commands = True  # ask()/tell() may use it; False for what is not a connection (Shared state)
 
     def properties(self) -> list[prop]:
         """The properties this resource adds to the device class."""
@@ -127,8 +128,10 @@ def wires_of(device: DeviceLike) -> list[str]:
 
 
 def iter_connections(device: DeviceLike) -> Iterator[Any]:
+    """The device's open connections (ports, instruments), not its shared state."""
     for resource in resources_of(type(device)):
-        yield resource.__get__(device)
+        if resource.carries_commands:
+            yield resource.__get__(device)
 
 
 def _close_quietly(resource: Resource, device: DeviceLike) -> None:

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 class Shared(Resource):
     """`state = Shared(factory)`: the instance `factory()` made for this device's controller."""
 
+    carries_commands = False  # not a connection: ask()/tell() still use the device's one port
+
     def __init__(self, factory: Callable[[], Any]) -> None:
         self.factory = factory
 

@@ -27,6 +27,7 @@ from ..resources import PortTarget, close_resources, open_resources
 
 log = logging.getLogger("mmkernel.calibration")
 
+
 class DirectHarness:
     def __init__(
         self, device: Device, label: str | None = None, data_dir: str | os.PathLike[str] | None = None

@@ -25,7 +25,15 @@ from typing import Any
 
 from .._device import Device
 from ..errors import PortTimeoutError
-from ..resources import SerialConnection, SerialPort, VisaInstrument, register_backend, resources_of, unregister_backend
+from ..resources import (
+    SerialConnection,
+    SerialPort,
+    VisaInstrument,
+    iter_connections,
+    register_backend,
+    resources_of,
+    unregister_backend,
+)
 from ._harness import DirectHarness
 from .sim import publish, unpublish
 
@@ -300,8 +308,7 @@ def _read_ahead_of(device: Device) -> Callable[[], bytes]:
     (a line reads whatever has arrived, so a reply's extra bytes wait there)."""
 
     def unread() -> bytes:
-        connections = (resource.__get__(device) for resource in resources_of(type(device)))
-        return b"".join(c.unread() for c in connections if isinstance(c, SerialConnection))
+        return b"".join(c.unread() for c in iter_connections(device) if isinstance(c, SerialConnection))
 
     return unread
 

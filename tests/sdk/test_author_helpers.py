@@ -1,5 +1,6 @@
 """Helpers adapter authors would otherwise write by hand: step conversion declared once for
-stages, channel families (one set of properties per channel), declared as PyMeasure's are."""
+stages, channel families (one set of properties per channel), declared as PyMeasure's are, and a
+query that asks once more when one reply is lost (serial and VISA alike)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from mmkernel_core import Kernel, PropertyError
+from mmkernel_core import DeviceError, Kernel, PropertyError
 from mmkernel_sdk import Channel, Generic, Stage, XYStage, channels, prop
-from mmkernel_sdk.resources import SerialPort
+from mmkernel_sdk.resources import SerialPort, VisaInstrument
 from mmkernel_sdk.testing import DirectHarness
-from mmkernel_sdk.testing.sim import LineSimulator, command, publish, unpublish
+from mmkernel_sdk.testing.sim import LineSimulator, command, publish, serve_tcp, unpublish
 
 
 @pytest.fixture
@@ -195,3 +196,96 @@ def test_channel_names_follow_the_pattern_given_and_clashes_are_refused() -> Non
         channels(Led, ["A"], name="LED {ch}")
     with pytest.raises(ValueError, match="distinct"):
         channels(Led, ["A", "A"])
+
+
+# -- one lost reply ------------------------------------------------------------------------------
+class MoverSim(LineSimulator):
+    """A stage controller: `M <um>` starts a move (answers OK), `BUSY?` answers 1 until it ends."""
+
+    read_terminator = write_terminator = "\r"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.moving = False
+
+    @command(r"M ([\d.]+)")
+    def move(self, _um: str) -> str:
+        self.moving = True
+        return "OK"
+
+    @command(r"BUSY\?")
+    def busy(self) -> str:
+        return "1" if self.moving else "0"
+
+
+class SerialMover(Stage):
+    """A stage whose busy poll survives one lost reply"""
+
+    port = SerialPort(terminator="\r", answer_timeout_ms=150)
+
+    def set_position(self, um: float) -> None:
+        self.port.query(f"M {um}")
+
+    def get_position(self) -> float:
+        return 0.0
+
+    def busy(self) -> bool:
+        return self.port.query("BUSY?", retries=1) == "1"
+
+
+class VisaMover(Stage):
+    """The same stage reached through VISA"""
+
+    visa = VisaInstrument(read_termination="\r", write_termination="\r", timeout_ms=150)
+
+    def set_position(self, um: float) -> None:
+        self.visa.query(f"M {um}")
+
+    def get_position(self) -> float:
+        return 0.0
+
+    def busy(self) -> bool:
+        return self.visa.query("BUSY?", retries=1) == "1"
+
+
+@pytest.fixture(params=["serial", "visa"])
+def mover(request: pytest.FixtureRequest, kernel: Kernel) -> Iterator[tuple[Kernel, MoverSim]]:
+    if request.param == "serial":
+        simulator = MoverSim()
+        url = publish(simulator)
+        kernel.load_device("Stage", SerialMover())
+        kernel.set_property("Stage", "Port", url)
+        kernel.initialize("Stage")
+        yield kernel, simulator
+        unpublish(url)
+        return
+    pytest.importorskip("pyvisa_py")
+    with serve_tcp(MoverSim) as server:
+        kernel.load_device("Stage", VisaMover())
+        kernel.set_property("Stage", "Resource", server.visa_resource)
+        kernel.set_property("Stage", "Backend", "@py")
+        kernel.initialize("Stage")
+        assert kernel.busy("Stage") is False  # answered: the server has made its simulator
+        (simulator,) = server.simulators
+        yield kernel, simulator
+        kernel.unload("Stage")
+
+
+def test_a_busy_poll_asks_again_when_one_reply_is_lost(mover: tuple[Kernel, MoverSim]) -> None:
+    kernel, simulator = mover
+    kernel.set_position("Stage", 5.0)
+    asked = simulator.received.count("BUSY?")
+    simulator.fail_next("silent")
+    assert kernel.busy("Stage") is True  # the second ask was answered
+    assert simulator.received.count("BUSY?") == asked + 2
+    simulator.moving = False
+    kernel.wait_for("Stage")  # the poll the kernel runs while someone waits uses it too
+    assert kernel.busy("Stage") is False
+
+
+def test_two_lost_replies_in_a_row_are_a_clear_timeout(mover: tuple[Kernel, MoverSim]) -> None:
+    kernel, simulator = mover
+    simulator.fail_next("silent", count=2)
+    with pytest.raises(DeviceError, match=r"device 'Stage'.*no reply.*within.*'BUSY\?'"):
+        kernel.busy("Stage")
+    assert kernel.busy("Stage") is False  # the line is usable again

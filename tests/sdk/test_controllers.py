@@ -222,3 +222,24 @@ def test_a_re_read_that_fails_is_logged_and_the_device_goes_on(fault: BaseExcept
         kernel.events.flush()
     failed = [e for e in entries if "unreadable after invalidate()" in e.message]
     assert len(failed) == 1 and failed[0].device == "Sensor" and repr(fault) in failed[0].message
+
+
+class ZReadout(Generic):
+    """A command property on a device that also shares its controller's state"""
+
+    port = SerialPort(terminator="\r")
+    controller = Shared(Axes)
+    Z = prop(float, query="P Z?")
+
+
+def test_command_properties_of_a_device_with_shared_state_use_its_one_port() -> None:
+    """Shared state is not a connection: ask() and tell() still find the device's one port."""
+    simulator = ThreeAxisSim()
+    simulator.at["Z"] = 12.5
+    url = publish(simulator)
+    with Kernel(timeout=5) as kernel:
+        kernel.load_device("Readout", ZReadout())
+        kernel.set_property("Readout", "Port", url)
+        kernel.initialize("Readout")
+        assert kernel.get_property("Readout", "Z") == 12.5
+    unpublish(url)

@@ -168,9 +168,7 @@ class Remembering(Generic):
         self.set_limits("Gain", 0, self.most)
 
 
-def test_a_protocol_test_of_a_device_with_a_memorized_property_leaves_no_folder_behind(
-    tmp_path, monkeypatch
-) -> None:
+def test_a_protocol_test_of_a_device_with_a_memorized_property_leaves_no_folder_behind(tmp_path, monkeypatch) -> None:
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))

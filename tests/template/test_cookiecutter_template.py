@@ -28,7 +28,11 @@ from tests.support.paths import ROOT
 TEMPLATE = ROOT / "cookiecutter-adapter"
 DEVICE_TYPES = ["StateDevice", "Stage", "XYStage", "Shutter", "Camera", "Generic"]
 TRANSPORTS = ["serial", "visa", "none"]
-COMBINATIONS = list(itertools.product(DEVICE_TYPES, TRANSPORTS))
+# (device type, transport, controller): every type on every transport, and controllers with a second device
+COMBINATIONS = [(d, t, "no") for d, t in itertools.product(DEVICE_TYPES, TRANSPORTS)] + [
+    ("StateDevice", "serial", "yes"),
+    ("Stage", "visa", "yes"),
+]
 BIN = Path(sys.executable).parent
 LONG_NAMES = [
     ("Thorlabs", "Motorized Filter Wheel"),  # a usual length
@@ -55,16 +59,19 @@ def generate(output: Path, **context: str) -> Path:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
-    """All 18 projects, installed (built as wheels) into one directory put on PYTHONPATH: the
+    """All 20 projects, installed (built as wheels) into one directory put on PYTHONPATH: the
     test environment itself stays clean."""
     output = tmp_path_factory.mktemp("generated")
     projects = [
-        generate(output, instrument=f"{device_type} {transport}", device_type=device_type, transport=transport)
-        for device_type, transport in COMBINATIONS
+        generate(output, instrument=name(d, t, c), device_type=d, transport=t, controller=c) for d, t, c in COMBINATIONS
     ]
     site = output / "site"
     install(projects, site)
     return projects, site
+
+
+def name(device_type: str, transport: str, controller: str) -> str:
+    return f"{device_type} {transport}" + (" controller" if controller == "yes" else "")
 
 
 def install(projects: list[Path], site: Path) -> None:
@@ -99,17 +106,20 @@ def environment(site: Path) -> dict[str, str]:
 
 def test_every_combination_is_generated_with_the_files_its_transport_needs(generated: tuple[list[Path], Path]) -> None:
     projects, _ = generated
-    for (device_type, transport), project in zip(COMBINATIONS, projects, strict=True):
+    for (device_type, transport, controller), project in zip(COMBINATIONS, projects, strict=True):
         package = project / project.name.replace("-", "_")
         files = {p.name for p in package.iterdir()} | {p.name for p in (project / "tests").iterdir()}
         assert {"device.py", "plugin.py", "example.cfg", "test_device.py"} <= files
-        assert ("simulator.py" in files) == ("test_protocol.py" in files) == (transport == "serial")
+        assert ("simulator.py" in files) == (transport == "serial")
+        assert ("test_protocol.py" in files) == (transport != "none")  # bytes on a wire, serial or VISA
         assert ("instrument.yaml" in files) == (transport == "visa")
         assert ("vendor_sdk.py" in files) == (transport == "none")
         assert (project / ".github" / "workflows" / "ci.yml").exists()
         readme = (project / "README.md").read_text()
         assert readme.index('python -m pip install -e ".[test]"') < readme.index("python -m pytest")
-        assert "class " in (package / "device.py").read_text() and device_type in (package / "device.py").read_text()
+        device = (package / "device.py").read_text()
+        assert "class " in device and device_type in device
+        assert ("Focus(Stage)" in device) == ("Shared(Controller)" in device) == (controller == "yes")
 
 
 def test_generated_projects_are_ruff_clean(generated: tuple[list[Path], Path]) -> None:
@@ -157,7 +167,9 @@ def test_cookiecutter_asks_only_what_it_cannot_derive() -> None:
     private variables: cookiecutter does not ask for them (docs/tutorial.md lists the questions)."""
     settings = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
     asked = [key for key in settings if not key.startswith("_")]
-    assert asked == ["vendor", "instrument", "author", "email", "device_type", "transport", "mmkernel_requirement"]
+    assert asked == [
+        "vendor", "instrument", "author", "email", "device_type", "transport", "controller", "mmkernel_requirement",
+    ]  # fmt: skip
     assert set(asked) <= set(settings["__prompts__"])
     tutorial = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
     assert "where MMKernel comes from" in tutorial
@@ -204,6 +216,7 @@ def test_the_mmkernel_answer_is_where_the_project_its_readme_and_its_ci_install_
         ({"mmkernel_requirement": "/home/ada/mm\nkernel"}, "contains a control character"),
         ({"vendor": "!!!", "instrument": "???"}, "(from the vendor and instrument)"),
         ({"instrument": "Filter\nWheel"}, "contains a control character"),
+        ({"controller": "yes", "transport": "none"}, "shares one wire: choose the serial or visa transport"),
     ],
 )
 def test_answers_that_cannot_work_are_refused_before_anything_is_written(
@@ -215,7 +228,7 @@ def test_answers_that_cannot_work_are_refused_before_anything_is_written(
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("index", range(len(COMBINATIONS)), ids=[f"{d}-{t}" for d, t in COMBINATIONS])
+@pytest.mark.parametrize("index", range(len(COMBINATIONS)), ids=[name(*c).replace(" ", "-") for c in COMBINATIONS])
 def test_each_generated_project_passes_its_own_tests(generated: tuple[list[Path], Path], index: int) -> None:
     projects, site = generated
     project = projects[index]
@@ -231,29 +244,36 @@ def test_the_kernel_discovers_every_generated_adapter(generated: tuple[list[Path
     script = (
         "import json; from mmkernel_core import Kernel\n"
         "k = Kernel()\n"
-        "print(json.dumps({'adapters': [a.name for a in k.adapters.adapters()],"
+        "print(json.dumps({'adapters': {a.name: list(a.devices) for a in k.adapters.adapters()},"
         " 'errors': [str(e) for e in k.plugin_errors()], 'examples': sorted(k.adapters.examples)}))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment(site))
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     assert found["errors"] == []
-    expected = {f"Acme{d}{t.capitalize()}" for d, t in COMBINATIONS}  # each word's first letter raised, no more
-    assert expected <= set(found["adapters"]), expected - set(found["adapters"])
-    assert {f"acme-{d.lower()}-{t}" for d, t in COMBINATIONS} <= set(found["examples"])
+    expected = {  # each word's first letter raised, no more
+        f"Acme{d}{t.capitalize()}{'Controller' if c == 'yes' else ''}": (
+            [name(d, t, c), f"{name(d, t, c)} Focus"] if c == "yes" else [name(d, t, c)]
+        )
+        for d, t, c in COMBINATIONS
+    }
+    assert {adapter: found["adapters"].get(adapter) for adapter in expected} == expected
+    assert {f"acme-{name(*c).lower().replace(' ', '-')}" for c in COMBINATIONS} <= set(found["examples"])
 
 
 def test_the_readme_command_for_the_example_configuration_runs_in_the_project_folder(
     generated: tuple[list[Path], Path],
 ) -> None:
     projects, site = generated
-    for project in projects[:: len(TRANSPORTS) + 1]:  # a few, of every transport
+    for project in [*projects[:: len(TRANSPORTS) + 1], *projects[-2:]]:  # a few, of every transport, controllers
         readme = (project / "README.md").read_text(encoding="utf-8")
         command = re.search(r"`(mmkernel devices -c \S+)`", readme)
         assert command is not None, readme
         done = subprocess.run([tool("mmkernel"), *command[1].split()[1:]], cwd=project, env=environment(site),
                               capture_output=True, text=True, timeout=120)  # fmt: skip
         assert done.returncode == 0 and " ok " in done.stdout, f"{project.name}: {done.stdout}{done.stderr}"
+        if project.name.endswith("-controller"):  # the second device of the controller is in the file, working
+            assert re.search(r"Focus\W.*\bStage\b.*\bok\b", done.stdout), done.stdout
 
 
 def test_cruft_update_carries_a_template_change_into_a_project(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 {%- set t = cookiecutter.transport -%}
 {%- set d = cookiecutter.device_type -%}
+{%- set c = cookiecutter.controller == "yes" -%}
 """{{ cookiecutter.__vendor_q }} {{ cookiecutter.__instrument_q }}: a {{ d }}{% if t == "serial" %} on a serial port{% elif t == "visa" %} reached through VISA{% else %} driven through its vendor's SDK{% endif %}.
 
 {% if t != "none" -%}
@@ -10,6 +11,10 @@ The vendor's SDK is stood in for by `vendor_sdk.py`: replace it with the real on
 inside `initialize()`, never at module level, so listing adapters stays fast).
 {%- endif %}
 The kernel runs every method on this device's own thread, one at a time: no locks needed.
+{%- if c %}
+The controller also drives a focus: `{{ cookiecutter.__class_name }}Focus` is a second device on the same wire,
+so both run on one thread, and `Controller` is the state they share.
+{%- endif %}
 """
 
 from __future__ import annotations
@@ -19,19 +24,29 @@ from typing import Any
 {%- endif %}
 
 {% if d == "Camera" %}import numpy as np
-{% endif %}from mmkernel_sdk import {{ d }}, prop
+{% endif %}from mmkernel_sdk import {% if c and d != "Stage" %}{{ [d, "Stage"] | sort | join(", ") }}, prop{% else %}{{ d }}, prop{% endif %}
 {%- if t != "none" %}
 from mmkernel_sdk.errors import ReplyError
 {%- endif %}
 {%- if t == "serial" %}
-from mmkernel_sdk.resources import SerialPort
+from mmkernel_sdk.resources import SerialPort{% if c %}, Shared{% endif %}
 {%- elif t == "visa" %}
-from mmkernel_sdk.resources import VisaInstrument
+from mmkernel_sdk.resources import {% if c %}Shared, {% endif %}VisaInstrument
 {%- endif %}
 
 {%- if t != "none" %}
 
 MAKER = "{{ cookiecutter.__wire_vendor }}"  # how the instrument names its maker when asked *IDN?
+{%- endif %}
+{%- if c %}
+
+
+class Controller:
+    """What the controller's devices share: one object for every device on its wire, made
+    before the first of them initializes (they run on one thread: no lock)."""
+
+    def __init__(self) -> None:
+        self.homed = False  # HOME ran: every axis is at its reference
 {%- endif %}
 
 
@@ -53,6 +68,9 @@ class {{ cookiecutter.__class_name }}({{ d }}):
 {%- endif %}
 {%- if t != "none" %}
     Identity = prop(str, query="*IDN?", doc="What the instrument says it is.")
+{%- endif %}
+{%- if c %}
+    controller = Shared(Controller)
 {%- endif %}
 {%- if d == "Generic" %}
 {%- if t != "none" %}
@@ -121,7 +139,7 @@ class {{ cookiecutter.__class_name }}({{ d }}):
 {%- if t == "none" %}
         return bool(self._sdk.is_moving())
 {%- else %}
-        return self.ask("BUSY?") == "1"
+        return self.{{ "port" if t == "serial" else "visa" }}.query("BUSY?", retries=1) == "1"  # asked again if lost
 {%- endif %}
 {%- elif d == "Stage" %}
     def set_position(self, um: float) -> None:
@@ -142,7 +160,7 @@ class {{ cookiecutter.__class_name }}({{ d }}):
 {%- if t == "none" %}
         return bool(self._sdk.is_moving())
 {%- else %}
-        return self.ask("BUSY?") == "1"
+        return self.{{ "port" if t == "serial" else "visa" }}.query("BUSY?", retries=1) == "1"  # asked again if lost
 {%- endif %}
 {%- elif d == "XYStage" %}
     def set_xy_position(self, x_um: float, y_um: float) -> None:
@@ -165,7 +183,7 @@ class {{ cookiecutter.__class_name }}({{ d }}):
 {%- if t == "none" %}
         return bool(self._sdk.is_moving())
 {%- else %}
-        return self.ask("BUSY?") == "1"
+        return self.{{ "port" if t == "serial" else "visa" }}.query("BUSY?", retries=1) == "1"  # asked again if lost
 {%- endif %}
 {%- elif d == "Shutter" %}
     def set_open(self, open: bool) -> None:
@@ -218,4 +236,44 @@ class {{ cookiecutter.__class_name }}({{ d }}):
     @Intensity.setter
     def Intensity(self, value: float) -> None:
         self._sdk.set_intensity(value)
+{%- endif %}
+{%- if c %}
+
+
+class {{ cookiecutter.__class_name }}Focus(Stage):
+    """{{ cookiecutter.__vendor_q }} {{ cookiecutter.__instrument_q }}: the controller's focus drive"""
+
+    busy_poll_s = 0.02
+{%- if t == "serial" %}
+    port = SerialPort(baudrate=9600, terminator="\r", answer_timeout_ms=500)  # the same port: one wire
+{%- else %}
+    visa = VisaInstrument(read_termination="\n", write_termination="\n", timeout_ms=2000)  # the same instrument
+{%- endif %}
+    controller = Shared(Controller)
+
+    def initialize(self) -> None:
+        self.set_limits("Position", -5000.0, 5000.0)  # the travel, in um
+
+    def tell(self, command: str) -> None:
+        reply = self.ask(command)
+        if reply != "OK":
+            raise ReplyError(self.label, command, f"the instrument refused {command!r}: {reply!r}")
+
+    def set_position(self, um: float) -> None:
+        self.tell(f"F {um:.3f}")
+
+    def get_position(self) -> float:
+        return float(self.ask("F?"))
+
+    def busy(self) -> bool:
+        return self.{{ "port" if t == "serial" else "visa" }}.query("BUSY?", retries=1) == "1"
+
+    def home(self) -> None:
+        """The controller's HOME resets every device on it: the kernel must re-read them all."""
+        self.expect_duration(30)  # a homing run is long, not slow
+        self.tell("HOME")
+        self.controller.homed = True
+        self.invalidate("Position")
+        for other in self.siblings():  # the other devices on this wire
+            other.invalidate()  # every property: the kernel re-reads them, its cache and events follow
 {%- endif %}

@@ -10,6 +10,9 @@ ADAPTER = "{{ cookiecutter.__adapter_name }}"
 DEVICE = {{ cookiecutter.__device_py }}
 DEVICE_TYPE = "{{ 'State' if cookiecutter.device_type == 'StateDevice' else cookiecutter.device_type }}"
 VENDOR = {{ cookiecutter.__vendor_py }}
+{%- if cookiecutter.controller == "yes" %}
+FOCUS = f"{DEVICE} Focus"  # the controller's second device, on the same wire
+{%- endif %}
 
 
 @hookimpl
@@ -20,7 +23,17 @@ def mmkernel_adapters() -> list[AdapterSpec]:
         {{ cookiecutter.__description_py }},
         "{{ cookiecutter.__package }}.device:{{ cookiecutter.__class_name }}",
     )
+{%- if cookiecutter.controller == "yes" %}
+    focus = DeviceSpec(
+        FOCUS,
+        "Stage",
+        "The controller's focus drive",
+        "{{ cookiecutter.__package }}.device:{{ cookiecutter.__class_name }}Focus",
+    )
+    return [AdapterSpec(ADAPTER, f"{VENDOR} devices", [device, focus])]
+{%- else %}
     return [AdapterSpec(ADAPTER, f"{VENDOR} devices", [device])]
+{%- endif %}
 
 
 @hookimpl

@@ -1,4 +1,22 @@
 {%- set d = cookiecutter.device_type -%}
+{%- macro power_on() %}
+{%- if d == "StateDevice" %}
+        self.position = 1
+{%- elif d == "Stage" %}
+        self.z = 0.0
+{%- elif d == "XYStage" %}
+        self.x = self.y = 0.0
+{%- elif d == "Shutter" %}
+        self.open = False
+{%- elif d == "Camera" %}
+        self.exposure = 10.0
+{%- else %}
+        self.intensity = 0.0
+{%- endif %}
+{%- if cookiecutter.controller == "yes" %}
+        self.focus = 0.0
+{%- endif %}
+{%- endmacro -%}
 """A simulated {{ cookiecutter.__vendor_q }} {{ cookiecutter.__instrument_q }}: its protocol, for tests
 and for trying the adapter without hardware. The kernel reaches it as the port
 `sim://{{ cookiecutter.__slug }}` (options after `?` go to the constructor:
@@ -23,19 +41,7 @@ class Simulator(LineSimulator):
         super().__init__()
         self.move_s = float(move_s)  # how long a move takes
         self.arrives = 0.0
-{%- if d == "StateDevice" %}
-        self.position = 1
-{%- elif d == "Stage" %}
-        self.z = 0.0
-{%- elif d == "XYStage" %}
-        self.x = self.y = 0.0
-{%- elif d == "Shutter" %}
-        self.open = False
-{%- elif d == "Camera" %}
-        self.exposure = 10.0
-{%- else %}
-        self.intensity = 0.0
-{%- endif %}
+{{- power_on() }}
 
     @command(r"\*IDN\?")
     def identify(self) -> str:
@@ -106,4 +112,21 @@ class Simulator(LineSimulator):
     @command(r"INT\?")
     def get_intensity(self) -> str:
         return f"{self.intensity:.1f}"
+{%- endif %}
+{%- if cookiecutter.controller == "yes" %}
+
+    @command(r"F " + NUMBER)
+    def move_focus(self, value: str) -> str:
+        self.focus = float(value)
+        return self._moving()
+
+    @command(r"F\?")
+    def where_focus(self) -> str:
+        return f"{self.focus:.3f}"
+
+    @command(r"HOME")
+    def home(self) -> str:
+        """The controller's reset: every device on it back to where it was switched on."""
+{{- power_on() }}
+        return self._moving()
 {%- endif %}
