@@ -251,6 +251,9 @@ class StandInCore:
         self._typed(label, 4)
         return tuple(self._labels[label])
 
+    def getStateLabel(self, label: str) -> str:
+        return self._labels[label][self.getState(label)]
+
     def defineStateLabel(self, label: str, state: int, text: str) -> None:
         self._typed(label, 4)
         self._labels[label][state] = text

@@ -72,6 +72,15 @@ def test_stage_state_and_shutter_calls_reach_the_cpp_device(k: Kernel) -> None:
     assert k.get_property(shutter, "State") == 1
 
 
+def test_a_label_defined_through_the_kernel_names_the_cpp_devices_position(k: Kernel) -> None:
+    wheel = _load(k, "W", "DWheel")
+    k.define_state_label(wheel, 2, "GFP")
+    k.set_state_label(wheel, "GFP")
+    assert k.get_state(wheel) == 2 and k.get_property(wheel, "Label") == "GFP"
+    assert k.internals.device_object(wheel).core.getStateLabel(wheel) == "GFP"  # the C++ side agrees
+    assert "GFP" in k.property_info(wheel, "Label").allowed
+
+
 def test_snap_lands_in_the_kernels_buffer_at_the_cameras_size(k: Kernel) -> None:
     cam = _load(k, "Cam", "DCam")
     assert k.snap(cam).shape == (512, 512)

@@ -77,7 +77,10 @@ class MMDevice(Device):
 
     # -- placement ---------------------------------------------------------------------------
     def core_name(self) -> str:
-        """The MMCore property if set, else the hub's core, else the default group."""
+        """The MMCore property if set, else the hub's core, else the default group (once in a
+        core, that core: the kernel asks for the device's wire often)."""
+        if self.mm_group is not None and self.mm_in_core:
+            return self.mm_group.name
         chosen = str(properties_of(self).get(CORE_PROPERTY) or "")
         if chosen:
             return chosen

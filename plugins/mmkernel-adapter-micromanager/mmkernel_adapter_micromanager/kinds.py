@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from mmkernel_sdk import AutoFocus, Generic, Hub, Shutter, SignalIO, Stage, StateDevice, XYStage
@@ -74,7 +75,7 @@ class MMState(MMDevice, StateDevice):
 
     def define_label(self, position: int, label: str) -> None:
         self.mm("defineStateLabel", self.core.defineStateLabel, self.label, int(position), str(label))
-        self._mm_labels()
+        StateDevice.define_label(self, position, label)  # what MM did; re-reading all labels made loads O(n^2)
 
 
 class MMShutter(MMDevice, Shutter):
@@ -156,8 +157,10 @@ CLASSES: dict[str, type[MMDevice]] = {
 }
 
 
+@cache
 def device_class(module: str, name: str, mm_type: str) -> type[MMDevice]:
-    """The class of one C++ device: its type's class with the module and device name set."""
+    """The class of one C++ device: its type's class with the module and device name set (made
+    once per process: every Kernel's plugin discovery asks for every device of every module)."""
     base = CLASSES.get(mm_type, MMGeneric)
     note = "" if mm_type in CLASSES else f" (Micro-Manager type {mm_type}, loaded as Generic)"
     attrs = {"mm_module": module, "mm_device": name, "mm_type": mm_type, "__doc__": f"{module}/{name}{note}",
