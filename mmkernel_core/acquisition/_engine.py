@@ -202,17 +202,22 @@ class Acquisition:
             self.progress.events_done = number + 1
 
     def _apply(self, event: Any, last: dict[str, Any], camera: str, focus: str, xy: str) -> None:
-        """Apply what changed: presets and exposure first, then XY and Z together, then wait."""
+        """Apply what changed: the preset, properties, exposure, XY and Z are all queued at once
+        (each on its device's runner, so they run in parallel), each changed device's wait is
+        queued right behind its change, and then this thread waits once for all of them."""
         k = self._kernel
+        sets, waits = [], []
         if event.channel is not None and last.get("channel") != (event.channel.group, event.channel.config):
-            k.set_config(event.channel.group, event.channel.config)
-            last["channel"] = (event.channel.group, event.channel.config)
+            group, preset = event.channel.group, event.channel.config
+            sets.append(k.submit.set_config(group, preset))
+            waits.append(k.submit.wait_for_config(group, preset))
+            last["channel"] = (group, preset)
         for prop in event.properties or ():
-            k.set_property(prop.device_name, prop.property_name, prop.property_value)
+            sets.append(k.submit.set_property(prop.device_name, prop.property_name, prop.property_value))
+            waits.append(k.submit.wait_for(prop.device_name))
         if event.exposure is not None and last.get("exposure") != event.exposure:
-            k.set_property(camera, "Exposure", event.exposure)
+            sets.append(k.submit.set_property(camera, "Exposure", event.exposure))
             last["exposure"] = event.exposure
-        moves = []
         if xy and (event.x_pos is not None or event.y_pos is not None):
             target = (event.x_pos, event.y_pos)
             if last.get("xy") != target:
@@ -220,15 +225,15 @@ class Acquisition:
                 if x is None or y is None:
                     cx, cy = k.get_xy_position(xy)
                     x, y = (cx if x is None else x), (cy if y is None else y)
-                moves.append(k.submit.set_xy_position(xy, x, y))
+                sets.append(k.submit.set_xy_position(xy, x, y))
+                waits.append(k.submit.wait_for(xy))
                 last["xy"] = target
         if focus and event.z_pos is not None and last.get("z") != event.z_pos:
-            moves.append(k.submit.set_position(focus, event.z_pos))
+            sets.append(k.submit.set_position(focus, event.z_pos))
+            waits.append(k.submit.wait_for(focus))
             last["z"] = event.z_pos
-        for move in moves:
-            move.result()
-        if moves:
-            k.wait_for_system()
+        for request in (*sets, *waits):  # a change's own error first, then a device that stayed busy
+            request.result()
 
 
 def start_acquisition(kernel: Any, sequence: Any, path: str | Path | None = None) -> Acquisition:

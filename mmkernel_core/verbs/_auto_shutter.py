@@ -49,8 +49,9 @@ class ShutterHolds:
         self._closing: dict[str, int] = {}  # closes the auto-shutter decided, not yet done
         self._unqueued: dict[str, int] = {}  # ... and not yet queued on the shutter's runner
 
-    def hold(self, shutter: str, is_open: Callable[[], bool], open_it: Callable[[], None]) -> Hold:
-        """Take a hold on `shutter`; the first holder opens it if it is closed."""
+    def hold(self, shutter: str, open_if_closed: Callable[[], bool]) -> Hold:
+        """Take a hold on `shutter`; the first holder opens it if it is closed
+        (`open_if_closed()` says whether it did)."""
         hold = Hold(shutter)
         with self._lock:
             holders = self._holds.setdefault(shutter, [])
@@ -59,12 +60,10 @@ class ShutterHolds:
             if not first:
                 return hold
             opening = self._opening[shutter] = threading.Event()
-            while self._unqueued.get(shutter):  # so `is_open` reads the shutter after that close
+            while self._unqueued.get(shutter):  # so `open_if_closed` reads the shutter after that close
                 self._changed.wait()
         try:
-            opened = not is_open()
-            if opened:
-                open_it()
+            opened = open_if_closed()
         except BaseException:
             if self._drop(hold):
                 self._close_done(hold.shutter, queued=False)  # nothing was opened: nothing to close

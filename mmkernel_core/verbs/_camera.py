@@ -75,14 +75,17 @@ class CameraVerbs(KernelBase):
         Verbs are called by their request functions: this also runs while the kernel closes."""
         verbs: Any = type(self)
 
-        def open_it() -> None:
+        def open_if_closed() -> bool:  # on the shutter's runner: the three steps cost one hand-off
+            if verbs.get_shutter_open.fn(self, shutter).result():
+                return False
             verbs.set_shutter_open.fn(self, shutter, True).result()
             verbs.wait_for.fn(self, shutter).result()
+            return True
 
-        def is_open() -> bool:
-            return bool(verbs.get_shutter_open.fn(self, shutter).result())
-
-        return self._shutter_holds.hold(shutter, is_open, open_it)
+        loaded = self._loaded(shutter)
+        return self._shutter_holds.hold(
+            shutter, lambda: bool(self._call(loaded, "auto-shutter open", open_if_closed).result())
+        )
 
     def _release_shutter(self, hold: Hold) -> None:
         closing = self._release_shutter_later(hold)
