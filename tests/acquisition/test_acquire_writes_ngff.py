@@ -85,3 +85,59 @@ def test_a_failing_event_is_named(kernel, tmp_path):
     with pytest.raises(Exception, match="event 0"):
         kernel.acquire(seq, tmp_path / "bad.ome.zarr").wait(60)
     assert open_acquisition(tmp_path / "bad.ome.zarr").finished == "failed"
+
+
+def test_each_frame_is_taken_after_the_events_stage_and_channel_have_settled():
+    from mmkernel_sdk import Camera, StateDevice
+    from mmkernel_sdk.testing import SimShutter, SimStage, SimXYStage
+
+    class SlowWheel(StateDevice):
+        num_positions = 4
+
+        def __init__(self) -> None:
+            self.arrive = 0.0
+
+        def set_state(self, position: int) -> None:
+            import time
+
+            self.position, self.arrive = position, time.monotonic() + 0.02
+
+        def get_state(self) -> int:
+            return getattr(self, "position", 0)
+
+        def busy(self) -> bool:
+            import time
+
+            return time.monotonic() < self.arrive
+
+    seen: list[tuple[float, int, bool]] = []
+
+    class Witness(Camera):
+        """Records, at each exposure, where the focus and the wheel are and whether either still moves."""
+
+        def frame_shape(self) -> tuple[int, int]:
+            return (8, 8)
+
+        def frame_dtype(self) -> np.dtype:
+            return np.dtype(np.uint16)
+
+        def read_frame(self, out: np.ndarray) -> None:
+            k = self.kernel
+            moving = k.busy("Z") or k.busy("Filter")
+            seen.append((k.get_position("Z"), k.get_state("Filter"), moving))
+            out[...] = 1
+
+    with Kernel(timeout=10) as k:
+        for label, device in (("Camera", Witness()), ("Z", SimStage(move_s=0.02)), ("XY", SimXYStage(move_s=0.02)),
+                              ("Shutter", SimShutter()), ("Filter", SlowWheel())):  # fmt: skip
+            k.load_device(label, device)
+        k.initialize_all()
+        for role, label in (("Camera", "Camera"), ("Focus", "Z"), ("XYStage", "XY"), ("Shutter", "Shutter")):
+            k.set_role(role, label)
+        for position, name in enumerate(("DAPI", "FITC")):
+            k.define_state_label("Filter", position, name)
+            k.define_config("Channel", name, "Filter", "Label", name)
+        seq = useq.MDASequence(channels=["DAPI", "FITC"], z_plan={"range": 2, "step": 1}, axis_order="tcz")
+        k.acquire(seq).wait(60)
+    expected = [(e.z_pos, 0 if e.channel.config == "DAPI" else 1, False) for e in seq]
+    assert seen == expected
