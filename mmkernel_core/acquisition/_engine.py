@@ -1,7 +1,8 @@
-"""Software-timed engine: for each useq event apply only what changed since the previous one
-(channel preset, exposure, XY and Z moved in parallel then waited for together), honour
-`min_start_time`, snap, and hand the frame to the dataset. It runs on its own thread, never
-on a kernel infrastructure thread, and uses only the kernel's public verbs."""
+"""Software-timed engine: for each useq event wait for its `min_start_time`, apply only what
+changed since the previous one (see `_steps`), run its autofocus or snap, and hand the frame
+to the dataset. It runs on its own thread, never on a kernel infrastructure thread, uses only
+the kernel's public verbs, and tells subscribers through the kernel's events (started, each
+event, each frame, paused, finished)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from ..runtime import new_thread
 from ._dataset import DatasetWriter
+from ._steps import EventSteps, is_autofocus, is_image
 
 
 def as_sequence(sequence: Any) -> Any:
@@ -40,8 +42,14 @@ class Progress:
     events_done: int = 0
     events_total: int = 0
     frames: int = 0
+    bytes: int = 0
     current: Any = None
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def mb_per_s(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.bytes / 1e6 / elapsed if elapsed > 0 else 0.0
 
     @property
     def time_left_s(self) -> float | None:
@@ -103,10 +111,14 @@ class Acquisition:
 
     def pause(self) -> None:
         """Hold before the next event (the current frame completes)."""
-        self._run.clear()
+        if self._run.is_set() and not self._done.is_set():
+            self._run.clear()
+            self._kernel.events.acquisition_paused.emit(self, True)
 
     def resume(self) -> None:
-        self._run.set()
+        if not self._run.is_set():
+            self._run.set()
+            self._kernel.events.acquisition_paused.emit(self, False)
 
     def cancel(self) -> None:
         """Stop before the next event; the dataset is finalized."""
@@ -137,18 +149,25 @@ class Acquisition:
     def _main(self) -> None:
         writer = None
         reason, error = "completed", None
+        steps = EventSteps(self._kernel)
+        self._kernel.events.acquisition_started.emit(self)
         try:
             writer = self._open_writer()
-            self._loop(writer)
+            self._loop(writer, steps)
             if self._cancel.is_set():
                 reason = "cancelled"
         except BaseException as exc:  # noqa: BLE001 - handed to wait()
             reason, error = "failed", exc
         finally:
+            try:
+                steps.close()
+            except BaseException as exc:  # noqa: BLE001 - a shutter left open is reported, the data kept
+                error = error or exc
             if writer is not None:
                 writer.finalize(reason)
             self._result = AcquisitionResult(reason, self.progress.frames, self.path, error)
             self._done.set()
+            self._kernel.events.acquisition_finished.emit(self, self._result)
 
     def _open_writer(self) -> DatasetWriter | None:
         if self.path is None:
@@ -157,7 +176,7 @@ class Acquisition:
         probe = self._frame()
         seq = self.sequence
         positions = [name for name, _ in self.places.values()]
-        sizes = {a: seq.sizes.get(a, 0) for a in "tcz"}
+        sizes = _sizes(self.events)
         px = k.pixel_size_um() or 1.0
         z_step = getattr(seq.z_plan, "step", None) or 1.0
         interval = getattr(seq.time_plan, "interval", None)
@@ -168,72 +187,46 @@ class Acquisition:
         return DatasetWriter(self.path, positions=positions, sizes=sizes, shape=probe.shape[-2:], dtype=probe.dtype,
                              channels=channels, scale=scale, sequence_json=text)  # fmt: skip
 
-    def _loop(self, writer: DatasetWriter | None) -> None:
+    def _loop(self, writer: DatasetWriter | None, steps: EventSteps) -> None:
         k = self._kernel
-        camera, focus, xy = k.roles.camera, k.roles.focus, k.roles.xy_stage
-        last: dict[str, Any] = {}
         t0 = time.monotonic()
         for number, event in enumerate(self.events):
             self._run.wait()
             if self._cancel.is_set():
                 return
             self.progress.current = event
+            k.events.acquisition_event_started.emit(self, event)
             try:
                 if event.reset_event_timer:
                     t0 = time.monotonic()
-                self._apply(event, last, camera, focus, xy)
-                if event.min_start_time:
+                if event.min_start_time:  # before the event's moves, as pymmcore-plus's runner waits
                     delay = t0 + event.min_start_time - time.monotonic()
                     if delay > 0 and self._cancel.wait(delay):
                         return
-                started = time.monotonic() - t0
-                image = k.snap()
+                steps.apply(event)
+                if is_autofocus(event):
+                    steps.autofocus(event)
+                elif is_image(event):
+                    started = time.monotonic() - t0
+                    image = steps.snap(event)
+                    self._store(writer, number, event, image, started, steps)
             except Exception as exc:
                 raise RuntimeError(f"acquire: event {number} {dict(event.index)} failed: {exc}") from exc
-            index = {str(a): int(v) for a, v in event.index.items()}
-            row = {"event": number, **index, "channel": event.channel.config if event.channel else None,
-                   "x_um": event.x_pos, "y_um": event.y_pos, "z_um": event.z_pos,
-                   "exposure_ms": last.get("exposure"), "time_s": started}  # fmt: skip
-            if writer is not None:
-                writer.write(self.places[(index.get("p", 0), index.get("g", 0))][1], index, image, row)
-            else:
-                self.images[tuple(index.get(a, 0) for a in "ptcz")] = image
-            self.progress.frames += 1
             self.progress.events_done = number + 1
 
-    def _apply(self, event: Any, last: dict[str, Any], camera: str, focus: str, xy: str) -> None:
-        """Apply what changed: the preset, properties, exposure, XY and Z are all queued at once
-        (each on its device's runner, so they run in parallel), each changed device's wait is
-        queued right behind its change, and then this thread waits once for all of them."""
-        k = self._kernel
-        sets, waits = [], []
-        if event.channel is not None and last.get("channel") != (event.channel.group, event.channel.config):
-            group, preset = event.channel.group, event.channel.config
-            sets.append(k.submit.set_config(group, preset))
-            waits.append(k.submit.wait_for_config(group, preset))
-            last["channel"] = (group, preset)
-        for prop in event.properties or ():
-            sets.append(k.submit.set_property(prop.device_name, prop.property_name, prop.property_value))
-            waits.append(k.submit.wait_for(prop.device_name))
-        if event.exposure is not None and last.get("exposure") != event.exposure:
-            sets.append(k.submit.set_property(camera, "Exposure", event.exposure))
-            last["exposure"] = event.exposure
-        if xy and (event.x_pos is not None or event.y_pos is not None):
-            target = (event.x_pos, event.y_pos)
-            if last.get("xy") != target:
-                x, y = target
-                if x is None or y is None:
-                    cx, cy = k.get_xy_position(xy)
-                    x, y = (cx if x is None else x), (cy if y is None else y)
-                sets.append(k.submit.set_xy_position(xy, x, y))
-                waits.append(k.submit.wait_for(xy))
-                last["xy"] = target
-        if focus and event.z_pos is not None and last.get("z") != event.z_pos:
-            sets.append(k.submit.set_position(focus, event.z_pos))
-            waits.append(k.submit.wait_for(focus))
-            last["z"] = event.z_pos
-        for request in (*sets, *waits):  # a change's own error first, then a device that stayed busy
-            request.result()
+    def _store(self, writer: DatasetWriter | None, number: int, event: Any, image: Any, started: float,
+               steps: EventSteps) -> None:  # fmt: skip
+        index = {str(a): int(v) for a, v in event.index.items()}
+        row = {"event": number, **index, "channel": event.channel.config if event.channel else None,
+               "x_um": event.x_pos, "y_um": event.y_pos, "z_um": steps.z_target(event), **steps.where(),
+               "exposure_ms": steps.last.get("exposure"), "time_s": started}  # fmt: skip
+        if writer is not None:
+            writer.write(self.places[(index.get("p", 0), index.get("g", 0))][1], index, image, row)
+        else:
+            self.images[tuple(index.get(a, 0) for a in "ptcz")] = image
+        self.progress.frames += 1
+        self.progress.bytes += image.nbytes
+        self._kernel.events.acquisition_frame_ready.emit(self, event, image, row)
 
 
 def start_acquisition(kernel: Any, sequence: Any, path: str | Path | None = None) -> Acquisition:
@@ -252,3 +245,15 @@ def _places(events: Iterable[Any]) -> dict[tuple[int, int], tuple[str, int]]:
                 name = f"{name}_g{key[1]}"
             places[key] = (name, len(places))
     return places
+
+
+def _sizes(events: Iterable[Any]) -> dict[str, int]:
+    """How many t, c and z planes the dataset needs: the largest index any image event uses
+    (a position's own sub-sequence may have more planes than the main sequence)."""
+    sizes = dict.fromkeys("tcz", 0)
+    for event in events:
+        if is_image(event):
+            for axis in "tcz":
+                if axis in event.index:
+                    sizes[axis] = max(sizes[axis], int(event.index[axis]) + 1)
+    return sizes

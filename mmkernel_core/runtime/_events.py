@@ -109,6 +109,13 @@ class KernelEvents:
         self.config_set = Signal(bus, "config_set", "(group, preset)")
         self.config_group_changed = Signal(bus, "config_group_changed", "(group)")
         self.system_loaded = Signal(bus, "system_loaded", "()")
+        self.acquisition_started = Signal(bus, "acquisition_started", "(acquisition)")
+        self.acquisition_event_started = Signal(bus, "acquisition_event_started", "(acquisition, event)", fence=False)
+        self.acquisition_frame_ready = Signal(
+            bus, "acquisition_frame_ready", "(acquisition, event, image, row)", fence=False
+        )
+        self.acquisition_paused = Signal(bus, "acquisition_paused", "(acquisition, paused)")
+        self.acquisition_finished = Signal(bus, "acquisition_finished", "(acquisition, result)")
         self.log_record = Signal(bus, "log_record", "(entry: LogEntry)", fence=False)
         self.events_coalesced = Signal(bus, "events_coalesced", "(count)", fence=False)
         bus.coalesced = self.events_coalesced

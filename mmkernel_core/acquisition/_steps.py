@@ -1,0 +1,136 @@
+"""What one useq event does to the devices, remembering what the previous event did.
+
+`EventSteps` applies only what changed (channel preset, properties, exposure, XY, Z with the
+position's autofocus correction), queuing every change at once on its device's runner with
+that device's wait right behind it, so they run in parallel and the engine's thread waits
+once. It runs hardware-autofocus actions (the found correction is kept per position, as
+pymmcore-plus does), keeps the shutter open across events that ask for it, and snaps. Only
+the kernel's public verbs are used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+AUTOFOCUS = "hardware_autofocus"
+
+
+def is_image(event: Any) -> bool:
+    """True for events that take an image (useq's AcquireImage, or no action at all)."""
+    action = getattr(event, "action", None)
+    return action is None or getattr(action, "type", "acquire_image") == "acquire_image"
+
+
+def is_autofocus(event: Any) -> bool:
+    return getattr(getattr(event, "action", None), "type", None) == AUTOFOCUS
+
+
+class EventSteps:
+    """The device side of a run: `apply(event)`, `autofocus(event)`, `snap(event)`, `close()`."""
+
+    def __init__(self, kernel: Any) -> None:
+        self.kernel = kernel
+        roles = kernel.roles
+        self.camera, self.focus, self.xy = roles.camera, roles.focus, roles.xy_stage
+        self.last: dict[str, Any] = {}
+        self.z_correction: dict[Any, float] = {}  # position index -> what autofocus found
+        self._shutter_kept: str = ""  # the shutter a keep_shutter_open event left open
+
+    # -- moves and settings ---------------------------------------------------------------
+    def apply(self, event: Any) -> None:
+        """Apply what changed since the previous event and wait for the devices it changed."""
+        k, last = self.kernel, self.last
+        sets, waits = [], []
+        channel = event.channel
+        if channel is not None and last.get("channel") != (channel.group, channel.config):
+            sets.append(k.submit.set_config(channel.group, channel.config))
+            waits.append(k.submit.wait_for_config(channel.group, channel.config))
+            last["channel"] = (channel.group, channel.config)
+        for prop in event.properties or ():
+            sets.append(k.submit.set_property(prop.device_name, prop.property_name, prop.property_value))
+            waits.append(k.submit.wait_for(prop.device_name))
+        if event.exposure is not None and last.get("exposure") != event.exposure:
+            sets.append(k.submit.set_property(self.camera, "Exposure", event.exposure))
+            last["exposure"] = event.exposure
+        if self.xy and (event.x_pos is not None or event.y_pos is not None):
+            target = (event.x_pos, event.y_pos)
+            if last.get("xy") != target:
+                x, y = target
+                if x is None or y is None:
+                    cx, cy = k.get_xy_position(self.xy)
+                    x, y = (cx if x is None else x), (cy if y is None else y)
+                sets.append(k.submit.set_xy_position(self.xy, x, y))
+                waits.append(k.submit.wait_for(self.xy))
+                last["xy"] = target
+        z = self.z_target(event)
+        if z is not None and last.get("z") != z:
+            sets.append(k.submit.set_position(self.focus, z))
+            waits.append(k.submit.wait_for(self.focus))
+            last["z"] = z
+        for request in (*sets, *waits):  # a change's own error first, then a device that stayed busy
+            request.result()
+
+    def z_target(self, event: Any) -> float | None:
+        """The event's z plus the correction autofocus found at its position."""
+        if not self.focus or event.z_pos is None:
+            return None
+        return float(event.z_pos) + self.z_correction.get(event.index.get("p"), 0.0)
+
+    # -- autofocus ------------------------------------------------------------------------
+    def autofocus(self, event: Any) -> float:
+        """Run a hardware autofocus (after the event's moves); keep what it moved the focus by
+        for the event's position, so later z targets there follow it. Returns that change."""
+        k, action = self.kernel, event.action
+        if action.autofocus_motor_offset is not None:
+            if action.autofocus_device_name:
+                k.set_position(action.autofocus_device_name, action.autofocus_motor_offset)
+                k.wait_for(action.autofocus_device_name)
+            else:
+                k.set_auto_focus_offset(action.autofocus_motor_offset)
+        before = k.get_position(self.focus)
+        attempts = max(1, int(getattr(action, "max_retries", 1) or 1))
+        for attempt in range(attempts):
+            try:
+                k.full_focus()
+                break
+            except Exception:
+                if attempt == attempts - 1:
+                    raise
+        k.wait_for_system()
+        change = k.get_position(self.focus) - before
+        p = event.index.get("p")
+        self.z_correction[p] = self.z_correction.get(p, 0.0) + change
+        self.last.pop("z", None)  # the focus is not where the last event put it any more
+        return change
+
+    # -- images ---------------------------------------------------------------------------
+    def snap(self, event: Any) -> Any:
+        """One image; with `keep_shutter_open` the shutter stays open after it (the
+        auto-shutter leaves open a shutter it did not open), closed after the next event that
+        does not ask for it."""
+        k = self.kernel
+        shutter = k.roles.shutter if k.roles.auto_shutter else ""
+        if event.keep_shutter_open and shutter and self._shutter_kept != shutter:
+            k.set_shutter_open(shutter, True)
+            k.wait_for(shutter)
+            self._shutter_kept = shutter
+        image = k.snap()
+        if not event.keep_shutter_open:
+            self.close()
+        return image
+
+    def close(self) -> None:
+        """Close a shutter kept open (at an event without keep_shutter_open, and at the end)."""
+        if self._shutter_kept:
+            shutter, self._shutter_kept = self._shutter_kept, ""
+            self.kernel.set_shutter_open(shutter, False)
+
+    def where(self) -> dict[str, float | None]:
+        """Where the stages are now, from the kernel's cache (kept by every move and event)."""
+        k = self.kernel
+        found: dict[str, float | None] = {"x_um_actual": None, "y_um_actual": None, "z_um_actual": None}
+        if self.xy:
+            found["x_um_actual"], found["y_um_actual"] = k.get_xy_position(self.xy, from_cache=True)
+        if self.focus:
+            found["z_um_actual"] = k.get_position(self.focus, from_cache=True)
+        return found
