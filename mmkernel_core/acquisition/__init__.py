@@ -1,7 +1,9 @@
 """Acquisition engine: useq-schema multi-dimensional acquisitions run inside the kernel.
 
-Lives here: the software-timed engine (`_engine`), the OME-Zarr multi-position dataset it
-writes (`_dataset`) and its reader. Imports `runtime` (its threads) and the kernel's public verbs (never underscore
+Lives here: the software-timed engine (`_engine`), what one event does to the devices
+(`_steps`, shared by both engines), `MMKernelEngine` for pymmcore-plus's MDARunner (`_pmda`,
+no import of pymmcore_plus), the OME-Zarr multi-position dataset it writes (`_dataset`) and its
+reader. Imports `runtime` (its threads) and the kernel's public verbs (never underscore
 attributes of the kernel or of other packages); `useq` is imported lazily so that
 `import mmkernel_core` never needs the `acquisition` extra.
 """
@@ -10,11 +12,13 @@ from __future__ import annotations
 
 from ._dataset import AcquisitionData, open_acquisition
 from ._engine import Acquisition, AcquisitionResult, as_sequence, start_acquisition
+from ._pmda import MMKernelEngine
 
 __all__ = [
     "Acquisition",
     "AcquisitionData",
     "AcquisitionResult",
+    "MMKernelEngine",
     "as_sequence",
     "open_acquisition",
     "start_acquisition",

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..runtime import new_thread
 from ._dataset import DatasetWriter
-from ._steps import EventSteps, is_autofocus, is_image
+from ._steps import EventSteps, frame_probe, is_autofocus, is_image, missing_fov
 
 
 def as_sequence(sequence: Any) -> Any:
@@ -75,7 +75,7 @@ class Acquisition:
     def __init__(self, kernel: Any, sequence: Any, path: str | Path | None) -> None:
         self._kernel = kernel
         self.path = Path(path) if path is not None else None
-        self._probe: Any = None  # one snap tells the frame format (grid steps, the dataset's arrays)
+        self._probe: Any = None  # the camera's frame format (grid steps, the dataset's arrays)
         self.sequence = self._with_grid_fov(as_sequence(sequence))
         self.events = list(self.sequence)
         self.places = _places(self.events)  # (p, g) -> position index of the dataset
@@ -91,7 +91,7 @@ class Acquisition:
     def _frame(self) -> Any:
         """A frame from the camera itself (snapped once): its shape and dtype."""
         if self._probe is None:
-            self._probe = self._kernel.snap()
+            self._probe = frame_probe(self._kernel)
         return self._probe
 
     def _with_grid_fov(self, sequence: Any) -> Any:
@@ -100,9 +100,7 @@ class Acquisition:
         grid = sequence.grid_plan
         if grid is None or (grid.fov_width is not None and grid.fov_height is not None):
             return sequence
-        height, width = self._frame().shape[-2:]
-        px = self._kernel.pixel_size_um() or 1.0
-        fov = {"fov_width": grid.fov_width or width * px, "fov_height": grid.fov_height or height * px}
+        fov = missing_fov(self._kernel, grid, self._frame().shape)
         return sequence.model_copy(update={"grid_plan": grid.model_copy(update=fov)})
 
     def start(self) -> Acquisition:
@@ -219,7 +217,7 @@ class Acquisition:
         index = {str(a): int(v) for a, v in event.index.items()}
         row = {"event": number, **index, "channel": event.channel.config if event.channel else None,
                "x_um": event.x_pos, "y_um": event.y_pos, "z_um": steps.z_target(event), **steps.where(),
-               "exposure_ms": steps.last.get("exposure"), "time_s": started}  # fmt: skip
+               "exposure_ms": steps.exposure, "time_s": started}  # fmt: skip
         if writer is not None:
             writer.write(self.places[(index.get("p", 0), index.get("g", 0))][1], index, image, row)
         else:

@@ -1,4 +1,6 @@
-"""What one useq event does to the devices, remembering what the previous event did.
+"""What one useq event does to the devices, remembering what the previous event did: the step
+both engines share (`kernel.acquire`'s own run, and `MMKernelEngine` under pymmcore-plus's
+`MDARunner`).
 
 `EventSteps` applies only what changed (channel preset, properties, exposure, XY, Z with the
 position's autofocus correction), queuing every change at once on its device's runner with
@@ -30,15 +32,36 @@ class EventSteps:
 
     def __init__(self, kernel: Any) -> None:
         self.kernel = kernel
-        roles = kernel.roles
-        self.camera, self.focus, self.xy = roles.camera, roles.focus, roles.xy_stage
         self.last: dict[str, Any] = {}
         self.z_correction: dict[Any, float] = {}  # position index -> what autofocus found
         self._shutter_kept: str = ""  # the shutter a keep_shutter_open event left open
 
+    @property
+    def camera(self) -> str:
+        return str(self.kernel.roles.camera)
+
+    @property
+    def focus(self) -> str:
+        return str(self.kernel.roles.focus)
+
+    @property
+    def xy(self) -> str:
+        return str(self.kernel.roles.xy_stage)
+
+    @property
+    def exposure(self) -> float | None:
+        """The exposure (ms) the events last set, or None if none did."""
+        return self.last.get("exposure")
+
+    def forget(self) -> None:
+        """The devices may have been changed meanwhile (a new run, a failed event): the next
+        event applies everything it names."""
+        self.last.clear()
+
     # -- moves and settings ---------------------------------------------------------------
     def apply(self, event: Any) -> None:
-        """Apply what changed since the previous event and wait for the devices it changed."""
+        """Apply what changed since the previous event and wait for the devices it changed.
+        The roles are read after the preset is queued: a preset may set one (applied at once)."""
         k, last = self.kernel, self.last
         sets, waits = [], []
         channel = event.channel
@@ -49,6 +72,14 @@ class EventSteps:
         for prop in event.properties or ():
             sets.append(k.submit.set_property(prop.device_name, prop.property_name, prop.property_value))
             waits.append(k.submit.wait_for(prop.device_name))
+        try:
+            self._moves(event, sets, waits)
+        finally:
+            for request in (*sets, *waits):  # a change's own error first, then a device that stayed busy
+                request.result()
+
+    def _moves(self, event: Any, sets: list[Any], waits: list[Any]) -> None:
+        k, last = self.kernel, self.last
         if event.exposure is not None and last.get("exposure") != event.exposure:
             sets.append(k.submit.set_property(self.camera, "Exposure", event.exposure))
             last["exposure"] = event.exposure
@@ -67,8 +98,6 @@ class EventSteps:
             sets.append(k.submit.set_position(self.focus, z))
             waits.append(k.submit.wait_for(self.focus))
             last["z"] = z
-        for request in (*sets, *waits):  # a change's own error first, then a device that stayed busy
-            request.result()
 
     def z_target(self, event: Any) -> float | None:
         """The event's z plus the correction autofocus found at its position."""
@@ -126,11 +155,30 @@ class EventSteps:
             self.kernel.set_shutter_open(shutter, False)
 
     def where(self) -> dict[str, float | None]:
-        """Where the stages are now, from the kernel's cache (kept by every move and event)."""
-        k = self.kernel
-        found: dict[str, float | None] = {"x_um_actual": None, "y_um_actual": None, "z_um_actual": None}
-        if self.xy:
-            found["x_um_actual"], found["y_um_actual"] = k.get_xy_position(self.xy, from_cache=True)
-        if self.focus:
-            found["z_um_actual"] = k.get_position(self.focus, from_cache=True)
-        return found
+        """Where the stages are now, read from the devices (both at once): a non-blocking
+        stage's cached position may still be where it was when its move was commanded."""
+        k, xy, focus = self.kernel, self.xy, self.focus
+        xy_read = k.submit.get_xy_position(xy) if xy else None
+        z_read = k.submit.get_position(focus) if focus else None
+        x, y = xy_read.result() if xy_read is not None else (None, None)
+        z = z_read.result() if z_read is not None else None
+        return {"x_um_actual": x, "y_um_actual": y, "z_um_actual": z}
+
+
+def frame_probe(kernel: Any) -> Any:
+    """An empty frame of the camera's format (shape, dtype) without exposing anything: the
+    dataset's arrays, grid steps and pymmcore-plus's summary need only the format."""
+    import numpy as np
+
+    shape, dtype = kernel.internals.frame_format(None)
+    return np.zeros(shape, dtype=dtype)
+
+
+def missing_fov(kernel: Any, grid: Any, frame_shape: tuple[int, ...]) -> dict[str, float]:
+    """The field of view a grid plan lacks (`fov_width`/`fov_height`, um): the camera frame
+    through the pixel size (1 um per pixel when no pixel size matches). Empty when it has both."""
+    if grid is None or (grid.fov_width is not None and grid.fov_height is not None):
+        return {}
+    height, width = frame_shape[-2:]
+    px = kernel.pixel_size_um() or 1.0
+    return {"fov_width": grid.fov_width or width * px, "fov_height": grid.fov_height or height * px}
