@@ -1,6 +1,7 @@
 """One OME-Zarr (NGFF 0.5) store per acquisition: bioformats2raw multi-position layout, each
-position an image with the t, c, z, y, x axes the sequence uses, a per-frame table and the
-sequence itself in the root attributes so the run can be repeated."""
+position an image with the t, c, z, y, x axes the sequence uses, a per-frame table (appended as
+frames are written, and in the root attributes at the end) and the sequence itself so the run
+can be repeated."""
 
 from __future__ import annotations
 
@@ -20,51 +21,116 @@ def _axis(name: str) -> dict[str, str]:
     return {"name": name, "type": kind, **({"unit": unit} if unit else {})}
 
 
-class DatasetWriter:
-    """Writes frames by their event index; `finalize` writes the frame table (a run cut short
-    still leaves a readable store: the arrays and metadata exist from the start)."""
+TABLE = "mmkernel-frames.jsonl"  # one JSON object per frame, appended as each frame is written
 
-    def __init__(self, path: str | Path, *, positions: list[str], sizes: dict[str, int], shape: tuple[int, int],
-                 dtype: Any, channels: list[str], scale: dict[str, float], sequence_json: str) -> None:  # fmt: skip
+
+class DatasetWriter:
+    """Writes frames by their event index into one image per place (position, grid tile).
+
+    Places and channels may be given up front or appear as events bring them (adaptive runs);
+    an array grows when an index goes past it. Each frame's table row is appended to
+    `mmkernel-frames.jsonl` as it is written, so a run killed midway still says which frames
+    exist; `finalize` puts the table and why the run ended into the root attributes."""
+
+    def __init__(self, path: str | Path, *, axes: list[str], sizes: dict[str, int], shape: tuple[int, int],
+                 dtype: Any, channels: list[str], scale: dict[str, float], sequence_json: str | None,
+                 metadata: dict[str, Any] | None = None) -> None:  # fmt: skip
         self.path = Path(path)
         if self.path.exists():
             raise FileExistsError(f"acquire: the dataset path {str(self.path)!r} exists; choose a new path")
-        self.axes = [a for a in STACK_AXES if sizes.get(a, 0) > 0]
+        self.axes = [a for a in STACK_AXES if a in axes]
+        self.sizes = {a: max(1, sizes.get(a, 1)) for a in self.axes}
+        self.shape, self.dtype, self.scale = tuple(shape), np.dtype(dtype), scale
+        self.channels = list(channels)
         self.root = zarr.open_group(str(self.path), mode="w-", zarr_format=3)
         self.root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
-        self.root.attrs["mmkernel"] = {"sequence": json.loads(sequence_json), "frames": []}
-        self.root.create_group("OME").attrs["ome"] = {
-            "version": "0.5",
-            "series": [str(i) for i in range(len(positions))],
-        }
+        sequence = json.loads(sequence_json) if sequence_json is not None else None
+        self.root.attrs["mmkernel"] = {"sequence": sequence, "metadata": metadata or {}, "frames": []}
+        self._ome = self.root.create_group("OME")
+        self.names: list[str] = []
         self.arrays: list[zarr.Array] = []
-        full = [sizes[a] for a in self.axes] + list(shape)
-        names = [*self.axes, "y", "x"]
-        scales = [scale.get(a, 1.0) for a in names]
-        level = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scales}]}]
-        for i, name in enumerate(positions):
-            group = self.root.create_group(str(i))
-            group.attrs["ome"] = {
-                "version": "0.5",
-                "multiscales": [{"name": name, "axes": [_axis(a) for a in names],
-                                 "datasets": level}],
-                **({"omero": {"channels": [_channel(c, dtype) for c in channels]}} if "c" in self.axes else {}),
-            }  # fmt: skip
-            chunks = [1] * len(self.axes) + list(shape)
-            array = group.create_array("0", shape=full, chunks=chunks, dtype=dtype, fill_value=0, dimension_names=names)
-            self.arrays.append(array)
+        self._series()
         self.frames: list[dict[str, Any]] = []
+        self._table = (self.path / TABLE).open("a", encoding="utf-8")
 
-    def write(self, p: int, index: dict[str, int], image: np.ndarray, row: dict[str, Any]) -> None:
-        """Store one frame at its (t, c, z) place in position `p` and add its table row."""
-        self.arrays[p][tuple(index.get(a, 0) for a in self.axes)] = image
+    # -- places -----------------------------------------------------------------------------
+    def place(self, name: str) -> int:
+        """The index of the image named `name`, made on first use."""
+        if name in self.names:
+            return self.names.index(name)
+        index = len(self.names)
+        group = self.root.create_group(str(index))
+        names = [*self.axes, "y", "x"]
+        full = [self.sizes[a] for a in self.axes] + list(self.shape)
+        chunks = [1] * len(self.axes) + list(self.shape)
+        array = group.create_array("0", shape=full, chunks=chunks, dtype=self.dtype, fill_value=0,
+                                   dimension_names=names)  # fmt: skip
+        self.names.append(name)
+        self.arrays.append(array)
+        self._describe(index)
+        self._series()
+        return index
+
+    def _describe(self, index: int) -> None:
+        names = [*self.axes, "y", "x"]
+        scales = [self.scale.get(a, 1.0) for a in names]
+        level = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scales}]}]
+        channels = self.channels + [f"c{i}" for i in range(len(self.channels), self.sizes.get("c", 0))]
+        self.root[str(index)].attrs["ome"] = {
+            "version": "0.5",
+            "multiscales": [{"name": self.names[index], "axes": [_axis(a) for a in names], "datasets": level}],
+            **({"omero": {"channels": [_channel(c, self.dtype) for c in channels]}} if "c" in self.axes else {}),
+        }
+
+    def _series(self) -> None:
+        self._ome.attrs["ome"] = {"version": "0.5", "series": [str(i) for i in range(len(self.names))]}
+
+    # -- frames -----------------------------------------------------------------------------
+    def write(self, place: int, index: dict[str, int], image: np.ndarray, row: dict[str, Any],
+              channel: str | None = None) -> None:  # fmt: skip
+        """Store one frame at its (t, c, z) place in image `place`; append its table row."""
+        at = tuple(int(index.get(a, 0)) for a in self.axes)
+        self._fit(at, channel)
+        self.arrays[place][at] = image
+        self._table.write(json.dumps(_plain(row), allow_nan=False) + "\n")
+        self._table.flush()
         self.frames.append(row)
 
+    def _fit(self, at: tuple[int, ...], channel: str | None) -> None:
+        """Grow every image past an index an adaptive run reached; name a channel first seen."""
+        grown = False
+        for axis, i in zip(self.axes, at, strict=True):
+            if i >= self.sizes[axis]:
+                self.sizes[axis], grown = i + 1, True
+        if "c" in self.axes and channel is not None:
+            c = at[self.axes.index("c")]
+            while len(self.channels) <= c:
+                self.channels.append(f"c{len(self.channels)}")
+            if self.channels[c] != channel and self.channels[c] == f"c{c}":
+                self.channels[c], grown = channel, True
+        if grown:
+            for i, array in enumerate(self.arrays):
+                array.resize([self.sizes[a] for a in self.axes] + list(self.shape))
+                self._describe(i)
+
     def finalize(self, reason: str) -> None:
-        """Write the per-frame table and why the run ended."""
+        """Write the per-frame table and why the run ended into the root attributes."""
+        self._table.close()
         meta = dict(self.root.attrs["mmkernel"])
-        meta.update(frames=self.frames, finished=reason)
+        meta.update(frames=[_plain(row) for row in self.frames], finished=reason)
         self.root.attrs["mmkernel"] = meta
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    """A table row strict JSON readers take: no NaN or infinity (None instead), numbers plain."""
+    plain: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, (np.floating, float)):
+            value = float(value) if np.isfinite(value) else None
+        elif isinstance(value, np.integer):
+            value = int(value)
+        plain[key] = value
+    return plain
 
 
 def _channel(name: str, dtype: Any) -> dict[str, Any]:
@@ -81,9 +147,10 @@ class AcquisitionData:
         self.series: list[str] = self.root["OME"].attrs["ome"]["series"]
         self.names = [self.root[s].attrs["ome"]["multiscales"][0].get("name") for s in self.series]
         meta = self.root.attrs["mmkernel"]
-        self.frames: list[dict[str, Any]] = meta["frames"]
-        self.sequence: dict[str, Any] = meta["sequence"]
         self.finished: str | None = meta.get("finished")
+        self.frames: list[dict[str, Any]] = meta["frames"] if self.finished is not None else _table(Path(path))
+        self.sequence: dict[str, Any] | None = meta["sequence"]
+        self.metadata: dict[str, Any] = meta.get("metadata", {})
 
     def image(self, p: int | str = 0) -> zarr.Array:
         """The array of position `p` (its index or its name)."""
@@ -92,6 +159,21 @@ class AcquisitionData:
                 raise KeyError(f"position {p!r} is not in this dataset; it has {self.names}")
             p = self.names.index(p)
         return self.root[str(p)]["0"]
+
+
+def _table(path: Path) -> list[dict[str, Any]]:
+    """The rows of a run that did not finish (killed): every complete line of the table file."""
+    try:
+        lines = (path / TABLE).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # the line being written when the process died
+            break
+    return rows
 
 
 def open_acquisition(path: str | Path) -> AcquisitionData:

@@ -19,7 +19,8 @@ from ._steps import EventSteps, frame_probe, is_autofocus, is_image, missing_fov
 
 
 def as_sequence(sequence: Any) -> Any:
-    """A `useq.MDASequence` from itself, its dict, JSON text or a YAML/JSON file path."""
+    """A `useq.MDASequence` from itself, its dict, JSON text or a YAML/JSON file path; None for
+    an iterable of events (an adaptive run: its events are taken as they come)."""
     import useq
 
     if isinstance(sequence, useq.MDASequence):
@@ -30,8 +31,11 @@ def as_sequence(sequence: Any) -> Any:
         return useq.MDASequence.from_file(sequence)
     if isinstance(sequence, str):
         return useq.MDASequence.model_validate_json(sequence)
+    if isinstance(sequence, Iterable) and not isinstance(sequence, (bytes, bytearray)):
+        return None
     raise TypeError(
-        f"acquire: sequence must be a useq.MDASequence, a dict, JSON or a file path, not {type(sequence).__name__}"
+        "acquire: sequence must be a useq.MDASequence, a dict, JSON, a file path or an iterable of "
+        f"useq.MDAEvent, not {type(sequence).__name__}"
     )
 
 
@@ -40,7 +44,7 @@ class Progress:
     """How far a run is: events done of total, frames written, the current event."""
 
     events_done: int = 0
-    events_total: int = 0
+    events_total: int | None = 0  # None: an adaptive run, whose events are not known ahead
     frames: int = 0
     bytes: int = 0
     current: Any = None
@@ -53,7 +57,7 @@ class Progress:
 
     @property
     def time_left_s(self) -> float | None:
-        if not self.events_done:
+        if not self.events_done or self.events_total is None:
             return None
         per = (time.monotonic() - self.started) / self.events_done
         return per * (self.events_total - self.events_done)
@@ -72,14 +76,21 @@ class AcquisitionResult:
 class Acquisition:
     """A running acquisition: `progress`, `pause()`, `resume()`, `cancel()`, `wait()`."""
 
-    def __init__(self, kernel: Any, sequence: Any, path: str | Path | None) -> None:
+    def __init__(self, kernel: Any, sequence: Any, path: str | Path | None,
+                 metadata: dict[str, Any] | None = None) -> None:  # fmt: skip
         self._kernel = kernel
         self.path = Path(path) if path is not None else None
+        self.metadata = _json_object(metadata)
         self._probe: Any = None  # the camera's frame format (grid steps, the dataset's arrays)
-        self.sequence = self._with_grid_fov(as_sequence(sequence))
-        self.events = list(self.sequence)
-        self.places = _places(self.events)  # (p, g) -> position index of the dataset
-        self.progress = Progress(events_total=len(self.events))
+        known = as_sequence(sequence)
+        self.sequence = self._with_grid_fov(known) if known is not None else None
+        self.events: Iterable[Any] = list(self.sequence) if self.sequence is not None else _events(sequence)
+        self.places: dict[tuple[int, int], str] = {}  # (p, g) -> the name of its image, in order of first use
+        if isinstance(self.events, list):
+            for event in self.events:
+                self._place_of(event)
+        total = len(self.events) if isinstance(self.events, list) else None
+        self.progress = Progress(events_total=total)
         self._run = threading.Event()
         self._run.set()
         self._cancel = threading.Event()
@@ -167,23 +178,40 @@ class Acquisition:
             self._done.set()
             self._kernel.events.acquisition_finished.emit(self, self._result)
 
+    def _place_of(self, event: Any) -> str:
+        """The image an event's frame goes to: one per (position, grid point)."""
+        key = (event.index.get("p", 0), event.index.get("g", 0))
+        name = self.places.get(key)
+        if name is None:
+            name = event.pos_name or f"p{key[0]}"
+            if "g" in event.index:
+                name = f"{name}_g{key[1]}"
+            self.places[key] = name
+        return name
+
     def _open_writer(self) -> DatasetWriter | None:
         if self.path is None:
             return None
         k = self._kernel
         probe = self._frame()
         seq = self.sequence
-        positions = [name for name, _ in self.places.values()]
-        sizes = _sizes(self.events)
         px = k.pixel_size_um() or 1.0
-        z_step = getattr(seq.z_plan, "step", None) or 1.0
-        interval = getattr(seq.time_plan, "interval", None)
-        t_step = interval.total_seconds() if interval is not None and interval.total_seconds() > 0 else 1.0
-        channels = [c.config for c in seq.channels]
+        if seq is None:  # adaptive: every axis, grown as events reach further
+            axes, sizes, channels, text = ["t", "c", "z"], {}, [], None
+            z_step, t_step = 1.0, 1.0
+        else:
+            sizes = _sizes(self.events)
+            axes = [a for a in "tcz" if sizes[a] > 0]
+            channels, text = [c.config for c in seq.channels], seq.model_dump_json(exclude_unset=True)
+            z_step = getattr(seq.z_plan, "step", None) or 1.0
+            interval = getattr(seq.time_plan, "interval", None)
+            t_step = interval.total_seconds() if interval is not None and interval.total_seconds() > 0 else 1.0
         scale = {"t": t_step, "c": 1.0, "z": float(z_step), "y": float(px), "x": float(px)}
-        text = seq.model_dump_json(exclude_unset=True)
-        return DatasetWriter(self.path, positions=positions, sizes=sizes, shape=probe.shape[-2:], dtype=probe.dtype,
-                             channels=channels, scale=scale, sequence_json=text)  # fmt: skip
+        writer = DatasetWriter(self.path, axes=axes, sizes=sizes, shape=probe.shape[-2:], dtype=probe.dtype,
+                               channels=channels, scale=scale, sequence_json=text, metadata=self.metadata)  # fmt: skip
+        for name in self.places.values():  # a run cut short still has every image it would have had
+            writer.place(name)
+        return writer
 
     def _loop(self, writer: DatasetWriter | None, steps: EventSteps) -> None:
         k = self._kernel
@@ -219,7 +247,8 @@ class Acquisition:
                "x_um": event.x_pos, "y_um": event.y_pos, "z_um": steps.z_target(event), **steps.where(),
                "exposure_ms": steps.exposure, "time_s": started}  # fmt: skip
         if writer is not None:
-            writer.write(self.places[(index.get("p", 0), index.get("g", 0))][1], index, image, row)
+            channel = event.channel.config if event.channel else None
+            writer.write(writer.place(self._place_of(event)), index, image, row, channel)
         else:
             self.images[tuple(index.get(a, 0) for a in "ptcz")] = image
         self.progress.frames += 1
@@ -227,22 +256,33 @@ class Acquisition:
         self._kernel.events.acquisition_frame_ready.emit(self, event, image, row)
 
 
-def start_acquisition(kernel: Any, sequence: Any, path: str | Path | None = None) -> Acquisition:
+def start_acquisition(kernel: Any, sequence: Any, path: str | Path | None = None,
+                      metadata: dict[str, Any] | None = None) -> Acquisition:  # fmt: skip
     """Start `sequence` on `kernel` and return the running `Acquisition`."""
-    return Acquisition(kernel, sequence, path).start()
+    return Acquisition(kernel, sequence, path, metadata).start()
 
 
-def _places(events: Iterable[Any]) -> dict[tuple[int, int], tuple[str, int]]:
-    """Each (position, grid point) pair becomes one image of the dataset, in order of first use."""
-    places: dict[tuple[int, int], tuple[str, int]] = {}
-    for event in events:
-        key = (event.index.get("p", 0), event.index.get("g", 0))
-        if key not in places:
-            name = event.pos_name or f"p{key[0]}"
-            if "g" in event.index:
-                name = f"{name}_g{key[1]}"
-            places[key] = (name, len(places))
-    return places
+def _events(source: Iterable[Any]) -> Iterable[Any]:
+    """An adaptive run's events, taken one at a time as the caller supplies them (an
+    `MDAEvent` or its dict each)."""
+    import useq
+
+    for item in source:
+        yield item if isinstance(item, useq.MDAEvent) else useq.MDAEvent.model_validate(item)
+
+
+def _json_object(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """The caller's metadata, checked now: it must be a JSON object strict readers take."""
+    import json
+
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise TypeError(f"acquire: metadata must be a dict (a JSON object), not {type(metadata).__name__}")
+    try:
+        return dict(json.loads(json.dumps(metadata, allow_nan=False)))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"acquire: metadata must be plain JSON (strings, numbers, lists, dicts): {error}") from None
 
 
 def _sizes(events: Iterable[Any]) -> dict[str, int]:
