@@ -49,6 +49,7 @@ class PropertySpec:
     doc: str = ""
     affects: tuple[str, ...] = field(default=())
     wire_text: bool = False  # a command property's text goes on the wire: no control bytes in it
+    kernel_setting: bool = False  # MMKernel's own, not the device's: a saved file names it only when not default
 
     def __post_init__(self) -> None:
         is_enum = isinstance(self.kind, type) and issubclass(self.kind, enum.Enum)
