@@ -3,7 +3,6 @@ mm: names, and unchanged with MMKERNEL_MM_PREFER; snaps, a 100-frame stream, a f
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,20 +11,7 @@ import pytest
 
 from mmkernel_core import Kernel
 
-from .conftest import DATA
-
-DEMO = DATA / "MMConfig_demo.cfg"
-LABELS = ["Autofocus", "Camera", "DHub", "Dichroic", "Emission", "Excitation", "LED", "LED Shutter", "Objective",
-          "Path", "White Light Shutter", "XY", "Z"]  # fmt: skip
-
-
-@pytest.fixture
-def mm_named(real: str, tmp_path: Path) -> Path:
-    """The demo file with every module written as mm:<Module>."""
-    text = re.sub(r"^Device,([^,]+),(DemoCamera|Utilities),", r"Device,\1,mm:\2,", DEMO.read_text(), flags=re.M)
-    path = tmp_path / "MMConfig_demo_mm.cfg"
-    path.write_text(text)
-    return path
+from .conftest import DEMO, LABELS
 
 
 @pytest.fixture
