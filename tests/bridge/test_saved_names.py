@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mmkernel_core import Kernel
+from mmkernel_core import ConfigError, Kernel
 
 
 def _device_lines(path: Path) -> list[str]:
@@ -51,3 +51,19 @@ def test_the_mmcore_setting_is_saved_only_when_it_is_not_the_default(mm: str, tm
     with Kernel(timeout=10) as again:
         assert again.load_config(saved).ok
         assert again.get_property("B", "MMCore") == "second" and again.get_property("A", "MMCore") == ""
+
+
+def test_a_failed_load_puts_the_devices_back_under_the_names_they_were_loaded_by(
+    mm: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MMKERNEL_MM_PREFER", "DemoCamera")
+    previous, failing, saved = tmp_path / "previous.cfg", tmp_path / "failing.cfg", tmp_path / "saved.cfg"
+    previous.write_text("Device,Cam,DemoCamera,DCam\nDevice,Z,mm:DemoCamera,DStage\nProperty,Core,Initialize,1\n")
+    failing.write_text("Device,Cam,DemoCamera,DCam\nProperty,Core,Initialize,1\nProperty,Cam,Binning,3\n")
+    with Kernel(timeout=10) as k:
+        k.load_config(previous)
+        with pytest.raises(ConfigError, match="previous system was restored"):
+            k.load_config(failing)
+        assert [k.device_info(label).requested for label in ("Cam", "Z")] == ["DemoCamera", "mm:DemoCamera"]
+        k.save_config(saved)
+    assert _device_lines(saved) == ["Device,Cam,DemoCamera,DCam", "Device,Z,mm:DemoCamera,DStage"]
