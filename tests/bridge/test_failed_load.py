@@ -85,17 +85,23 @@ def test_a_load_failing_on_its_last_line_restores_the_cpp_devices_and_their_core
     assert _in_cores() == {"main": {"Hub", "Cam", "Cam2", "Shutter"}, "main (C++)": {"Hub", "Cam", "Cam2", "Shutter"}}
 
 
-def test_the_demo_configuration_failing_on_its_last_line_keeps_the_demo_system(
-    real: str, tmp_path: Path, mm_named: Path
+@pytest.mark.parametrize(
+    ("last", "why"),
+    [("Property,Camera,PixelType,64bit", r"line \d+: device 'Camera', property 'PixelType': value '64bit'"),
+     ("ConfigGroup,System,Startup,Camera,Binning,3", r"after the last line: device 'Camera', property 'Binning'")],
+    ids=["a bad value", "the Startup preset"],
+)  # fmt: skip
+def test_the_demo_configuration_failing_at_its_end_keeps_the_demo_system(
+    real: str, tmp_path: Path, mm_named: Path, last: str, why: str
 ) -> None:
     failing = tmp_path / "failing.cfg"
-    failing.write_text(mm_named.read_text() + "Property,Camera,PixelType,64bit\n")
+    failing.write_text(f"{mm_named.read_text()}{last}\n")
     with Kernel(timeout=20) as k:
         k.load_config(mm_named)
         k.set_config("Channel", "DAPI")
         k.set_property("Camera", "Gain", 4)
         before = {label: _values(k, label) for label in LABELS}
-        with pytest.raises(ConfigError, match=r"'Camera'.*'PixelType'.*'64bit'.*allowed: one of \["):
+        with pytest.raises(ConfigError, match=rf"{why}.*allowed: one of \["):
             k.load_config(failing)
         assert {label: _values(k, label) for label in LABELS} == before
         assert k.current_config("Channel") == "DAPI"
