@@ -70,6 +70,9 @@ class PropertySpec:
         if self.memorized and self.read_only:
             why = "read-only properties cannot be memorized (they are never set, and could not be restored)"
             raise ValueError(f"property {self.name!r}: {why}")
+        if self.kernel_setting and not self.pre_init:
+            why = "kernel_setting=True needs pre_init=True (a saved configuration holds only pre-init settings)"
+            raise ValueError(f"property {self.name!r}: {why}")
         if is_enum and self.allowed is None:
             object.__setattr__(self, "allowed", tuple(self.kind))
         if self.allowed is not None:
