@@ -51,6 +51,7 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
         mapping: dict[Any, Any] | None = None,
         parse: Callable[[str], Any] | None = None,
         name_check: bool = True,
+        kernel_setting: bool = False,
     ) -> None:
         self.kind = kind
         self.default = default
@@ -75,6 +76,9 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
         self.doc = doc
         self.affects = tuple(affects)
         self.name_check = name_check  # False: the name registry does not check this name (another quantity)
+        # A pre-init setting of MMKernel's own (which core a bridged device joins): a saved
+        # configuration leaves it out while it has its default, so Micro-Manager can load the file.
+        self.kernel_setting = kernel_setting
         self.fget: Callable[[Any], Any] | None = None
         self.fset: Callable[[Any, Any], None] | None = None
         self.attr: str | None = None
@@ -134,6 +138,7 @@ class prop:  # noqa: N801 - lower case on purpose: it reads like `property`
             doc=self.doc,
             affects=self.affects,
             wire_text=self.write_command is not None and self.mapping is None,
+            kernel_setting=self.kernel_setting,
         )
         self.__dict__["_spec_cache"] = (key, spec)
         return spec

@@ -49,6 +49,7 @@ class PropertySpec:
     doc: str = ""
     affects: tuple[str, ...] = field(default=())
     wire_text: bool = False  # a command property's text goes on the wire: no control bytes in it
+    kernel_setting: bool = False  # MMKernel's own, not the device's: a saved file names it only when not default
 
     def __post_init__(self) -> None:
         is_enum = isinstance(self.kind, type) and issubclass(self.kind, enum.Enum)
@@ -68,6 +69,9 @@ class PropertySpec:
             raise ValueError(f"property {self.name!r}: {why}")
         if self.memorized and self.read_only:
             why = "read-only properties cannot be memorized (they are never set, and could not be restored)"
+            raise ValueError(f"property {self.name!r}: {why}")
+        if self.kernel_setting and not self.pre_init:
+            why = "kernel_setting=True needs pre_init=True (a saved configuration holds only pre-init settings)"
             raise ValueError(f"property {self.name!r}: {why}")
         if is_enum and self.allowed is None:
             object.__setattr__(self, "allowed", tuple(self.kind))

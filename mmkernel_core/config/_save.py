@@ -1,7 +1,9 @@
 """Saving the system as a `.cfg` file Micro-Manager reads, laid out as MMCore's
 saveSystemConfiguration writes it: devices, pre-init properties, hubs, delays, focus
 directions, state labels, presets, pixel sizes (with affine transforms and angles), roles.
-Loading it back gives the same system, property by property.
+Loading it back gives the same system, property by property. A Device line names the module
+as it was asked for; a pre-init `kernel_setting` (MMKernel's own) is written only when it is
+not its default.
 """
 
 from __future__ import annotations
@@ -27,13 +29,20 @@ def config_text(kernel: Any) -> str:
                 "configuration file cannot name it; load it with load_device(label, adapter, device_name)"
             )
     lines = ["# Unload all devices", "Property,Core,Initialize,0", "# Load devices"]
-    lines += [_line("Device", d.label, d.adapter, d.device_name) for d in devices]
+    # The module as the file (or load_device) named it: `DemoCamera` chosen as mm:DemoCamera
+    # through MMKERNEL_MM_PREFER stays `DemoCamera`, so Micro-Manager loads the file as it is.
+    lines += [_line("Device", d.label, d.requested or d.adapter, d.device_name) for d in devices]
     lines.append("# Pre-initialization properties")
     for loaded in devices:
         props = loaded.props
         for name in props.names():
-            if props.spec(name).pre_init:
-                lines.append(_line("Property", loaded.label, name, _text(props.get(name))))
+            spec = props.spec(name)
+            if not spec.pre_init:
+                continue
+            value = props.get(name)
+            if spec.kernel_setting and value == spec.default:
+                continue  # MMKernel's own setting at its default: Micro-Manager would not know it
+            lines.append(_line("Property", loaded.label, name, _text(value)))
     lines.append("# Hub references")
     lines += [_line("Parent", d.label, d.parent) for d in devices if d.parent]
     lines.append("Property,Core,Initialize,1")

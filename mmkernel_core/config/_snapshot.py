@@ -1,13 +1,13 @@
 """The whole system, captured before a load, so a load that fails can put it back.
 
-Captured: every device (the device object itself, its adapter and device name, parent hub,
-whether it was initialized, its property values, its state labels, delay, focus direction and
-a camera's buffer size),
-presets, pixel sizes, roles, the Core settings and the configuration file. Restoring unloads
-whatever the failed load left, loads the same device objects again under the same labels (hubs
-before the devices under them, whatever order they were loaded in), initializes those that
-were, and sets every writable property back (retrying those a later one
-makes valid, as MMCore's setSystemState does), then compares property by property.
+Captured: every device (the device object itself, its adapter, the name it was loaded by, its
+device name, parent hub, whether it was initialized, its property values, its state labels,
+delay, focus direction and a camera's buffer size), presets, pixel sizes, roles, the Core
+settings and the configuration file. Restoring unloads whatever the failed load left, loads the
+same device objects again under the same labels (hubs before the devices under them, whatever
+order they were loaded in), initializes those that were, and sets every writable property back
+(retrying those a later one makes valid, as MMCore's setSystemState does), then compares
+property by property.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class DeviceRecord:
     writable: list[str]  # properties restored by setting them (not read-only, not pre-init)
     state_labels: list[str] | None
     buffer_mb: float | None = None  # a camera's buffer size, when set (set_buffer_size)
+    requested: str = ""  # the adapter name it was loaded by (before resolve), which a saved file writes
 
 
 @dataclass
@@ -84,6 +85,7 @@ def capture(kernel: Any) -> SystemSnapshot:
                 writable,
                 labels,
                 _buffer_mb(loaded),
+                loaded.requested,
             )
         )
     return SystemSnapshot(
@@ -114,7 +116,9 @@ def restore(kernel: Any, snapshot: SystemSnapshot) -> list[str]:
     loaded: list[DeviceRecord] = []
     for record in hubs_first(snapshot.devices):
         try:
-            internals.load_object(record.label, record.device, record.adapter, record.device_name, record.parent)
+            internals.load_object(
+                record.label, record.device, record.adapter, record.device_name, record.parent, record.requested
+            )
             loaded.append(record)
         except MMKernelError as error:
             problems.append(f"device {record.label!r} could not be loaded again: {error}")

@@ -45,6 +45,7 @@ class LoadedDevice:
     camera: CameraState = field(default_factory=lambda: CameraState())  # cameras only: buffer, sequence
     memorized_before_init: dict[str, Any] = field(default_factory=dict)  # kept over the stored values
     load_token: object = None  # the load that added it (a load given up at its deadline takes it out again)
+    requested: str = ""  # the adapter name as asked for, before resolve ("DemoCamera" chosen as mm:DemoCamera)
 
     @property
     def device_type(self) -> str:
@@ -73,7 +74,9 @@ class LoadedDevice:
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """What is loaded under a label."""
+    """What is loaded under a label. `adapter` is the adapter chosen; `requested` the name it
+    was asked for by (a configuration's module name: `DemoCamera` resolved to `mm:DemoCamera`
+    by MMKERNEL_MM_PREFER), which is what a saved configuration writes."""
 
     label: str
     adapter: str
@@ -81,6 +84,7 @@ class DeviceInfo:
     device_type: str
     parent: str | None
     initialized: bool
+    requested: str = ""
 
 
 @dataclass(frozen=True)

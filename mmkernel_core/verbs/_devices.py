@@ -45,17 +45,27 @@ class DeviceVerbs(DeviceLifecycle, WireSharing, DeviceHosting):
         or on its hub's runner when `parent` names a loaded hub."""
         self._check_label(label)
         factory, adapter_name, name = self._resolve(adapter, device_name)
-        return self._load(label, factory, adapter_name, name, parent, timeout)
+        requested = adapter if isinstance(adapter, str) else ""
+        return self._load(label, factory, adapter_name, name, parent, timeout, requested)
 
-    def _load_object(self, label: str, device: Device, adapter: str, device_name: str, parent: str | None) -> None:
+    def _load_object(
+        self, label: str, device: Device, adapter: str, device_name: str, parent: str | None, requested: str = ""
+    ) -> None:
         """Load a device object again as it was loaded before (a failed configuration load puts
-        the previous system back): same adapter and device name, same parent."""
+        the previous system back): same adapter (and name asked for), device name and parent."""
         if parent is not None:
             self._loaded(parent)
-        self._load(label, lambda: device, adapter, device_name, parent, None).result()
+        self._load(label, lambda: device, adapter, device_name, parent, None, requested).result()
 
     def _load(
-        self, label: str, factory: Any, adapter_name: str, name: str, parent: str | None, timeout: float | None
+        self,
+        label: str,
+        factory: Any,
+        adapter_name: str,
+        name: str,
+        parent: str | None,
+        timeout: float | None,
+        requested: str = "",
     ) -> Request:
         hub = self._hub(parent) if parent is not None else None
         with self._table_lock:
@@ -83,6 +93,7 @@ class DeviceVerbs(DeviceLifecycle, WireSharing, DeviceHosting):
                 runner,
                 parent,
                 token,
+                requested,
                 timeout=timeout,
             )
         except BaseException:
@@ -197,7 +208,7 @@ class DeviceVerbs(DeviceLifecycle, WireSharing, DeviceHosting):
         if label == CORE:
             return Request.completed(label, "device_info", DeviceInfo(CORE, "", CORE, CORE, None, True))
         d = self._loaded(label)
-        info = DeviceInfo(d.label, d.adapter, d.device_name, d.device_type, d.parent, d.initialized)
+        info = DeviceInfo(d.label, d.adapter, d.device_name, d.device_type, d.parent, d.initialized, d.requested)
         return Request.completed(label, "device_info", info)
 
     @verb

@@ -70,9 +70,12 @@ class KernelInternals:
             kernel._devices.clear()
             kernel._devices.update(ordered)
 
-    def load_object(self, label: str, device: Device, adapter: str, device_name: str, parent: str | None) -> None:
-        """Load a device object again as it was loaded before: same adapter, device name, parent."""
-        self._kernel._load_object(label, device, adapter, device_name, parent)
+    def load_object(
+        self, label: str, device: Device, adapter: str, device_name: str, parent: str | None, requested: str = ""
+    ) -> None:
+        """Load a device object again as it was loaded before: same adapter (and the name it was
+        asked for by), device name, parent."""
+        self._kernel._load_object(label, device, adapter, device_name, parent, requested)
 
     def request(self, verb_name: str, *args: Any, **kwargs: Any) -> Request:
         """The Request a verb makes, without waiting for it (many lines of a configuration are

@@ -101,6 +101,7 @@ class DeviceLifecycle(KernelBase):
         runner: Runner,
         parent: str | None,
         token: object,
+        requested: str = "",
     ) -> None:
         device = factory()
         if not isinstance(device, Device):
@@ -112,7 +113,7 @@ class DeviceLifecycle(KernelBase):
             if hub is None or hub.unloaded:  # queued behind the hub's shutdown
                 raise _hub_gone(label, parent)
             device.hub = hub.device
-        loaded = LoadedDevice(label, device, adapter, name, runner, parent)
+        loaded = LoadedDevice(label, device, adapter, name, runner, parent, requested=requested or adapter)
         poll = type(device).busy_poll_s
         loaded.busy_poll_s = poll if poll is not None and poll > 0 else self.busy_poll_s
         loaded.watch = BusyWatch(loaded, self._dispatch, self._adapter_busy)  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ DemoCamera/Utilities adapters when MMKERNEL_TEST_MM_ADAPTERS names a folder hold
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from .standin import StandInCore
 
 REAL_ENV = "MMKERNEL_TEST_MM_ADAPTERS"
 DATA = Path(__file__).resolve().parents[2] / "plugins" / "mmkernel-adapter-micromanager" / "tests" / "data"
+DEMO = DATA / "MMConfig_demo.cfg"  # Micro-Manager's own demo configuration, unchanged
+LABELS = ["Autofocus", "Camera", "DHub", "Dichroic", "Emission", "Excitation", "LED", "LED Shutter", "Objective",
+          "Path", "White Light Shutter", "XY", "Z"]  # fmt: skip
 
 
 def real_folder() -> str | None:
@@ -63,3 +67,12 @@ def real(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     set_core_factory(None)
     yield folder
     set_core_factory(None)
+
+
+@pytest.fixture
+def mm_named(real: str, tmp_path: Path) -> Path:
+    """The demo file with every module written as mm:<Module> (real adapters)."""
+    text = re.sub(r"^Device,([^,]+),(DemoCamera|Utilities),", r"Device,\1,mm:\2,", DEMO.read_text(), flags=re.M)
+    path = tmp_path / "MMConfig_demo_mm.cfg"
+    path.write_text(text)
+    return path

@@ -115,6 +115,9 @@ class StandInCore:
     def unloadAllDevices(self) -> None:
         self._devices.clear()
 
+    def getLoadedDevices(self) -> tuple[str, ...]:
+        return (*self._devices, "Core")
+
     def setParentLabel(self, label: str, hub: str) -> None:
         self._dev(label)
 

@@ -3,28 +3,15 @@ mm: names, and unchanged with MMKERNEL_MM_PREFER; snaps, a 100-frame stream, a f
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mmkernel_core import Kernel
 
-from .conftest import DATA
-
-DEMO = DATA / "MMConfig_demo.cfg"
-LABELS = ["Autofocus", "Camera", "DHub", "Dichroic", "Emission", "Excitation", "LED", "LED Shutter", "Objective",
-          "Path", "White Light Shutter", "XY", "Z"]  # fmt: skip
-
-
-@pytest.fixture
-def mm_named(real: str, tmp_path: Path) -> Path:
-    """The demo file with every module written as mm:<Module>."""
-    text = re.sub(r"^Device,([^,]+),(DemoCamera|Utilities),", r"Device,\1,mm:\2,", DEMO.read_text(), flags=re.M)
-    path = tmp_path / "MMConfig_demo_mm.cfg"
-    path.write_text(text)
-    return path
+from .conftest import DEMO, LABELS
 
 
 @pytest.fixture
@@ -56,25 +43,36 @@ def test_the_demo_configuration_loads_through_mm_names(k: Kernel, mm_named: Path
     assert len(numbers) == 100
 
 
-def test_the_unchanged_demo_configuration_loads_with_prefer(
+def test_the_unchanged_demo_configuration_loads_with_prefer_and_saves_a_file_mmcore_loads_as_it_is(
     real: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("MMKERNEL_MM_PREFER", "DemoCamera,Utilities")
     with Kernel(timeout=20) as k:
         k.load_config(DEMO)
         _check_demo(k)
+        assert {k.device_info(label).requested for label in LABELS} == {"DemoCamera", "Utilities"}
         k.set_config("Channel", "FITC")
         saved = tmp_path / "saved.cfg"
         k.save_config(saved)
+    text = saved.read_text()
+    assert "mm:" not in text and ",MMCore," not in text
+    core = _mmcore(real)
+    core.loadSystemConfiguration(str(saved))  # the saved file, not a line changed
+    assert sorted(core.getLoadedDevices()) == sorted([*LABELS, "Core"])
+    assert core.getProperty("LED Shutter", "State Device") == "LED"  # MMCore ran the saved Startup preset
+    assert core.getProperty("Objective", "Label") == "Nikon 10X S Fluor"
+    assert core.getProperty("Camera", "BitDepth") == "16"
+    assert core.getProperty("LED", "Number of positions") == "10"  # a pre-init value the file carries
+    assert core.getAvailableConfigs("Channel") == ("Cy5", "DAPI", "FITC", "Rhodamine")
+    core.unloadAllDevices()
+
+
+def _mmcore(folder: str) -> Any:
     import pymmcore
 
     core = pymmcore.CMMCore()
-    core.setDeviceAdapterSearchPaths([real])
-    plain = tmp_path / "plain.cfg"
-    lines = [line for line in saved.read_text().replace(",mm:", ",").splitlines() if ",MMCore," not in line]
-    plain.write_text("\n".join(lines) + "\n")  # the saved file names the chosen mm: adapters and the MMCore setting
-    core.loadSystemConfiguration(str(plain))
-    assert "LED Shutter" in core.getLoadedDevices()
+    core.setDeviceAdapterSearchPaths([folder])
+    return core
 
 
 def test_plain_names_stay_with_the_python_adapters_without_prefer(k: Kernel, real: str) -> None:

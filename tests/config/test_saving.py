@@ -104,3 +104,34 @@ def test_a_file_line_that_lost_its_preset_name_is_a_problem_of_its_line(k: Kerne
     path.write_text("Device,Camera,DemoCamera,DCam\nProperty,Core,Initialize,1\nConfigGroup,G,,Camera,Exposure,10\n")
     report = k.load_config(path, partial=True)
     assert [problem.line for problem in report.failed] == [3] and k.config_groups() == []
+
+
+def test_a_device_line_names_the_module_as_it_was_asked_for_and_a_kernel_setting_only_off_default(
+    tmp_path: Path,
+) -> None:
+    from mmkernel_sdk import Generic, prop
+    from mmkernel_sdk.plugin import AdapterSpec, DeviceSpec, hookimpl
+
+    class Box(Generic):
+        """A device with a setting of MMKernel's own."""
+
+        Runner = prop(str, default="", pre_init=True, kernel_setting=True)
+        Port = prop(str, default="COM1", pre_init=True)
+
+    class Plugin:
+        @hookimpl
+        def mmkernel_adapters(self) -> list[AdapterSpec]:
+            return [AdapterSpec("x:Boxes", "", [DeviceSpec("Box", "Generic", "", Box)], alias="Boxes")]
+
+    saved = tmp_path / "saved.cfg"
+    with Kernel(plugins=[Plugin()], discover=False) as kernel:
+        kernel.load_device("A", "Boxes", "Box")
+        kernel.load_device("B", "x:Boxes", "Box")
+        kernel.set_property("B", "Runner", "own")
+        kernel.initialize_all()
+        assert kernel.device_info("A").adapter == "x:Boxes" and kernel.device_info("A").requested == "Boxes"
+        kernel.save_config(saved)
+    lines = saved.read_text(encoding="utf-8").splitlines()
+    assert [line for line in lines if line.startswith("Device,")] == ["Device,A,Boxes,Box", "Device,B,x:Boxes,Box"]
+    assert sorted(line for line in lines if line.startswith(("Property,A,", "Property,B,"))) == [
+        "Property,A,Port,COM1", "Property,B,Port,COM1", "Property,B,Runner,own"]  # fmt: skip

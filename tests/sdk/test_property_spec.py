@@ -117,6 +117,8 @@ def test_declaration_errors_are_reported() -> None:
         PropertySpec(name="P", kind=str, limits=(0, 1))
     with pytest.raises(PropertyError):
         PropertySpec(name="P", kind=int, allowed=("one", "two"))
+    with pytest.raises(ValueError, match="property 'P': kernel_setting=True needs pre_init=True"):
+        PropertySpec(name="P", kind=str, kernel_setting=True)
 
 
 @settings(max_examples=500)

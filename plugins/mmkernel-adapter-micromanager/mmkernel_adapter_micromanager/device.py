@@ -61,7 +61,8 @@ class MMDevice(Device):
     mm_type: ClassVar[str] = "Generic"
     name_check: ClassVar[bool] = False  # the names are Micro-Manager's adapters' own
     core_link = CoreLink()
-    MMCore = prop(str, default="", pre_init=True, doc="The core (and runner) this device joins; '' = the default.")
+    MMCore = prop(str, default="", pre_init=True, kernel_setting=True,
+                  doc="The core (and runner) this device joins; '' = the default (not saved).")  # fmt: skip
 
     def __init__(self) -> None:
         self.mm_group: CoreGroup | None = None
