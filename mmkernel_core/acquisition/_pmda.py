@@ -144,7 +144,7 @@ class MMKernelEngine:
         }
 
     def position(self) -> dict[str, float]:
-        """The XY stage's and the focus drive's positions, read from the devices."""
+        """The XY stage's and the focus drive's positions where the last event's waits left them."""
         where = self._changes.where()
         names = {"x_um_actual": "x", "y_um_actual": "y", "z_um_actual": "z"}
         return {names[key]: float(value) for key, value in where.items() if value is not None}

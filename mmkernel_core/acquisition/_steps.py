@@ -155,13 +155,11 @@ class EventSteps:
             self.kernel.set_shutter_open(shutter, False)
 
     def where(self) -> dict[str, float | None]:
-        """Where the stages are now, read from the devices (both at once): a non-blocking
-        stage's cached position may still be where it was when its move was commanded."""
+        """Where the stages are now, from the kernel's cache: after the event's waits it holds
+        where each stage arrived (a non-blocking stage is read again when it says it is idle)."""
         k, xy, focus = self.kernel, self.xy, self.focus
-        xy_read = k.submit.get_xy_position(xy) if xy else None
-        z_read = k.submit.get_position(focus) if focus else None
-        x, y = xy_read.result() if xy_read is not None else (None, None)
-        z = z_read.result() if z_read is not None else None
+        x, y = k.get_xy_position(xy, from_cache=True) if xy else (None, None)
+        z = k.get_position(focus, from_cache=True) if focus else None
         return {"x_um_actual": x, "y_um_actual": y, "z_um_actual": z}
 
 

@@ -45,6 +45,7 @@ class LoadedDevice:
     camera: CameraState = field(default_factory=lambda: CameraState())  # cameras only: buffer, sequence
     memorized_before_init: dict[str, Any] = field(default_factory=dict)  # kept over the stored values
     load_token: object = None  # the load that added it (a load given up at its deadline takes it out again)
+    moved: bool = False  # a non-blocking stage moved since its busy() last said idle: read where it is then
     requested: str = ""  # the adapter name as asked for, before resolve ("DemoCamera" chosen as mm:DemoCamera)
 
     @property

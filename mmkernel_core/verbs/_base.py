@@ -122,6 +122,8 @@ class KernelBase:
     def _mark_set(loaded: LoadedDevice) -> None:
         if loaded.delay_s:
             loaded.busy_until = time.monotonic() + loaded.delay_s
+        if loaded.has_busy and loaded.device_type in ("Stage", "XYStage"):
+            loaded.moved = True  # its position is read again when busy() first says it has arrived
 
 
 def _not_initialized(loaded: LoadedDevice, name: str, value: Any) -> PropertyError:

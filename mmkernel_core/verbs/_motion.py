@@ -146,7 +146,7 @@ class MotionVerbs(KernelBase):
         loaded = self._loaded(label)
         if loaded.device_type not in ("Stage", "XYStage"):
             loaded.require_type("Stage or XYStage", "stop")
-        return self._call(loaded, "stop", loaded.device.stop, timeout=timeout)  # type: ignore[attr-defined]
+        return self._call(loaded, "stop", self._moving, loaded, loaded.device.stop, timeout=timeout)  # type: ignore[attr-defined]
 
     @verb
     def home(self, label: str, *, timeout: float | None = None) -> Request:
@@ -154,7 +154,12 @@ class MotionVerbs(KernelBase):
         loaded = self._loaded(label)
         if loaded.device_type not in ("Stage", "XYStage"):
             loaded.require_type("Stage or XYStage", "home")
-        return self._call(loaded, "home", loaded.device.home, timeout=timeout)  # type: ignore[attr-defined]
+        return self._call(loaded, "home", self._moving, loaded, loaded.device.home, timeout=timeout)  # type: ignore[attr-defined]
+
+    def _moving(self, loaded: LoadedDevice, call: Any) -> None:
+        """A home or stop: the stage ends somewhere new, read once busy() says it is idle."""
+        call()
+        self._mark_set(loaded)
 
     # -- Shutter ----------------------------------------------------------------------------
     @verb

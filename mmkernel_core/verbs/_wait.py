@@ -100,7 +100,17 @@ class WaitVerbs(KernelBase):
         return request
 
     def _adapter_busy(self, loaded: LoadedDevice) -> bool:
-        return bool(loaded.device.busy())
+        """The adapter's busy(); when a non-blocking stage first says it has arrived, its
+        position is read again (the read right after the move command saw where it started),
+        so the cache, `from_cache` reads and position events end where the stage did."""
+        busy = bool(loaded.device.busy())
+        if not busy and loaded.moved:
+            loaded.moved = False
+            if loaded.device_type == "Stage":
+                self._read_value(loaded, "Position")  # type: ignore[attr-defined]
+            else:
+                self._read_xy(loaded)  # type: ignore[attr-defined]
+        return busy
 
     def _wait_until_ready(self, loaded: LoadedDevice, deadline: float) -> None:
         """Past the post-set delay, and the adapter's busy() (if it has one) says False; on the

@@ -44,3 +44,75 @@ def test_xy_stages_declare_limits_like_stages(kernel: Kernel) -> None:
     with pytest.raises(PropertyError, match=r"'X position': value 110.0 is out of range"):
         kernel.set_relative_xy_position("XY", 20, 0)  # 90 + 20: checked on the runner, where the position is known
     assert xy.moves == [(90.0, 40.0)]
+
+
+class _Gliding:
+    """A non-blocking stage that reports where it started until it arrives (as the demo stages
+    and most controllers do while a move runs); the test says when it arrives."""
+
+    def __init__(self) -> None:
+        self.arrived = True
+        self.start: Any = 0.0
+        self.target: Any = 0.0
+
+    def move(self, target: Any) -> None:
+        self.start, self.target, self.arrived = self.where(), target, False
+
+    def where(self) -> Any:
+        return self.target if self.arrived else self.start
+
+    def busy(self) -> bool:
+        return not self.arrived
+
+
+def _gliding_devices() -> tuple[Any, Any]:
+    from mmkernel_sdk import Stage, XYStage
+
+    class GlidingZ(Stage):
+        def __init__(self) -> None:
+            self.motion = _Gliding()
+
+        def set_position(self, um: float) -> None:
+            self.motion.move(um)
+
+        def get_position(self) -> float:
+            return float(self.motion.where())
+
+        def busy(self) -> bool:
+            return self.motion.busy()
+
+    class GlidingXY(XYStage):
+        def __init__(self) -> None:
+            self.motion = _Gliding()
+            self.motion.target = (0.0, 0.0)
+
+        def set_xy_position(self, x_um: float, y_um: float) -> None:
+            self.motion.move((x_um, y_um))
+
+        def get_xy_position(self) -> tuple[float, float]:
+            return self.motion.where()
+
+        def busy(self) -> bool:
+            return self.motion.busy()
+
+    return GlidingZ(), GlidingXY()
+
+
+def test_a_non_blocking_stage_is_cached_where_it_arrived_once_a_wait_sees_it_idle() -> None:
+    z, xy = _gliding_devices()
+    with Kernel(timeout=5) as k:
+        k.load_device("Z", z)
+        k.load_device("XY", xy)
+        k.initialize_all()
+        seen: list[tuple[str, object]] = []
+        k.events.stage_position_changed.connect(lambda label, um: seen.append((label, um)))
+        k.set_position("Z", 10.0)
+        k.set_xy_position("XY", 3.0, 4.0)
+        assert k.get_position("Z", from_cache=True) == 0.0  # still where it started: the move runs
+        z.motion.arrived = xy.motion.arrived = True
+        k.wait_for("Z")
+        k.wait_for("XY")
+        assert k.get_position("Z", from_cache=True) == 10.0
+        assert k.get_xy_position("XY", from_cache=True) == (3.0, 4.0)
+        k.events.flush()
+        assert seen.count(("Z", 10.0)) == 1  # the arrival is announced, once
