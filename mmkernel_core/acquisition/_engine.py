@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..runtime import new_thread
 from ._dataset import DatasetWriter
+from ._plan import Planner, Run
 from ._steps import EventSteps, frame_probe, is_autofocus, is_image, missing_fov
 
 
@@ -77,8 +80,11 @@ class Acquisition:
     """A running acquisition: `progress`, `pause()`, `resume()`, `cancel()`, `wait()`."""
 
     def __init__(self, kernel: Any, sequence: Any, path: str | Path | None,
-                 metadata: dict[str, Any] | None = None) -> None:  # fmt: skip
+                 metadata: dict[str, Any] | None = None, hardware_sequencing: bool = True) -> None:  # fmt: skip
         self._kernel = kernel
+        self.hardware_sequencing = bool(hardware_sequencing)
+        self._plan: list[Run] | None = None
+        self._t0 = 0.0
         self.path = Path(path) if path is not None else None
         self.metadata = _json_object(metadata)
         self._probe: Any = None  # the camera's frame format (grid steps, the dataset's arrays)
@@ -213,39 +219,98 @@ class Acquisition:
             writer.place(name)
         return writer
 
+    @property
+    def plan(self) -> list[Run]:
+        """The runs this acquisition makes of its events: hardware-sequenced ones (each merged
+        run streams one frame per event) and software-timed ones, each with why it is."""
+        if self._plan is None:
+            if not isinstance(self.events, list):
+                raise TypeError("acquire: an adaptive run's events are not known ahead, so it has no plan")
+            self._plan = Planner(self._kernel, self.hardware_sequencing).plan(self.events)
+        return self._plan
+
     def _loop(self, writer: DatasetWriter | None, steps: EventSteps) -> None:
-        k = self._kernel
-        t0 = time.monotonic()
-        for number, event in enumerate(self.events):
+        self._t0 = time.monotonic()
+        runs = self.plan if isinstance(self.events, list) else (Run([event]) for event in self.events)
+        number = 0
+        for run in runs:
             self._run.wait()
             if self._cancel.is_set():
                 return
-            self.progress.current = event
-            k.events.acquisition_event_started.emit(self, event)
             try:
-                if event.reset_event_timer:
-                    t0 = time.monotonic()
-                if event.min_start_time:  # before the event's moves, as pymmcore-plus's runner waits
-                    delay = t0 + event.min_start_time - time.monotonic()
-                    if delay > 0 and self._cancel.wait(delay):
-                        return
-                steps.apply(event)
-                if is_autofocus(event):
-                    steps.autofocus(event)
-                elif is_image(event):
-                    started = time.monotonic() - t0
-                    image = steps.snap(event)
-                    self._store(writer, number, event, image, started, steps)
+                if run.hardware:
+                    self._hardware_run(run, number, writer, steps)
+                else:
+                    self._software_event(run.events[0], number, writer, steps)
             except Exception as exc:
-                raise RuntimeError(f"acquire: event {number} {dict(event.index)} failed: {exc}") from exc
-            self.progress.events_done = number + 1
+                event = self.progress.current
+                raise RuntimeError(f"acquire: event {number} {_plain_index(event)} failed: {exc}") from exc
+            number += len(run.events)
+            self.progress.events_done = number
+
+    def _begin(self, event: Any) -> bool:
+        """An event starts: announced, its start time waited for; False if cancelled meanwhile."""
+        self.progress.current = event
+        self._kernel.events.acquisition_event_started.emit(self, event)
+        if event.reset_event_timer:
+            self._t0 = time.monotonic()
+        if event.min_start_time:  # before the event's moves, as pymmcore-plus's runner waits
+            delay = self._t0 + event.min_start_time - time.monotonic()
+            if delay > 0 and self._cancel.wait(delay):
+                return False
+        return True
+
+    def _software_event(self, event: Any, number: int, writer: DatasetWriter | None, steps: EventSteps) -> None:
+        if not self._begin(event):
+            return
+        steps.apply(event)
+        if is_autofocus(event):
+            steps.autofocus(event)
+        elif is_image(event):
+            started = time.monotonic() - self._t0
+            image = steps.snap(event)
+            self._store(writer, number, event, image, started, steps)
+
+    def _hardware_run(self, run: Run, number: int, writer: DatasetWriter | None, steps: EventSteps) -> None:
+        """One triggered run: the first event applied, every changing property's values loaded
+        and started, then one camera frame per event (frame k taken at value k)."""
+        k = self._kernel
+        if not self._begin(run.events[0]):
+            return
+        steps.apply(run.events[0])
+        started: list[tuple[str, str]] = []
+        try:
+            for (label, prop), values in run.sequenced.items():
+                k.load_property_sequence(label, prop, values)
+            for label, prop in run.sequenced:
+                k.start_property_sequence(label, prop)
+                started.append((label, prop))
+            with k.stream(steps.camera, count=len(run.events), overflow="block") as frames:
+                for i, frame in enumerate(frames):
+                    event = run.events[i]
+                    if i:
+                        self.progress.current = event
+                        k.events.acquisition_event_started.emit(self, event)
+                    image = np.array(frame.array)  # out of the camera's ring before the frame is released
+                    self._store(writer, number + i, event, image, time.monotonic() - self._t0, steps, actual=False)
+                    self.progress.events_done = number + i + 1
+                    if self._cancel.is_set():  # stops within one frame: leaving the stream stops it
+                        break
+        finally:
+            steps.forget()  # the devices are where the run left them: the next event sets all it names
+            for label, prop in reversed(started):
+                k.stop_property_sequence(label, prop)
 
     def _store(self, writer: DatasetWriter | None, number: int, event: Any, image: Any, started: float,
-               steps: EventSteps) -> None:  # fmt: skip
+               steps: EventSteps, actual: bool = True) -> None:  # fmt: skip
+        """One frame into the dataset (or memory) with its table row; `actual=False` in a
+        hardware run, where the stages move without the kernel reading them."""
         index = {str(a): int(v) for a, v in event.index.items()}
+        where = steps.where() if actual else {"x_um_actual": None, "y_um_actual": None, "z_um_actual": None}
+        exposure = event.exposure if event.exposure is not None else steps.exposure
         row = {"event": number, **index, "channel": event.channel.config if event.channel else None,
-               "x_um": event.x_pos, "y_um": event.y_pos, "z_um": steps.z_target(event), **steps.where(),
-               "exposure_ms": steps.exposure, "time_s": started}  # fmt: skip
+               "x_um": event.x_pos, "y_um": event.y_pos, "z_um": steps.z_target(event), **where,
+               "exposure_ms": exposure, "time_s": started, "hardware_sequenced": not actual}  # fmt: skip
         if writer is not None:
             channel = event.channel.config if event.channel else None
             writer.write(writer.place(self._place_of(event)), index, image, row, channel)
@@ -256,10 +321,23 @@ class Acquisition:
         self._kernel.events.acquisition_frame_ready.emit(self, event, image, row)
 
 
-def start_acquisition(kernel: Any, sequence: Any, path: str | Path | None = None,
-                      metadata: dict[str, Any] | None = None) -> Acquisition:  # fmt: skip
+def start_acquisition(
+    kernel: Any,
+    sequence: Any,
+    path: str | Path | None = None,
+    metadata: dict[str, Any] | None = None,
+    hardware_sequencing: bool = True,
+) -> Acquisition:
     """Start `sequence` on `kernel` and return the running `Acquisition`."""
-    return Acquisition(kernel, sequence, path, metadata).start()
+    acquisition = Acquisition(kernel, sequence, path, metadata, hardware_sequencing)
+    if isinstance(acquisition.events, list):
+        _ = acquisition.plan  # planned before it starts: a device that cannot be asked fails here
+    return acquisition.start()
+
+
+def _plain_index(event: Any) -> dict[str, int]:
+    """An event's index as plain names and numbers, for messages: {'t': 0, 'c': 1}."""
+    return {} if event is None else {str(axis): int(value) for axis, value in event.index.items()}
 
 
 def _events(source: Iterable[Any]) -> Iterable[Any]:

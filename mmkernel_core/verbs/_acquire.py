@@ -12,18 +12,20 @@ from ._faces import verb
 class AcquireVerbs:
     @verb
     def acquire(self, sequence: Any, path: Any = None, *, format: str = "ome-zarr",  # noqa: A002
-                metadata: dict[str, Any] | None = None) -> Request:  # fmt: skip
+                metadata: dict[str, Any] | None = None, hardware_sequencing: bool = True) -> Request:  # fmt: skip
         """Run `sequence` (a useq.MDASequence, its dict, JSON or a YAML/JSON file, or an iterable
         of useq.MDAEvent the caller may keep feeding) and return the running `Acquisition`
         (`progress`, `pause()`, `resume()`, `cancel()`, `wait()`). `path`: a new OME-Zarr
-        directory, or None to keep frames in memory; `metadata`: a JSON object stored with it."""
+        directory, or None to keep frames in memory; `metadata`: a JSON object stored with it;
+        `hardware_sequencing`: merge events into triggered runs where the devices can (see
+        `Acquisition.plan`)."""
         from ..acquisition import start_acquisition
 
         request = Request("Core", "acquire")
         try:
             if format != "ome-zarr":
                 raise ValueError(f"acquire: format {format!r} is not supported; allowed: 'ome-zarr'")
-            request.finish(start_acquisition(self, sequence, path, metadata))
+            request.finish(start_acquisition(self, sequence, path, metadata, hardware_sequencing))
         except BaseException as error:  # noqa: BLE001 - handed to the caller
             request.finish(exception=error)
         return request
