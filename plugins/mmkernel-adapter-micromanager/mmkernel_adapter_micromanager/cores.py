@@ -161,7 +161,7 @@ def set_core_factory(factory: CoreFactory | None) -> CoreGroups:
     return _groups
 
 
-_QUIET = ("onPropertiesChanged", "onXYStagePositionChanged", "onSystemConfigurationLoaded", "onConfigGroupChanged",
+_QUIET = ("onPropertiesChanged", "onSystemConfigurationLoaded", "onConfigGroupChanged",
           "onChannelGroupChanged", "onPixelSizeChanged", "onPixelSizeAffineChanged", "onSLMExposureChanged",
           "onImageSnapped", "onSequenceAcquisitionStarted", "onSequenceAcquisitionStopped")  # fmt: skip
 
@@ -183,6 +183,12 @@ def make_relay(group: CoreGroup) -> Any:
         if device is not None:
             device.mm_announced(name, value)
 
+    def xy(label: str) -> None:
+        device = group.devices.get(label)
+        moved = getattr(device, "mm_xy_announced", None)
+        if moved is not None:
+            moved()
+
     def init(self: Any) -> None:
         base.__init__(self)
 
@@ -192,6 +198,7 @@ def make_relay(group: CoreGroup) -> Any:
         "onStagePositionChanged": lambda self, label, position: to(label, "Position", position),
         "onExposureChanged": lambda self, label, ms: to(label, "Exposure", ms),
         "onShutterOpenChanged": lambda self, label, is_open: to(label, "State", int(is_open)),
+        "onXYStagePositionChanged": lambda self, label, x, y: xy(label),
     }
     for hook in _QUIET:
         namespace[hook] = lambda self, *args: None

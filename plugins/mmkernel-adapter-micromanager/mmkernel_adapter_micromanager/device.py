@@ -225,13 +225,11 @@ class MMDevice(Device):
         self.mm(f"set {name}", self.core.setProperty, self.label, name, _text(value))
 
     def mm_announced(self, name: str, value: Any) -> None:
-        """From the core's callback thread: MM announced a change; the kernel's cache keeps
-        the event to exactly one per real change (it drops the echo of our own set)."""
-        kind = self._mm_kinds.get(name)
-        if kind is None or name not in properties_of(self):
+        """From the core's callback thread: MM announced a change. The property is read again
+        on the runner (invalidate()) rather than taking `value`: MM's callbacks arrive late, so
+        the echo of a set may come after a newer one, and storing it would step the cache (and
+        the events) back. The read finds what the device holds now; the kernel's cache makes
+        that one event per real change, and none for an echo of its own set."""
+        if name not in self._mm_kinds or name not in properties_of(self):
             return
-        try:
-            typed = _typed(kind, value)
-        except (TypeError, ValueError):
-            return
-        self.notify(name, typed)
+        self.invalidate(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from mmkernel_sdk import AutoFocus, Generic, Hub, Shutter, SignalIO, Stage, StateDevice, XYStage
@@ -33,12 +34,40 @@ class MMStage(MMDevice, Stage):
 
 
 class MMXYStage(MMDevice, XYStage):
-    """A C++ XY stage."""
+    """A C++ XY stage. What MM announces of its position (a joystick, each step of a move) is
+    read back through the kernel (invalidate()), so the kernel's xy_stage_position_changed
+    follows it and an echo of the kernel's own move is no second event."""
+
+    def initialize(self) -> None:
+        self._xy_pending = threading.Event()  # a re-read is queued: later announcements need none
+        self._xy_moving = False
+        super().initialize()
+
+    def busy(self) -> bool:
+        """deviceBusy; at the end of a move the position is read again (a C++ stage may tell
+        its final position only when asked, as DemoCamera's DXYStage does)."""
+        moving = super().busy()
+        if getattr(self, "_xy_moving", False) and not moving:
+            self.mm_xy_announced()
+        self._xy_moving = moving
+        return moving
+
+    def mm_xy_announced(self) -> None:
+        """From the core's callback thread: MM says the stage moved (the position is read on
+        the runner, so a burst of announcements costs one read)."""
+        pending = getattr(self, "_xy_pending", None)
+        if pending is None or pending.is_set():
+            return
+        pending.set()
+        self.invalidate()
 
     def set_xy_position(self, x_um: float, y_um: float) -> None:
         self.mm("setXYPosition", self.core.setXYPosition, self.label, float(x_um), float(y_um))
 
     def get_xy_position(self) -> tuple[float, float]:
+        pending = getattr(self, "_xy_pending", None)
+        if pending is not None:
+            pending.clear()  # this read sees every move announced so far; a later one needs a new read
         x, y = self.mm("getXYPosition", self.core.getXYPosition, self.label)
         return (float(x), float(y))
 
