@@ -7,7 +7,7 @@ from typing import Any
 
 from mmkernel_sdk import AutoFocus, Generic, Hub, Shutter, SignalIO, Stage, StateDevice, XYStage
 
-from .camera import MMCamera
+from .camera import MMCamera, MMMultiCamera
 from .device import MMDevice
 
 
@@ -189,6 +189,8 @@ def device_class(module: str, name: str, mm_type: str) -> type[MMDevice]:
     """The class of one C++ device: its type's class with the module and device name set."""
     base = CLASSES.get(mm_type, MMGeneric)
     note = "" if mm_type in CLASSES else f" (Micro-Manager type {mm_type}, loaded as Generic)"
+    if (module, name) == ("Utilities", "Multi Camera"):
+        base, note = MMMultiCamera, " (not bridged: load its physical cameras instead)"
     attrs = {"mm_module": module, "mm_device": name, "mm_type": mm_type, "__doc__": f"{module}/{name}{note}",
              "__module__": __name__}  # fmt: skip
     return type(f"MM_{module}_{name}".replace(" ", "_").replace("-", "_"), (base,), attrs)
