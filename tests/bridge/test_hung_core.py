@@ -100,3 +100,48 @@ def test_a_hung_core_recovers_when_the_call_returns(k: Kernel, hung: Any) -> Non
     k.set_position("Z", 2.5)
     assert k.get_position("Z") == 2.5
     assert k.snap("Cam").shape == (512, 512)
+
+
+def test_callers_on_several_threads_are_answered_or_refused_at_once_while_a_core_hangs(k: Kernel, hung: Any) -> None:
+    """Callers of the hung core get DeviceFaultedError (never a wait for the hung call); callers
+    of the other core get their answers, all at the same time."""
+    import sys
+
+    with pytest.raises(DeviceTimeoutError):
+        k.snap("Cam", timeout=DEADLINE)
+    refused: list[BaseException] = []
+    answered: list[float] = []
+    lock = threading.Lock()
+
+    def hung_core() -> None:
+        for _ in range(20):
+            try:
+                k.set_position("Z", 1.0, timeout=DEADLINE)
+            except (DeviceFaultedError, DeviceTimeoutError) as error:
+                with lock:
+                    refused.append(error)
+
+    def other_core(label: str) -> None:
+        for position in range(20):
+            k.set_position(label, float(position), timeout=DEADLINE)
+            with lock:
+                answered.append(k.get_position(label, timeout=DEADLINE))
+
+    _load(k, "Z3", "DStage", core="third")
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        threads = [threading.Thread(target=hung_core) for _ in range(2)]
+        threads += [threading.Thread(target=other_core, args=(label,)) for label in ("Z2", "Z3")]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        took = time.monotonic() - started
+    finally:
+        sys.setswitchinterval(old)
+    assert len(refused) == 40 and all(isinstance(e, DeviceFaultedError) for e in refused)
+    assert len(answered) == 40
+    assert k.get_position("Z2") == 19.0 and k.get_position("Z3") == 19.0
+    assert took < DEADLINE * 20  # nobody waited a deadline per call
