@@ -167,10 +167,11 @@ _QUIET = ("onPropertiesChanged", "onSystemConfigurationLoaded", "onConfigGroupCh
 
 
 def make_relay(group: CoreGroup) -> Any:
-    """A callback object for `group`'s core: what the C++ side announces becomes the device's
-    notify() (safe from this foreign thread: the kernel moves it to the device's runner, and
-    its cache drops values it has already announced). Every hook is overridden: the C++
-    defaults print to stdout."""
+    """A callback object for `group`'s core: what the C++ side announces makes the device's
+    property (or XY position) be read again on its runner (invalidate(), safe from MMCore's
+    callback thread), so a late echo cannot step the cache back and the kernel's cache turns
+    the read into one event per real change. Every hook is overridden: the C++ defaults print
+    to stdout."""
     try:
         import pymmcore
 
