@@ -74,6 +74,8 @@ class StandInCore:
         self._buffer: list[tuple[np.ndarray, dict[str, str]]] = []
         self._seq: dict[str, Any] = {}
         self._xy: dict[str, tuple[float, float]] = {}
+        self.xy_reads = 0
+        self.announce_xy_reads = False
         self.calls_by_thread: set[int] = set()
         self.hang = threading.Event()  # set: snapImage blocks until cleared (a hung C++ call)
         self.release = threading.Event()
@@ -273,6 +275,9 @@ class StandInCore:
 
     def getXYPosition(self, label: str) -> list[float]:
         self._typed(label, 6)
+        self.xy_reads += 1
+        if self.announce_xy_reads:  # some adapters announce the position they were asked for
+            self._announce("onXYStagePositionChanged", label, *self._xy.get(label, (0.0, 0.0)))
         return list(self._xy.get(label, (0.0, 0.0)))
 
     def setState(self, label: str, state: int) -> None:

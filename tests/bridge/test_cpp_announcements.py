@@ -139,6 +139,18 @@ def test_an_xy_stage_moved_from_outside_is_one_event_per_position(k: Kernel, see
     assert seen.only_on_the_notification_thread()
 
 
+def test_an_xy_stage_that_announces_every_read_starts_no_loop_of_reads(k: Kernel, seen: Seen, mm: str) -> None:
+    core = _standin(mm)
+    core.announce_xy_reads = True
+    core.on_its_own("XY", "XYPosition", (5.0, 6.0))
+    k.set_xy_position("XY", 7.0, 8.0)
+    seen.settle()
+    reads = core.xy_reads
+    seen.settle()  # a loop (read, announce, read...) would go on reading meanwhile
+    assert core.xy_reads == reads
+    assert seen.xy[-1] == ("XY", 7.0, 8.0) and len(seen.xy) == len(set(seen.xy))
+
+
 def test_a_property_the_adapter_changes_on_its_own_thread_is_one_event(k: Kernel, seen: Seen) -> None:
     """DCam copies AsyncPropertyLeader to the read-only AsyncPropertyFollower from its own
     thread and announces it: the kernel's cache and one event follow."""
@@ -157,7 +169,8 @@ def test_a_property_the_adapter_changes_on_its_own_thread_is_one_event(k: Kernel
 
 
 def test_announcements_from_several_devices_at_once_are_each_one_event(k: Kernel, seen: Seen, mm: str) -> None:
-    """The kernel's sets on several threads race MM's echoes of them."""
+    """The kernel's sets on several threads race MM's late echoes of them: an echo of an older
+    value must not step a property (or the XY position) back."""
     import sys
 
     old = sys.getswitchinterval()
@@ -177,7 +190,12 @@ def test_announcements_from_several_devices_at_once_are_each_one_event(k: Kernel
             for i in range(20):
                 k.set_property("S", "State", (i + 1) % 2)
 
-        threads = [threading.Thread(target=fn) for fn in (move_z, expose, toggle)]
+        def move_xy() -> None:
+            for x in positions:
+                k.set_xy_position("XY", x, -x)
+            k.wait_for("XY")
+
+        threads = [threading.Thread(target=fn) for fn in (move_z, expose, toggle, move_xy)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -188,4 +206,8 @@ def test_announcements_from_several_devices_at_once_are_each_one_event(k: Kernel
     assert seen.of("Z", "Position") == pytest.approx(positions)
     assert seen.of("Cam", "Exposure") == pytest.approx(positions)
     assert seen.of("S", "State") == [(i + 1) % 2 for i in range(20)]
+    if mm == "standin":  # the real DXYStage also announces the steps of each move
+        assert [xy[1:] for xy in seen.xy] == [(x, -x) for x in positions]
+    else:
+        assert seen.xy[-1][1:] == pytest.approx((20.0, -20.0), abs=0.01)
     assert seen.only_on_the_notification_thread()

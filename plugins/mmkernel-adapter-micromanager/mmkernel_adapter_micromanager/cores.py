@@ -184,11 +184,11 @@ def make_relay(group: CoreGroup) -> Any:
         if device is not None:
             device.mm_announced(name, value)
 
-    def xy(label: str) -> None:
+    def xy(label: str, x: float, y: float) -> None:
         device = group.devices.get(label)
         moved = getattr(device, "mm_xy_announced", None)
         if moved is not None:
-            moved()
+            moved(x, y)
 
     def init(self: Any) -> None:
         base.__init__(self)
@@ -199,7 +199,7 @@ def make_relay(group: CoreGroup) -> Any:
         "onStagePositionChanged": lambda self, label, position: to(label, "Position", position),
         "onExposureChanged": lambda self, label, ms: to(label, "Exposure", ms),
         "onShutterOpenChanged": lambda self, label, is_open: to(label, "State", int(is_open)),
-        "onXYStagePositionChanged": lambda self, label, x, y: xy(label),
+        "onXYStagePositionChanged": lambda self, label, x, y: xy(label, x, y),
     }
     for hook in _QUIET:
         namespace[hook] = lambda self, *args: None

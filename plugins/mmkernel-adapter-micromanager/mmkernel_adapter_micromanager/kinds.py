@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from mmkernel_sdk import AutoFocus, Generic, Hub, Shutter, SignalIO, Stage, StateDevice, XYStage
+from mmkernel_sdk.host import properties_of
 
 from .camera import MMCamera, MMMultiCamera
 from .device import MMDevice
@@ -39,37 +39,36 @@ class MMXYStage(MMDevice, XYStage):
     follows it and an echo of the kernel's own move is no second event."""
 
     def initialize(self) -> None:
-        self._xy_pending = threading.Event()  # a re-read is queued: later announcements need none
+        self._xy_read: tuple[float, float] | None = None  # the position last read (on the runner)
         self._xy_moving = False
         super().initialize()
 
+    def mm_xy_announced(self, x: float | None = None, y: float | None = None) -> None:
+        """From the core's callback thread: MM says the stage is at (x, y). Unless that is the
+        position last read, it is read again on the runner: a late echo of an older move then
+        reads where the stage is now, and a stage that announces what it was asked for (a read)
+        starts no loop. The read carries MM's static Name property, so none of the stage's
+        other properties (a serial query each, in many adapters) is read with it."""
+        if x is not None and y is not None and getattr(self, "_xy_read", None) == (float(x), float(y)):
+            return
+        self.invalidate(*(("Name",) if "Name" in properties_of(self) else ()))
+
     def busy(self) -> bool:
-        """deviceBusy; at the end of a move the position is read again (a C++ stage may tell
-        its final position only when asked, as DemoCamera's DXYStage does)."""
+        """deviceBusy; at the end of a move the position is read again (a C++ stage may not
+        announce its final position, as DemoCamera's DXYStage often does not)."""
         moving = super().busy()
         if getattr(self, "_xy_moving", False) and not moving:
             self.mm_xy_announced()
         self._xy_moving = moving
         return moving
 
-    def mm_xy_announced(self) -> None:
-        """From the core's callback thread: MM says the stage moved (the position is read on
-        the runner, so a burst of announcements costs one read)."""
-        pending = getattr(self, "_xy_pending", None)
-        if pending is None or pending.is_set():
-            return
-        pending.set()
-        self.invalidate()
-
     def set_xy_position(self, x_um: float, y_um: float) -> None:
         self.mm("setXYPosition", self.core.setXYPosition, self.label, float(x_um), float(y_um))
 
     def get_xy_position(self) -> tuple[float, float]:
-        pending = getattr(self, "_xy_pending", None)
-        if pending is not None:
-            pending.clear()  # this read sees every move announced so far; a later one needs a new read
         x, y = self.mm("getXYPosition", self.core.getXYPosition, self.label)
-        return (float(x), float(y))
+        self._xy_read = (float(x), float(y))
+        return self._xy_read
 
     def set_relative_xy_position(self, dx_um: float, dy_um: float) -> None:
         self.mm("setRelativeXYPosition", self.core.setRelativeXYPosition, self.label, float(dx_um), float(dy_um))
