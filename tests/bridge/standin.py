@@ -75,6 +75,8 @@ class StandInCore:
         self._seq: dict[str, Any] = {}
         self._xy: dict[str, tuple[float, float]] = {}
         self.xy_reads = 0
+        self.property_reads: dict[str, int] = {}
+        self.announce_reads: set[str] = set()
         self.announce_xy_reads = False
         self.calls_by_thread: set[int] = set()
         self.hang = threading.Event()  # set: snapImage blocks until cleared (a hung C++ call)
@@ -182,6 +184,9 @@ class StandInCore:
         return self._prop(label, name).kind
 
     def getProperty(self, label: str, name: str) -> str:
+        self.property_reads[name] = self.property_reads.get(name, 0) + 1
+        if name in self.announce_reads:  # some adapters announce the value they were asked for
+            self._announce("onPropertyChanged", label, name, self._prop(label, name).value)
         if name == "Position":
             return f"{self._pos.get(label, 0.0):.4f}" if hasattr(self, "_pos") else "0.0000"
         return self._prop(label, name).value

@@ -151,6 +151,18 @@ def test_an_xy_stage_that_announces_every_read_starts_no_loop_of_reads(k: Kernel
     assert seen.xy[-1] == ("XY", 7.0, 8.0) and len(seen.xy) == len(set(seen.xy))
 
 
+def test_a_property_the_adapter_announces_on_every_read_starts_no_loop_of_reads(k: Kernel, seen: Seen, mm: str) -> None:
+    core = _standin(mm)
+    core.announce_reads.add("Gain")
+    k.set_property("Cam", "Gain", 3)
+    core.on_its_own("Cam", "Gain", 5)
+    seen.settle()
+    reads = core.property_reads["Gain"]
+    seen.settle()  # a loop (read, announce, read...) would go on reading meanwhile
+    assert core.property_reads["Gain"] == reads
+    assert seen.of("Cam", "Gain") == [3, 5]
+
+
 def test_a_property_the_adapter_changes_on_its_own_thread_is_one_event(k: Kernel, seen: Seen) -> None:
     """DCam copies AsyncPropertyLeader to the read-only AsyncPropertyFollower from its own
     thread and announces it: the kernel's cache and one event follow."""

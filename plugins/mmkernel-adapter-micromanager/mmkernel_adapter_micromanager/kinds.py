@@ -54,8 +54,9 @@ class MMXYStage(MMDevice, XYStage):
         self.invalidate(*(("Name",) if "Name" in properties_of(self) else ()))
 
     def busy(self) -> bool:
-        """deviceBusy; at the end of a move the position is read again (a C++ stage may not
-        announce its final position, as DemoCamera's DXYStage often does not)."""
+        """deviceBusy; at the end of a move (the first not-busy after a move was commanded or
+        seen busy) the position is read again: a C++ stage may not announce its final position,
+        as DemoCamera's DXYStage often does not."""
         moving = super().busy()
         if getattr(self, "_xy_moving", False) and not moving:
             self.mm_xy_announced()
@@ -63,6 +64,7 @@ class MMXYStage(MMDevice, XYStage):
         return moving
 
     def set_xy_position(self, x_um: float, y_um: float) -> None:
+        self._xy_moving = True
         self.mm("setXYPosition", self.core.setXYPosition, self.label, float(x_um), float(y_um))
 
     def get_xy_position(self) -> tuple[float, float]:
@@ -71,9 +73,11 @@ class MMXYStage(MMDevice, XYStage):
         return self._xy_read
 
     def set_relative_xy_position(self, dx_um: float, dy_um: float) -> None:
+        self._xy_moving = True
         self.mm("setRelativeXYPosition", self.core.setRelativeXYPosition, self.label, float(dx_um), float(dy_um))
 
     def home(self) -> None:
+        self._xy_moving = True
         self.mm("home", self.core.home, self.label)
 
     def stop(self) -> None:
