@@ -1,6 +1,7 @@
 """A stand-in for pymmcore's CMMCore: the calls the bridge makes, answered as MMCore 12.5 does
 (its RuntimeError/ValueError texts, loose validation, callbacks on a foreign thread, one
-circular buffer per core), with DemoCamera's DCam, DStage, DWheel, DShutter and DHub.
+circular buffer per core), with DemoCamera's DCam, DStage, DXYStage, DWheel, DShutter and DHub.
+`on_its_own()` is the hardware changing without being asked (a joystick, a temperature drift).
 """
 
 from __future__ import annotations
@@ -38,11 +39,15 @@ def _props(kind: str) -> dict[str, Prop]:
     extra: dict[str, dict[str, Prop]] = {
         "DCam": {"Exposure": Prop(FLOAT, "10.0000", limits=(0.0, 10000.0)),
                  "Binning": Prop(INTEGER, "1", allowed=("1", "2", "4", "8")),
-                 "PixelType": Prop(STRING, "8bit", allowed=("16bit", "8bit")),
+                 "PixelType": Prop(STRING, "8bit", allowed=("16bit", "32bitRGB", "8bit")),
                  "Gain": Prop(INTEGER, "0", limits=(-5.0, 8.0)),
                  "CameraName": Prop(STRING, "DemoCamera-MultiMode", read_only=True),
-                 "MaximumExposureMs": Prop(FLOAT, "10000.0000", pre_init=True)},
+                 "MaximumExposureMs": Prop(FLOAT, "10000.0000", pre_init=True),
+                 "CCDTemperature": Prop(FLOAT, "0.0000", read_only=True),
+                 "AsyncPropertyDelayMS": Prop(INTEGER, "2000", limits=(0.0, 10000.0)),
+                 "AsyncPropertyLeader": Prop(STRING, ""), "AsyncPropertyFollower": Prop(STRING, "", read_only=True)},
         "DStage": {"Position": Prop(FLOAT, "0.0000")},
+        "DXYStage": {},
         "DWheel": {"State": Prop(INTEGER, "0", limits=(0.0, 9.0)), "Label": Prop(STRING, "State-0")},
         "DShutter": {"State": Prop(INTEGER, "0", allowed=("0", "1"))},
         "DHub": {},
@@ -50,7 +55,7 @@ def _props(kind: str) -> dict[str, Prop]:
     return {**common, **extra[kind]}
 
 
-TYPES = {"DCam": 2, "DStage": 5, "DWheel": 4, "DShutter": 3, "DHub": 15}
+TYPES = {"DCam": 2, "DStage": 5, "DXYStage": 6, "DWheel": 4, "DShutter": 3, "DHub": 15}
 
 
 class StandInCore:
@@ -68,6 +73,11 @@ class StandInCore:
         self._image: np.ndarray | None = None
         self._buffer: list[tuple[np.ndarray, dict[str, str]]] = []
         self._seq: dict[str, Any] = {}
+        self._xy: dict[str, tuple[float, float]] = {}
+        self.xy_reads = 0
+        self.property_reads: dict[str, int] = {}
+        self.announce_reads: set[str] = set()
+        self.announce_xy_reads = False
         self.calls_by_thread: set[int] = set()
         self.hang = threading.Event()  # set: snapImage blocks until cleared (a hung C++ call)
         self.release = threading.Event()
@@ -177,6 +187,9 @@ class StandInCore:
         return self._prop(label, name).kind
 
     def getProperty(self, label: str, name: str) -> str:
+        self.property_reads[name] = self.property_reads.get(name, 0) + 1
+        if name in self.announce_reads:  # some adapters announce the value they were asked for
+            self._announce("onPropertyChanged", label, name, self._prop(label, name).value)
         if name == "Position":
             return f"{self._pos.get(label, 0.0):.4f}" if hasattr(self, "_pos") else "0.0000"
         return self._prop(label, name).value
@@ -199,6 +212,30 @@ class StandInCore:
         prop.value = text
         if name == "Binning":  # DCam announces Binning, not Exposure or Gain
             self._announce("onPropertyChanged", label, name, text)
+        if name == "AsyncPropertyLeader":  # DCam copies it to the follower on its own thread, and announces that
+            self._devices[label][2]["AsyncPropertyFollower"].value = text
+            self._announce("onPropertyChanged", label, "AsyncPropertyFollower", text)
+
+    def on_its_own(self, label: str, name: str, value: Any) -> None:
+        """The device changes `name` without being asked and announces it as the C++ side
+        does (Position, XYPosition (x, y), Exposure, State of a shutter, or any property)."""
+        kind = self._devices[label][1]
+        if name == "Position":
+            self._pos = getattr(self, "_pos", {})
+            self._pos[label] = float(value)
+            self._announce("onStagePositionChanged", label, float(value))
+        elif name == "XYPosition":
+            self._xy[label] = (float(value[0]), float(value[1]))
+            self._announce("onXYStagePositionChanged", label, *self._xy[label])
+        elif name == "Exposure":
+            self._devices[label][2][name].value = f"{float(value):.4f}"
+            self._announce("onExposureChanged", label, float(value))
+        elif name == "State" and kind == "DShutter":
+            self._devices[label][2][name].value = "1" if value else "0"
+            self._announce("onShutterOpenChanged", label, bool(value))
+        else:
+            self._devices[label][2][name].value = str(value)
+            self._announce("onPropertyChanged", label, name, str(value))
 
     def getAllowedPropertyValues(self, label: str, name: str) -> tuple[str, ...]:
         return tuple(sorted(self._prop(label, name).allowed))
@@ -238,6 +275,18 @@ class StandInCore:
     def getPosition(self, label: str) -> float:
         self._typed(label, 5)
         return getattr(self, "_pos", {}).get(label, 0.0)
+
+    def setXYPosition(self, label: str, x: float, y: float) -> None:
+        self._typed(label, 6)
+        self._xy[label] = (float(x), float(y))
+        self._announce("onXYStagePositionChanged", label, float(x), float(y))
+
+    def getXYPosition(self, label: str) -> list[float]:
+        self._typed(label, 6)
+        self.xy_reads += 1
+        if self.announce_xy_reads:  # some adapters announce the position they were asked for
+            self._announce("onXYStagePositionChanged", label, *self._xy.get(label, (0.0, 0.0)))
+        return list(self._xy.get(label, (0.0, 0.0)))
 
     def setState(self, label: str, state: int) -> None:
         self.setProperty(label, "State", state)
@@ -286,14 +335,17 @@ class StandInCore:
         return self._shape()[1]
 
     def getBytesPerPixel(self) -> int:
-        return 2 if self._prop(self._camera, "PixelType").value == "16bit" else 1
+        return {"16bit": 2, "32bitRGB": 4}.get(self._prop(self._camera, "PixelType").value, 1)
 
     def getNumberOfComponents(self) -> int:
-        return 1
+        return 4 if self._prop(self._camera, "PixelType").value == "32bitRGB" else 1
 
     def _frame(self, number: int) -> np.ndarray:
+        level = number % 50 + 1
+        if self.getNumberOfComponents() == 4:  # as MMCore: one uint32 per pixel, bytes B, G, R, 0
+            return np.full(self._shape(), level | (level + 50) << 8 | (level + 100) << 16, dtype=np.uint32)
         dtype = np.uint16 if self.getBytesPerPixel() == 2 else np.uint8
-        return np.full(self._shape(), number % 200 + 1, dtype=dtype)
+        return np.full(self._shape(), level, dtype=dtype)
 
     def setExposure(self, label: str, ms: float) -> None:
         self.setProperty(label, "Exposure", ms)

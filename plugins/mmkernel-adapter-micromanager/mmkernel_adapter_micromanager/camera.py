@@ -22,6 +22,8 @@ from .cores import ENV_BUFFER_FRAMES
 from .device import MMDevice
 
 _TAGS = ("ElapsedTime-ms", "ImageNumber", "Binning", "ROI-X-start", "ROI-Y-start")
+_GREY = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # bytes per pixel -> dtype
+_COLOUR = {4: np.uint8, 8: np.uint16}  # bytes per BGRA pixel -> dtype of one component
 
 
 class MMCamera(MMDevice, Camera):
@@ -58,12 +60,27 @@ class MMCamera(MMDevice, Camera):
         return core
 
     def _format(self) -> tuple[tuple[int, ...], np.dtype]:
+        """Grey as (h, w) of 1, 2, 4 or 8 bytes; MM's packed colour (32bitRGB, 64bitRGB) as
+        (h, w, 4) components B, G, R, A of 8 or 16 bits. Anything else is refused before a
+        snap or a sequence starts."""
         core = self._current()
         h, w = int(core.getImageHeight()), int(core.getImageWidth())
         bpp, ncomp = int(core.getBytesPerPixel()), int(core.getNumberOfComponents())
-        if ncomp == 4:  # packed BGRA: 8 bits per component in 4 bytes, 16 bits in 8
-            return (h, w, 4), np.dtype(np.uint8 if bpp == 4 else np.uint16)
-        return (h, w), np.dtype({1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}.get(bpp, np.uint8))
+        if ncomp == 4 and bpp in _COLOUR:
+            return (h, w, 4), np.dtype(_COLOUR[bpp])
+        if ncomp == 1 and bpp in _GREY:
+            return (h, w), np.dtype(_GREY[bpp])
+        try:
+            pixel_type = repr(self.mm_get("PixelType"))
+        except DeviceError:
+            pixel_type = "(no PixelType property)"
+        raise DeviceError(
+            self.label,
+            "frame format",
+            f"camera {self.label!r}: PixelType {pixel_type} gives {ncomp} component(s) of {bpp} byte(s) per "
+            "pixel, which MMKernel's frames cannot carry; allowed: grey (1 component of 1, 2, 4 or 8 bytes) "
+            "or packed BGRA (4 components in 4 or 8 bytes: 32bitRGB, 64bitRGB)",
+        )
 
     def frame_shape(self) -> tuple[int, ...]:
         return self._format()[0]
@@ -145,3 +162,18 @@ def _metadata_class(core: Any) -> Any:
     import pymmcore
 
     return pymmcore.Metadata
+
+
+MULTI_CAMERA_NOTE = (
+    "Utilities' Multi Camera is not bridged: in one MMCore it gives a snap only its first physical camera's "
+    "image and interleaves all its cameras' frames in one sequence. Load the physical cameras themselves, "
+    "each in its own core (their MMCore property, e.g. Property,Cam2,MMCore,second): MMKernel streams "
+    "several cameras at once (start_sequence on each, or record(['Cam1', 'Cam2'], ...))"
+)
+
+
+class MMMultiCamera(MMCamera):
+    """Utilities' Multi Camera: refused at initialize (MULTI_CAMERA_NOTE says what to use)."""
+
+    def initialize(self) -> None:
+        raise DeviceError(self.label, "initialize", f"device {self.label!r}: {MULTI_CAMERA_NOTE}")

@@ -161,16 +161,17 @@ def set_core_factory(factory: CoreFactory | None) -> CoreGroups:
     return _groups
 
 
-_QUIET = ("onPropertiesChanged", "onXYStagePositionChanged", "onSystemConfigurationLoaded", "onConfigGroupChanged",
+_QUIET = ("onPropertiesChanged", "onSystemConfigurationLoaded", "onConfigGroupChanged",
           "onChannelGroupChanged", "onPixelSizeChanged", "onPixelSizeAffineChanged", "onSLMExposureChanged",
           "onImageSnapped", "onSequenceAcquisitionStarted", "onSequenceAcquisitionStopped")  # fmt: skip
 
 
 def make_relay(group: CoreGroup) -> Any:
-    """A callback object for `group`'s core: what the C++ side announces becomes the device's
-    notify() (safe from this foreign thread: the kernel moves it to the device's runner, and
-    its cache drops values it has already announced). Every hook is overridden: the C++
-    defaults print to stdout."""
+    """A callback object for `group`'s core: what the C++ side announces makes the device's
+    property (or XY position) be read again on its runner (invalidate(), safe from MMCore's
+    callback thread), so a late echo cannot step the cache back and the kernel's cache turns
+    the read into one event per real change. Every hook is overridden: the C++ defaults print
+    to stdout."""
     try:
         import pymmcore
 
@@ -183,6 +184,12 @@ def make_relay(group: CoreGroup) -> Any:
         if device is not None:
             device.mm_announced(name, value)
 
+    def xy(label: str, x: float, y: float) -> None:
+        device = group.devices.get(label)
+        moved = getattr(device, "mm_xy_announced", None)
+        if moved is not None:
+            moved(x, y)
+
     def init(self: Any) -> None:
         base.__init__(self)
 
@@ -192,6 +199,7 @@ def make_relay(group: CoreGroup) -> Any:
         "onStagePositionChanged": lambda self, label, position: to(label, "Position", position),
         "onExposureChanged": lambda self, label, ms: to(label, "Exposure", ms),
         "onShutterOpenChanged": lambda self, label, is_open: to(label, "State", int(is_open)),
+        "onXYStagePositionChanged": lambda self, label, x, y: xy(label, x, y),
     }
     for hook in _QUIET:
         namespace[hook] = lambda self, *args: None

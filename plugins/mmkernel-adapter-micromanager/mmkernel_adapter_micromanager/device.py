@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from mmkernel_sdk import Device, prop
-from mmkernel_sdk.errors import DeviceError
+from mmkernel_sdk.errors import DeviceError, MMKernelError
 from mmkernel_sdk.host import properties_of
 from mmkernel_sdk.resources import Resource
 
@@ -229,13 +229,20 @@ class MMDevice(Device):
         self.mm(f"set {name}", self.core.setProperty, self.label, name, _text(value))
 
     def mm_announced(self, name: str, value: Any) -> None:
-        """From the core's callback thread: MM announced a change; the kernel's cache keeps
-        the event to exactly one per real change (it drops the echo of our own set)."""
+        """From the core's callback thread: MM announced a change. Unless `value` is what the
+        kernel's cache holds already, the property is read again on the runner (invalidate())
+        rather than taking `value`: MM's callbacks arrive late, so the echo of a set may come
+        after a newer one, and storing it would step the cache (and the events) back. The read
+        finds what the device holds now; the kernel's cache makes that one event per real
+        change. An adapter that announces what it was asked for starts no loop of reads."""
         kind = self._mm_kinds.get(name)
         if kind is None or name not in properties_of(self):
             return
-        try:
-            typed = _typed(kind, value)
-        except (TypeError, ValueError):
-            return
-        self.notify(name, typed)
+        kernel = self.kernel
+        if kernel is not None:
+            try:
+                if kernel.get_property(self.label, name, from_cache=True) == _typed(kind, value):
+                    return
+            except (MMKernelError, TypeError, ValueError):
+                pass  # no cached value yet, or MM's text is not of the kind: read it
+        self.invalidate(name)

@@ -6,8 +6,9 @@ from functools import cache
 from typing import Any
 
 from mmkernel_sdk import AutoFocus, Generic, Hub, Shutter, SignalIO, Stage, StateDevice, XYStage
+from mmkernel_sdk.host import properties_of
 
-from .camera import MMCamera
+from .camera import MMCamera, MMMultiCamera
 from .device import MMDevice
 
 
@@ -34,19 +35,50 @@ class MMStage(MMDevice, Stage):
 
 
 class MMXYStage(MMDevice, XYStage):
-    """A C++ XY stage."""
+    """A C++ XY stage. What MM announces of its position (a joystick, each step of a move) is
+    read back through the kernel (invalidate()), so the kernel's xy_stage_position_changed
+    follows it and an echo of the kernel's own move is no second event."""
+
+    def initialize(self) -> None:
+        self._xy_read: tuple[float, float] | None = None  # the position last read (on the runner)
+        self._xy_moving = False
+        super().initialize()
+
+    def mm_xy_announced(self, x: float | None = None, y: float | None = None) -> None:
+        """From the core's callback thread: MM says the stage is at (x, y). Unless that is the
+        position last read, it is read again on the runner: a late echo of an older move then
+        reads where the stage is now, and a stage that announces what it was asked for (a read)
+        starts no loop. The read carries MM's static Name property, so none of the stage's
+        other properties (a serial query each, in many adapters) is read with it."""
+        if x is not None and y is not None and getattr(self, "_xy_read", None) == (float(x), float(y)):
+            return
+        self.invalidate(*(("Name",) if "Name" in properties_of(self) else ()))
+
+    def busy(self) -> bool:
+        """deviceBusy; at the end of a move (the first not-busy after a move was commanded or
+        seen busy) the position is read again: a C++ stage may not announce its final position,
+        as DemoCamera's DXYStage often does not."""
+        moving = super().busy()
+        if getattr(self, "_xy_moving", False) and not moving:
+            self.mm_xy_announced()
+        self._xy_moving = moving
+        return moving
 
     def set_xy_position(self, x_um: float, y_um: float) -> None:
+        self._xy_moving = True
         self.mm("setXYPosition", self.core.setXYPosition, self.label, float(x_um), float(y_um))
 
     def get_xy_position(self) -> tuple[float, float]:
         x, y = self.mm("getXYPosition", self.core.getXYPosition, self.label)
-        return (float(x), float(y))
+        self._xy_read = (float(x), float(y))
+        return self._xy_read
 
     def set_relative_xy_position(self, dx_um: float, dy_um: float) -> None:
+        self._xy_moving = True
         self.mm("setRelativeXYPosition", self.core.setRelativeXYPosition, self.label, float(dx_um), float(dy_um))
 
     def home(self) -> None:
+        self._xy_moving = True
         self.mm("home", self.core.home, self.label)
 
     def stop(self) -> None:
@@ -163,6 +195,8 @@ def device_class(module: str, name: str, mm_type: str) -> type[MMDevice]:
     once per process: every Kernel's plugin discovery asks for every device of every module)."""
     base = CLASSES.get(mm_type, MMGeneric)
     note = "" if mm_type in CLASSES else f" (Micro-Manager type {mm_type}, loaded as Generic)"
+    if (module, name) == ("Utilities", "Multi Camera"):
+        base, note = MMMultiCamera, " (not bridged: load its physical cameras instead)"
     attrs = {"mm_module": module, "mm_device": name, "mm_type": mm_type, "__doc__": f"{module}/{name}{note}",
              "__module__": __name__}  # fmt: skip
     return type(f"MM_{module}_{name}".replace(" ", "_").replace("-", "_"), (base,), attrs)
