@@ -77,6 +77,7 @@ class DemoCamera(ExposureSequences, CameraExtras, HubPeripheral, Camera):
 
     def shutdown(self) -> None:
         self.cancel_timers()
+        self.stop_exposure_sequence()
 
     # -- Micro-Manager's consistency rules ------------------------------------------------------
     @BitDepth.getter

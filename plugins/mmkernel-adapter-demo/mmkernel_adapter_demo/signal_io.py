@@ -57,6 +57,9 @@ class DemoDA(HubPeripheral, SequenceTrigger, SignalIO):
     def signal_limits(self) -> tuple[float, float]:
         return (0.0, 10.0)
 
+    def shutdown(self) -> None:
+        self.sequence.stop()  # off the trigger line: an unloaded DA steps no more
+
     # -- hardware sequences -----------------------------------------------------------------
     def load_property_sequence(self, name: str, values: list[Any]) -> None:
         if name != "Voltage":

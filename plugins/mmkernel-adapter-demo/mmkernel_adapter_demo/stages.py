@@ -64,6 +64,9 @@ class DemoStage(HubPeripheral, Stage):
     def start_position_sequence(self) -> None:
         self.sequence.start()
 
+    def shutdown(self) -> None:
+        self.sequence.stop()  # off the trigger line: an unloaded stage steps no more
+
     def stop_position_sequence(self) -> None:
         self.sequence.stop()
 
@@ -103,6 +106,9 @@ class DemoXYStage(HubPeripheral, XYStage):
 
     def start_xy_sequence(self) -> None:
         self.sequence.start()
+
+    def shutdown(self) -> None:
+        self.sequence.stop()
 
     def stop_xy_sequence(self) -> None:
         self.sequence.stop()

@@ -25,6 +25,9 @@ class DemoStateBase(HubPeripheral, StateDevice):
     def __init__(self) -> None:
         self.sequence = DemoSequence(self, self._step)
 
+    def shutdown(self) -> None:
+        self.sequence.stop()  # off the trigger line: an unloaded device steps no more
+
     def set_num_positions(self, count: int) -> None:
         super().set_num_positions(count)
         unlimited(self, "State")

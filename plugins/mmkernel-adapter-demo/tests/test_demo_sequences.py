@@ -247,3 +247,30 @@ def test_callers_racing_a_running_sequence_never_overlap_in_the_stage(k: Kernel)
     k.stop_property_sequence("Z", "Position")
     k.wait_for("Z", timeout=5)
     assert k.get_position("Z", from_cache=True) == stage.get_position()
+
+
+def test_the_demo_configuration_sequences_on_the_hubs_one_thread() -> None:
+    """In MMConfig_demo.cfg the camera, Z and the objective are DHub's peripherals: one runner,
+    so the frames' triggers step them inline (no hop, no deadlock)."""
+    with Kernel(timeout=10) as k:
+        k.load_config("demo")
+        runners = {k.internals.device(label).runner for label in ("Camera", "Z", "Objective")}
+        assert len(runners) == 1
+        k.set_property("Camera", "Exposure", 0)
+        k.set_property("Z", "UseSequences", "Yes")
+        k.set_property("Camera", "TriggerDevice", "Objective")
+        seen = changes(k, "Z", "Position")
+        k.load_property_sequence("Z", "Position", [5, 6, 7])
+        k.load_property_sequence("Objective", "State", [2, 4])
+        k.start_property_sequence("Z", "Position")
+        k.start_property_sequence("Objective", "State")
+        with k.stream("Camera", count=3) as stream:
+            assert len(list(stream)) == 3
+        assert k.get_position("Z") == 7.0
+        assert k.get_state("Objective") == 2  # 2, 4, 2: through its Trigger, once per frame
+        k.events.bus.flush(timeout=2)
+        assert seen == [5.0, 6.0, 7.0]
+        k.unload("Z")  # its shutdown takes it off the trigger line
+        with k.stream("Camera", count=2) as stream:
+            assert len(list(stream)) == 2
+        assert k.get_state("Objective") == 2  # 4, 2
