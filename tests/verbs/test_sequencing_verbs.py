@@ -252,7 +252,7 @@ def test_a_stage_sequence_runs_and_its_stop_leaves_the_cache_right(kernel: Kerne
     assert kernel.get_position("Z", from_cache=True) == 0.0  # stale while the sequence runs
     kernel.stop_property_sequence("Z", "Position")  # mid-way: stopped at 20
     assert kernel.get_position("Z", from_cache=True) == 20.0
-    kernel.events.bus.flush(timeout=2)
+    kernel.events.flush(timeout=2)
     assert seen == [20.0]
     assert [call[0] for call in stage.calls] == ["load", "start", "stop"]
 

@@ -51,8 +51,9 @@ class DemoSequence:
     def start(self) -> None:
         """Run from the first value (nothing loaded: nothing runs, as in DemoCamera)."""
         with self.lock:
-            self.running, self._index = bool(self._values), 0
-        if self.running:
+            running = self.running = bool(self._values)
+            self._index = 0
+        if running:
             line_of(self.device).arm(self)
 
     def stop(self) -> None:

@@ -82,7 +82,7 @@ def test_a_z_sequence_steps_once_per_camera_frame(k: Kernel) -> None:
     assert len(frames(k, 5)) == 5
     assert k.get_position("Z") == 5.0
     k.wait_for("Z", timeout=5)
-    k.events.bus.flush(timeout=2)
+    k.events.flush(timeout=2)
     assert seen == positions[:5]  # one step per frame, each announced once
     assert k.get_position("Z", from_cache=True) == 5.0
     k.stop_property_sequence("Z", "Position")
@@ -124,7 +124,7 @@ def test_the_trigger_device_steps_the_da_once_per_frame(k: Kernel) -> None:
     frames(k, 4)  # '+' before each frame (and not the trigger line as well)
     assert k.get_property("DA", "Voltage") == 1.0  # wrapped round: 1, 2, 3, 1
     assert k.get_property("DA", "Real Voltage") == 1.0
-    k.events.bus.flush(timeout=2)
+    k.events.flush(timeout=2)
     assert seen == [1.0, 2.0, 3.0, 1.0]
     k.set_property("DA", "Trigger", "+")  # by hand too
     assert k.get_property("DA", "Voltage", from_cache=True) == 2.0
@@ -163,7 +163,7 @@ def test_an_xy_sequence_follows_the_frames(k: Kernel) -> None:
     frames(k, 2)
     assert k.get_xy_position("XY") == (3.0, 4.0)
     k.stop_property_sequence("XY", "XYPosition")
-    k.events.bus.flush(timeout=2)
+    k.events.flush(timeout=2)
     assert seen == [(1.0, 2.0), (3.0, 4.0)]
     assert k.get_xy_position("XY", from_cache=True) == (3.0, 4.0)
 
@@ -268,7 +268,7 @@ def test_the_demo_configuration_sequences_on_the_hubs_one_thread() -> None:
             assert len(list(stream)) == 3
         assert k.get_position("Z") == 7.0
         assert k.get_state("Objective") == 2  # 2, 4, 2: through its Trigger, once per frame
-        k.events.bus.flush(timeout=2)
+        k.events.flush(timeout=2)
         assert seen == [5.0, 6.0, 7.0]
         k.unload("Z")  # its shutdown takes it off the trigger line
         with k.stream("Camera", count=2) as stream:
