@@ -67,13 +67,7 @@ class SequencingVerbs(KernelBase):
         if not loaded.initialized:
             raise DeviceStateError(f"device {label!r} is not initialized; {verb_name}() needs initialize() first")
         if _max_length(loaded, prop) <= 0:
-            raise PropertyError(
-                f"device {label!r}, property {prop!r}: cannot run a hardware sequence (its sequence_max is 0); "
-                f"sequenceable: {', '.join(_sequenceable(loaded)) or '(none)'}",
-                device=label,
-                property=prop,
-                allowed=", ".join(_sequenceable(loaded)),
-            )
+            raise _not_sequenceable(loaded, prop)
         return loaded
 
     # -- runner side ------------------------------------------------------------------------
@@ -119,6 +113,17 @@ def _max_length(loaded: LoadedDevice, prop: str) -> int:
     return int(loaded.props.spec(prop).sequence_max)
 
 
+def _not_sequenceable(loaded: LoadedDevice, prop: str) -> PropertyError:
+    names = _sequenceable(loaded)
+    return PropertyError(
+        f"device {loaded.label!r}, property {prop!r}: cannot run a hardware sequence (its sequence_max is 0); "
+        f"sequenceable: {', '.join(names) or '(none)'}",
+        device=loaded.label,
+        property=prop,
+        allowed=", ".join(names),
+    )
+
+
 def _sequenceable(loaded: LoadedDevice) -> list[str]:
     names = [name for name in loaded.props.names() if loaded.props.spec(name).sequence_max > 0]
     return [*names, XY] if loaded.device_type == "XYStage" and _max_length(loaded, XY) > 0 else names
@@ -137,6 +142,8 @@ def _checked_sequence(loaded: LoadedDevice, prop: str, values: Iterable[Any]) ->
         )
     items = list(values)
     maximum = _max_length(loaded, prop)
+    if maximum <= 0:  # on the runner: switched off since the caller's check
+        raise _not_sequenceable(loaded, prop)
     if not 1 <= len(items) <= maximum:
         raise PropertyError(
             f"device {label!r}, property {prop!r}: a sequence of {len(items)} values is not allowed; "

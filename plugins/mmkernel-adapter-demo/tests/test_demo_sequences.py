@@ -71,6 +71,16 @@ def test_what_each_demo_device_can_sequence(k: Kernel) -> None:
         k.load_property_sequence("Z", "Position", [1.0])
 
 
+def test_sequencing_switched_off_before_the_load_runs_refuses_it(k: Kernel) -> None:
+    """Checked on the caller's thread and again on the runner: the switch queued first wins."""
+    load(k, "Z", "DStage")
+    k.set_property("Z", "UseSequences", "Yes")
+    off = k.submit.set_property("Z", "UseSequences", "No")
+    with pytest.raises(PropertyError, match="'Position': cannot run a hardware sequence"):
+        k.load_property_sequence("Z", "Position", [1.0, 2.0])
+    off.result(5)
+
+
 def test_a_z_sequence_steps_once_per_camera_frame(k: Kernel) -> None:
     load(k, "Z", "DStage")
     k.set_property("Z", "UseSequences", "Yes")
