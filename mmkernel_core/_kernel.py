@@ -28,6 +28,7 @@ from .verbs._internals import KernelInternals
 from .verbs._motion import MotionVerbs
 from .verbs._properties import PropertyVerbs
 from .verbs._record import RecordVerbs
+from .verbs._sequencing import SequencingVerbs
 from .verbs._wait import WaitVerbs
 
 log = logging.getLogger("mmkernel")
@@ -49,7 +50,9 @@ def default_buffer_mb() -> float:
     return float(os.environ.get("MMKERNEL_BUFFER_MB", str(DEFAULT_BUFFER_MB)))
 
 
-class Kernel(DeviceVerbs, PropertyVerbs, MotionVerbs, FocusVerbs, WaitVerbs, RecordVerbs, AcquireVerbs):
+class Kernel(
+    DeviceVerbs, PropertyVerbs, MotionVerbs, SequencingVerbs, FocusVerbs, WaitVerbs, RecordVerbs, AcquireVerbs
+):
     """Load devices and operate them from any thread: blocking (`kernel.verb(...)`),
     futures (`kernel.submit.verb(...)`) or asyncio (`await kernel.aio.verb(...)`).
 

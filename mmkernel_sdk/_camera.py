@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ._abstract import must_override
+from ._abstract import check_sequence_max, must_override
 from ._device import Device
 from ._prop import prop
 
@@ -23,9 +23,19 @@ class Camera(Device):
     Exposure = prop(float, limits=(0.0, 3_600_000.0), units="ms", doc="Exposure time.")
     Binning = prop(int, default=1, allowed=(1,), doc="Pixel binning factor.")
 
+    exposure_sequence_max: ClassVar[int] = 0
+    """A camera that can take a list of exposures, one per triggered frame: its longest list
+    (Exposure then reports this sequence_max); implement load/start/stop_exposure_sequence."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        check_sequence_max(cls, "exposure_sequence_max")
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Camera:
         self = super().__new__(cls, *args, **kwargs)
         self._exposure_ms = 10.0
+        if cls.exposure_sequence_max:
+            self.set_sequence_max("Exposure", cls.exposure_sequence_max)
         return self  # type: ignore[return-value]
 
     @Exposure.getter
@@ -76,3 +86,29 @@ class Camera(Device):
 
     def stop_sequence(self) -> None:
         """Optional: disarm hardware-timed streaming (also called after errors)."""
+
+    # -- hardware sequences of Exposure ----------------------------------------------------
+    def load_exposure_sequence(self, exposures_ms: list[float]) -> None:
+        """Send the hardware the exposures (ms) of the next frames of a sequence, once started."""
+        must_override(self, "load_exposure_sequence", "exposure_sequence_max > 0 says Exposure is sequenceable")
+
+    def start_exposure_sequence(self) -> None:
+        must_override(self, "start_exposure_sequence", "exposure_sequence_max > 0 says Exposure is sequenceable")
+
+    def stop_exposure_sequence(self) -> None:
+        must_override(self, "stop_exposure_sequence", "exposure_sequence_max > 0 says Exposure is sequenceable")
+
+    def load_property_sequence(self, name: str, values: list[Any]) -> None:
+        if name == "Exposure":
+            return self.load_exposure_sequence(values)
+        return super().load_property_sequence(name, values)
+
+    def start_property_sequence(self, name: str) -> None:
+        if name == "Exposure":
+            return self.start_exposure_sequence()
+        return super().start_property_sequence(name)
+
+    def stop_property_sequence(self, name: str) -> None:
+        if name == "Exposure":
+            return self.stop_exposure_sequence()
+        return super().stop_property_sequence(name)

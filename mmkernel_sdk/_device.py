@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, Protocol
 
+from ._abstract import must_override
 from ._prop import prop
 from ._spec import PropertySpec
 from ._table import PropertyTable
@@ -129,6 +130,31 @@ class Device:
                 f"{method}(); it has {len(found)}"
             )
         return found[0].__get__(self)
+
+    # -- hardware sequences (override for a property declared with sequence_max > 0) -----------
+    def load_property_sequence(self, name: str, values: list[Any]) -> None:
+        """Send the hardware a list of values for property `name`, each already validated by
+        the kernel (type, limits, allowed) and no longer than the property's sequence_max.
+        A hardware trigger (usually the camera's exposure-out) then steps through them, once
+        started. Loading replaces the previous list."""
+        must_override(self, "load_property_sequence", self._sequenced_why(name))
+
+    def start_property_sequence(self, name: str) -> None:
+        """Arm the loaded sequence of `name`: from now on each trigger applies the next value."""
+        must_override(self, "start_property_sequence", self._sequenced_why(name))
+
+    def stop_property_sequence(self, name: str) -> None:
+        """Disarm the sequence of `name`. The kernel reads the property again afterwards."""
+        must_override(self, "stop_property_sequence", self._sequenced_why(name))
+
+    def set_sequence_max(self, name: str, length: int) -> None:
+        """Change how long a sequence of `name` may be (0: not sequenceable), e.g. when a
+        setting switches the hardware's sequencing on or off."""
+        self._props.set_sequence_max(name, length)
+
+    def _sequenced_why(self, name: str) -> str:
+        length = self._props.spec(name).sequence_max if name in self._props else 0
+        return f"property {name!r} declares sequence_max={length}" if length else f"for property {name!r}"
 
     def refreshing(self) -> AbstractContextManager[object]:
         """The kernel reads every property inside this context (initialize, update_cache).

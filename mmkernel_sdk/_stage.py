@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from ._abstract import must_override
+from ._abstract import check_sequence_max, must_override
 from ._device import Device
 from ._prop import prop
 
@@ -28,10 +28,21 @@ class Stage(Device):
     implement `set_position_steps(steps)` / `get_position_steps()` instead; Position stays in um
     and a target is rounded to the nearest step."""
 
+    position_sequence_max: ClassVar[int] = 0
+    """A drive that can run a triggered list of positions: its longest list (Position then
+    reports this sequence_max); implement load/start/stop_position_sequence."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.steps_per_um is not None:
             check_steps_per_um(cls, cls.steps_per_um)
+        check_sequence_max(cls, "position_sequence_max")
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Stage:
+        self = super().__new__(cls, *args, **kwargs)
+        if cls.position_sequence_max:
+            self.set_sequence_max("Position", cls.position_sequence_max)
+        return self  # type: ignore[return-value]
 
     Position = prop(float, units="um", doc="Stage position in micrometres.")
 
@@ -62,6 +73,32 @@ class Stage(Device):
     def set_relative_position(self, d_um: float) -> None:
         """Move by an offset; override when the hardware has a native relative move."""
         self.set_position(self.get_position() + d_um)
+
+    # -- hardware sequences of Position ----------------------------------------------------
+    def load_position_sequence(self, positions: list[float]) -> None:
+        """Send the hardware the positions (um) a trigger steps through, once started."""
+        must_override(self, "load_position_sequence", "position_sequence_max > 0 says Position is sequenceable")
+
+    def start_position_sequence(self) -> None:
+        must_override(self, "start_position_sequence", "position_sequence_max > 0 says Position is sequenceable")
+
+    def stop_position_sequence(self) -> None:
+        must_override(self, "stop_position_sequence", "position_sequence_max > 0 says Position is sequenceable")
+
+    def load_property_sequence(self, name: str, values: list[Any]) -> None:
+        if name == "Position":
+            return self.load_position_sequence(values)
+        return super().load_property_sequence(name, values)
+
+    def start_property_sequence(self, name: str) -> None:
+        if name == "Position":
+            return self.start_position_sequence()
+        return super().start_property_sequence(name)
+
+    def stop_property_sequence(self, name: str) -> None:
+        if name == "Position":
+            return self.stop_position_sequence()
+        return super().stop_property_sequence(name)
 
     def home(self) -> None:
         must_override(self, "home")

@@ -165,3 +165,10 @@ class PropertyTable:
 
     def set_allowed(self, name: str, values: Iterable[Any] | None) -> None:
         self._specs[name] = self.spec(name).with_allowed(None if values is None else tuple(values))
+
+    def set_sequence_max(self, name: str, length: int) -> None:
+        spec = self.spec(name)
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            label = self._device.label
+            raise ValueError(f"device {label!r}, property {name!r}: sequence_max {length!r} must be an integer >= 0")
+        self._specs[name] = replace(spec, sequence_max=length)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ._abstract import must_override
+from ._abstract import check_sequence_max, must_override
 from ._device import Device
 from ._stage import check_steps_per_um
 
@@ -19,10 +19,15 @@ class XYStage(Device):
     """Stepper axes: declare steps per micrometre once (one number, or (x, y)) and implement
     `set_xy_position_steps(x, y)` / `get_xy_position_steps()` instead; positions stay in um."""
 
+    xy_sequence_max: int = 0
+    """A stage that can run a triggered list of (x, y) points: its longest list; implement
+    load/start/stop_xy_sequence. An instance may change it (e.g. a setting switching it on)."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.steps_per_um is not None:
             check_steps_per_um(cls, cls.steps_per_um, axes=2)
+        check_sequence_max(cls, "xy_sequence_max")
 
     def _per_um(self) -> tuple[float, float]:
         per_um = self.steps_per_um
@@ -57,6 +62,17 @@ class XYStage(Device):
         """Move by an offset; override when the hardware has a native relative move."""
         x, y = self.get_xy_position()
         self.set_xy_position(x + dx_um, y + dy_um)
+
+    # -- hardware sequences of (x, y) -----------------------------------------------------
+    def load_xy_sequence(self, points: list[tuple[float, float]]) -> None:
+        """Send the hardware the (x, y) points (um) a trigger steps through, once started."""
+        must_override(self, "load_xy_sequence", "xy_sequence_max > 0 says the stage can sequence")
+
+    def start_xy_sequence(self) -> None:
+        must_override(self, "start_xy_sequence", "xy_sequence_max > 0 says the stage can sequence")
+
+    def stop_xy_sequence(self) -> None:
+        must_override(self, "stop_xy_sequence", "xy_sequence_max > 0 says the stage can sequence")
 
     def home(self) -> None:
         must_override(self, "home")

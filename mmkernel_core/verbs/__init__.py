@@ -8,7 +8,8 @@
   kernel: ports, calibration, notify).
 - `_properties`, `_motion` (stages, XY, shutters, state devices), `_focus` (autofocus),
   `_wait` (busy, wait_for, delays), `_camera` (snap, ROI, buffers, auto-shutter),
-  `_sequence` (streaming), `_record` (recordings), `_config` (roles, presets, pixel sizes,
+  `_sequence` (streaming), `_sequencing` (hardware sequences: load, start, stop a device's
+  triggered list of values), `_record` (recordings), `_config` (roles, presets, pixel sizes,
   `.cfg` files); `_core_device` (the `Core` pseudo-device), `_auto_shutter` (shared holds).
 - `_internals`: KernelInternals, the one documented interface config/, recording/, the CLI
   and testing hooks use instead of the kernel's underscore attributes.

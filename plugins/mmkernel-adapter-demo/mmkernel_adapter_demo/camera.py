@@ -21,7 +21,9 @@ from mmkernel_sdk.errors import MMKernelError
 from . import beads, images
 from ._peripheral import HubPeripheral
 from ._specs import refuse
+from ._trigger import line_of
 from .camera_extras import CameraExtras
+from .camera_sequences import ExposureSequences
 from .images import PIXEL_TYPES, Look, WaveState
 
 BINNING_BY_SCAN_MODE = {1: (1, 2, 4, 8), 2: (1, 2, 4), 3: (1, 2)}
@@ -30,7 +32,7 @@ MODES = ("Artificial Waves", "Color Test Pattern", "Fluorescent Beads", "Noise")
 log = logging.getLogger("mmkernel.demo")
 
 
-class DemoCamera(CameraExtras, HubPeripheral, Camera):
+class DemoCamera(ExposureSequences, CameraExtras, HubPeripheral, Camera):
     """Demo Camera Device Adapter"""
 
     MaximumExposureMs = prop(float, default=10000.0, units="ms", pre_init=True)
@@ -65,6 +67,7 @@ class DemoCamera(CameraExtras, HubPeripheral, Camera):
         self._capturing = False
         self._counter = 0  # DisplayImageNumber's counter: sequence frames since the start
         self._t0 = 0.0
+        self._frame_exposure: float | None = None  # this frame's, from an exposure sequence
 
     def initialize(self) -> None:
         maximum = self.MaximumExposureMs
@@ -74,6 +77,7 @@ class DemoCamera(CameraExtras, HubPeripheral, Camera):
 
     def shutdown(self) -> None:
         self.cancel_timers()
+        self.stop_exposure_sequence()
 
     # -- Micro-Manager's consistency rules ------------------------------------------------------
     @BitDepth.getter
@@ -183,14 +187,20 @@ class DemoCamera(CameraExtras, HubPeripheral, Camera):
         self._capturing = False
 
     def read_frame(self, out: np.ndarray) -> dict[str, Any]:
-        """One sequence frame: at least max(Exposure, ReadoutTime) from the call."""
+        """One sequence frame: at least max(Exposure, ReadoutTime) from the call. First the
+        trigger: TriggerDevice's '+', and a pulse of the trigger line (started sequences step)."""
         start = time.monotonic()
         self._trigger()
-        self._counter += 1
-        self._expose(out)
-        _sleep_until(start + max(0.0, self.Exposure, self.ReadoutTime) / 1000.0)
+        line_of(self).pulse(skip=self.TriggerDevice)
+        self._frame_exposure = exposure = self.next_exposure()
+        try:
+            self._counter += 1
+            self._expose(out)
+        finally:
+            self._frame_exposure = None
+        _sleep_until(start + max(0.0, self.Exposure if exposure is None else exposure, self.ReadoutTime) / 1000.0)
         elapsed_ms = (time.monotonic() - self._t0) * 1000.0
-        return {"ElapsedTime-ms": elapsed_ms, "Binning": self.Binning}
+        return {"ElapsedTime-ms": elapsed_ms, "Binning": self.Binning, **self.exposure_tags(exposure)}
 
     def _expose(self, out: np.ndarray) -> None:
         """Fill `out` with a new image, or (FastImage) with the last one, as MM's buffer does."""
@@ -216,7 +226,7 @@ class DemoCamera(CameraExtras, HubPeripheral, Camera):
         return Look(
             pixel_type=self.PixelType,
             bit_depth=self._bit_depth,
-            exposure_ms=max(0.0, self.Exposure),
+            exposure_ms=max(0.0, self.Exposure if self._frame_exposure is None else self._frame_exposure),
             binning=self.Binning,
             intensity=_intensity(self._stage("Z", "DStage", "focus")),
             light=self._light(),

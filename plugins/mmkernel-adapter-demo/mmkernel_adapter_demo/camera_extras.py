@@ -1,6 +1,6 @@
 """DCam's properties that only hold a value (or echo one), as in Micro-Manager's DemoCamera:
-the test properties, the asynchronous leader/follower pair, the transpose flags, multi-ROI and
-exposure-sequence switches, the crash simulator, the bead parameters."""
+the test properties, the asynchronous leader/follower pair, the transpose flags, the multi-ROI
+switch, the crash simulator, the bead parameters."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ class CameraExtras:
 
     AllowMultiROI = prop(int, default=0, allowed=(0, 1), doc="Stored only: the kernel has no multi-ROI API.")
     MultiROIFillValue = prop(int, default=0, limits=(0, 65536))
-    UseExposureSequences = prop(str, default="No", allowed=("No", "Yes"))
     TriggerDevice = prop(str, default="", doc="Label of a device whose Trigger is set to '+' before each frame.")
     AsyncPropertyDelayMS = prop(int, default=2000, doc="Delay before AsyncPropertyFollower follows the leader.")
     CCDTemperature = prop(float, default=0.0, limits=(-100.0, 10.0), units="degC")
