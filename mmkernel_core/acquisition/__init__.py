@@ -1,7 +1,8 @@
 """Acquisition engine: useq-schema multi-dimensional acquisitions run inside the kernel.
 
 Lives here: the software-timed engine (`_engine`), what one event does to the devices
-(`_steps`, shared by both engines), `MMKernelEngine` for pymmcore-plus's MDARunner (`_pmda`,
+(`_steps`, shared by both engines), the plan that merges events into hardware-sequenced runs
+(`_plan`), `MMKernelEngine` for pymmcore-plus's MDARunner (`_pmda`,
 no import of pymmcore_plus), the OME-Zarr multi-position dataset it writes (`_dataset`) and its
 reader. Imports `runtime` (its threads) and the kernel's public verbs (never underscore
 attributes of the kernel or of other packages); `useq` is imported lazily so that
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from ._dataset import AcquisitionData, open_acquisition
 from ._engine import Acquisition, AcquisitionResult, as_sequence, start_acquisition
+from ._plan import Run, plan_of
 from ._pmda import MMKernelEngine
 
 __all__ = [
@@ -19,7 +21,9 @@ __all__ = [
     "AcquisitionData",
     "AcquisitionResult",
     "MMKernelEngine",
+    "Run",
     "as_sequence",
     "open_acquisition",
+    "plan_of",
     "start_acquisition",
 ]

@@ -21,7 +21,7 @@ XY = "XYPosition"
 @dataclass
 class Run:
     """Consecutive events run as one: `sequenced` (label, property) -> one value per event, or
-    a single software-timed event (`reason` says why it was not merged with the next)."""
+    a single software-timed event; `reason` says why the next event is not part of it."""
 
     events: list[Any]
     sequenced: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
@@ -34,9 +34,10 @@ class Run:
     def describe(self) -> str:
         first, last = self.events[0], self.events[-1]
         span = f"events {_index(first)}..{_index(last)}" if self.hardware else f"event {_index(first)}"
+        ends = f"; ends: {self.reason}" if self.reason else ""
         if self.hardware:
             what = ", ".join(f"{label}.{prop}" for label, prop in self.sequenced) or "nothing changes"
-            return f"{span}: hardware-sequenced, {len(self.events)} frames ({what})"
+            return f"{span}: hardware-sequenced, {len(self.events)} frames ({what}){ends}"
         return f"{span}: software{f' ({self.reason})' if self.reason else ''}"
 
 
@@ -57,8 +58,7 @@ class Planner:
                 if not why:
                     self._extend(run, event)
                     continue
-                if not run.hardware:
-                    run.reason = why
+                run.reason = why  # why the next event is not part of it
                 runs.append(run)
             run = Run([event])
         if run is not None:
@@ -139,6 +139,16 @@ class Planner:
             except Exception:  # noqa: BLE001 - a device that cannot say cannot sequence
                 self._max[key] = 0
         return self._max[key]
+
+
+def plan_of(kernel: Any, sequence: Any, hardware_sequencing: bool = True) -> list[Run]:
+    """The runs `kernel.acquire(sequence)` would make, without running anything (--dry-run)."""
+    from ._engine import as_sequence
+
+    known = as_sequence(sequence)
+    if known is None:
+        raise TypeError("acquire: an adaptive run's events are not known ahead, so it has no plan")
+    return Planner(kernel, hardware_sequencing).plan(list(known))
 
 
 def _channel(event: Any) -> tuple[str, str] | None:

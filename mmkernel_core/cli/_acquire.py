@@ -19,11 +19,14 @@ def acquire(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="A new .ome.zarr directory")] = None,
     config: ConfigOption = "demo",
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List the events and estimated duration; run nothing")
+        bool, typer.Option("--dry-run", help="List the events, the runs and the estimated duration; run nothing")
+    ] = False,
+    software: Annotated[
+        bool, typer.Option("--software", help="Time every event in software (no hardware-sequenced runs)")
     ] = False,
 ) -> None:
     """Run a multi-dimensional acquisition; Ctrl-C or SIGTERM stops it with the dataset finalized."""
-    from ..acquisition import as_sequence
+    from ..acquisition import as_sequence, plan_of
 
     try:
         seq = as_sequence(sequence)
@@ -32,16 +35,24 @@ def acquire(
     if dry_run:
         events = list(seq)
         for number, event in enumerate(events):
-            out.print(f"{number}: {dict(event.index)} channel={event.channel.config if event.channel else None} "
-                      f"x={event.x_pos} y={event.y_pos} z={event.z_pos} t>={event.min_start_time}")  # fmt: skip
+            index = {str(axis): int(value) for axis, value in event.index.items()}
+            channel = event.channel.config if event.channel else None
+            out.print(f"{number}: {index} channel={channel} x={event.x_pos} y={event.y_pos} z={event.z_pos} "
+                      f"t>={event.min_start_time}", markup=False)  # fmt: skip
+        with kernel_session(config) as kernel:
+            runs = plan_of(kernel, seq, hardware_sequencing=not software)
+        for run in runs:
+            out.print(f"  {run.describe()}", markup=False)
+        merged = sum(len(run.events) for run in runs if run.hardware)
         estimate = seq.estimate_duration().total_duration
-        out.print(f"{len(events)} events, software timing, estimated at least {estimate:.1f} s")
+        out.print(f"{len(events)} events in {len(runs)} runs ({merged} events hardware-sequenced), "
+                  f"estimated at least {estimate:.1f} s", markup=False)  # fmt: skip
         return
     if output is None:
         raise fail("acquire: give --output/-o (a new .ome.zarr directory), or --dry-run")
     signals = _StopSignals()
     with kernel_session(config) as kernel:
-        acquisition = kernel.acquire(seq, output)
+        acquisition = kernel.acquire(seq, output, hardware_sequencing=not software)
         signals.install()
         try:
             with Progress(TextColumn("events"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -34,4 +34,6 @@ def test_dry_run_lists_events_and_runs_nothing(tmp_path: Path) -> None:
     seq.write_text(SEQ)
     result = CliRunner().invoke(app, ["acquire", "-c", str(CFG), str(seq), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "6 events, software timing" in result.output
+    assert "6 events in 6 runs (0 events hardware-sequenced)" in result.output
+    assert "0: {'p': 0, 'c': 0, 'z': 0} channel=DAPI" in result.output  # plain axis names
+    assert "software (" in result.output  # each run says how it is timed, and why
