@@ -63,8 +63,9 @@ class DatasetWriter:
         names = [*self.axes, "y", "x"]
         full = [self.sizes[a] for a in self.axes] + list(self.shape)
         chunks = [1] * len(self.axes) + list(self.shape)
+        # uncompressed, as recordings are by default: the disk's speed, not a compressor's
         array = group.create_array("0", shape=full, chunks=chunks, dtype=self.dtype, fill_value=0,
-                                   dimension_names=names)  # fmt: skip
+                                   compressors=None, dimension_names=names)  # fmt: skip
         self.names.append(name)
         self.arrays.append(array)
         self._describe(index)

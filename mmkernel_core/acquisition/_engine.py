@@ -291,7 +291,9 @@ class Acquisition:
                     if i:
                         self.progress.current = event
                         k.events.acquisition_event_started.emit(self, event)
-                    image = np.array(frame.array)  # out of the camera's ring before the frame is released
+                    image = frame.array
+                    if writer is None or k.events.acquisition_frame_ready.connected:
+                        image = np.array(image)  # kept, or seen later: out of the ring before the frame is released
                     self._store(writer, number + i, event, image, time.monotonic() - self._t0, steps, actual=False)
                     self.progress.events_done = number + i + 1
                     if self._cancel.is_set():  # stops within one frame: leaving the stream stops it

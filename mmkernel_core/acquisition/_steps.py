@@ -75,8 +75,7 @@ class EventSteps:
         try:
             self._moves(event, sets, waits)
         finally:
-            for request in (*sets, *waits):  # a change's own error first, then a device that stayed busy
-                request.result()
+            _collect(sets, waits)
 
     def _moves(self, event: Any, sets: list[Any], waits: list[Any]) -> None:
         k, last = self.kernel, self.last
@@ -161,6 +160,22 @@ class EventSteps:
         x, y = k.get_xy_position(xy, from_cache=True) if xy else (None, None)
         z = k.get_position(focus, from_cache=True) if focus else None
         return {"x_um_actual": x, "y_um_actual": y, "z_um_actual": z}
+
+
+def _collect(sets: list[Any], waits: list[Any]) -> None:
+    """Wait for an event's changes. Each wait is queued behind its device's change, so waiting
+    for the waits first wakes this thread once, when the last device is ready; then a change's
+    own error is raised before a device that stayed busy."""
+    stayed_busy: list[BaseException] = []
+    for wait in waits:
+        try:
+            wait.result()
+        except Exception as error:  # noqa: BLE001 - raised below, after the changes' own errors
+            stayed_busy.append(error)
+    for change in sets:
+        change.result()
+    if stayed_busy:
+        raise stayed_busy[0]
 
 
 def frame_probe(kernel: Any) -> Any:
