@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ class DatasetWriter:
 
     def __init__(self, path: str | Path, *, axes: list[str], sizes: dict[str, int], shape: tuple[int, int],
                  dtype: Any, channels: list[str], scale: dict[str, float], sequence_json: str | None,
-                 metadata: dict[str, Any] | None = None) -> None:  # fmt: skip
+                 metadata: dict[str, Any] | None = None, plate: dict[str, Any] | None = None) -> None:  # fmt: skip
         self.path = Path(path)
         if self.path.exists():
             raise FileExistsError(f"acquire: the dataset path {str(self.path)!r} exists; choose a new path")
@@ -44,11 +45,14 @@ class DatasetWriter:
         self.shape, self.dtype, self.scale = tuple(shape), np.dtype(dtype), scale
         self.channels = list(channels)
         self.root = zarr.open_group(str(self.path), mode="w-", zarr_format=3)
-        self.root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
+        self.plate = plate  # {"name", "rows", "columns"}: an NGFF plate, its images the wells' fields
+        self.wells: dict[str, list[str]] = {}  # "A/1" -> its fields' paths
         sequence = json.loads(sequence_json) if sequence_json is not None else None
-        self.root.attrs["mmkernel"] = {"sequence": sequence, "metadata": metadata or {}, "frames": []}
-        self._ome = self.root.create_group("OME")
+        self._meta = {"sequence": sequence, "metadata": metadata or {}, "images": [], "frames": []}
+        self.root.attrs["mmkernel"] = self._meta
+        self._ome = None if plate is not None else self.root.create_group("OME")
         self.names: list[str] = []
+        self.paths: list[str] = []  # each image's group path
         self.arrays: list[zarr.Array] = []
         self._series()
         self.frames: list[dict[str, Any]] = []
@@ -61,7 +65,8 @@ class DatasetWriter:
         if name in self.names:
             return self.names.index(name)
         index = len(self.names)
-        group = self.root.create_group(str(index))
+        path = self._plate_path(name) if self.plate is not None else str(index)
+        group = self.root.require_group(path)
         names = [*self.axes, "y", "x"]
         full = [self.sizes[a] for a in self.axes] + list(self.shape)
         chunks = [1] * len(self.axes) + list(self.shape)
@@ -69,24 +74,59 @@ class DatasetWriter:
         array = group.create_array("0", shape=full, chunks=chunks, dtype=self.dtype, fill_value=0,
                                    compressors=None, dimension_names=names)  # fmt: skip
         self.names.append(name)
+        self.paths.append(path)
         self.arrays.append(array)
         self._describe(index)
         self._series()
         return index
+
+    def _plate_path(self, name: str) -> str:
+        """Where a well plate's position goes: useq names them "<row><column>_<field>" (B3_0001)."""
+        found = re.fullmatch(r"([A-Za-z]+)(\d+)(?:_(\d+))?", name)
+        if found is None:
+            raise ValueError(f"acquire: position {name!r} of a well plate does not name a well (like 'B3_0000')")
+        well = f"{found[1].upper()}/{int(found[2])}"
+        fields = self.wells.setdefault(well, [])
+        fields.append(str(len(fields)))
+        self.root.require_group(well).attrs["ome"] = {"version": "0.5",
+                                                      "well": {"images": [{"path": f} for f in fields]}}  # fmt: skip
+        return f"{well}/{fields[-1]}"
 
     def _describe(self, index: int) -> None:
         names = [*self.axes, "y", "x"]
         scales = [self.scale.get(a, 1.0) for a in names]
         level = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scales}]}]
         channels = self.channels + [f"c{i}" for i in range(len(self.channels), self.sizes.get("c", 0))]
-        self.root[str(index)].attrs["ome"] = {
+        self.root[self.paths[index]].attrs["ome"] = {
             "version": "0.5",
             "multiscales": [{"name": self.names[index], "axes": [_axis(a) for a in names], "datasets": level}],
             **({"omero": {"channels": [_channel(c, self.dtype) for c in channels]}} if "c" in self.axes else {}),
         }
 
     def _series(self) -> None:
-        self._ome.attrs["ome"] = {"version": "0.5", "series": [str(i) for i in range(len(self.names))]}
+        """The images' index: bioformats2raw's series, or the plate's wells; and MMKernel's own
+        list of (name, path) the reader uses either way."""
+        self._meta = {
+            **self._meta,
+            "images": [{"name": n, "path": p} for n, p in zip(self.names, self.paths, strict=True)],
+        }
+        self.root.attrs["mmkernel"] = self._meta
+        if self._ome is not None:
+            self.root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
+            self._ome.attrs["ome"] = {"version": "0.5", "series": list(self.paths)}
+            return
+        plate = self.plate or {}
+        rows, columns = list(plate.get("rows", [])), list(plate.get("columns", []))
+        wells = []
+        for well in self.wells:
+            row, column = well.split("/")
+            rows += [row] if row not in rows else []
+            columns += [column] if column not in columns else []
+            wells.append({"path": well, "rowIndex": rows.index(row), "columnIndex": columns.index(column)})
+        self.root.attrs["ome"] = {"version": "0.5", "plate": {
+            "name": str(plate.get("name", "plate")), "rows": [{"name": r} for r in rows],
+            "columns": [{"name": c} for c in columns], "wells": wells,
+            "field_count": max((len(f) for f in self.wells.values()), default=0)}}  # fmt: skip
 
     # -- frames -----------------------------------------------------------------------------
     def write(self, place: int, index: dict[str, int], image: np.ndarray, row: dict[str, Any],
@@ -107,7 +147,7 @@ class DatasetWriter:
             raise ValueError(f"acquire: a frame of shape {image.shape} does not fit the dataset's {self.shape}")
         array = self.arrays[place]
         data = np.ascontiguousarray(image, dtype=self.dtype.newbyteorder("<"))
-        file = self.path / str(place) / "0" / array.metadata.encode_chunk_key((*at, *([0] * len(self.shape))))
+        file = self.path / self.paths[place] / "0" / array.metadata.encode_chunk_key((*at, *([0] * len(self.shape))))
         file.parent.mkdir(parents=True, exist_ok=True)
         with open(file, "wb") as out:
             out.write(memoryview(data).cast("B"))
@@ -142,9 +182,8 @@ class DatasetWriter:
         self._table.flush()
         os.fsync(self._table.fileno())
         self._table.close()
-        meta = dict(self.root.attrs["mmkernel"])
-        meta.update(frames=[_plain(row) for row in self.frames], finished=reason)
-        self.root.attrs["mmkernel"] = meta
+        self._meta = {**self._meta, "frames": [_plain(row) for row in self.frames], "finished": reason}
+        self.root.attrs["mmkernel"] = self._meta
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
@@ -170,21 +209,24 @@ class AcquisitionData:
 
     def __init__(self, path: str | Path) -> None:
         self.root = zarr.open_group(str(path), mode="r")
-        self.series: list[str] = self.root["OME"].attrs["ome"]["series"]
-        self.names = [self.root[s].attrs["ome"]["multiscales"][0].get("name") for s in self.series]
         meta = self.root.attrs["mmkernel"]
+        images = meta.get("images") or [{"path": s} for s in self.root["OME"].attrs["ome"]["series"]]
+        self.series: list[str] = [image["path"] for image in images]
+        self.names = [self.root[s].attrs["ome"]["multiscales"][0].get("name") for s in self.series]
         self.finished: str | None = meta.get("finished")
         self.frames: list[dict[str, Any]] = meta["frames"] if self.finished is not None else _table(Path(path))
         self.sequence: dict[str, Any] | None = meta["sequence"]
         self.metadata: dict[str, Any] = meta.get("metadata", {})
 
     def image(self, p: int | str = 0) -> zarr.Array:
-        """The array of position `p` (its index or its name)."""
-        if isinstance(p, str) and p not in self.series:
+        """The array of position `p`: its index, its name, or its group path ("B/3/0")."""
+        if isinstance(p, str):
+            if p in self.series:
+                return self.root[p]["0"]
             if p not in self.names:
                 raise KeyError(f"position {p!r} is not in this dataset; it has {self.names}")
             p = self.names.index(p)
-        return self.root[str(p)]["0"]
+        return self.root[self.series[p]]["0"]
 
 
 def _table(path: Path) -> list[dict[str, Any]]:

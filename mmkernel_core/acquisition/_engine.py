@@ -214,7 +214,8 @@ class Acquisition:
             t_step = interval.total_seconds() if interval is not None and interval.total_seconds() > 0 else 1.0
         scale = {"t": t_step, "c": 1.0, "z": float(z_step), "y": float(px), "x": float(px)}
         writer = DatasetWriter(self.path, axes=axes, sizes=sizes, shape=probe.shape[-2:], dtype=probe.dtype,
-                               channels=channels, scale=scale, sequence_json=text, metadata=self.metadata)  # fmt: skip
+                               channels=channels, scale=scale, sequence_json=text, metadata=self.metadata,
+                               plate=_plate_of(seq))  # fmt: skip
         for name in self.places.values():  # a run cut short still has every image it would have had
             writer.place(name)
         return writer
@@ -335,6 +336,27 @@ def start_acquisition(
     if isinstance(acquisition.events, list):
         _ = acquisition.plan  # planned before it starts: a device that cannot be asked fails here
     return acquisition.start()
+
+
+def _plate_of(sequence: Any) -> dict[str, Any] | None:
+    """A well plate plan's plate (its name, row letters, column numbers), else None."""
+    plan = getattr(sequence, "stage_positions", None) if sequence is not None else None
+    plate = getattr(plan, "plate", None)
+    if plate is None or not hasattr(plate, "rows"):
+        return None
+    rows = [_row_name(i) for i in range(int(plate.rows))]
+    return {"name": str(getattr(plate, "name", "") or "plate"), "rows": rows,
+            "columns": [str(c + 1) for c in range(int(plate.columns))]}  # fmt: skip
+
+
+def _row_name(index: int) -> str:
+    """A, B, ... Z, AA, AB, ... (plates of 1536 wells have 32 rows)."""
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(65 + rest) + name
+    return name
 
 
 def _plain_index(event: Any) -> dict[str, int]:

@@ -141,3 +141,20 @@ def test_each_frame_is_taken_after_the_events_stage_and_channel_have_settled():
         k.acquire(seq).wait(60)
     expected = [(e.z_pos, 0 if e.channel.config == "DAPI" else 1, False) for e in seq]
     assert seen == expected
+
+
+def test_a_well_plate_is_written_as_an_ngff_plate_of_wells_and_fields(kernel, tmp_path):
+    plan = useq.WellPlatePlan(plate="96-well", a1_center_xy=(0, 0), selected_wells=([0, 1], [0, 2]),
+                              well_points_plan=useq.GridRowsColumns(rows=1, columns=2, fov_width=10, fov_height=10))  # fmt: skip
+    seq = useq.MDASequence(stage_positions=plan, channels=["DAPI"])
+    out = tmp_path / "plate.ome.zarr"
+    assert kernel.acquire(seq, out).wait(60).frames == 4
+    yaozarrs.validate_zarr_store(str(out))
+    plain = zarr.open_group(str(out), mode="r")
+    plate = plain.attrs["ome"]["plate"]
+    assert [w["path"] for w in plate["wells"]] == ["A/1", "B/3"] and plate["field_count"] == 2
+    assert len(plate["rows"]) == 8 and len(plate["columns"]) == 12
+    assert [i["path"] for i in plain["B/3"].attrs["ome"]["well"]["images"]] == ["0", "1"]
+    assert plain["B/3/1/0"].shape == (1, 512, 512)  # c, y, x of the second field of well B3
+    data = open_acquisition(out)
+    assert data.image(p="B3_0001").shape == (1, 512, 512) and np.any(data.image(p="B/3/1")[0])
