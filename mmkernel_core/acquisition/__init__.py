@@ -3,8 +3,8 @@
 Lives here: the software-timed engine (`_engine`), what one event does to the devices
 (`_steps`, shared by both engines), the plan that merges events into hardware-sequenced runs
 (`_plan`), `MMKernelEngine` for pymmcore-plus's MDARunner (`_pmda`,
-no import of pymmcore_plus), the OME-Zarr multi-position dataset it writes (`_dataset`) and its
-reader. Imports `runtime` (its threads) and the kernel's public verbs (never underscore
+no import of pymmcore_plus), the OME-Zarr multi-position dataset it writes (`_dataset`) or the OME-TIFF
+file (`_tiff`), and their readers. Imports `runtime` (its threads) and the kernel's public verbs (never underscore
 attributes of the kernel or of other packages); `useq` is imported lazily so that
 `import mmkernel_core` never needs the `acquisition` extra.
 """

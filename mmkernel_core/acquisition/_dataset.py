@@ -230,9 +230,14 @@ class AcquisitionData:
 
 
 def _table(path: Path) -> list[dict[str, Any]]:
-    """The rows of a run that did not finish (killed): every complete line of the table file."""
+    """The rows of a run that did not finish (killed): every complete line of its table file."""
+    return read_rows(path / TABLE)
+
+
+def read_rows(file: Path) -> list[dict[str, Any]]:
+    """Every complete line of a JSON-lines table (the last one may have been cut by a kill)."""
     try:
-        lines = (path / TABLE).read_text(encoding="utf-8").splitlines()
+        lines = file.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         return []
     rows = []
@@ -244,6 +249,10 @@ def _table(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def open_acquisition(path: str | Path) -> AcquisitionData:
-    """Open a dataset `kernel.acquire` wrote."""
+def open_acquisition(path: str | Path) -> Any:
+    """Open a dataset `kernel.acquire` wrote: an OME-Zarr directory or an OME-TIFF file."""
+    if str(path).lower().endswith((".tif", ".tiff")):
+        from ._tiff import TiffAcquisitionData
+
+        return TiffAcquisitionData(path)
     return AcquisitionData(path)

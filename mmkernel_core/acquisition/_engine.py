@@ -19,6 +19,7 @@ from ..runtime import new_thread
 from ._dataset import DatasetWriter
 from ._plan import Planner, Run
 from ._steps import EventSteps, frame_probe, is_autofocus, is_image, missing_fov
+from ._tiff import TiffDatasetWriter
 
 
 def as_sequence(sequence: Any) -> Any:
@@ -80,7 +81,11 @@ class Acquisition:
     """A running acquisition: `progress`, `pause()`, `resume()`, `cancel()`, `wait()`."""
 
     def __init__(self, kernel: Any, sequence: Any, path: str | Path | None,
-                 metadata: dict[str, Any] | None = None, hardware_sequencing: bool = True) -> None:  # fmt: skip
+                 metadata: dict[str, Any] | None = None, hardware_sequencing: bool = True,
+                 format: str = "ome-zarr") -> None:  # noqa: A002  # fmt: skip
+        if format not in FORMATS:
+            raise ValueError(f"acquire: format {format!r} is not supported; allowed: {', '.join(map(repr, FORMATS))}")
+        self.format = format
         self._kernel = kernel
         self.hardware_sequencing = bool(hardware_sequencing)
         self._plan: list[Run] | None = None
@@ -195,7 +200,7 @@ class Acquisition:
             self.places[key] = name
         return name
 
-    def _open_writer(self) -> DatasetWriter | None:
+    def _open_writer(self) -> DatasetWriter | TiffDatasetWriter | None:
         if self.path is None:
             return None
         k = self._kernel
@@ -213,7 +218,8 @@ class Acquisition:
             interval = getattr(seq.time_plan, "interval", None)
             t_step = interval.total_seconds() if interval is not None and interval.total_seconds() > 0 else 1.0
         scale = {"t": t_step, "c": 1.0, "z": float(z_step), "y": float(px), "x": float(px)}
-        writer = DatasetWriter(self.path, axes=axes, sizes=sizes, shape=probe.shape[-2:], dtype=probe.dtype,
+        kind = TiffDatasetWriter if self.format == "ome-tiff" else DatasetWriter
+        writer = kind(self.path, axes=axes, sizes=sizes, shape=probe.shape[-2:], dtype=probe.dtype,
                                channels=channels, scale=scale, sequence_json=text, metadata=self.metadata,
                                plate=_plate_of(seq))  # fmt: skip
         for name in self.places.values():  # a run cut short still has every image it would have had
@@ -230,7 +236,7 @@ class Acquisition:
             self._plan = Planner(self._kernel, self.hardware_sequencing).plan(self.events)
         return self._plan
 
-    def _loop(self, writer: DatasetWriter | None, steps: EventSteps) -> None:
+    def _loop(self, writer: Any, steps: EventSteps) -> None:
         self._t0 = time.monotonic()
         runs = self.plan if isinstance(self.events, list) else (Run([event]) for event in self.events)
         number = 0
@@ -261,7 +267,7 @@ class Acquisition:
                 return False
         return True
 
-    def _software_event(self, event: Any, number: int, writer: DatasetWriter | None, steps: EventSteps) -> None:
+    def _software_event(self, event: Any, number: int, writer: Any, steps: EventSteps) -> None:
         if not self._begin(event):
             return
         steps.apply(event)
@@ -272,7 +278,7 @@ class Acquisition:
             image = steps.snap(event)
             self._store(writer, number, event, image, started, steps)
 
-    def _hardware_run(self, run: Run, number: int, writer: DatasetWriter | None, steps: EventSteps) -> None:
+    def _hardware_run(self, run: Run, number: int, writer: Any, steps: EventSteps) -> None:
         """One triggered run: the first event applied, every changing property's values loaded
         and started, then one camera frame per event (frame k taken at value k)."""
         k = self._kernel
@@ -304,7 +310,7 @@ class Acquisition:
             for label, prop in reversed(started):
                 k.stop_property_sequence(label, prop)
 
-    def _store(self, writer: DatasetWriter | None, number: int, event: Any, image: Any, started: float,
+    def _store(self, writer: Any, number: int, event: Any, image: Any, started: float,
                steps: EventSteps, actual: bool = True) -> None:  # fmt: skip
         """One frame into the dataset (or memory) with its table row; `actual=False` in a
         hardware run, where the stages move without the kernel reading them."""
@@ -324,15 +330,19 @@ class Acquisition:
         self._kernel.events.acquisition_frame_ready.emit(self, event, image, row)
 
 
+FORMATS = ("ome-zarr", "ome-tiff")
+
+
 def start_acquisition(
     kernel: Any,
     sequence: Any,
     path: str | Path | None = None,
     metadata: dict[str, Any] | None = None,
     hardware_sequencing: bool = True,
+    format: str = "ome-zarr",  # noqa: A002
 ) -> Acquisition:
     """Start `sequence` on `kernel` and return the running `Acquisition`."""
-    acquisition = Acquisition(kernel, sequence, path, metadata, hardware_sequencing)
+    acquisition = Acquisition(kernel, sequence, path, metadata, hardware_sequencing, format)
     if isinstance(acquisition.events, list):
         _ = acquisition.plan  # planned before it starts: a device that cannot be asked fails here
     return acquisition.start()

@@ -16,7 +16,9 @@ from ._session import fail, kernel_session, out
 
 def acquire(
     sequence: Annotated[Path, typer.Argument(help="The useq MDASequence, a .yaml/.yml or .json file")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="A new .ome.zarr directory")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="A new .ome.zarr directory, or a new .ome.tiff file")
+    ] = None,
     config: ConfigOption = "demo",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List the events, the runs and the estimated duration; run nothing")
@@ -52,7 +54,8 @@ def acquire(
         raise fail("acquire: give --output/-o (a new .ome.zarr directory), or --dry-run")
     signals = _StopSignals()
     with kernel_session(config) as kernel:
-        acquisition = kernel.acquire(seq, output, hardware_sequencing=not software)
+        fmt = "ome-tiff" if output.name.lower().endswith((".tif", ".tiff")) else "ome-zarr"
+        acquisition = kernel.acquire(seq, output, format=fmt, hardware_sequencing=not software)
         signals.install()
         try:
             with Progress(TextColumn("events"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -23,9 +23,7 @@ class AcquireVerbs:
 
         request = Request("Core", "acquire")
         try:
-            if format != "ome-zarr":
-                raise ValueError(f"acquire: format {format!r} is not supported; allowed: 'ome-zarr'")
-            request.finish(start_acquisition(self, sequence, path, metadata, hardware_sequencing))
+            request.finish(start_acquisition(self, sequence, path, metadata, hardware_sequencing, format))
         except BaseException as error:  # noqa: BLE001 - handed to the caller
             request.finish(exception=error)
         return request

@@ -144,8 +144,9 @@ def test_each_frame_is_taken_after_the_events_stage_and_channel_have_settled():
 
 
 def test_a_well_plate_is_written_as_an_ngff_plate_of_wells_and_fields(kernel, tmp_path):
+    fields = useq.GridRowsColumns(rows=1, columns=2, fov_width=10, fov_height=10)
     plan = useq.WellPlatePlan(plate="96-well", a1_center_xy=(0, 0), selected_wells=([0, 1], [0, 2]),
-                              well_points_plan=useq.GridRowsColumns(rows=1, columns=2, fov_width=10, fov_height=10))  # fmt: skip
+                              well_points_plan=fields)  # fmt: skip
     seq = useq.MDASequence(stage_positions=plan, channels=["DAPI"])
     out = tmp_path / "plate.ome.zarr"
     assert kernel.acquire(seq, out).wait(60).frames == 4

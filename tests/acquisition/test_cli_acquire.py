@@ -37,3 +37,12 @@ def test_dry_run_lists_events_and_runs_nothing(tmp_path: Path) -> None:
     assert "6 events in 6 runs (0 events hardware-sequenced)" in result.output
     assert "0: {'p': 0, 'c': 0, 'z': 0} channel=DAPI" in result.output  # plain axis names
     assert "software (" in result.output  # each run says how it is timed, and why
+
+
+def test_an_ome_tiff_output_name_writes_an_ome_tiff(tmp_path: Path) -> None:
+    seq = tmp_path / "seq.yaml"
+    seq.write_text(SEQ)
+    out = tmp_path / "out.ome.tiff"
+    result = CliRunner().invoke(app, ["acquire", "-c", str(CFG), str(seq), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert open_acquisition(out).image(p="A").shape == (1, 2, 3, 512, 512)
