@@ -5,6 +5,7 @@ query that asks once more when one reply is lost (serial and VISA alike)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -218,34 +219,31 @@ class MoverSim(LineSimulator):
         return "1" if self.moving else "0"
 
 
-class SerialMover(Stage):
-    """A stage whose busy poll survives one lost reply"""
+class Mover(Stage):
+    """A stage whose busy poll survives one lost reply; `line` is its serial port or VISA instrument"""
 
+    @property
+    def line(self) -> Any:
+        raise NotImplementedError
+
+    def set_position(self, um: float) -> None:
+        self.line.query(f"M {um}")
+
+    def get_position(self) -> float:
+        return 0.0
+
+    def busy(self) -> bool:
+        return self.line.query("BUSY?", retries=1) == "1"
+
+
+class SerialMover(Mover):
     port = SerialPort(terminator="\r", answer_timeout_ms=150)
-
-    def set_position(self, um: float) -> None:
-        self.port.query(f"M {um}")
-
-    def get_position(self) -> float:
-        return 0.0
-
-    def busy(self) -> bool:
-        return self.port.query("BUSY?", retries=1) == "1"
+    line = property(lambda self: self.port)
 
 
-class VisaMover(Stage):
-    """The same stage reached through VISA"""
-
+class VisaMover(Mover):
     visa = VisaInstrument(read_termination="\r", write_termination="\r", timeout_ms=150)
-
-    def set_position(self, um: float) -> None:
-        self.visa.query(f"M {um}")
-
-    def get_position(self) -> float:
-        return 0.0
-
-    def busy(self) -> bool:
-        return self.visa.query("BUSY?", retries=1) == "1"
+    line = property(lambda self: self.visa)
 
 
 @pytest.fixture(params=["serial", "visa"])
