@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from mmkernel_core.acquisition import open_acquisition  # noqa: E402
 from mmkernel_core.cli import app  # noqa: E402
+from tests.support.paths import ROOT  # noqa: E402
 
 CFG = Path(__file__).parents[2] / "plugins/mmkernel-adapter-demo/mmkernel_adapter_demo/MMConfig_demo.cfg"
 SEQ = "channels: [DAPI, FITC]\nz_plan: {range: 2, step: 1}\nstage_positions: [{x: 0, y: 0, z: 0, name: A}]\n"
@@ -47,3 +52,40 @@ def test_an_ome_tiff_output_name_writes_an_ome_tiff(tmp_path: Path) -> None:
     out = tmp_path / "out.ome.tiff"
     acquire(tmp_path, "-o", str(out))
     assert open_acquisition(out).image(p="A").shape == (1, 2, 3, 512, 512)
+
+
+CHILD = """
+import sys
+from mmkernel_core import Kernel
+from mmkernel_core.cli import app
+
+made = Kernel.__init__
+
+def init(self, *args, **kwargs):  # say when the first frame is in the dataset
+    made(self, *args, **kwargs)
+    self.events.acquisition_frame_ready.connect(
+        lambda acquisition, event, image, row: row["event"] == 0 and print("frame", flush=True))
+
+Kernel.__init__ = init
+app(["acquire", "-c", sys.argv[1], sys.argv[2], "-o", sys.argv[3]])
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_cancels_the_run_and_leaves_a_finished_dataset(tmp_path: Path, sig: signal.Signals) -> None:
+    seq = tmp_path / "long.yaml"
+    seq.write_text("time_plan: {interval: 0.05, loops: 400}\nchannels: [DAPI]\n")
+    out = tmp_path / "stopped.ome.zarr"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(CFG), str(seq), str(out)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    assert child.stdout is not None
+    assert child.stdout.readline() == "frame\n"
+    child.send_signal(sig)
+    printed, errors = child.communicate(timeout=60)
+    assert child.returncode == 0, errors
+    assert "cancelled: " in printed
+    data = open_acquisition(out)
+    assert data.finished == "cancelled" and 1 <= len(data.frames) < 400
+    yaozarrs.validate_zarr_store(str(out))
