@@ -89,13 +89,11 @@ class EventSteps:
                 if x is None or y is None:
                     cx, cy = k.get_xy_position(self.xy)
                     x, y = (cx if x is None else x), (cy if y is None else y)
-                sets.append(k.submit.set_xy_position(self.xy, x, y))
-                waits.append(k.submit.wait_for(self.xy))
+                sets.append(k.submit.set_xy_position(self.xy, x, y, wait=True))  # waited for on its runner
                 last["xy"] = target
         z = self.z_target(event)
         if z is not None and last.get("z") != z:
-            sets.append(k.submit.set_position(self.focus, z))
-            waits.append(k.submit.wait_for(self.focus))
+            sets.append(k.submit.set_position(self.focus, z, wait=True))
             last["z"] = z
 
     def z_target(self, event: Any) -> float | None:

@@ -7,6 +7,7 @@ validation before dispatch, cache update, and exactly-once events.
 from __future__ import annotations
 
 import math
+import time
 from numbers import Integral
 from typing import Any
 
@@ -26,15 +27,29 @@ _DY = PropertySpec(name="Y offset", kind=float, units="um")
 _OFFSET = PropertySpec(name="Position offset", kind=float, units="um")
 
 
+WAIT_MARGIN_S = 1.0
+"""A move with wait=True: its wait gives up at the deadline (a clear "still busy" error) before
+the watchdog would take the call itself for hung and fault the device."""
+
+
 class MotionVerbs(KernelBase):
     # -- shared shapes ----------------------------------------------------------------------
     def _typed_set(
-        self, label: str, kind: str, verb_name: str, name: str, value: Any, timeout: float | None
+        self, label: str, kind: str, verb_name: str, name: str, value: Any, timeout: float | None, wait: bool = False
     ) -> Request:
         loaded = self._loaded(label)
         loaded.require_type(kind, verb_name)
         typed = self._checked_value(loaded, name, value)
+        if wait:
+            limit = self._dispatch.limit(timeout)
+            return self._call(loaded, verb_name, self._apply_and_wait, loaded, name, typed, time.monotonic() + limit,
+                              timeout=limit + WAIT_MARGIN_S)  # fmt: skip
         return self._call(loaded, verb_name, self._apply_value, loaded, name, typed, timeout=timeout)
+
+    def _apply_and_wait(self, loaded: LoadedDevice, name: str, value: Any, deadline: float) -> None:
+        """A set, then (on the same runner, in place) until the device is ready: one hand-off."""
+        self._apply_value(loaded, name, value)
+        self._wait_until_ready(loaded, deadline)  # type: ignore[attr-defined]
 
     def _typed_get(
         self, label: str, kind: str, verb_name: str, name: str, from_cache: bool, timeout: float | None
@@ -48,9 +63,10 @@ class MotionVerbs(KernelBase):
 
     # -- Stage ------------------------------------------------------------------------------
     @verb
-    def set_position(self, label: str, um: float, *, timeout: float | None = None) -> Request:
-        """Move a Stage (focus) to `um` micrometres."""
-        return self._typed_set(label, "Stage", "set_position", "Position", um, timeout)
+    def set_position(self, label: str, um: float, *, wait: bool = False, timeout: float | None = None) -> Request:
+        """Move a Stage (focus) to `um` micrometres; `wait=True`: return once it has arrived
+        (waited for on its own runner: one hand-off for the move and the wait)."""
+        return self._typed_set(label, "Stage", "set_position", "Position", um, timeout, wait)
 
     @verb
     def get_position(self, label: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:
@@ -74,12 +90,23 @@ class MotionVerbs(KernelBase):
 
     # -- XYStage ----------------------------------------------------------------------------
     @verb
-    def set_xy_position(self, label: str, x_um: float, y_um: float, *, timeout: float | None = None) -> Request:
-        """Move an XY stage to (x, y) micrometres (within its xy_limits, if it declares any)."""
+    def set_xy_position(
+        self, label: str, x_um: float, y_um: float, *, wait: bool = False, timeout: float | None = None
+    ) -> Request:
+        """Move an XY stage to (x, y) micrometres (within its xy_limits, if it declares any);
+        `wait=True`: return once it has arrived (waited for on its own runner)."""
         loaded = self._xy(label, "set_xy_position")
         x, y = _X.coerce(x_um, label), _Y.coerce(y_um, label)
         _check_xy_target(loaded, x, y)
+        if wait:
+            limit = self._dispatch.limit(timeout)
+            return self._call(loaded, "set_xy_position", self._move_xy_and_wait, loaded, x, y,
+                              time.monotonic() + limit, timeout=limit + WAIT_MARGIN_S)  # fmt: skip
         return self._call(loaded, "set_xy_position", self._move_xy, loaded, x, y, False, timeout=timeout)
+
+    def _move_xy_and_wait(self, loaded: LoadedDevice, x: float, y: float, deadline: float) -> None:
+        self._move_xy(loaded, x, y, False)
+        self._wait_until_ready(loaded, deadline)  # type: ignore[attr-defined]
 
     @verb
     def set_relative_xy_position(

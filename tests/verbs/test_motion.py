@@ -4,6 +4,7 @@ where the position is known)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -116,3 +117,22 @@ def test_a_non_blocking_stage_is_cached_where_it_arrived_once_a_wait_sees_it_idl
         assert k.get_xy_position("XY", from_cache=True) == (3.0, 4.0)
         k.events.flush()
         assert seen.count(("Z", 10.0)) == 1  # the arrival is announced, once
+
+
+def test_a_move_with_wait_returns_once_the_stage_has_arrived_or_fails_at_its_deadline() -> None:
+    from mmkernel_core import DeviceTimeoutError
+
+    z, xy = _gliding_devices()
+    with Kernel(timeout=5) as k:
+        k.load_device("Z", z)
+        k.load_device("XY", xy)
+        k.initialize_all()
+        arrivals = threading.Timer(0.05, lambda: setattr(z.motion, "arrived", True))
+        arrivals.start()
+        k.set_position("Z", 7.0, wait=True)  # returns only after the timer let it arrive
+        assert z.motion.arrived and k.get_position("Z", from_cache=True) == 7.0 and not k.busy("Z")
+        with pytest.raises(DeviceTimeoutError, match=r"device 'XY'.*still reports busy"):
+            k.set_xy_position("XY", 1.0, 2.0, wait=True, timeout=0.2)  # never arrives
+        threading.Timer(0.05, lambda: setattr(xy.motion, "arrived", True)).start()
+        k.set_xy_position("XY", 3.0, 4.0, wait=True)
+        assert xy.motion.arrived and k.get_xy_position("XY", from_cache=True) == (3.0, 4.0)
