@@ -279,7 +279,7 @@ class Acquisition:
         if not self._begin(run.events[0]):
             return
         steps.apply(run.events[0])
-        hardware = HardwareRun(k, run, steps.camera)
+        hardware = HardwareRun(k, run, steps)
         try:
             hardware.start()
             with hardware.frames() as frames:

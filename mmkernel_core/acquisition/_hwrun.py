@@ -14,25 +14,36 @@ from contextlib import contextmanager
 from typing import Any
 
 from ._plan import Run
+from ._steps import EventSteps
 
 
 class HardwareRun:
     """`start()` loads and starts `run.sequenced`; `frames()` streams (event, frame) pairs;
     `stop()` stops every started sequence (idempotent)."""
 
-    def __init__(self, kernel: Any, run: Run, camera: str) -> None:
+    def __init__(self, kernel: Any, run: Run, steps: EventSteps) -> None:
         self.kernel = kernel
         self.run = run
-        self.camera = camera
+        self.steps = steps
+        self.camera = steps.camera
         self.started: list[tuple[str, str]] = []
+
+    def values(self, label: str, prop: str) -> list[Any]:
+        """What the run loads into `prop`: the plan's values, the focus drive's with the
+        correction autofocus found at each event's position (as a software run moves it)."""
+        planned = self.run.sequenced[(label, prop)]
+        if (label, prop) != (self.steps.focus, "Position"):
+            return planned
+        targets = (self.steps.z_target(event) for event in self.run.events)
+        return [z if z is not None else value for z, value in zip(targets, planned, strict=True)]
 
     def start(self) -> None:
         """Load every sequence first (a bad table fails before anything runs), then arm each.
         A failure stops what was already armed before it is raised."""
         k = self.kernel
         try:
-            for (label, prop), values in self.run.sequenced.items():
-                k.load_property_sequence(label, prop, values)
+            for label, prop in self.run.sequenced:
+                k.load_property_sequence(label, prop, self.values(label, prop))
             for label, prop in self.run.sequenced:
                 k.start_property_sequence(label, prop)
                 self.started.append((label, prop))

@@ -82,7 +82,7 @@ class MMKernelEngine:
         try:
             self._changes.apply(first)
             if run is not None:
-                hardware = HardwareRun(self.kernel, run, self._changes.camera)
+                hardware = HardwareRun(self.kernel, run, self._changes)
                 hardware.start()
                 self._hardware = hardware
         except Exception as exc:

@@ -154,3 +154,25 @@ def test_the_demo_focus_with_use_sequences_runs_a_z_stack_as_one_triggered_run()
         assert [event.z_pos for _, event, _ in frames] == Z
         assert all(image.shape == (512, 512) for image, _, _ in frames)
         assert k.get_position(k.roles.focus) == pytest.approx(2.0)  # where the stepped table ended
+
+
+def test_a_triggered_z_stack_follows_the_autofocus_correction_in_both_engines(bench) -> None:
+    from tests.acquisition.test_event_plans import FindsFocusHigher
+
+    k, _, piezo, _ = bench
+    k.load_device("AF", FindsFocusHigher())  # finds the sample 2 um above where the focus is
+    k.initialize("AF")
+    k.set_role("AutoFocus", "AF")
+
+    def seq() -> Any:  # a new one per run: useq's autofocus plan remembers the last position it saw
+        return useq.MDASequence(stage_positions=[{"z": 0}], z_plan={"range": 2, "step": 1},
+                                autofocus_plan={"axes": ("p",)})  # fmt: skip
+
+    _, started, frames = recorded(k, seq())
+    assert any(isinstance(e, SequencedEvent) for e in started) and piezo.loads == 1
+    assert [int(image[0, 0]) for image, _, _ in frames] == [1010, 1020, 1030]  # planes at 1, 2, 3 um
+    k.set_position("Z", 0)
+    acq = k.acquire(seq())
+    acq.wait(60)
+    assert any(run.hardware for run in acq.plan) and piezo.loads == 2
+    assert [int(acq.images[(0, 0, 0, z)][0, 0]) for z in range(3)] == [1010, 1020, 1030]
