@@ -5,6 +5,7 @@ timing; a cancel or a failing camera inside the run stops the piezo's sequence."
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,37 @@ def test_cancel_inside_a_triggered_run_stops_the_stream_and_the_piezo_sequence(b
     assert not wire.armed, "the piezo's sequence was stopped"
     assert not k.is_sequence_running("Camera"), "the camera's stream was stopped"
     assert k.snap().shape == (4, 4), "the camera is free again"
+
+
+def test_a_pause_inside_a_triggered_run_holds_after_the_run(bench, caplog) -> None:
+    k, _, _, _ = bench
+    # each timepoint has its own start time: two triggered runs of five planes
+    seq = useq.MDASequence(z_plan={"range": 4, "step": 1}, time_plan={"interval": 0.01, "loops": 2}, axis_order="tz")
+    runner = MDARunner()
+    runner.set_engine(MMKernelEngine(k))
+    frames, first_run_done, next_frame, finished = [], threading.Event(), threading.Event(), threading.Event()
+
+    def on_frame(image, event, meta) -> None:
+        frames.append(event)
+        if len(frames) == 2:
+            runner.set_paused(True)  # inside the first run: it goes on to its end
+        if len(frames) == 5:
+            first_run_done.set()
+        if len(frames) == 6:
+            next_frame.set()
+
+    runner.events.frameReady.connect(on_frame)
+    runner.events.sequenceFinished.connect(lambda seq: finished.set())
+    thread = threading.Thread(target=runner.run, args=(seq,), name="test-mda-runner", daemon=True)
+    thread.start()
+    assert first_run_done.wait(WAIT)
+    assert not next_frame.wait(0.5), "no frame of the next run while paused"  # an observation window
+    assert runner.is_paused() and len(frames) == 5
+    runner.set_paused(False)
+    assert finished.wait(WAIT)
+    thread.join(WAIT)
+    assert len(frames) == 10 and runner.status.finish_reason == FinishReason.COMPLETED
+    assert "a pause takes effect after this hardware-sequenced run" in caplog.text
 
 
 class FailingCamera(ZCamera):
