@@ -172,6 +172,56 @@ def test_a_camera_failing_inside_a_triggered_run_is_reported_and_the_sequence_st
         assert not wire.armed, "the piezo's sequence was stopped"
 
 
+class ExposureCamera(ZCamera):
+    """A camera that steps its exposure per frame too."""
+
+    exposure_sequence_max = 50
+
+    def __init__(self, wire: Wire) -> None:
+        super().__init__(wire)
+        self.exposures_armed = False
+        self.exposure_starts = 0
+
+    def load_exposure_sequence(self, exposures_ms: list[float]) -> None:
+        self.exposures = list(exposures_ms)
+
+    def start_exposure_sequence(self) -> None:
+        self.exposures_armed, self.exposure_starts = True, self.exposure_starts + 1
+
+    def stop_exposure_sequence(self) -> None:
+        self.exposures_armed = False
+
+
+class JammedPiezo(Piezo):
+    """A piezo whose controller refuses to start its table."""
+
+    def start_position_sequence(self) -> None:
+        raise OSError("the piezo controller is in local mode")
+
+
+def test_a_sequence_that_fails_to_start_stops_those_started_and_names_the_event() -> None:
+    wire = Wire()
+    camera = ExposureCamera(wire)
+    with Kernel(timeout=10) as k:
+        k.load_device("Camera", camera)
+        k.load_device("Z", JammedPiezo(wire))
+        k.initialize_all()
+        k.set_role("Camera", "Camera")
+        k.set_role("Focus", "Z")
+        events = [useq.MDAEvent(index={"z": i}, z_pos=z, exposure=10 + i) for i, z in enumerate(Z)]
+        runner = MDARunner()
+        runner.set_engine(MMKernelEngine(k))
+        frames = []
+        runner.events.frameReady.connect(lambda image, event, meta: frames.append(event))
+        with pytest.raises(Exception, match="local mode") as raised:
+            runner.run(events)
+        assert any("while setting up event {'z': 0}" in note for note in getattr(raised.value, "__notes__", ()))
+        assert runner.status.finish_reason == FinishReason.ERRORED and not frames
+        assert camera.exposure_starts == 1 and camera.exposures == [10, 11, 12, 13, 14]
+        assert not camera.exposures_armed, "the exposure sequence started before the failure was stopped"
+        assert k.snap().shape == (4, 4), "the kernel stays usable"
+
+
 def test_the_demo_focus_with_use_sequences_runs_a_z_stack_as_one_triggered_run() -> None:
     with Kernel(timeout=10) as k:
         k.load_config(CFG)
