@@ -76,6 +76,18 @@ def test_a_z_stack_is_one_triggered_run_with_one_frame_ready_per_plane(bench) ->
     assert [m["runner_time_ms"] for *_, m in frames] == sorted(m["runner_time_ms"] for *_, m in frames)
 
 
+def test_the_runners_sink_stores_every_triggered_frame(bench, tmp_path) -> None:
+    zarr = pytest.importorskip("zarr")
+    k, _, piezo, _ = bench
+    runner = MDARunner()
+    runner.set_engine(MMKernelEngine(k))
+    runner.run(stack(), output=tmp_path / "hw.ome.zarr")
+    assert piezo.loads == 1
+    array = zarr.open_group(str(tmp_path / "hw.ome.zarr"), mode="r")["0"]  # t, z, y, x
+    assert array.shape == (2, 5, 4, 4)
+    assert [int(v) for v in array[:, :, 0, 0].ravel()] == [1000 + round(10 * z) for z in Z + Z]
+
+
 def test_the_same_stack_on_a_piezo_that_cannot_sequence_gives_the_same_frames_in_software(bench) -> None:
     k, _, piezo, camera = bench
     _, _, triggered = recorded(k, stack())
