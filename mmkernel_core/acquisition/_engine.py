@@ -17,6 +17,7 @@ import numpy as np
 
 from ..runtime import new_thread
 from ._dataset import DatasetWriter
+from ._hwrun import HardwareRun
 from ._plan import Planner, Run
 from ._steps import EventSteps, frame_probe, is_autofocus, is_image, missing_fov
 from ._tiff import TiffDatasetWriter
@@ -285,16 +286,11 @@ class Acquisition:
         if not self._begin(run.events[0]):
             return
         steps.apply(run.events[0])
-        started: list[tuple[str, str]] = []
+        hardware = HardwareRun(k, run, steps)
         try:
-            for (label, prop), values in run.sequenced.items():
-                k.load_property_sequence(label, prop, values)
-            for label, prop in run.sequenced:
-                k.start_property_sequence(label, prop)
-                started.append((label, prop))
-            with k.stream(steps.camera, count=len(run.events), overflow="block") as frames:
-                for i, frame in enumerate(frames):
-                    event = run.events[i]
+            hardware.start()
+            with hardware.frames() as frames:
+                for i, (event, frame) in enumerate(frames):
                     if i:
                         self.progress.current = event
                         k.events.acquisition_event_started.emit(self, event)
@@ -305,10 +301,12 @@ class Acquisition:
                     self.progress.events_done = number + i + 1
                     if self._cancel.is_set():  # stops within one frame: leaving the stream stops it
                         break
+        except BaseException:
+            hardware.stop_quietly()
+            raise
         finally:
             steps.forget()  # the devices are where the run left them: the next event sets all it names
-            for label, prop in reversed(started):
-                k.stop_property_sequence(label, prop)
+        hardware.stop()
 
     def _store(self, writer: Any, number: int, event: Any, image: Any, started: float,
                steps: EventSteps, actual: bool = True) -> None:  # fmt: skip

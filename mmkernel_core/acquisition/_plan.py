@@ -10,6 +10,7 @@ event: the camera's exposure-out steps every started sequence, so frame k is tak
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,8 +50,12 @@ class Planner:
         self.enabled = enabled
         self._max: dict[tuple[str, str], int] = {}
 
-    def plan(self, events: list[Any]) -> list[Run]:
-        runs: list[Run] = []
+    def plan(self, events: Iterable[Any]) -> list[Run]:
+        return list(self.runs(events))
+
+    def runs(self, events: Iterable[Any]) -> Iterator[Run]:
+        """The runs, each given once the event after it is known not to join it: events are
+        taken as they come (MMKernelEngine plans while pymmcore-plus's runner runs)."""
         run: Run | None = None
         for event in events:
             if run is not None:
@@ -59,11 +64,10 @@ class Planner:
                     self._extend(run, event)
                     continue
                 run.reason = why  # why the next event is not part of it
-                runs.append(run)
+                yield run
             run = Run([event])
         if run is not None:
-            runs.append(run)
-        return runs
+            yield run
 
     # -- merging --------------------------------------------------------------------------
     def _why_not(self, run: Run, event: Any) -> str:

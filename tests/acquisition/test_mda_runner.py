@@ -146,7 +146,8 @@ def test_cancel_stops_at_the_event_boundary(kernel):
 
 def test_pause_holds_until_resumed(kernel):
     seq = useq.MDASequence(time_plan={"interval": 0, "loops": 5})
-    runner = runner_for(kernel)
+    runner = MDARunner()
+    runner.set_engine(MMKernelEngine(kernel, hardware_sequencing=False))  # a hardware run pauses at its end
     second, pause_sent, finished = threading.Event(), threading.Event(), threading.Event()
     third = threading.Event()
     frames, toggles = [], []
