@@ -15,66 +15,12 @@ import pytest
 useq = pytest.importorskip("useq")
 
 from mmkernel_core import Kernel  # noqa: E402
-from mmkernel_sdk import AutoFocus, Camera, Shutter  # noqa: E402
-from mmkernel_sdk.testing import SimStage, SimXYStage  # noqa: E402
-
-
-class Flat(Camera):
-    def frame_shape(self) -> tuple[int, int]:
-        return (4, 4)
-
-    def frame_dtype(self) -> np.dtype:
-        return np.dtype(np.uint16)
-
-    def read_frame(self, out: np.ndarray) -> None:
-        out[...] = 3
-
-
-class CountingShutter(Shutter):
-    """Records every open and close."""
-
-    def __init__(self) -> None:
-        self.open = False
-        self.calls: list[bool] = []
-
-    def set_open(self, open: bool) -> None:  # noqa: A002
-        self.calls.append(bool(open))
-        self.open = bool(open)
-
-    def is_open(self) -> bool:
-        return self.open
-
-
-class FindsFocusHigher(AutoFocus):
-    """A full focus that finds the sample 2 um above where the focus drive is."""
-
-    def full_focus(self) -> None:
-        self.kernel.set_relative_position("Z", 2.0)
-
-
-class TimedStage(SimStage):
-    """Records when each move is asked for."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.moves: list[tuple[float, float]] = []
-
-    def set_position(self, um: float) -> None:
-        self.moves.append((time.monotonic(), um))
-        super().set_position(um)
+from tests.support.acquisition import instant_rig  # noqa: E402
 
 
 @pytest.fixture
 def k() -> Iterator[Kernel]:
-    with Kernel(timeout=10) as kernel:
-        devices = {"Camera": Flat(), "Z": TimedStage(), "XY": SimXYStage(), "Shutter": CountingShutter(),
-                   "AF": FindsFocusHigher(), "Offset": SimStage()}  # fmt: skip
-        for label, device in devices.items():
-            kernel.load_device(label, device)
-        kernel.initialize_all()
-        for role, label in (("Camera", "Camera"), ("Focus", "Z"), ("XYStage", "XY"), ("Shutter", "Shutter"),
-                            ("AutoFocus", "AF")):  # fmt: skip
-            kernel.set_role(role, label)
+    with instant_rig() as (kernel, _):
         yield kernel
 
 

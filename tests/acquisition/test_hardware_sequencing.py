@@ -4,7 +4,6 @@ gives; the plan says why the other events run in software; cancel stops within a
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,106 +15,15 @@ useq = pytest.importorskip("useq")
 
 from mmkernel_core import Kernel  # noqa: E402
 from mmkernel_core.acquisition import open_acquisition  # noqa: E402
-from mmkernel_sdk import Camera, Stage  # noqa: E402
+from tests.support.acquisition import Piezo, Wire, ZCamera, piezo_rig  # noqa: E402
 
 CFG = Path(__file__).parents[2] / "plugins/mmkernel-adapter-demo/mmkernel_adapter_demo/MMConfig_demo.cfg"
 
 
-class Wire:
-    """The camera's exposure-out TTL to the piezo: stepped once per streamed frame."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.table: list[float] = []
-        self.armed = False
-        self.at = 0
-        self.z = 0.0
-
-    def pulse(self) -> None:
-        with self.lock:
-            if self.armed and self.at + 1 < len(self.table):
-                self.at += 1
-                self.z = self.table[self.at]
-
-
-class Piezo(Stage):
-    """A focus drive that runs a table of positions, one step per camera frame"""
-
-    position_sequence_max = 50
-
-    def __init__(self, wire: Wire) -> None:
-        self.wire = wire
-        self.loads = 0
-
-    def set_position(self, um: float) -> None:
-        with self.wire.lock:
-            self.wire.z = um
-
-    def get_position(self) -> float:
-        with self.wire.lock:
-            return self.wire.z
-
-    def load_position_sequence(self, positions: list[float]) -> None:
-        with self.wire.lock:
-            self.wire.table, self.loads = list(positions), self.loads + 1
-
-    def start_position_sequence(self) -> None:
-        with self.wire.lock:
-            self.wire.armed, self.wire.at = True, 0
-            self.wire.z = self.wire.table[0]
-
-    def stop_position_sequence(self) -> None:
-        with self.wire.lock:
-            self.wire.armed = False
-
-
-class ZCamera(Camera):
-    """Each frame's pixels are the focus position it was exposed at (x10); streamed frames
-    step the piezo after their exposure. `hold_at` makes one frame wait for `gate`."""
-
-    def __init__(self, wire: Wire) -> None:
-        self.wire = wire
-        self.hold_at: int | None = None
-        self.gate = threading.Event()
-        self.reached = threading.Event()
-        self.streamed = 0
-
-    def frame_shape(self) -> tuple[int, int]:
-        return (4, 4)
-
-    def frame_dtype(self) -> np.dtype:
-        return np.dtype(np.uint16)
-
-    def snap(self, out: np.ndarray) -> dict[str, Any]:
-        with self.wire.lock:
-            out[...] = round(self.wire.z * 10) + 1000
-        return {}
-
-    def start_sequence(self, count: int | None, interval_ms: float) -> None:
-        self.streamed = 0
-
-    def read_frame(self, out: np.ndarray) -> dict[str, Any]:
-        """A streamed frame: exposed, then its exposure-out steps the piezo."""
-        if self.hold_at is not None and self.streamed == self.hold_at:
-            self.reached.set()
-            self.gate.wait(10)
-        meta = self.snap(out)
-        self.streamed += 1
-        self.wire.pulse()
-        return meta
-
-
 @pytest.fixture
 def rig() -> Iterator[tuple[Kernel, Wire, Piezo, ZCamera]]:
-    wire = Wire()
-    piezo, camera = Piezo(wire), ZCamera(wire)
-    with Kernel(timeout=10) as k:
-        k.load_device("Camera", camera)
-        k.load_device("Z", piezo)
-        k.initialize_all()
-        k.set_role("Camera", "Camera")
-        k.set_role("Focus", "Z")
-        yield k, wire, piezo, camera
+    with piezo_rig() as made:
+        yield made
 
 
 def _stack(planes: int) -> Any:

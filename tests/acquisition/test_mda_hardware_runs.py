@@ -21,7 +21,7 @@ from pymmcore_plus.mda import FinishReason, MDARunner  # noqa: E402
 
 from mmkernel_core import Kernel  # noqa: E402
 from mmkernel_core.acquisition import MMKernelEngine  # noqa: E402
-from tests.acquisition.test_hardware_sequencing import Piezo, Wire, ZCamera  # noqa: E402
+from tests.support.acquisition import Piezo, Wire, ZCamera, piezo_rig  # noqa: E402
 
 CFG = Path(__file__).parents[2] / "plugins/mmkernel-adapter-demo/mmkernel_adapter_demo/MMConfig_demo.cfg"
 Z = [-2.0, -1.0, 0.0, 1.0, 2.0]
@@ -31,15 +31,8 @@ WAIT = 30  # s: a generous deadline for what takes milliseconds
 @pytest.fixture
 def bench() -> Iterator[tuple[Kernel, Wire, Piezo, ZCamera]]:
     """A camera whose exposure-out steps a piezo; the pixels say the z each frame saw."""
-    wire = Wire()
-    piezo, camera = Piezo(wire), ZCamera(wire)
-    with Kernel(timeout=10) as k:
-        k.load_device("Camera", camera)
-        k.load_device("Z", piezo)
-        k.initialize_all()
-        k.set_role("Camera", "Camera")
-        k.set_role("Focus", "Z")
-        yield k, wire, piezo, camera
+    with piezo_rig() as made:
+        yield made
 
 
 def stack() -> Any:
@@ -251,7 +244,7 @@ def test_the_demo_focus_with_use_sequences_runs_a_z_stack_as_one_triggered_run()
 
 
 def test_a_triggered_z_stack_follows_the_autofocus_correction_in_both_engines(bench) -> None:
-    from tests.acquisition.test_event_plans import FindsFocusHigher
+    from tests.support.acquisition import FindsFocusHigher
 
     k, _, piezo, _ = bench
     k.load_device("AF", FindsFocusHigher())  # finds the sample 2 um above where the focus is

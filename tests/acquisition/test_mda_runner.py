@@ -225,18 +225,9 @@ def test_importing_the_kernel_does_not_import_pymmcore_plus():
 
 
 def test_the_runner_gets_autofocus_corrections_and_a_shutter_held_open_across_z() -> None:
-    from mmkernel_sdk.testing import SimStage, SimXYStage
-    from tests.acquisition.test_event_plans import CountingShutter, FindsFocusHigher, Flat, TimedStage
+    from tests.support.acquisition import instant_rig
 
-    with Kernel(timeout=10) as k:
-        devices = {"Camera": Flat(), "Z": TimedStage(), "XY": SimXYStage(), "Shutter": CountingShutter(),
-                   "AF": FindsFocusHigher(), "Offset": SimStage()}  # fmt: skip
-        for label, device in devices.items():
-            k.load_device(label, device)
-        k.initialize_all()
-        for role, label in (("Camera", "Camera"), ("Focus", "Z"), ("XYStage", "XY"), ("Shutter", "Shutter"),
-                            ("AutoFocus", "AF")):  # fmt: skip
-            k.set_role(role, label)
+    with instant_rig() as (k, devices):
         zs: list[float] = []
         runner = runner_for(k)
         runner.events.frameReady.connect(lambda image, event, meta: zs.append(meta["position"]["z"]))
