@@ -225,6 +225,9 @@ class VisaConnection:
 
         try:
             self.instrument = _shared.acquire(key, agreed, device.label, opener)
+        except _shared.LineTakenError as taken:
+            message = f"device {device.label!r} cannot use VISA resource {name!r}: {taken}"
+            raise PortError(device.label, "open", message, name) from None
         except ValueError as error:
             raise PortError(
                 device.label, "open", f"device {device.label!r}: VISA resource {name!r} is shared, but {error}; "
