@@ -32,9 +32,8 @@ def acquire(key: str, settings: Any, user: str, opener: Callable[[], Any]) -> An
     """The open handle for `key` (opened with `opener()` if nobody has it open). Opening it
     with other settings than its current users is refused with a ValueError naming them."""
     with _lock:
-        taken = _reserved.get(key) or _reserved.get(key.removeprefix("handle:"))  # a VISA handle on that line too
-        if taken is not None:
-            raise LineTakenError(taken[1])
+        _check_free(key)
+        _check_free(key.removeprefix("handle:"))  # a VISA handle on that line too
         shared = _open.get(key)
         if shared is not None:
             if shared.settings != settings:
@@ -85,6 +84,18 @@ def unreserve(key: str, holder: str) -> None:
     with _lock:
         if _reserved.get(key, ("",))[0] == holder:
             del _reserved[key]
+
+
+def check_free(key: str) -> None:
+    """LineTakenError if `key` is reserved (a VISA resource reached through a port device's line)."""
+    with _lock:
+        _check_free(key)
+
+
+def _check_free(key: str) -> None:
+    taken = _reserved.get(key)
+    if taken is not None:
+        raise LineTakenError(taken[1])
 
 
 def reserved_by(key: str) -> str | None:
