@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mmkernel_core import Kernel
+from mmkernel_core import ConfigError, Kernel
 from mmkernel_sdk import Generic
 from mmkernel_sdk.errors import DeviceError, PortError, PropertyError
 from mmkernel_sdk.resources import SerialPort
@@ -103,8 +103,8 @@ def test_a_port_a_python_device_has_open_is_refused_to_a_cpp_device(cores: Any) 
         refused = r"'Z'.*cannot use port 'COM1'.*'Wheel'.*one side must own the serial line"
         with pytest.raises(DeviceError, match=refused):
             k.initialize("Z")
-        assert "COM1" not in _in_core(cores)
-        assert k.get_property("Wheel", "Port") == "COM1"  # the Python device keeps its line
+        assert cores.names() == []  # no C++ port was loaded, and the core made for Z went again
+        assert k.internals.device_object("COM1").line_users() == ["Wheel"]  # the Python device keeps its line
 
 
 def test_a_port_a_cpp_device_uses_is_refused_to_a_python_device(cores: Any) -> None:
@@ -168,6 +168,7 @@ def test_without_the_cpp_serialmanager_module_the_error_says_so(
         k.set_property("Z", "Port", "COM1")
         with pytest.raises(DeviceError, match=r"'Z'.*port 'COM1'.*no SerialManager adapter library"):
             k.initialize("Z")
+        assert cores.names() == []
 
 
 def test_cpp_devices_on_one_port_must_share_a_core(cores: Any, tmp_path: Path) -> None:
@@ -185,3 +186,16 @@ def test_cpp_devices_on_one_port_must_share_a_core(cores: Any, tmp_path: Path) -
         assert "COM1" in _in_core(cores)  # Z3 still uses it
         k.unload("Z3")
         assert _in_core(cores) == {"Cam"}
+
+
+def test_a_failed_load_puts_the_cpp_port_back_with_the_previous_system(cores: Any, tmp_path: Path) -> None:
+    failing = tmp_path / "failing.cfg"
+    failing.write_text(CONFIG.replace("BaudRate,115200", "BaudRate,19200") + "Property,Cam,Binning,3\n")
+    with Kernel(timeout=10) as k:
+        assert k.load_config(_config(tmp_path)).ok
+        with pytest.raises(ConfigError, match="Binning"):
+            k.load_config(failing)
+        assert _in_core(cores) == {"COM1", "Z", "Cam"}
+        assert _core(cores).getProperty("COM1", "BaudRate") == "115200"
+        k.set_position("Z", 2.0)
+        assert k.get_position("Z") == pytest.approx(2.0)

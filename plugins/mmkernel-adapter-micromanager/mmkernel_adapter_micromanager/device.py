@@ -113,11 +113,15 @@ class MMDevice(Device):
         group = core_groups().group(self.core_name(), self._mm_folders)
         self.mm_group = group
         core, label = group.core, self.label
-        attach_port(self, group)
         try:
-            self.mm("loadDevice", core.loadDevice, label, self.mm_module, self.mm_device)
+            attach_port(self, group)  # its C++ SerialManager port first, if its Port names a port device
+            try:
+                self.mm("loadDevice", core.loadDevice, label, self.mm_module, self.mm_device)
+            except BaseException:
+                detach_port(self, group)
+                raise
         except BaseException:
-            detach_port(self, group)
+            core_groups().release(group)  # a core made for this device alone goes again
             raise
         group.devices[label] = self
         self.mm_in_core = True
