@@ -51,8 +51,8 @@ class WireSharing(KernelBase):
         live = [d for d in self._devices.values() if not d.unloaded]
         mine = [d for d in live if d.runner is loaded.runner]
         theirs = [d for d in live if d.runner is other.runner]
-        if any(d.initialized for d in mine):
-            if any(d.initialized for d in theirs):
+        if any(_bound(d) for d in mine):
+            if any(_bound(d) for d in theirs):
                 raise DeviceStateError(
                     f"devices {loaded.label!r} and {other.label!r} share the wire {', '.join(sorted(wires))} but were "
                     "initialized on different runners; unload them and initialize them together (or load one port "
@@ -82,3 +82,9 @@ class WireSharing(KernelBase):
             log.info("devices %s share a runner with the devices on %s: one wire", labels, target.name)
         for device in movers:
             source.release(f"device {device.label!r} moved to runner {target.name} (one wire); call it again")
+
+
+def _bound(device: LoadedDevice) -> bool:
+    """An initialized device is bound to its runner's thread (vendor SDKs, open handles), except a
+    port device: it holds settings, not the line, so it may follow a device that names it."""
+    return device.initialized and device.device_type != "Serial"

@@ -122,6 +122,8 @@ class SerialPort(Resource):
         def check(device: DeviceLike, value: object) -> None:
             wire = self.wire(device)
             users = _shared.users_of(wire) if wire is not None else []
+            holder = _shared.reserved_by(wire) if wire is not None else None
+            users += [holder] if holder is not None else []  # a C++ port drives it (the bridge)
             if users and value != device._props.get(name):
                 label = device.label
                 raise PropertyError(
@@ -215,10 +217,13 @@ class SerialConnection:
         target = resolve_port(device, address)
         settings = target.settings if target.settings is not None else resource.settings(device)
         key = _wire_key(target.url)
+        shown = address if target.url == address else f"{address} ({target.url})"
         try:
             line = _shared.acquire(key, settings, device.label, lambda: SerialLine(target.url, settings))
+        except _shared.LineTakenError as taken:
+            message = f"device {device.label!r} cannot use port {shown!r}: {taken}"
+            raise PortError(device.label, "open port", message, address) from None
         except (serial.SerialException, OSError, ValueError) as error:
-            shown = address if target.url == address else f"{address} ({target.url})"
             raise PortError(
                 device.label, "open port", f"device {device.label!r}: cannot open port {shown!r}: {error}", address
             ) from None

@@ -13,6 +13,11 @@ from typing import Any
 
 _lock = threading.Lock()
 _open: dict[str, _Shared] = {}
+_reserved: dict[str, tuple[str, str]] = {}  # key -> (holder, why it cannot be opened here)
+
+
+class LineTakenError(Exception):
+    """The line is driven by another serial stack (see reserve()); the text says which, and what to do."""
 
 
 class _Shared:
@@ -27,6 +32,8 @@ def acquire(key: str, settings: Any, user: str, opener: Callable[[], Any]) -> An
     """The open handle for `key` (opened with `opener()` if nobody has it open). Opening it
     with other settings than its current users is refused with a ValueError naming them."""
     with _lock:
+        _check_free(key)
+        _check_free(key.removeprefix("handle:"))  # a VISA handle on that line too
         shared = _open.get(key)
         if shared is not None:
             if shared.settings != settings:
@@ -64,6 +71,38 @@ def users_of(key: str) -> list[str]:
     with _lock:
         shared = _open.get(key)
         return list(shared.users) if shared is not None else []
+
+
+def reserve(key: str, holder: str, reason: str) -> None:
+    """Another serial stack drives the line `key` (Micro-Manager's C++ SerialManager port in a
+    pymmcore core): opening it here is refused with LineTakenError(`reason`) until unreserve()."""
+    with _lock:
+        _reserved[key] = (holder, reason)
+
+
+def unreserve(key: str, holder: str) -> None:
+    with _lock:
+        if _reserved.get(key, ("",))[0] == holder:
+            del _reserved[key]
+
+
+def check_free(key: str) -> None:
+    """LineTakenError if `key` is reserved (a VISA resource reached through a port device's line)."""
+    with _lock:
+        _check_free(key)
+
+
+def _check_free(key: str) -> None:
+    taken = _reserved.get(key)
+    if taken is not None:
+        raise LineTakenError(taken[1])
+
+
+def reserved_by(key: str) -> str | None:
+    """Who reserved `key` (None: nobody)."""
+    with _lock:
+        taken = _reserved.get(key)
+        return taken[0] if taken is not None else None
 
 
 def open_keys() -> list[str]:

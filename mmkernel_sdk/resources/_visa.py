@@ -224,7 +224,12 @@ class VisaConnection:
             return instrument
 
         try:
+            if target is not None:  # through a port device: its line may be another stack's
+                _shared.check_free(_serial_wire_key(target.url))
             self.instrument = _shared.acquire(key, agreed, device.label, opener)
+        except _shared.LineTakenError as taken:
+            message = f"device {device.label!r} cannot use VISA resource {name!r}: {taken}"
+            raise PortError(device.label, "open", message, name) from None
         except ValueError as error:
             raise PortError(
                 device.label, "open", f"device {device.label!r}: VISA resource {name!r} is shared, but {error}; "

@@ -1,6 +1,10 @@
 """A stand-in for pymmcore's CMMCore: the calls the bridge makes, answered as MMCore 12.5 does
 (its RuntimeError/ValueError texts, loose validation, callbacks on a foreign thread, one
-circular buffer per core), with DemoCamera's DCam, DStage, DXYStage, DWheel, DShutter and DHub.
+circular buffer per core), with DemoCamera's DCam, DStage, DXYStage, DWheel, DShutter and DHub,
+SerialManager's ports (any name; their line settings are pre-init, as the C++ module's) and
+DemoSerial's DSerialStage, a stage with a pre-init Port that fails to initialize unless a Serial
+device of that label is loaded and initialized in the same core (as an ASI stage's first command
+would).
 `on_its_own()` is the hardware changing without being asked (a joystick, a temperature drift).
 """
 
@@ -51,11 +55,25 @@ def _props(kind: str) -> dict[str, Prop]:
         "DWheel": {"State": Prop(INTEGER, "0", limits=(0.0, 9.0)), "Label": Prop(STRING, "State-0")},
         "DShutter": {"State": Prop(INTEGER, "0", allowed=("0", "1"))},
         "DHub": {},
+        "DSerialStage": {"Port": Prop(STRING, "Undefined", pre_init=True), "Position": Prop(FLOAT, "0.0000")},
+        "Serial": {"BaudRate": Prop(STRING, "9600", allowed=BAUDS, pre_init=True),
+                   "DataBits": Prop(INTEGER, "8", allowed=("5", "6", "7", "8"), pre_init=True),
+                   "StopBits": Prop(STRING, "1", allowed=("1", "1.5", "2"), pre_init=True),
+                   "Parity": Prop(STRING, "None", allowed=("Even", "None", "Odd"), pre_init=True),
+                   "Handshaking": Prop(STRING, "Off", allowed=("Hardware", "Off", "Software"), pre_init=True),
+                   "AnswerTimeout": Prop(FLOAT, "500.0000", pre_init=True),
+                   "DelayBetweenCharsMs": Prop(FLOAT, "0.0000", pre_init=True),
+                   "Verbose": Prop(INTEGER, "1", allowed=("0", "1"), pre_init=True)},
     }  # fmt: skip
     return {**common, **extra[kind]}
 
 
-TYPES = {"DCam": 2, "DStage": 5, "DXYStage": 6, "DWheel": 4, "DShutter": 3, "DHub": 15}
+BAUDS = tuple(str(b) for b in (110, 300, 600, 1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200))
+TYPES = {"DCam": 2, "DStage": 5, "DXYStage": 6, "DWheel": 4, "DShutter": 3, "DHub": 15, "DSerialStage": 5}
+MODULES = {"DemoCamera": ("DCam", "DStage", "DXYStage", "DWheel", "DShutter", "DHub"),
+           "DemoSerial": ("DSerialStage",), "SerialManager": ("COM1", "COM2")}  # fmt: skip
+"""What each module offers (SerialManager: the ports it found; it loads any port name)."""
+SERIAL = 7
 
 
 class StandInCore:
@@ -87,34 +105,40 @@ class StandInCore:
         pass
 
     def getDeviceAdapterNames(self) -> tuple[str, ...]:
-        return ("DemoCamera",)
+        return tuple(MODULES)
 
     def _module(self, module: str) -> None:
-        if module != "DemoCamera":
+        if module not in MODULES:
             raise RuntimeError(f'Failed to load device adapter "{module}" from "libmmgr_dal_{module}.so.0"')
 
     def getAvailableDevices(self, module: str) -> tuple[str, ...]:
         self._module(module)
-        return tuple(TYPES)
+        return MODULES[module]
 
     def getAvailableDeviceDescriptions(self, module: str) -> tuple[str, ...]:
         return tuple(f"Demo {n}" for n in self.getAvailableDevices(module))
 
     def getAvailableDeviceTypes(self, module: str) -> tuple[int, ...]:
-        return tuple(TYPES[n] for n in self.getAvailableDevices(module))
+        return tuple(TYPES.get(n, SERIAL) for n in self.getAvailableDevices(module))
 
     def loadDevice(self, label: str, module: str, name: str) -> None:
         self._touch()
         self._module(module)
         if label in self._devices:
             raise ValueError(f'The specified device label "{label}" is already in use')
-        if name not in TYPES:
+        if module == "SerialManager":  # the C++ module makes a port of any name
+            self._devices[label] = (module, name, _props("Serial"))
+            return
+        if name not in MODULES[module]:
             raise RuntimeError(f'Device adapter "{module}" failed to instantiate device "{name}"')
         self._devices[label] = (module, name, _props(name))
         self._labels[label] = [f"State-{i}" for i in range(10)]
 
     def initializeDevice(self, label: str) -> None:
-        self._dev(label)
+        props = self._dev(label)[2]
+        port = props["Port"].value if "Port" in props else None
+        if port is not None and (port not in self._init or self._devices[port][0] != "SerialManager"):
+            raise RuntimeError(f'Error in device "{label}": Serial port "{port}" is not loaded in this core (101)')
         self._init.add(label)
 
     def unloadDevice(self, label: str) -> None:
@@ -124,6 +148,7 @@ class StandInCore:
 
     def unloadAllDevices(self) -> None:
         self._devices.clear()
+        self._init.clear()
 
     def getLoadedDevices(self) -> tuple[str, ...]:
         return (*self._devices, "Core")
@@ -263,7 +288,7 @@ class StandInCore:
 
     # -- stage, state, shutter ---------------------------------------------------------------
     def _typed(self, label: str, kind: int) -> None:
-        if TYPES[self._dev(label)[1]] != kind:
+        if TYPES.get(self._dev(label)[1], SERIAL) != kind:
             raise RuntimeError(f'Device "{label}" is of the wrong type for the requested operation')
 
     def setPosition(self, label: str, z: float) -> None:

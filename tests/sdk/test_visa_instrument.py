@@ -199,3 +199,20 @@ def test_devices_sharing_one_visa_handle_must_agree_on_its_terminations(kernel: 
     kernel.set_property("B", "Backend", SIMULATED)
     with pytest.raises(Exception, match=r"ASRL1::INSTR' is shared, but it is already open with other settings .* by A"):
         kernel.initialize("B")
+
+
+def test_a_port_handed_over_to_another_stack_is_refused_to_a_visa_device(tmp_path: Path) -> None:
+    """A port device's line driven elsewhere (the bridge's C++ SerialManager port) is not opened."""
+    registry = AdapterRegistry()
+    registry.register("Meters", SerialMeter, "Meter")
+    with Kernel(timeout=5, adapters=registry, port_map={"COM1": "1"}) as kernel:
+        kernel.load_device("COM1", "SerialManager", "COM1")
+        kernel.load_device("Meter", "Meters", "Meter")
+        kernel.set_property("Meter", "Port", "COM1")
+        port = kernel.internals.device_object("COM1")
+        port.hand_over("elsewhere", "the other stack has it")  # type: ignore[attr-defined]
+        assert port.line_holder() == "elsewhere"  # type: ignore[attr-defined]
+        with pytest.raises(PortError, match=r"'Meter' cannot use VISA resource 'ASRL1::INSTR': the other stack has it"):
+            kernel.initialize("Meter")
+        port.take_back("elsewhere")  # type: ignore[attr-defined]
+        kernel.initialize("Meter")  # given back: the line opens

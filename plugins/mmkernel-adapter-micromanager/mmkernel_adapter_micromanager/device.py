@@ -18,6 +18,7 @@ from mmkernel_sdk.resources import Resource
 
 from .cores import CoreGroup, core_groups, default_group
 from .discovery import adapter_folders
+from .ports import PortLink, attach_port, detach_port
 
 _KINDS: dict[int, type] = {1: str, 2: float, 3: int}  # MM String, Float, Integer (0 Undef -> str)
 CORE_PROPERTY = "MMCore"
@@ -61,6 +62,7 @@ class MMDevice(Device):
     mm_type: ClassVar[str] = "Generic"
     name_check: ClassVar[bool] = False  # the names are Micro-Manager's adapters' own
     core_link = CoreLink()
+    port_link = PortLink()  # a Port naming a port device: its C++ SerialManager port joins the core (ports.py)
     MMCore = prop(str, default="", pre_init=True, kernel_setting=True,
                   doc="The core (and runner) this device joins; '' = the default (not saved).")  # fmt: skip
 
@@ -111,7 +113,16 @@ class MMDevice(Device):
         group = core_groups().group(self.core_name(), self._mm_folders)
         self.mm_group = group
         core, label = group.core, self.label
-        self.mm("loadDevice", core.loadDevice, label, self.mm_module, self.mm_device)
+        try:
+            attach_port(self, group)  # its C++ SerialManager port first, if its Port names a port device
+            try:
+                self.mm("loadDevice", core.loadDevice, label, self.mm_module, self.mm_device)
+            except BaseException:
+                detach_port(self, group)
+                raise
+        except BaseException:
+            core_groups().release(group)  # a core made for this device alone goes again
+            raise
         group.devices[label] = self
         self.mm_in_core = True
         if isinstance(self.hub, MMDevice):
@@ -143,7 +154,10 @@ class MMDevice(Device):
         try:
             self.mm("unloadDevice", group.core.unloadDevice, self.label)
         finally:
-            core_groups().release(group)
+            try:
+                detach_port(self, group)
+            finally:
+                core_groups().release(group)
 
     def busy(self) -> bool:
         if not self.mm_in_core:

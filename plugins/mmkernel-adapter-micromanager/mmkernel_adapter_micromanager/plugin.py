@@ -29,6 +29,8 @@ def adapter_specs() -> list[AdapterSpec]:
             kind = offer.mm_type if offer.mm_type in _SDK_TYPES else "Generic"
             description = offer.description if kind == offer.mm_type else f"{offer.description} [{offer.mm_type}]"
             devices.append(DeviceSpec(offer.name, kind, description, device_class(module, offer.name, offer.mm_type)))
+        if not devices:
+            continue  # SerialManager: its ports are the kernel's port devices (and the bridge's, see ports.py)
         preferred = "*" in prefer or module in prefer
         text = f"Micro-Manager C++ module {module}"
         specs.append(AdapterSpec(f"{PREFIX}{module}", text, devices, alias=module, preferred=preferred))
