@@ -108,7 +108,7 @@ class MMDevice(Device):
         same core (Utilities) list only labels loaded before their own initialize."""
         if self.mm_in_core:
             return
-        group = core_groups().group(self.core_name(), self._mm_folders)
+        group = core_groups().group(self.core_name(), self._mm_folders, self.kernel)  # per kernel
         self.mm_group = group
         core, label = group.core, self.label
         self.mm("loadDevice", core.loadDevice, label, self.mm_module, self.mm_device)
