@@ -3,7 +3,12 @@ mm:DemoCamera into their default core, both snap, and closing one leaves the oth
 
 from __future__ import annotations
 
+import pytest
+
 from mmkernel_core import Kernel
+from mmkernel_sdk.errors import DeviceError
+
+from .standin import StandInCore
 
 
 def _camera(k: Kernel) -> None:
@@ -41,3 +46,20 @@ def test_two_kernels_load_the_same_labels_into_their_own_default_cores(mm: str) 
             first.pop_next("Camera").release()
         first.set_position("Z", 4.0)
         assert first.get_position("Z") == 4.0
+
+
+def test_a_core_no_device_got_into_is_not_kept(mm: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmkernel_adapter_micromanager import core_groups
+
+    if mm != "standin":
+        pytest.skip("only the stand-in's loadDevice can be made to fail after the probe succeeded")
+
+    def refuse(self: StandInCore, label: str, module: str, name: str) -> None:
+        raise RuntimeError(f'Device adapter "{module}" failed to instantiate device "{name}"')
+
+    with Kernel(timeout=10) as k:
+        k.load_device("Camera", "mm:DemoCamera", "DCam")
+        monkeypatch.setattr(StandInCore, "loadDevice", refuse)
+        with pytest.raises(DeviceError, match=r"'Camera'.*loadDevice.*failed to instantiate"):
+            k.initialize("Camera")
+        assert core_groups().names(k) == []

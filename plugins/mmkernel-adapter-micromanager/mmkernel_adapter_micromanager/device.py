@@ -111,7 +111,11 @@ class MMDevice(Device):
         group = core_groups().group(self.core_name(), self._mm_folders, self.kernel)  # per kernel
         self.mm_group = group
         core, label = group.core, self.label
-        self.mm("loadDevice", core.loadDevice, label, self.mm_module, self.mm_device)
+        try:
+            self.mm("loadDevice", core.loadDevice, label, self.mm_module, self.mm_device)
+        except DeviceError:
+            core_groups().release(group)  # a core nobody got into is not kept
+            raise
         group.devices[label] = self
         self.mm_in_core = True
         if isinstance(self.hub, MMDevice):
