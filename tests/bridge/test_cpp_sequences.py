@@ -191,3 +191,21 @@ def test_a_setting_that_switches_a_property_sequence_is_followed(real: str) -> N
         k.stop_property_sequence(device, "State")
         k.set_property(device, "Sequence", "Off")
         assert k.sequence_max_length(device, "State") == 0
+
+
+def test_a_z_stack_on_a_sequencing_cpp_stage_is_one_hardware_run(k: Kernel, tmp_path: Any) -> None:
+    useq = pytest.importorskip("useq")
+    from mmkernel_core.acquisition import plan_of
+
+    _load(k, "Cam", "DCam")
+    _load(k, "Z", "DStage")
+    k.set_role("Camera", "Cam")
+    k.set_role("Focus", "Z")
+    k.set_property("Cam", "Exposure", 1)
+    stack = useq.MDASequence(z_plan={"range": 4, "step": 1})
+    assert not any(run.hardware for run in plan_of(k, stack))
+    k.set_property("Z", "UseSequences", "Yes")
+    (run,) = plan_of(k, stack)
+    assert run.hardware and len(run.events) == 5
+    result = k.acquire(stack, tmp_path / "run.ome.zarr").wait(60)
+    assert (result.reason, result.frames, result.error) == ("completed", 5, None)
