@@ -243,10 +243,11 @@ class MMDevice(Device):
         sequence) may be. A C++ device decides at initialize and may change it with a setting
         (DemoCamera's DStage `UseSequences`, DCam `UseExposureSequences`, DStateDevice
         `Sequence`), announcing nothing; so this runs after initialize and after every set of a
-        property through MMCore's setProperty (two C++ flag reads per property, about 0.5 us
-        each). The calls that set a device's value itself (setPosition, setExposure, setState,
-        setShutterOpen: the hot paths of software-timed runs) re-ask only the type's own
-        sequence (one call), as no DemoCamera device switches sequencing with a value."""
+        property through MMCore's setProperty (a C++ flag read per writable property, about
+        0.5 us each, and the maximum of a sequenceable one). The calls that set a device's value
+        itself (setPosition, setExposure, setState, setShutterOpen: the hot paths of
+        software-timed runs) re-ask only the type's own sequence (one call), as no DemoCamera
+        device switches sequencing with a value."""
         self.mm("isPropertySequenceable", self._mm_scan_sequences)
         self.mm_refresh_own_sequence()
 
