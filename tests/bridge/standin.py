@@ -1,10 +1,10 @@
 """A stand-in for pymmcore's CMMCore: the calls the bridge makes, answered as MMCore 12.5 does
 (its RuntimeError/ValueError texts, loose validation, callbacks on a foreign thread, one
-circular buffer per core), with DemoCamera's DCam, DStage, DXYStage, DWheel, DShutter and DHub,
-SerialManager's ports (any name; their line settings are pre-init, as the C++ module's) and
-DemoSerial's DSerialStage, a stage with a pre-init Port that fails to initialize unless a Serial
-device of that label is loaded and initialized in the same core (as an ASI stage's first command
-would).
+circular buffer per core), with DemoCamera's DCam, DStage, DXYStage, DWheel, DObjective, DShutter
+and DHub and their hardware sequences (standin_sequences), SerialManager's ports (any name; their
+line settings are pre-init, as the C++ module's) and DemoSerial's DSerialStage, a stage with a
+pre-init Port that fails to initialize unless a Serial device of that label is loaded and
+initialized in the same core (as an ASI stage's first command would).
 `on_its_own()` is the hardware changing without being asked (a joystick, a temperature drift).
 """
 
@@ -15,6 +15,8 @@ import threading
 from typing import Any
 
 import numpy as np
+
+from .standin_sequences import Sequencing
 
 STRING, FLOAT, INTEGER = 1, 2, 3
 
@@ -49,10 +51,13 @@ def _props(kind: str) -> dict[str, Prop]:
                  "MaximumExposureMs": Prop(FLOAT, "10000.0000", pre_init=True),
                  "CCDTemperature": Prop(FLOAT, "0.0000", read_only=True),
                  "AsyncPropertyDelayMS": Prop(INTEGER, "2000", limits=(0.0, 10000.0)),
-                 "AsyncPropertyLeader": Prop(STRING, ""), "AsyncPropertyFollower": Prop(STRING, "", read_only=True)},
-        "DStage": {"Position": Prop(FLOAT, "0.0000")},
+                 "AsyncPropertyLeader": Prop(STRING, ""), "AsyncPropertyFollower": Prop(STRING, "", read_only=True),
+                 "UseExposureSequences": Prop(STRING, "No", allowed=("No", "Yes"))},
+        "DStage": {"Position": Prop(FLOAT, "0.0000"), "UseSequences": Prop(STRING, "No", allowed=("No", "Yes"))},
         "DXYStage": {},
         "DWheel": {"State": Prop(INTEGER, "0", limits=(0.0, 9.0)), "Label": Prop(STRING, "State-0")},
+        "DObjective": {"State": Prop(INTEGER, "0"), "Label": Prop(STRING, "Objective-A"),
+                       "Trigger": Prop(STRING, "-", allowed=("+", "-"))},
         "DShutter": {"State": Prop(INTEGER, "0", allowed=("0", "1"))},
         "DHub": {},
         "DSerialStage": {"Port": Prop(STRING, "Undefined", pre_init=True), "Position": Prop(FLOAT, "0.0000")},
@@ -69,14 +74,23 @@ def _props(kind: str) -> dict[str, Prop]:
 
 
 BAUDS = tuple(str(b) for b in (110, 300, 600, 1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200))
-TYPES = {"DCam": 2, "DStage": 5, "DXYStage": 6, "DWheel": 4, "DShutter": 3, "DHub": 15, "DSerialStage": 5}
-MODULES = {"DemoCamera": ("DCam", "DStage", "DXYStage", "DWheel", "DShutter", "DHub"),
+TYPES = {
+    "DCam": 2,
+    "DStage": 5,
+    "DXYStage": 6,
+    "DWheel": 4,
+    "DObjective": 4,
+    "DShutter": 3,
+    "DHub": 15,
+    "DSerialStage": 5,
+}
+MODULES = {"DemoCamera": ("DCam", "DStage", "DXYStage", "DWheel", "DObjective", "DShutter", "DHub"),
            "DemoSerial": ("DSerialStage",), "SerialManager": ("COM1", "COM2")}  # fmt: skip
 """What each module offers (SerialManager: the ports it found; it loads any port name)."""
 SERIAL = 7
 
 
-class StandInCore:
+class StandInCore(Sequencing):
     """The CMMCore calls the bridge makes."""
 
     Metadata = Metadata
@@ -132,7 +146,9 @@ class StandInCore:
         if name not in MODULES[module]:
             raise RuntimeError(f'Device adapter "{module}" failed to instantiate device "{name}"')
         self._devices[label] = (module, name, _props(name))
-        self._labels[label] = [f"State-{i}" for i in range(10)]
+        self._labels[label] = (
+            [f"Objective-{c}" for c in "ABCDEF"] if name == "DObjective" else [f"State-{i}" for i in range(10)]
+        )
 
     def initializeDevice(self, label: str) -> None:
         props = self._dev(label)[2]
@@ -224,6 +240,8 @@ class StandInCore:
         text = "1" if value is True else "0" if value is False else str(value)
         if prop.read_only:
             return  # MMCore ignores it silently
+        if name == "Trigger" and text == "+":
+            return self._trigger(label)  # DObjective's: steps a started sequence
         if prop.allowed and text not in prop.allowed:
             raise RuntimeError(f'Cannot set property "{name}" to "{text}"')
         if prop.kind in (FLOAT, INTEGER):
@@ -280,12 +298,6 @@ class StandInCore:
     def isPropertyPreInit(self, label: str, name: str) -> bool:
         return self._prop(label, name).pre_init
 
-    def isPropertySequenceable(self, label: str, name: str) -> bool:
-        return False
-
-    def getPropertySequenceMaxLength(self, label: str, name: str) -> int:
-        raise RuntimeError(f'Property "{name}" of device "{label}" is not sequenceable (38)')
-
     # -- stage, state, shutter ---------------------------------------------------------------
     def _typed(self, label: str, kind: int) -> None:
         if TYPES.get(self._dev(label)[1], SERIAL) != kind:
@@ -322,7 +334,7 @@ class StandInCore:
 
     def getNumberOfStates(self, label: str) -> int:
         self._typed(label, 4)
-        return 10
+        return len(self._labels[label])
 
     def getStateLabels(self, label: str) -> tuple[str, ...]:
         self._typed(label, 4)

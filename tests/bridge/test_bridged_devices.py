@@ -129,7 +129,7 @@ def test_every_call_on_a_core_comes_from_one_thread(k: Kernel, mm: str) -> None:
         _load(k, label, name)
     k.set_position("Z", 3)
     k.snap("Cam")
-    core = core_groups().group("main", []).core
+    core = core_groups().group("main", [], k).core
     assert len(core.calls_by_thread) == 1
 
 
@@ -141,7 +141,7 @@ def test_two_cameras_in_separate_cores_stream_at_once_at_their_own_sizes(k: Kern
     k.set_property("B", "MMCore", "second")  # the opt-out: its own core, so its own circular buffer
     k.initialize("A")
     k.initialize("B")
-    assert {"main", "second"} <= set(core_groups().names())
+    assert {"main", "second"} <= set(core_groups().names(k))
     k.set_property("B", "Binning", 2)
     for camera in ("A", "B"):
         k.set_property(camera, "Exposure", 0)

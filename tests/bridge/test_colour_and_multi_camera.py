@@ -70,7 +70,7 @@ def test_a_pixel_format_frames_cannot_carry_is_refused_before_a_snap_or_sequence
         pytest.skip("only the stand-in can report 3 components")
     from mmkernel_adapter_micromanager import core_groups
 
-    core = core_groups().group("main", []).core
+    core = core_groups().group("main", [], k).core
     k.set_property("Cam", "PixelType", "32bitRGB")
     monkeypatch.setattr(core, "getNumberOfComponents", lambda: 3)
     allowed = r"allowed: grey .*packed BGRA .*32bitRGB, 64bitRGB"

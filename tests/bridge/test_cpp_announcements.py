@@ -75,12 +75,12 @@ def seen(k: Kernel) -> Seen:
     return Seen(k)
 
 
-def _standin(mm: str) -> Any:
+def _standin(mm: str, k: Kernel) -> Any:
     if mm != "standin":
         pytest.skip("only the stand-in can change a device's state without being asked")
     from mmkernel_adapter_micromanager import core_groups
 
-    return core_groups().group("main", []).core
+    return core_groups().group("main", [], k).core
 
 
 @pytest.mark.parametrize(
@@ -120,7 +120,7 @@ def test_an_xy_move_the_kernel_makes_ends_in_one_event_at_the_final_position(k: 
 def test_a_change_the_hardware_makes_on_its_own_is_one_event(
     k: Kernel, seen: Seen, mm: str, label: str, name: str, value: Any, expected: Any
 ) -> None:
-    core = _standin(mm)
+    core = _standin(mm, k)
     core.on_its_own(label, name, value)
     seen.settle()
     assert seen.of(label, name) == [expected]
@@ -129,7 +129,7 @@ def test_a_change_the_hardware_makes_on_its_own_is_one_event(
 
 
 def test_an_xy_stage_moved_from_outside_is_one_event_per_position(k: Kernel, seen: Seen, mm: str) -> None:
-    core = _standin(mm)
+    core = _standin(mm, k)
     for position in ((1.0, 2.0), (1.0, 2.0), (3.0, 4.0)):  # a joystick; MM announces one position twice
         core.on_its_own("XY", "XYPosition", position)
     seen.settle()
@@ -140,7 +140,7 @@ def test_an_xy_stage_moved_from_outside_is_one_event_per_position(k: Kernel, see
 
 
 def test_an_xy_stage_that_announces_every_read_starts_no_loop_of_reads(k: Kernel, seen: Seen, mm: str) -> None:
-    core = _standin(mm)
+    core = _standin(mm, k)
     core.announce_xy_reads = True
     core.on_its_own("XY", "XYPosition", (5.0, 6.0))
     k.set_xy_position("XY", 7.0, 8.0)
@@ -152,7 +152,7 @@ def test_an_xy_stage_that_announces_every_read_starts_no_loop_of_reads(k: Kernel
 
 
 def test_a_property_the_adapter_announces_on_every_read_starts_no_loop_of_reads(k: Kernel, seen: Seen, mm: str) -> None:
-    core = _standin(mm)
+    core = _standin(mm, k)
     core.announce_reads.add("Gain")
     k.set_property("Cam", "Gain", 3)
     core.on_its_own("Cam", "Gain", 5)

@@ -39,14 +39,14 @@ def k(mm: str) -> Iterator[Kernel]:
         yield kernel
 
 
-def _in_cores() -> dict[str, set[str]]:
-    """Every core group: the labels the bridge keeps in it and those the C++ core holds."""
+def _in_cores(k: Kernel) -> dict[str, set[str]]:
+    """Every core group of `k`: the labels the bridge keeps in it and those the C++ core holds."""
     from mmkernel_adapter_micromanager import core_groups
 
     groups = core_groups()
     found = {}
-    for name in groups.names():
-        group = groups.group(name, [])
+    for name in groups.names(k):
+        group = groups.group(name, [], k)
         found[name] = set(group.devices)
         found[f"{name} (C++)"] = set(group.core.getLoadedDevices()) - {"Core"}
     return found
@@ -73,16 +73,16 @@ def test_a_load_failing_on_its_last_line_restores_the_cpp_devices_and_their_core
     k.set_property("Own", "Binning", 4)
     before = _state(k)
     cores = {"main": {"Cam", "Z", "W"}, "main (C++)": {"Cam", "Z", "W"}, "second": {"Own"}, "second (C++)": {"Own"}}
-    assert _in_cores() == cores
+    assert _in_cores(k) == cores
     with pytest.raises(ConfigError, match=r"line 8: .*'Cam2'.*'Binning'.*3.*allowed: one of \[1, 2, 4, 8\]"):
         k.load_config(failing)
     assert _state(k) == before
-    assert _in_cores() == cores
+    assert _in_cores(k) == cores
     assert k.snap("Cam").shape == (512, 512)  # the C++ cameras are back in their cores, not only in the kernel
     assert k.snap("Own").shape == (128, 128)
     assert k.load_config(good).ok
     assert k.devices() == ["Cam", "Cam2", "Hub", "Shutter", "Core"] and k.get_property("Cam2", "Binning") == 2
-    assert _in_cores() == {"main": {"Hub", "Cam", "Cam2", "Shutter"}, "main (C++)": {"Hub", "Cam", "Cam2", "Shutter"}}
+    assert _in_cores(k) == {"main": {"Hub", "Cam", "Cam2", "Shutter"}, "main (C++)": {"Hub", "Cam", "Cam2", "Shutter"}}
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_the_demo_configuration_failing_at_its_end_keeps_the_demo_system(
             k.load_config(failing)
         assert {label: _values(k, label) for label in LABELS} == before
         assert k.current_config("Channel") == "DAPI"
-        assert _in_cores() == {"main": set(LABELS), "main (C++)": set(LABELS)}
+        assert _in_cores(k) == {"main": set(LABELS), "main (C++)": set(LABELS)}
         k.set_config("Channel", "FITC")  # the restored Utilities and state devices still work in C++
         assert k.get_property("Dichroic", "Label") == "Q505LP"
         assert k.load_config(mm_named).ok and k.current_config("Channel") != "FITC"

@@ -33,10 +33,10 @@ def _load(k: Kernel, label: str, name: str, core: str = "") -> None:
     k.initialize(label)
 
 
-def _core(name: str) -> Any:
+def _core(k: Kernel, name: str) -> Any:
     from mmkernel_adapter_micromanager import core_groups
 
-    return core_groups().group(name, []).core
+    return core_groups().group(name, [], k).core
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def hung(k: Kernel) -> Iterator[Any]:
     _load(k, "S", "DShutter")
     _load(k, "Z2", "DStage", core="other")
     _load(k, "Cam2", "DCam", core="other")
-    core = _core("main")
+    core = _core(k, "main")
     core.hang.set()
     yield core
     core.release.set()  # never leave the runner's thread blocked

@@ -50,12 +50,13 @@ def cores(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     set_core_factory(None)
 
 
-def _core(cores: Any, name: str = "main") -> Any:
-    return cores.group(name, []).core
+def _core(cores: Any, kernel: Kernel, name: str = "main") -> Any:
+    """`kernel`'s core `name` (cores are per kernel)."""
+    return cores.group(name, [], kernel).core
 
 
-def _in_core(cores: Any, name: str = "main") -> set[str]:
-    return set(_core(cores, name).getLoadedDevices()) - {"Core"}
+def _in_core(cores: Any, kernel: Kernel, name: str = "main") -> set[str]:
+    return set(_core(cores, kernel, name).getLoadedDevices()) - {"Core"}
 
 
 def _config(tmp_path: Path, text: str = CONFIG) -> Path:
@@ -67,8 +68,8 @@ def _config(tmp_path: Path, text: str = CONFIG) -> Path:
 def test_a_cpp_device_on_a_port_device_gets_the_cpp_serial_port_in_its_core(cores: Any, tmp_path: Path) -> None:
     with Kernel(timeout=10) as k:
         assert k.load_config(_config(tmp_path)).ok
-        core = _core(cores)
-        assert _in_core(cores) == {"COM1", "Z", "Cam"}
+        core = _core(cores, k)
+        assert _in_core(cores, k) == {"COM1", "Z", "Cam"}
         settings = {name: core.getProperty("COM1", name) for name in ("BaudRate", "Parity", "DataBits", "StopBits")}
         assert settings == {"BaudRate": "115200", "Parity": "Even", "DataBits": "8", "StopBits": "1"}
         assert float(core.getProperty("COM1", "AnswerTimeout")) == 2000.0
@@ -88,7 +89,7 @@ def test_a_cpp_port_with_a_port_device_initialized_first_still_shares_the_runner
         k.set_property("Z", "Port", "COM1")
         k.initialize("Z")  # the port device holds no line: it follows the core's runner
         assert k.internals.device("COM1").runner is k.internals.device("Z").runner is k.internals.device("Cam").runner
-        assert _in_core(cores) == {"COM1", "Z", "Cam"}
+        assert _in_core(cores, k) == {"COM1", "Z", "Cam"}
 
 
 def test_a_port_a_python_device_has_open_is_refused_to_a_cpp_device(cores: Any) -> None:
@@ -123,7 +124,7 @@ def test_a_port_a_cpp_device_uses_is_refused_to_a_python_device(cores: Any) -> N
         with pytest.raises(PropertyError, match=r"while the port is open.*mmcore:main"):  # the C++ port has them
             k.set_property("COM1", "BaudRate", 19200)
         k.unload("Z")
-        assert _in_core(cores) == {"Cam"}  # the C++ port left with its last C++ device
+        assert _in_core(cores, k) == {"Cam"}  # the C++ port left with its last C++ device
         assert k.internals.device_object("COM1").line_holder() is None
         k.set_property("COM1", "BaudRate", 19200)
 
@@ -133,15 +134,15 @@ def test_unloading_and_loading_again_leaves_no_cpp_port_behind(cores: Any, tmp_p
         path = _config(tmp_path)
         assert k.load_config(path).ok
         assert k.load_config(path).ok  # the previous system goes first, its C++ port with it
-        assert _in_core(cores) == {"COM1", "Z", "Cam"}
+        assert _in_core(cores, k) == {"COM1", "Z", "Cam"}
         k.unload("Z")
         k.unload("Cam")
         assert cores.names() == []  # the core went with its last device
         k.load_device("Z", "mm:DemoSerial", "DSerialStage")
         k.set_property("Z", "Port", "COM1")
         k.initialize("Z")
-        assert _in_core(cores) == {"COM1", "Z"}
-        assert _core(cores).getProperty("COM1", "BaudRate") == "115200"
+        assert _in_core(cores, k) == {"COM1", "Z"}
+        assert _core(cores, k).getProperty("COM1", "BaudRate") == "115200"
 
 
 def test_save_config_writes_the_port_lines_back_unchanged(cores: Any, tmp_path: Path) -> None:
@@ -155,7 +156,7 @@ def test_save_config_writes_the_port_lines_back_unchanged(cores: Any, tmp_path: 
             assert line in lines
         assert not any("mm:SerialManager" in line for line in lines)
         assert k.load_config(saved).ok
-        assert _core(cores).getProperty("COM1", "BaudRate") == "115200"
+        assert _core(cores, k).getProperty("COM1", "BaudRate") == "115200"
 
 
 def test_without_the_cpp_serialmanager_module_the_error_says_so(
@@ -183,9 +184,9 @@ def test_cpp_devices_on_one_port_must_share_a_core(cores: Any, tmp_path: Path) -
         k.set_property("Z3", "Port", "COM1")
         k.initialize("Z3")  # the same core: the same C++ port
         k.unload("Z")
-        assert "COM1" in _in_core(cores)  # Z3 still uses it
+        assert "COM1" in _in_core(cores, k)  # Z3 still uses it
         k.unload("Z3")
-        assert _in_core(cores) == {"Cam"}
+        assert _in_core(cores, k) == {"Cam"}
 
 
 def test_a_failed_load_puts_the_cpp_port_back_with_the_previous_system(cores: Any, tmp_path: Path) -> None:
@@ -195,7 +196,7 @@ def test_a_failed_load_puts_the_cpp_port_back_with_the_previous_system(cores: An
         assert k.load_config(_config(tmp_path)).ok
         with pytest.raises(ConfigError, match="Binning"):
             k.load_config(failing)
-        assert _in_core(cores) == {"COM1", "Z", "Cam"}
-        assert _core(cores).getProperty("COM1", "BaudRate") == "115200"
+        assert _in_core(cores, k) == {"COM1", "Z", "Cam"}
+        assert _core(cores, k).getProperty("COM1", "BaudRate") == "115200"
         k.set_position("Z", 2.0)
         assert k.get_position("Z") == pytest.approx(2.0)

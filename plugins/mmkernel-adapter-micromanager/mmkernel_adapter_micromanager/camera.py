@@ -47,11 +47,32 @@ class MMCamera(MMDevice, Camera):
     # -- exposure -----------------------------------------------------------------------------
     def set_exposure(self, ms: float) -> None:
         self.mm("setExposure", self.core.setExposure, self.label, float(ms))
+        self.mm_refresh_own_sequence()
 
     def get_exposure(self) -> float:
         if not self.mm_in_core:
             return 0.0
         return float(self.mm("getExposure", self.core.getExposure, self.label))
+
+    # -- hardware sequences of Exposure ------------------------------------------------------
+    mm_own_sequence = "Exposure"
+
+    def mm_refresh_own_sequence(self) -> None:
+        core, label = self.core, self.label
+        length = 0
+        if self.mm("isExposureSequenceable", core.isExposureSequenceable, label):
+            length = int(self.mm("getExposureSequenceMaxLength", core.getExposureSequenceMaxLength, label))
+        self.mm_set_own_sequence_max(length)
+
+    def load_exposure_sequence(self, exposures_ms: list[float]) -> None:
+        ms = [float(e) for e in exposures_ms]
+        self.mm("loadExposureSequence", self.core.loadExposureSequence, self.label, ms)
+
+    def start_exposure_sequence(self) -> None:
+        self.mm("startExposureSequence", self.core.startExposureSequence, self.label)
+
+    def stop_exposure_sequence(self) -> None:
+        self.mm("stopExposureSequence", self.core.stopExposureSequence, self.label)
 
     # -- format -------------------------------------------------------------------------------
     def _current(self) -> Any:

@@ -1,10 +1,11 @@
 """The pymmcore cores the C++ devices live in, one runner each.
 
-A group is one `CMMCore` under a name. Every bridged device names its group as its wire, so the
-kernel puts all devices of a group on one runner and the core is only ever called from that
-runner's thread (MMCore's "current camera" and its device table are not thread-safe). A
-private probe core, behind a lock, answers what a module offers and its pre-init properties
-before a device is placed in a group.
+A group is one `CMMCore` under a name, per kernel: two kernels open in one process each have
+their own "main" core (a label is then free in each), while the devices of one kernel share it.
+Every bridged device names its group as its wire, so the kernel puts all devices of a group on
+one runner and the core is only ever called from that runner's thread (MMCore's "current camera"
+and its device table are not thread-safe). A private probe core, behind a lock, answers what a
+module offers and its pre-init properties before a device is placed in a group.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -40,11 +42,22 @@ def default_group(module: str) -> str:
     return module if mode == "module" else DEFAULT_GROUP
 
 
-class CoreGroup:
-    """One CMMCore and the bridged devices in it (called from one runner only)."""
+def _owner(kernel: Any) -> tuple[int, Callable[[], Any] | None]:
+    """The key part and a weak reference naming the kernel whose group it is (0: no kernel)."""
+    if kernel is None:
+        return 0, None
+    try:
+        return id(kernel), weakref.ref(kernel)
+    except TypeError:  # a host without weak references (a test harness): its id alone
+        return id(kernel), None
 
-    def __init__(self, name: str, core: Any, folders: list[str]) -> None:
+
+class CoreGroup:
+    """One CMMCore and the bridged devices in it (called from one runner only), of one kernel."""
+
+    def __init__(self, name: str, core: Any, folders: list[str], kernel: Any = None) -> None:
         self.name = name
+        self.owner, self.kernel_ref = _owner(kernel)
         self.core = core
         self.devices: dict[str, Any] = {}  # label -> bridged Device
         core.setDeviceAdapterSearchPaths(folders)
@@ -60,11 +73,11 @@ class CoreGroup:
 
 
 class CoreGroups:
-    """Every group of the process, and the probe core."""
+    """Every group of the process, keyed by its kernel and its name, and the probe core."""
 
     def __init__(self, factory: CoreFactory = _pymmcore_core) -> None:
         self.factory = factory
-        self._groups: dict[str, CoreGroup] = {}
+        self._groups: dict[tuple[int, str], CoreGroup] = {}
         self._lock = threading.Lock()
         self._probe: Any = None
         self._probe_lock = threading.Lock()
@@ -72,27 +85,35 @@ class CoreGroups:
             tuple[str, str], list[tuple[str, int, str, tuple[str, ...], tuple[float, float] | None]]
         ] = {}
 
-    def group(self, name: str, folders: list[str]) -> CoreGroup:
-        """The group `name`, made (with a new core) if it does not exist; on its runner."""
+    def group(self, name: str, folders: list[str], kernel: Any = None) -> CoreGroup:
+        """`kernel`'s group `name`, made (with a new core) if it does not exist; on its runner.
+        A group left by a kernel that is gone (its id reused) is not handed to another."""
+        key = (_owner(kernel)[0], name)
         with self._lock:
-            group = self._groups.get(name)
+            group = self._groups.get(key)
+        if group is not None and group.kernel_ref is not None and group.kernel_ref() is not kernel:
+            group.close()  # empty: its devices would have kept their kernel alive
+            group = None
         if group is None:
-            group = CoreGroup(name, self.factory(), folders)
+            group = CoreGroup(name, self.factory(), folders, kernel)
             with self._lock:
-                self._groups[name] = group
+                self._groups[key] = group
         return group
 
     def release(self, group: CoreGroup) -> None:
         """The last device of `group` left: drop its core."""
+        key = (group.owner, group.name)
         with self._lock:
-            if group.devices or self._groups.get(group.name) is not group:
+            if group.devices or self._groups.get(key) is not group:
                 return
-            del self._groups[group.name]
+            del self._groups[key]
         group.close()
 
-    def names(self) -> list[str]:
+    def names(self, kernel: Any = None) -> list[str]:
+        """The names of `kernel`'s groups."""
+        owner = _owner(kernel)[0]
         with self._lock:
-            return sorted(self._groups)
+            return sorted(name for key_owner, name in self._groups if key_owner == owner)
 
     # -- the probe core ---------------------------------------------------------------------
     def _probe_core(self, folders: list[str]) -> Any:

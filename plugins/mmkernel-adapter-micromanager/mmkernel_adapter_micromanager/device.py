@@ -110,7 +110,7 @@ class MMDevice(Device):
         same core (Utilities) list only labels loaded before their own initialize."""
         if self.mm_in_core:
             return
-        group = core_groups().group(self.core_name(), self._mm_folders)
+        group = core_groups().group(self.core_name(), self._mm_folders, self.kernel)  # per kernel
         self.mm_group = group
         core, label = group.core, self.label
         try:
@@ -143,7 +143,10 @@ class MMDevice(Device):
         core, label = self.core, self.label
         self.mm("initializeDevice", core.initializeDevice, label)
         self.description = str(self.mm("getDeviceDescription", core.getDeviceDescription, label))
+        self._mm_settable: tuple[str, ...] | None = None  # the writable properties, once mapped
+        self._mm_sequence_max: dict[str, int] = {}
         self.mm_map_properties()
+        self.mm_refresh_sequencing()
 
     def shutdown(self) -> None:
         group = self.mm_group
@@ -217,12 +220,9 @@ class MMDevice(Device):
                 continue
             kind = self._kind_for(name, mm_kind, core.getProperty(label, name), allowed)
             read_only = bool(core.isPropertyReadOnly(label, name))
-            sequence_max = 0
-            if core.isPropertySequenceable(label, name):
-                sequence_max = int(core.getPropertySequenceMaxLength(label, name))
-            self.add_property(name, kind, getter=self._getter(name), setter=None if read_only else self._setter(name),
-                              read_only=read_only, sequence_max=sequence_max, name_check=False,
-                              **self._constraints(kind, allowed, limits))  # fmt: skip
+            setter = None if read_only else self._setter(name)
+            self.add_property(name, kind, getter=self._getter(name), setter=setter, read_only=read_only,
+                              name_check=False, **self._constraints(kind, allowed, limits))  # fmt: skip
 
     def _getter(self, name: str) -> Callable[[], Any]:
         def getter() -> Any:
@@ -232,7 +232,7 @@ class MMDevice(Device):
 
     def _setter(self, name: str) -> Callable[[Any], None]:
         def setter(value: Any) -> None:
-            self.mm(f"set {name}", self.core.setProperty, self.label, name, _text(value))
+            self.mm_set(name, value)
 
         return setter
 
@@ -241,6 +241,65 @@ class MMDevice(Device):
 
     def mm_set(self, name: str, value: Any) -> None:
         self.mm(f"set {name}", self.core.setProperty, self.label, name, _text(value))
+        self.mm_refresh_sequencing()
+
+    # -- hardware sequences ------------------------------------------------------------------
+    mm_own_sequence: ClassVar[str] = ""
+    """The property MMCore sequences through the device type's own calls (a stage's Position:
+    loadStageSequence; a camera's Exposure: loadExposureSequence), not loadPropertySequence."""
+
+    def mm_refresh_sequencing(self) -> None:
+        """Ask MMCore again how long a sequence each writable property (and the type's own
+        sequence) may be. A C++ device decides at initialize and may change it with a setting
+        (DemoCamera's DStage `UseSequences`, DCam `UseExposureSequences`, DStateDevice
+        `Sequence`), announcing nothing; so this runs after initialize and after every set of a
+        property through MMCore's setProperty (a C++ flag read per writable property, about
+        0.5 us each, and the maximum of a sequenceable one). The calls that set a device's value
+        itself (setPosition, setExposure, setState, setShutterOpen: the hot paths of
+        software-timed runs) re-ask only the type's own sequence (one call), as no DemoCamera
+        device switches sequencing with a value."""
+        self.mm("isPropertySequenceable", self._mm_scan_sequences)
+        self.mm_refresh_own_sequence()
+
+    def _mm_scan_sequences(self) -> None:
+        core, label, lengths = self.core, self.label, self._mm_sequence_max
+        if self._mm_settable is None:
+            table = properties_of(self)
+            specs = [table.spec(name) for name in self._mm_kinds if name in table and name != self.mm_own_sequence]
+            self._mm_settable = tuple(spec.name for spec in specs if not (spec.read_only or spec.pre_init))
+        for name in self._mm_settable:
+            sequenceable = core.isPropertySequenceable(label, name)
+            length = int(core.getPropertySequenceMaxLength(label, name)) if sequenceable else 0
+            if lengths.get(name, 0) != length:
+                self.set_sequence_max(name, length)
+                lengths[name] = length
+
+    def mm_refresh_own_sequence(self) -> None:
+        """The type's own sequence length (stages, XY stages, cameras override this)."""
+
+    def mm_set_own_sequence_max(self, length: int) -> None:
+        if properties_of(self).spec(self.mm_own_sequence).sequence_max != length:
+            self.set_sequence_max(self.mm_own_sequence, length)
+
+    def load_property_sequence(self, name: str, values: list[Any]) -> None:
+        """MMCore's loadPropertySequence with MM's strings (the type's own sequence: its call)."""
+        if name == self.mm_own_sequence:
+            return super().load_property_sequence(name, values)
+        texts = [_text(value) for value in values]
+        self.mm(f"loadPropertySequence {name}", self.core.loadPropertySequence, self.label, name, texts)
+        return None
+
+    def start_property_sequence(self, name: str) -> None:
+        if name == self.mm_own_sequence:
+            return super().start_property_sequence(name)
+        self.mm(f"startPropertySequence {name}", self.core.startPropertySequence, self.label, name)
+        return None
+
+    def stop_property_sequence(self, name: str) -> None:
+        if name == self.mm_own_sequence:
+            return super().stop_property_sequence(name)
+        self.mm(f"stopPropertySequence {name}", self.core.stopPropertySequence, self.label, name)
+        return None
 
     def mm_announced(self, name: str, value: Any) -> None:
         """From the core's callback thread: MM announced a change. Unless `value` is what the

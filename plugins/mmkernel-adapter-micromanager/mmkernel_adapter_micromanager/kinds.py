@@ -13,10 +13,14 @@ from .device import MMDevice
 
 
 class MMStage(MMDevice, Stage):
-    """A C++ focus drive or single-axis stage."""
+    """A C++ focus drive or single-axis stage; its Position sequences through MMCore's stage
+    sequence calls (loadStageSequence...) while isStageSequenceable says so."""
+
+    mm_own_sequence = "Position"
 
     def set_position(self, um: float) -> None:
         self.mm("setPosition", self.core.setPosition, self.label, float(um))
+        self.mm_refresh_own_sequence()
 
     def get_position(self) -> float:
         return float(self.mm("getPosition", self.core.getPosition, self.label))
@@ -32,6 +36,23 @@ class MMStage(MMDevice, Stage):
 
     def set_origin(self) -> None:
         self.mm("setOrigin", self.core.setOrigin, self.label)
+
+    # -- hardware sequences of Position ------------------------------------------------------
+    def mm_refresh_own_sequence(self) -> None:
+        core, label = self.core, self.label
+        length = 0
+        if self.mm("isStageSequenceable", core.isStageSequenceable, label):
+            length = int(self.mm("getStageSequenceMaxLength", core.getStageSequenceMaxLength, label))
+        self.mm_set_own_sequence_max(length)
+
+    def load_position_sequence(self, positions: list[float]) -> None:
+        self.mm("loadStageSequence", self.core.loadStageSequence, self.label, [float(p) for p in positions])
+
+    def start_position_sequence(self) -> None:
+        self.mm("startStageSequence", self.core.startStageSequence, self.label)
+
+    def stop_position_sequence(self) -> None:
+        self.mm("stopStageSequence", self.core.stopStageSequence, self.label)
 
 
 class MMXYStage(MMDevice, XYStage):
@@ -83,6 +104,24 @@ class MMXYStage(MMDevice, XYStage):
 
     def stop(self) -> None:
         self.mm("stop", self.core.stop, self.label)
+
+    # -- hardware sequences of (x, y) --------------------------------------------------------
+    def mm_refresh_own_sequence(self) -> None:
+        core, label = self.core, self.label
+        length = 0
+        if self.mm("isXYStageSequenceable", core.isXYStageSequenceable, label):
+            length = int(self.mm("getXYStageSequenceMaxLength", core.getXYStageSequenceMaxLength, label))
+        self.xy_sequence_max = length
+
+    def load_xy_sequence(self, points: list[tuple[float, float]]) -> None:
+        xs, ys = [float(x) for x, _ in points], [float(y) for _, y in points]
+        self.mm("loadXYStageSequence", self.core.loadXYStageSequence, self.label, xs, ys)
+
+    def start_xy_sequence(self) -> None:
+        self.mm("startXYStageSequence", self.core.startXYStageSequence, self.label)
+
+    def stop_xy_sequence(self) -> None:
+        self.mm("stopXYStageSequence", self.core.stopXYStageSequence, self.label)
 
 
 class MMState(MMDevice, StateDevice):
