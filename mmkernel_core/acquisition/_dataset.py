@@ -37,9 +37,7 @@ class DatasetWriter:
     def __init__(self, path: str | Path, *, axes: list[str], sizes: dict[str, int], shape: tuple[int, int],
                  dtype: Any, channels: list[str], scale: dict[str, float], sequence_json: str | None,
                  metadata: dict[str, Any] | None = None, plate: dict[str, Any] | None = None) -> None:  # fmt: skip
-        self.path = Path(path)
-        if self.path.exists():
-            raise FileExistsError(f"acquire: the dataset path {str(self.path)!r} exists; choose a new path")
+        self.path = new_path(path)
         self.axes = [a for a in STACK_AXES if a in axes]
         self.sizes = {a: max(1, sizes.get(a, 1)) for a in self.axes}
         self.shape, self.dtype, self.scale = tuple(shape), np.dtype(dtype), scale
@@ -184,6 +182,14 @@ class DatasetWriter:
         self._table.close()
         self._meta = {**self._meta, "frames": [_plain(row) for row in self.frames], "finished": reason}
         self.root.attrs["mmkernel"] = self._meta
+
+
+def new_path(path: str | Path) -> Path:
+    """Where a dataset goes: a path nothing is at yet (a run never writes over another)."""
+    found = Path(path)
+    if found.exists():
+        raise FileExistsError(f"acquire: the dataset path {str(found)!r} exists; choose a new path")
+    return found
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

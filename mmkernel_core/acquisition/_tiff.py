@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from ._dataset import _plain, read_rows
+from ._dataset import _plain, new_path, read_rows
 
 _TYPES = {"uint8": "uint8", "uint16": "uint16", "uint32": "uint32", "int8": "int8", "int16": "int16",
           "int32": "int32", "float32": "float", "float64": "double"}  # fmt: skip
@@ -36,9 +36,7 @@ class TiffDatasetWriter:
                  metadata: dict[str, Any] | None = None, plate: dict[str, Any] | None = None) -> None:  # fmt: skip
         import tifffile
 
-        self.path = Path(path)
-        if self.path.exists():
-            raise FileExistsError(f"acquire: the dataset path {str(self.path)!r} exists; choose a new path")
+        self.path = new_path(path)
         self.dtype = np.dtype(dtype)
         if self.dtype.name not in _TYPES:
             raise ValueError(f"acquire: OME-TIFF cannot hold {self.dtype} frames; allowed: {', '.join(_TYPES)}")

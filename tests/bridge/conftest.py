@@ -14,6 +14,8 @@ pytest.importorskip("mmkernel_adapter_micromanager", reason="the Micro-Manager b
 
 from mmkernel_adapter_micromanager import set_core_factory
 
+from mmkernel_core import Kernel
+
 from .standin import StandInCore
 
 REAL_ENV = "MMKERNEL_TEST_MM_ADAPTERS"
@@ -76,3 +78,17 @@ def mm_named(real: str, tmp_path: Path) -> Path:
     path = tmp_path / "MMConfig_demo_mm.cfg"
     path.write_text(text)
     return path
+
+
+@pytest.fixture
+def k(mm: str) -> Iterator[Kernel]:
+    """A kernel whose C++ devices go into the core `mm` chose (the stand-in's or pymmcore's)."""
+    with Kernel(timeout=10) as kernel:
+        yield kernel
+
+
+def load_demo(k: Kernel, label: str, name: str) -> str:
+    """Load and initialize DemoCamera's `name` as `label` through the bridge."""
+    k.load_device(label, "mm:DemoCamera", name)
+    k.initialize(label)
+    return label

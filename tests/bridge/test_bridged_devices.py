@@ -6,24 +6,13 @@ C++ announcements as events exactly once, one thread per core."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 
 from mmkernel_core import Kernel
 from mmkernel_sdk.errors import DeviceError, PropertyError
 
-
-@pytest.fixture
-def k(mm: str) -> Iterator[Kernel]:
-    with Kernel(timeout=10) as kernel:
-        yield kernel
-
-
-def _load(k: Kernel, label: str, name: str) -> str:
-    k.load_device(label, "mm:DemoCamera", name)
-    k.initialize(label)
-    return label
+from .conftest import load_demo as _load
 
 
 def test_the_modules_are_offered_as_mm_adapters(k: Kernel) -> None:

@@ -8,7 +8,6 @@ stop."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,19 +15,8 @@ import pytest
 from mmkernel_core import Kernel
 from mmkernel_sdk.errors import DeviceError, PropertyError
 
+from .conftest import load_demo as _load
 from .standin import StandInCore
-
-
-@pytest.fixture
-def k(mm: str) -> Iterator[Kernel]:
-    with Kernel(timeout=10) as kernel:
-        yield kernel
-
-
-def _load(k: Kernel, label: str, name: str) -> str:
-    k.load_device(label, "mm:DemoCamera", name)
-    k.initialize(label)
-    return label
 
 
 def _core(k: Kernel, label: str) -> Any:

@@ -4,7 +4,6 @@ next good file then loads."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,12 +30,6 @@ Property,Core,Initialize,1
 Property,Cam,Gain,2
 Property,Cam2,Binning,3
 """
-
-
-@pytest.fixture
-def k(mm: str) -> Iterator[Kernel]:
-    with Kernel(timeout=10) as kernel:
-        yield kernel
 
 
 def _in_cores(k: Kernel) -> dict[str, set[str]]:
