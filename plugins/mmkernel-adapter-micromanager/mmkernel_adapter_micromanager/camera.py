@@ -127,7 +127,7 @@ class MMCamera(MMDevice, Camera):
     def start_sequence(self, count: int | None, interval_ms: float) -> None:
         core = self._current()
         frame_bytes = int(core.getImageWidth()) * int(core.getImageHeight()) * int(core.getBytesPerPixel())
-        frames = int(os.environ.get(ENV_BUFFER_FRAMES, "64"))
+        frames = int(os.environ.get(ENV_BUFFER_FRAMES, "256"))
         mb = min(max(16, -(-frames * frame_bytes // 2**20)), 512)
         if mb != self._buffer_mb:
             self.mm("setCircularBufferMemoryFootprint", core.setCircularBufferMemoryFootprint, mb)
