@@ -78,10 +78,14 @@ class EventSteps:
             _collect(sets, waits)
 
     def _moves(self, event: Any, sets: list[Any], waits: list[Any]) -> None:
+        """Exposure, XY and Z. One stage moving waits on its own runner (`wait=True`: one
+        hand-off); XY and Z moving together are both started first and then waited for, since
+        one controller may drive both on one runner, where a wait would hold the other move."""
         k, last = self.kernel, self.last
         if event.exposure is not None and last.get("exposure") != event.exposure:
             sets.append(k.submit.set_property(self.camera, "Exposure", event.exposure))
             last["exposure"] = event.exposure
+        xy: tuple[float, float] | None = None
         if self.xy and (event.x_pos is not None or event.y_pos is not None):
             target = (event.x_pos, event.y_pos)
             if last.get("xy") != target:
@@ -89,12 +93,22 @@ class EventSteps:
                 if x is None or y is None:
                     cx, cy = k.get_xy_position(self.xy)
                     x, y = (cx if x is None else x), (cy if y is None else y)
-                sets.append(k.submit.set_xy_position(self.xy, x, y, wait=True))  # waited for on its runner
+                xy = (x, y)
                 last["xy"] = target
         z = self.z_target(event)
-        if z is not None and last.get("z") != z:
-            sets.append(k.submit.set_position(self.focus, z, wait=True))
+        if z is None or last.get("z") == z:
+            z = None
+        else:
             last["z"] = z
+        alone = xy is None or z is None
+        if xy is not None:
+            sets.append(k.submit.set_xy_position(self.xy, *xy, wait=alone))
+            if not alone:
+                waits.append(k.submit.wait_for(self.xy))
+        if z is not None:
+            sets.append(k.submit.set_position(self.focus, z, wait=alone))
+            if not alone:
+                waits.append(k.submit.wait_for(self.focus))
 
     def z_target(self, event: Any) -> float | None:
         """The event's z plus the correction autofocus found at its position."""

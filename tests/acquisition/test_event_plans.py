@@ -116,3 +116,62 @@ def test_pausing_and_resuming_are_announced_once_each(k: Kernel) -> None:
     acq.wait(60)
     k.events.flush()
     assert paused == [True, False]
+
+
+def test_xy_and_z_on_one_controllers_runner_move_together() -> None:
+    """An XY stage and a focus drive of one hub share its runner: an event moving both must
+    start both moves before waiting for either (a wait would hold the other move back)."""
+    import threading
+
+    from mmkernel_sdk import Camera, Hub, Stage, XYStage
+
+    started = {"xy": threading.Event(), "z": threading.Event()}
+    arrive = threading.Event()
+
+    class Box(Hub):
+        """A controller driving both stages"""
+
+    class Table(XYStage):
+        def set_xy_position(self, x_um: float, y_um: float) -> None:
+            self.at = (x_um, y_um)
+            started["xy"].set()
+
+        def get_xy_position(self) -> tuple[float, float]:
+            return getattr(self, "at", (0.0, 0.0))
+
+        def busy(self) -> bool:
+            return not arrive.is_set()
+
+    class Focus(Stage):
+        def set_position(self, um: float) -> None:
+            self.z = um
+            started["z"].set()
+
+        def get_position(self) -> float:
+            return getattr(self, "z", 0.0)
+
+        def busy(self) -> bool:
+            return not arrive.is_set()
+
+    class Cam(Camera):
+        def frame_shape(self) -> tuple[int, int]:
+            return (2, 2)
+
+        def frame_dtype(self) -> Any:
+            return np.dtype(np.uint8)
+
+        def read_frame(self, out: Any) -> None:
+            out[...] = 1
+
+    with Kernel(timeout=10) as k:
+        k.load_device("Box", Box())
+        k.load_device("XY", Table(), parent="Box")
+        k.load_device("Z", Focus(), parent="Box")
+        k.load_device("Camera", Cam())
+        k.initialize_all()
+        for role, label in (("Camera", "Camera"), ("Focus", "Z"), ("XYStage", "XY")):
+            k.set_role(role, label)
+        acq = k.acquire(useq.MDASequence(stage_positions=[(10.0, 20.0, 5.0)]))
+        assert started["xy"].wait(10) and started["z"].wait(10)  # both moves began, neither has arrived
+        arrive.set()
+        assert acq.wait(30).frames == 1
