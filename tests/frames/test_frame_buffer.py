@@ -1,93 +1,33 @@
-"""FrameBuffer: overflow policies, readers and counts, with every frame's pixels checked against
-what was written."""
+"""FrameBuffer's overflow policies (overwrite, stop, block), with every frame's pixels checked
+against what was written."""
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mmkernel_core import BufferOverflowError, DeviceTimeoutError, FrameHeader, FrameReleasedError, StreamEnded
-from mmkernel_core.frames import Frame, FrameBuffer, NoSpace, Slot
-
-KiB = 1024
-MiB = 1024 * 1024
-
-U8, U16 = np.dtype("uint8"), np.dtype("uint16")
-
-
-def pattern(number: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """Frame `number`'s pixels: a ramp seeded by the number, so shifted, torn or foreign data shows."""
-    modulus = int(np.iinfo(dtype).max) + 1
-    return ((np.arange(math.prod(shape), dtype=np.int64) + number * 101) % modulus).astype(dtype).reshape(shape)
-
-
-@contextmanager
-def frame_buffer(capacity: int) -> Iterator[FrameBuffer]:
-    buf = FrameBuffer("Cam", capacity)
-    try:
-        yield buf
-    finally:
-        buf.close()
-
-
-def write(
-    buf: FrameBuffer,
-    number: int,
-    shape: tuple[int, ...] = (64, 64),
-    dtype: np.dtype = U8,
-    space: threading.Event | None = None,
-    seed: int | None = None,
-) -> Slot | None:
-    """Write one frame the way the camera runner does: acquire, fill in place, commit. Under
-    "block" with no room, wait for `space` (the buffer's on_space) and try again, as the runner
-    does between requests."""
-    while True:
-        try:
-            slot, view = buf.acquire(shape, dtype)
-            break
-        except NoSpace:
-            assert space is not None, "the buffer is full under 'block'"
-            assert space.wait(5), "no space was freed"
-            space.clear()
-    assert view.shape == shape and view.dtype == dtype and view.flags.writeable
-    view[...] = pattern(number if seed is None else seed, shape, dtype)
-    buf.commit(slot, FrameHeader(number, "Cam", shape, dtype, 1, time.time()))
-    return slot
-
-
-def check(frame: Frame, number: int, shape: tuple[int, ...], dtype: np.dtype, seed: int | None = None) -> None:
-    assert frame.meta.number == number
-    assert frame.array.shape == shape and frame.array.dtype == dtype
-    np.testing.assert_array_equal(
-        frame.array, pattern(number if seed is None else seed, shape, dtype), err_msg=f"frame {number}"
-    )
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for an observable state (not for time to pass)."""
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting for the condition"
-        tick.wait(0.0005)
-
-
-def writer_waiting(buf: FrameBuffer) -> bool:
-    with buf._lock:
-        return buf._writer_waiting
-
-
-S = 64 * 64  # bytes of a (64, 64) uint8 frame, a multiple of the alignment
+from mmkernel_core import BufferOverflowError, FrameHeader, StreamEnded
+from mmkernel_core.frames import Frame, NoSpace, Slot
+from tests.support.frame_buffers import (
+    U8,
+    U16,
+    KiB,
+    MiB,
+    S,
+    check,
+    frame_buffer,
+    pattern,
+    wait_until,
+    write,
+    writer_waiting,
+)
 
 shapes = st.tuples(st.integers(1, 40), st.integers(1, 40), st.sampled_from([U8, U16]))
 
@@ -430,131 +370,3 @@ def test_block_policy_threads_deliver_everything_intact() -> None:
         assert received == list(range(len(specs)))
         stats = buf.stats()
         assert stats.produced == stats.delivered == len(specs) and stats.dropped == 0
-
-
-def test_latest_leaves_the_frame_queued_and_frames_are_read_only() -> None:
-    with frame_buffer(8 * S) as buf:
-        buf.start("overwrite")
-        with pytest.raises(StreamEnded):
-            buf.latest()
-        for n in range(3):
-            write(buf, n)
-        newest = buf.latest()
-        check(newest, 2, (64, 64), U8)
-        assert buf.remaining() == 3
-        assert not newest.array.flags.writeable
-        with pytest.raises(ValueError):
-            newest.array[0, 0] = 1
-        for n in range(3):
-            with buf.pop(0) as frame:
-                check(frame, n, (64, 64), U8)
-                with pytest.raises(ValueError):
-                    frame.array[...] = 0
-        assert buf.remaining() == 0
-        check(newest, 2, (64, 64), U8)  # still held after its popped twin was released
-        newest.release()
-
-
-def test_release_invalidates_the_view_and_copy_survives_overwrites() -> None:
-    with frame_buffer(4 * S) as buf:
-        buf.start("overwrite")
-        slots = [write(buf, n) for n in range(3)]
-        frames = [buf.pop(0) for _ in range(3)]
-        kept = frames[2].copy()
-        assert not np.shares_memory(kept.array, buf.memory.array)
-        for frame in frames:
-            frame.release()
-            assert frame.released
-            with pytest.raises(FrameReleasedError):
-                _ = frame.array
-        frames[2].release()  # idempotent: the slot is not released twice
-        assert all(slot.holds == 0 for slot in slots if slot is not None)
-        new = [write(buf, 10 + n, seed=200 + n) for n in range(4)]  # all reclaimed: starts again at 0
-        assert slots[2] is not None and slots[2].offset in [s.offset for s in new if s is not None]
-        check(kept, 2, (64, 64), U8)
-        assert not kept.released
-        kept.release()  # a detached copy: nothing to give back
-
-
-def test_frame_bigger_than_the_buffer_is_refused() -> None:
-    with frame_buffer(4 * S) as buf:
-        buf.start("overwrite")
-        with pytest.raises(ValueError, match="cannot fit"):
-            buf.acquire((128, 129), U8)
-        assert buf.stats().dropped == 0 and buf.stats().produced == 0
-
-
-def test_stats_track_high_water_marks_and_every_drop() -> None:
-    with frame_buffer(8 * S) as buf:
-        buf.start("overwrite")
-        for n in range(3):
-            write(buf, n)
-        stats = buf.stats()
-        assert (stats.high_water_frames, stats.high_water_bytes) == (3, 3 * S)
-        assert stats.capacity_bytes == 8 * S
-        for _ in range(3):
-            buf.pop(0).release()
-        write(buf, 3)  # everything reclaimed: 1 frame, S bytes in use, marks unchanged
-        stats = buf.stats()
-        assert (stats.high_water_frames, stats.high_water_bytes, stats.pending) == (3, 3 * S, 1)
-        for n in range(4, 11):  # the buffer is now exactly full
-            write(buf, n)
-        stats = buf.stats()
-        assert (stats.high_water_frames, stats.high_water_bytes, stats.dropped) == (8, 8 * S, 0)
-        for n in range(11, 14):  # each overwrites the oldest unread frame
-            write(buf, n)
-            assert buf.stats().dropped == n - 10
-        held = buf.pop(0)  # frame 6, now the oldest: the next frames go to scratch
-        check(held, 6, (64, 64), U8)
-        for n in range(14, 16):
-            assert write(buf, n) is None
-        stats = buf.stats()
-        assert stats.dropped == 5
-        assert (stats.produced, stats.delivered, stats.pending) == (14, 4, 7)
-        assert (stats.high_water_frames, stats.high_water_bytes) == (8, 8 * S)
-        held.release()
-
-
-def test_start_discards_unread_frames_says_how_many_and_resets_counts() -> None:
-    with frame_buffer(8 * S) as buf:
-        buf.start("stop")
-        for n in range(5):
-            write(buf, n)
-        held = buf.pop(0)
-        assert buf.start("stop") == 4  # the kernel logs it, off the camera's thread
-        stats = buf.stats()
-        assert (stats.produced, stats.delivered, stats.dropped, stats.pending) == (0, 0, 0, 0)
-        assert (stats.high_water_frames, stats.high_water_bytes) == (0, 0)
-        assert buf.remaining() == 0 and buf.active
-        with pytest.raises(DeviceTimeoutError):
-            buf.pop(0)  # not a frame of the previous sequence
-        for n in range(3):  # room after the old frames, while frame 0 is still held
-            write(buf, n, seed=100 + n)
-        check(held, 0, (64, 64), U8)
-        for n in range(3):
-            with buf.pop(0) as frame:
-                check(frame, n, (64, 64), U8, seed=100 + n)
-        held.release()
-        for n in range(3, 11):  # the discarded frames' memory is reusable: a full buffer, no overflow
-            write(buf, n, seed=100 + n)
-        assert buf.stats().produced == 11
-        for n in range(3, 11):
-            with buf.pop(0) as frame:
-                check(frame, n, (64, 64), U8, seed=100 + n)
-        assert buf.start("overwrite") == 0  # nothing unread
-        assert buf.policy == "overwrite"
-
-
-def test_pop_before_any_sequence_and_after_the_end() -> None:
-    with frame_buffer(4 * S) as buf:
-        with pytest.raises(StreamEnded, match="no sequence"):
-            buf.pop(0)
-        buf.start("stop")
-        with pytest.raises(DeviceTimeoutError):
-            buf.pop(0)
-        write(buf, 0)
-        buf.finish()
-        with buf.pop(0) as frame:
-            check(frame, 0, (64, 64), U8)
-        with pytest.raises(StreamEnded, match="after 1 frames"):
-            buf.pop(0)
