@@ -1,8 +1,7 @@
 """Acquisitions: per-event overhead vs pymmcore-plus's MDARunner, a hardware-sequenced z stack
-vs the camera streaming alone, and 2048x2048 frames written vs plain writes + fsync.
+vs the same triggered stream by hand, and 2048x2048 frames written vs plain writes + fsync.
 
-Per event:
-500 events (5 positions x 4 channels x 25 z, exposure 0) through `kernel.acquire` (frames kept
+Per event: 500 events (5 positions x 4 channels x 25 z, exposure 0) through `kernel.acquire` (frames kept
 in memory) vs the same sequence through pymmcore-plus's own MDAEngine on UniMMCore (output=None).
 Both sides get instant devices of the same behaviour: a 512x512 uint16 camera filling its frame
 with one value, a focus drive, an XY stage, a four-position filter wheel as the Channel group,

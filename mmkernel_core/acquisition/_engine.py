@@ -112,7 +112,7 @@ class Acquisition:
         self._thread = new_thread(self._main, "mmkernel-acquire")
 
     def _frame(self) -> Any:
-        """A frame from the camera itself (snapped once): its shape and dtype."""
+        """The camera's frame format (a stand-in frame: shape and dtype), asked once."""
         if self._probe is None:
             self._probe = frame_probe(self._kernel)
         return self._probe

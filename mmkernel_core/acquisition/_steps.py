@@ -191,12 +191,13 @@ def _collect(sets: list[Any], waits: list[Any]) -> None:
 
 
 def frame_probe(kernel: Any) -> Any:
-    """An empty frame of the camera's format (shape, dtype) without exposing anything: the
-    dataset's arrays, grid steps and pymmcore-plus's summary need only the format."""
+    """A stand-in frame of the camera's format (its shape, dtype, ndim) without exposing
+    anything: the dataset's arrays, grid steps and pymmcore-plus's summary need only the format.
+    A read-only broadcast of one zero: no frame-sized allocation."""
     import numpy as np
 
     shape, dtype = kernel.internals.frame_format(None)
-    return np.zeros(shape, dtype=dtype)
+    return np.broadcast_to(np.zeros((), dtype=dtype), shape)
 
 
 def missing_fov(kernel: Any, grid: Any, frame_shape: tuple[int, ...]) -> dict[str, float]:

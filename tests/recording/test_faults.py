@@ -5,7 +5,6 @@ metadata, the error names the camera and the frame, and no kernel thread dies.""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,32 +18,20 @@ from mmkernel_core import Kernel, PropertyError, RecordingError
 from mmkernel_core.recording import open_recording
 from mmkernel_sdk.errors import DeviceStateError, UnknownDeviceError
 from mmkernel_sdk.recording import Step, StreamSpec, StreamWriter, Table, Writer
-from mmkernel_sdk.testing import SimStage
-from tests.support.recording import FailingStore, PatternCamera, StallingStore, pattern
+from tests.support.recording import (
+    FailingStore,
+    PatternCamera,
+    StallingStore,
+    camera_and_stage,
+    pattern,
+    still_works,
+)
 
 
 @pytest.fixture
 def k() -> Iterator[Kernel]:
-    with Kernel(timeout=10, buffer_mb=16) as kernel:
-        kernel.load_device("Cam", PatternCamera())
-        kernel.load_device("Z", SimStage())
-        kernel.initialize_all()
+    with camera_and_stage() as kernel:
         yield kernel
-
-
-def join_recording_threads() -> list[str]:
-    """The recording's own threads end once it is done; returns any still alive."""
-    for thread in threading.enumerate():
-        if thread.name.startswith("mmkernel-record"):
-            thread.join(10)
-    return [t.name for t in threading.enumerate() if t.name.startswith("mmkernel-record")]
-
-
-def still_works(k: Kernel, tmp_path: Path) -> None:
-    """No kernel thread died: the camera snaps, and a new recording runs to the end."""
-    assert k.snap("Cam").shape == (48, 64)
-    assert k.record("Cam", tmp_path / "after.ome.zarr", count=3).wait(30).frames_written == {"Cam": 3}
-    assert join_recording_threads() == []
 
 
 def test_a_full_disk_stops_the_recording_and_leaves_what_was_written_readable(k: Kernel, tmp_path: Path) -> None:

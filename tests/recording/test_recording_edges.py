@@ -16,32 +16,19 @@ import zarr
 from mmkernel_core import Kernel, PropertyError, RecordingError
 from mmkernel_core.recording import open_recording
 from mmkernel_sdk.recording import Step
-from mmkernel_sdk.testing import SimStage
-from tests.support.recording import PatternCamera, StallingStore, pattern
+from tests.support.recording import (
+    PatternCamera,
+    StallingStore,
+    camera_and_stage,
+    pattern,
+    still_works,
+)
 
 
 @pytest.fixture
 def k() -> Iterator[Kernel]:
-    with Kernel(timeout=10, buffer_mb=16) as kernel:
-        kernel.load_device("Cam", PatternCamera())
-        kernel.load_device("Z", SimStage())
-        kernel.initialize_all()
+    with camera_and_stage() as kernel:
         yield kernel
-
-
-def join_recording_threads() -> list[str]:
-    """The recording's own threads end once it is done; returns any still alive."""
-    for thread in threading.enumerate():
-        if thread.name.startswith("mmkernel-record"):
-            thread.join(10)
-    return [t.name for t in threading.enumerate() if t.name.startswith("mmkernel-record")]
-
-
-def still_works(k: Kernel, tmp_path: Path) -> None:
-    """No kernel thread died: the camera snaps, and a new recording runs to the end."""
-    assert k.snap("Cam").shape == (48, 64)
-    assert k.record("Cam", tmp_path / "after.ome.zarr", count=3).wait(30).frames_written == {"Cam": 3}
-    assert join_recording_threads() == []
 
 
 class FailsAt(PatternCamera):

@@ -1,5 +1,6 @@
-"""Cameras and stores for the recording tests: frames a reader can check pixel by pixel, and
-zarr stores that fail or stall on purpose."""
+"""Cameras and stores for the recording tests: frames a reader can check pixel by pixel, zarr
+stores that fail or stall on purpose, a kernel with a camera and a stage, and the check that a
+recording's failure left every kernel thread alive."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ import asyncio
 import errno
 import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from zarr.storage import LocalStore
 
+from mmkernel_core import Kernel
 from mmkernel_sdk import Camera, prop
+from mmkernel_sdk.testing import SimStage
 
 
 def pattern(number: int, shape: tuple[int, ...], dtype: Any = np.uint16) -> np.ndarray:
@@ -100,3 +106,28 @@ class StallingStore(LocalStore):
             self.reads += 1
             self.read_keys.append(key)
         return found
+
+
+@contextmanager
+def camera_and_stage() -> Iterator[Kernel]:
+    """A kernel with a PatternCamera "Cam" and a SimStage "Z", initialized (16 MB buffers)."""
+    with Kernel(timeout=10, buffer_mb=16) as kernel:
+        kernel.load_device("Cam", PatternCamera())
+        kernel.load_device("Z", SimStage())
+        kernel.initialize_all()
+        yield kernel
+
+
+def join_recording_threads() -> list[str]:
+    """The recording's own threads end once it is done; returns any still alive."""
+    for thread in threading.enumerate():
+        if thread.name.startswith("mmkernel-record"):
+            thread.join(10)
+    return [t.name for t in threading.enumerate() if t.name.startswith("mmkernel-record")]
+
+
+def still_works(k: Kernel, tmp_path: Path) -> None:
+    """No kernel thread died: the camera snaps, and a new recording runs to the end."""
+    assert k.snap("Cam").shape == (48, 64)
+    assert k.record("Cam", tmp_path / "after.ome.zarr", count=3).wait(30).frames_written == {"Cam": 3}
+    assert join_recording_threads() == []

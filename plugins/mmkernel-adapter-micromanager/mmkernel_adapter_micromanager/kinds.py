@@ -58,11 +58,12 @@ class MMStage(MMDevice, Stage):
 class MMXYStage(MMDevice, XYStage):
     """A C++ XY stage. What MM announces of its position (a joystick, each step of a move) is
     read back through the kernel (invalidate()), so the kernel's xy_stage_position_changed
-    follows it and an echo of the kernel's own move is no second event."""
+    follows it and an echo of the kernel's own move is no second event. Where a move the
+    kernel commanded ends (DemoCamera's DXYStage does not always announce it), the kernel reads
+    once deviceBusy says so, as for every non-blocking stage."""
 
     def initialize(self) -> None:
         self._xy_read: tuple[float, float] | None = None  # the position last read (on the runner)
-        self._xy_moving = False
         super().initialize()
 
     def mm_xy_announced(self, x: float | None = None, y: float | None = None) -> None:
@@ -75,18 +76,7 @@ class MMXYStage(MMDevice, XYStage):
             return
         self.invalidate(*(("Name",) if "Name" in properties_of(self) else ()))
 
-    def busy(self) -> bool:
-        """deviceBusy; at the end of a move (the first not-busy after a move was commanded or
-        seen busy) the position is read again: a C++ stage may not announce its final position,
-        as DemoCamera's DXYStage often does not."""
-        moving = super().busy()
-        if getattr(self, "_xy_moving", False) and not moving:
-            self.mm_xy_announced()
-        self._xy_moving = moving
-        return moving
-
     def set_xy_position(self, x_um: float, y_um: float) -> None:
-        self._xy_moving = True
         self.mm("setXYPosition", self.core.setXYPosition, self.label, float(x_um), float(y_um))
 
     def get_xy_position(self) -> tuple[float, float]:
@@ -95,11 +85,9 @@ class MMXYStage(MMDevice, XYStage):
         return self._xy_read
 
     def set_relative_xy_position(self, dx_um: float, dy_um: float) -> None:
-        self._xy_moving = True
         self.mm("setRelativeXYPosition", self.core.setRelativeXYPosition, self.label, float(dx_um), float(dy_um))
 
     def home(self) -> None:
-        self._xy_moving = True
         self.mm("home", self.core.home, self.label)
 
     def stop(self) -> None:
