@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import zarr
 
+from ._table import FrameTable, read_rows
+
 STACK_AXES = ("t", "c", "z")  # the axes before y, x, in NGFF order
 _UNITS = {"t": ("time", "second"), "c": ("channel", None), "z": ("space", "micrometer")}
 
@@ -53,8 +55,7 @@ class DatasetWriter:
         self.paths: list[str] = []  # each image's group path
         self.arrays: list[zarr.Array] = []
         self._series()
-        self.frames: list[dict[str, Any]] = []
-        self._table = (self.path / TABLE).open("a", encoding="utf-8")
+        self.table = FrameTable(self.path / TABLE)
         self._written: list[Path] = []  # chunk files, made durable (fsync) at the end
 
     # -- places -----------------------------------------------------------------------------
@@ -133,9 +134,7 @@ class DatasetWriter:
         at = tuple(int(index.get(a, 0)) for a in self.axes)
         self._fit(at, channel)
         self._put(place, at, image)
-        self._table.write(json.dumps(_plain(row), allow_nan=False) + "\n")
-        self._table.flush()
-        self.frames.append(row)
+        self.table.append(row)
 
     def _put(self, place: int, at: tuple[int, ...], image: np.ndarray) -> None:
         """One frame is one chunk, stored uncompressed (zarr's `bytes` codec, little-endian): its
@@ -177,10 +176,8 @@ class DatasetWriter:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        self._table.flush()
-        os.fsync(self._table.fileno())
-        self._table.close()
-        self._meta = {**self._meta, "frames": [_plain(row) for row in self.frames], "finished": reason}
+        self.table.close()
+        self._meta = {**self._meta, "frames": self.table.rows, "finished": reason}
         self.root.attrs["mmkernel"] = self._meta
 
 
@@ -190,18 +187,6 @@ def new_path(path: str | Path) -> Path:
     if found.exists():
         raise FileExistsError(f"acquire: the dataset path {str(found)!r} exists; choose a new path")
     return found
-
-
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    """A table row strict JSON readers take: no NaN or infinity (None instead), numbers plain."""
-    plain: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, (np.floating, float)):
-            value = float(value) if np.isfinite(value) else None
-        elif isinstance(value, np.integer):
-            value = int(value)
-        plain[key] = value
-    return plain
 
 
 def _channel(name: str, dtype: Any) -> dict[str, Any]:
@@ -220,7 +205,9 @@ class AcquisitionData:
         self.series: list[str] = [image["path"] for image in images]
         self.names = [self.root[s].attrs["ome"]["multiscales"][0].get("name") for s in self.series]
         self.finished: str | None = meta.get("finished")
-        self.frames: list[dict[str, Any]] = meta["frames"] if self.finished is not None else _table(Path(path))
+        self.frames: list[dict[str, Any]] = (
+            meta["frames"] if self.finished is not None else read_rows(Path(path) / TABLE)
+        )
         self.sequence: dict[str, Any] | None = meta["sequence"]
         self.metadata: dict[str, Any] = meta.get("metadata", {})
 
@@ -233,26 +220,6 @@ class AcquisitionData:
                 raise KeyError(f"position {p!r} is not in this dataset; it has {self.names}")
             p = self.names.index(p)
         return self.root[self.series[p]]["0"]
-
-
-def _table(path: Path) -> list[dict[str, Any]]:
-    """The rows of a run that did not finish (killed): every complete line of its table file."""
-    return read_rows(path / TABLE)
-
-
-def read_rows(file: Path) -> list[dict[str, Any]]:
-    """Every complete line of a JSON-lines table (the last one may have been cut by a kill)."""
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
-    rows = []
-    for line in lines:
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # the line being written when the process died
-            break
-    return rows
 
 
 def open_acquisition(path: str | Path) -> Any:

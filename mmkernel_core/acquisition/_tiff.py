@@ -18,7 +18,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from ._dataset import _plain, new_path, read_rows
+from ._dataset import new_path
+from ._table import FrameTable, read_rows
 
 _TYPES = {"uint8": "uint8", "uint16": "uint16", "uint32": "uint32", "int8": "int8", "int16": "int16",
           "int32": "int32", "float32": "float", "float64": "double"}  # fmt: skip
@@ -47,10 +48,9 @@ class TiffDatasetWriter:
         self.metadata = metadata or {}
         self.names: list[str] = []
         self.planes: list[list[tuple[int, int, int, int]]] = []  # per image: (t, c, z, page)
-        self.frames: list[dict[str, Any]] = []
         self._pages = 0
         self._tiff = tifffile.TiffWriter(self.path, bigtiff=True)
-        self._table = table_path(self.path).open("a", encoding="utf-8")
+        self.table = FrameTable(table_path(self.path))
 
     def place(self, name: str) -> int:
         if name not in self.names:
@@ -75,17 +75,13 @@ class TiffDatasetWriter:
                          metadata=None, contiguous=False)  # fmt: skip
         self.planes[place].append((t, c, z, self._pages))
         self._pages += 1
-        self._table.write(json.dumps(_plain(row), allow_nan=False) + "\n")
-        self._table.flush()
-        self.frames.append(row)
+        self.table.append(row)
 
     def finalize(self, reason: str) -> None:
         import tifffile
 
         self._tiff.close()
-        self._table.flush()
-        os.fsync(self._table.fileno())
-        self._table.close()
+        self.table.close()
         if self._pages:
             tifffile.tiffcomment(self.path, comment=self._ome_xml(reason).encode("utf-8"))
         with open(self.path, "rb+") as file:
@@ -93,7 +89,7 @@ class TiffDatasetWriter:
 
     def _ome_xml(self, reason: str) -> str:
         note = {"sequence": self.sequence, "metadata": self.metadata, "finished": reason, "images": self.names,
-                "frames": [_plain(r) for r in self.frames]}  # fmt: skip
+                "frames": self.table.rows}  # fmt: skip
         height, width = self.shape
         px, dz = self.scale.get("x", 1.0), self.scale.get("z", 1.0)
         images = []
