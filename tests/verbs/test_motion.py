@@ -5,6 +5,7 @@ where the position is known)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -99,40 +100,47 @@ def _gliding_devices() -> tuple[Any, Any]:
     return GlidingZ(), GlidingXY()
 
 
-def test_a_non_blocking_stage_is_cached_where_it_arrived_once_a_wait_sees_it_idle() -> None:
+@pytest.fixture
+def gliding() -> Iterator[tuple[Kernel, Any, Any]]:
+    """A kernel with a gliding focus "Z" and XY stage "XY": they arrive when the test says so."""
     z, xy = _gliding_devices()
     with Kernel(timeout=5) as k:
         k.load_device("Z", z)
         k.load_device("XY", xy)
         k.initialize_all()
-        seen: list[tuple[str, object]] = []
-        k.events.stage_position_changed.connect(lambda label, um: seen.append((label, um)))
-        k.set_position("Z", 10.0)
-        k.set_xy_position("XY", 3.0, 4.0)
-        assert k.get_position("Z", from_cache=True) == 0.0  # still where it started: the move runs
-        z.motion.arrived = xy.motion.arrived = True
-        k.wait_for("Z")
-        k.wait_for("XY")
-        assert k.get_position("Z", from_cache=True) == 10.0
-        assert k.get_xy_position("XY", from_cache=True) == (3.0, 4.0)
-        k.events.flush()
-        assert seen.count(("Z", 10.0)) == 1  # the arrival is announced, once
+        yield k, z, xy
 
 
-def test_a_move_with_wait_returns_once_the_stage_has_arrived_or_fails_at_its_deadline() -> None:
+def test_a_non_blocking_stage_is_cached_where_it_arrived_once_a_wait_sees_it_idle(
+    gliding: tuple[Kernel, Any, Any],
+) -> None:
+    k, z, xy = gliding
+    seen: list[tuple[str, object]] = []
+    k.events.stage_position_changed.connect(lambda label, um: seen.append((label, um)))
+    k.set_position("Z", 10.0)
+    k.set_xy_position("XY", 3.0, 4.0)
+    assert k.get_position("Z", from_cache=True) == 0.0  # still where it started: the move runs
+    z.motion.arrived = xy.motion.arrived = True
+    k.wait_for("Z")
+    k.wait_for("XY")
+    assert k.get_position("Z", from_cache=True) == 10.0
+    assert k.get_xy_position("XY", from_cache=True) == (3.0, 4.0)
+    k.events.flush()
+    assert seen.count(("Z", 10.0)) == 1  # the arrival is announced, once
+
+
+def test_a_move_with_wait_returns_once_the_stage_has_arrived_or_fails_at_its_deadline(
+    gliding: tuple[Kernel, Any, Any],
+) -> None:
     from mmkernel_core import DeviceTimeoutError
 
-    z, xy = _gliding_devices()
-    with Kernel(timeout=5) as k:
-        k.load_device("Z", z)
-        k.load_device("XY", xy)
-        k.initialize_all()
-        arrivals = threading.Timer(0.05, lambda: setattr(z.motion, "arrived", True))
-        arrivals.start()
-        k.set_position("Z", 7.0, wait=True)  # returns only after the timer let it arrive
-        assert z.motion.arrived and k.get_position("Z", from_cache=True) == 7.0 and not k.busy("Z")
-        with pytest.raises(DeviceTimeoutError, match=r"device 'XY'.*still reports busy"):
-            k.set_xy_position("XY", 1.0, 2.0, wait=True, timeout=0.2)  # never arrives
-        threading.Timer(0.05, lambda: setattr(xy.motion, "arrived", True)).start()
-        k.set_xy_position("XY", 3.0, 4.0, wait=True)
-        assert xy.motion.arrived and k.get_xy_position("XY", from_cache=True) == (3.0, 4.0)
+    k, z, xy = gliding
+    arrivals = threading.Timer(0.05, lambda: setattr(z.motion, "arrived", True))
+    arrivals.start()
+    k.set_position("Z", 7.0, wait=True)  # returns only after the timer let it arrive
+    assert z.motion.arrived and k.get_position("Z", from_cache=True) == 7.0 and not k.busy("Z")
+    with pytest.raises(DeviceTimeoutError, match=r"device 'XY'.*still reports busy"):
+        k.set_xy_position("XY", 1.0, 2.0, wait=True, timeout=0.2)  # never arrives
+    threading.Timer(0.05, lambda: setattr(xy.motion, "arrived", True)).start()
+    k.set_xy_position("XY", 3.0, 4.0, wait=True)
+    assert xy.motion.arrived and k.get_xy_position("XY", from_cache=True) == (3.0, 4.0)
