@@ -131,7 +131,8 @@ class Acquisition:
         return self
 
     def pause(self) -> None:
-        """Hold before the next event (the current frame completes)."""
+        """Hold before the next event (the current frame completes); inside a hardware run,
+        stop its stream there (the rest of the run goes on from there on `resume()`)."""
         if self._run.is_set() and not self._done.is_set():
             self._run.clear()
             self._kernel.events.acquisition_paused.emit(self, True)
@@ -241,20 +242,23 @@ class Acquisition:
         self._t0 = time.monotonic()
         runs = self.plan if isinstance(self.events, list) else (Run([event]) for event in self.events)
         number = 0
-        for run in runs:
-            self._run.wait()
-            if self._cancel.is_set():
-                return
-            try:
-                if run.hardware:
-                    self._hardware_run(run, number, writer, steps)
-                else:
-                    self._software_event(run.events[0], number, writer, steps)
-            except Exception as exc:
-                event = self.progress.current
-                raise RuntimeError(f"acquire: event {number} {_plain_index(event)} failed: {exc}") from exc
-            number += len(run.events)
-            self.progress.events_done = number
+        for planned in runs:
+            run: Run | None = planned
+            while run is not None:  # a hardware run paused midway goes on from where it stopped
+                self._run.wait()
+                if self._cancel.is_set():
+                    return
+                try:
+                    if run.hardware:
+                        done, run = self._hardware_run(run, number, writer, steps)
+                    else:
+                        self._software_event(run.events[0], number, writer, steps)
+                        done, run = 1, None
+                except Exception as exc:
+                    event = self.progress.current
+                    raise RuntimeError(f"acquire: event {number} {_plain_index(event)} failed: {exc}") from exc
+                number += done
+                self.progress.events_done = number
 
     def _begin(self, event: Any) -> bool:
         """An event starts: announced, its start time waited for; False if cancelled meanwhile."""
@@ -279,14 +283,17 @@ class Acquisition:
             image = steps.snap(event)
             self._store(writer, number, event, image, started, steps)
 
-    def _hardware_run(self, run: Run, number: int, writer: Any, steps: EventSteps) -> None:
+    def _hardware_run(self, run: Run, number: int, writer: Any, steps: EventSteps) -> tuple[int, Run | None]:
         """One triggered run: the first event applied, every changing property's values loaded
-        and started, then one camera frame per event (frame k taken at value k)."""
+        and started, then one camera frame per event (frame k taken at value k). Returns the
+        events done and, when a pause stopped it midway, the rest of the run (run again from
+        its first event on resume: the frames the camera took past the pause are taken again)."""
         k = self._kernel
         if not self._begin(run.events[0]):
-            return
+            return 0, None
         steps.apply(run.events[0])
         hardware = HardwareRun(k, run, steps)
+        done, rest = 0, None
         try:
             hardware.start()
             with hardware.frames() as frames:
@@ -298,8 +305,12 @@ class Acquisition:
                     if writer is None or k.events.acquisition_frame_ready.connected:
                         image = np.array(image)  # kept, or seen later: out of the ring before the frame is released
                     self._store(writer, number + i, event, image, time.monotonic() - self._t0, steps, actual=False)
-                    self.progress.events_done = number + i + 1
+                    done = i + 1
+                    self.progress.events_done = number + done
                     if self._cancel.is_set():  # stops within one frame: leaving the stream stops it
+                        break
+                    if not self._run.is_set() and done < len(run.events):  # paused: stop here
+                        rest = run.tail(done)
                         break
         except BaseException:
             hardware.stop_quietly()
@@ -307,6 +318,7 @@ class Acquisition:
         finally:
             steps.forget()  # the devices are where the run left them: the next event sets all it names
         hardware.stop()
+        return done, rest
 
     def _store(self, writer: Any, number: int, event: Any, image: Any, started: float,
                steps: EventSteps, actual: bool = True) -> None:  # fmt: skip

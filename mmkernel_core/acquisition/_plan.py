@@ -32,6 +32,11 @@ class Run:
     def hardware(self) -> bool:
         return len(self.events) > 1
 
+    def tail(self, start: int) -> Run:
+        """The run from event `start` on (what is left when a pause stops it midway)."""
+        sequenced = {key: values[start:] for key, values in self.sequenced.items()}
+        return Run(self.events[start:], sequenced, self.reason)
+
     def describe(self) -> str:
         first, last = self.events[0], self.events[-1]
         span = f"events {_index(first)}..{_index(last)}" if self.hardware else f"event {_index(first)}"

@@ -16,6 +16,7 @@ useq = pytest.importorskip("useq")
 from mmkernel_core import Kernel  # noqa: E402
 from mmkernel_core.acquisition import open_acquisition  # noqa: E402
 from tests.support.acquisition import Piezo, Wire, ZCamera, piezo_rig  # noqa: E402
+from tests.support.frame_buffers import wait_until  # noqa: E402
 
 CFG = Path(__file__).parents[2] / "plugins/mmkernel-adapter-demo/mmkernel_adapter_demo/MMConfig_demo.cfg"
 
@@ -100,3 +101,28 @@ def test_the_demo_focus_sequences_a_z_stack_once_use_sequences_is_on(tmp_path: P
         assert acq.wait(60).frames == 5
         assert [run.hardware for run in acq.plan] == [True]
         assert k.get_position(k.roles.focus) == pytest.approx(2.0)  # where the stepped table ended
+
+
+def test_a_pause_inside_a_hardware_run_stops_the_stream_and_resume_goes_on_where_it_stopped(
+    rig: tuple[Kernel, Wire, Piezo, ZCamera], tmp_path: Path
+) -> None:
+    k, wire, piezo, camera = rig
+    camera.hold_at = 3
+    seq = _stack(20)  # 40 events, one triggered run
+    acq = k.acquire(seq, tmp_path / "paused.ome.zarr")
+    assert camera.reached.wait(30)
+    acq.pause()
+    camera.hold_at = None
+    camera.gate.set()
+    wait_until(lambda: not wire.armed, 30)  # the pause stopped the run's sequence, not its end
+    held = acq.progress.frames
+    assert 1 <= held < 40 and acq.paused and not acq.ended(0.2)  # an observation window
+    assert acq.progress.frames == held, "no frame while paused"
+    acq.resume()
+    result = acq.wait(60)
+    assert result.reason == "completed" and result.frames == 40
+    assert piezo.loads == 2  # the rest of the run loaded again from the first event not taken
+    k.acquire(seq, tmp_path / "sw.ome.zarr", hardware_sequencing=False).wait(60)
+    paused, software = open_acquisition(tmp_path / "paused.ome.zarr"), open_acquisition(tmp_path / "sw.ome.zarr")
+    assert np.array_equal(paused.image(0)[:], software.image(0)[:])  # every plane at its own z, none twice
+    assert [row["event"] for row in paused.frames] == list(range(40))
