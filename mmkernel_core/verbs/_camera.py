@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -73,16 +74,17 @@ class CameraVerbs(KernelBase):
     def _hold_shutter(self, shutter: str) -> Hold:
         """Auto-shutter: hold `shutter` open (opened, and waited for, by its first holder).
         Verbs are called by their request functions: this also runs while the kernel closes."""
-        verbs: Any = type(self)
+        kernel: Any = self
+        loaded = self._loaded(shutter)
+        loaded.require_type("Shutter", "auto-shutter")
 
-        def open_if_closed() -> bool:  # on the shutter's runner: the three steps cost one hand-off
-            if verbs.get_shutter_open.fn(self, shutter).result():
+        def open_if_closed() -> bool:  # on the shutter's runner: read, open and wait in place (one hand-off)
+            if kernel._read_value(loaded, "State"):
                 return False
-            verbs.set_shutter_open.fn(self, shutter, True).result()
-            verbs.wait_for.fn(self, shutter).result()
+            opened = kernel._checked_value(loaded, "State", 1)
+            kernel._apply_and_wait(loaded, "State", opened, time.monotonic() + kernel._dispatch.limit(None))
             return True
 
-        loaded = self._loaded(shutter)
         return self._shutter_holds.hold(
             shutter, lambda: bool(self._call(loaded, "auto-shutter open", open_if_closed).result())
         )
