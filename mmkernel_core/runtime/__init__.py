@@ -1,6 +1,7 @@
 """The runtime: threads and the one request path, knowing nothing of devices, frames or verbs.
 
-- `_request`: Request, the small future every face is built on (`gather`, `then`, KernelFuture).
+- `_request`: Request, the small future every face is built on (`gather`, `then`, `after_ok`,
+  KernelFuture).
 - `_runner`: Runner, the worker thread that owns one device (or one hub and its peripherals),
   and the Task protocol a camera sequence uses to interleave with requests.
 - `_dispatch`: Dispatcher, the one path a call takes to a runner (inline when re-entrant).
@@ -20,7 +21,7 @@ from ._eventbus import EventBus
 from ._events import KernelEvents, Signal
 from ._logs import CallbackHandler, LogEntry
 from ._mailbox import Mailbox
-from ._request import KernelFuture, Request, gather, then
+from ._request import KernelFuture, Request, after_ok, gather, then
 from ._runner import Runner, Task
 from ._threads import IDLE_NAME, ThreadPool, kernel_threads, new_thread
 from ._waitgraph import current_runner
@@ -42,6 +43,7 @@ __all__ = [
     "ThreadPool",
     "Timer",
     "Watchdog",
+    "after_ok",
     "check_timeout",
     "current_runner",
     "gather",

@@ -348,3 +348,33 @@ def then(first: Request, after: Callable[[Request], Request | None]) -> Request:
 
     first.add_done_callback(first_done)
     return combined
+
+
+def after_ok(first: Request, start: Callable[[], Request], label: str, op: str) -> Request:
+    """A request settled as the one `start()` returns, started once `first` has succeeded
+    (`first`'s error otherwise, and `start` is not called). `start` runs where `first` settles
+    (often a runner), so it must only queue work: no thread waits between the two steps."""
+    combined = Request(label, op)
+    combined.cancellable = False
+
+    def settle_as(second: Request) -> None:
+        error = second.exception()
+        if error is not None:
+            combined.finish(exception=error)
+        else:
+            combined.finish(second.result())
+
+    def first_done(done: Request) -> None:
+        error = done.exception()
+        if error is not None:
+            combined.finish(exception=error)
+            return
+        try:
+            second = start()
+        except BaseException as failure:  # noqa: BLE001 - handed to whoever waits on the request
+            combined.finish(exception=failure)
+            return
+        second.add_done_callback(settle_as)
+
+    first.add_done_callback(first_done)
+    return combined

@@ -12,7 +12,11 @@ last holder closes the shutter that is open then, whatever the role became; no l
 Decisions come from the hold state, not from a shutter's reported state alone: that lags a close
 a last holder or a role change has just decided. A first holder waits until such a close is
 queued, so its own read of the shutter (queued after it) sees it closed and it opens the shutter
-itself; an open shutter is the user's only if the auto-shutter is not closing it.
+itself; an open shutter is the user's only if the auto-shutter is not closing it, and not open
+because the auto-shutter's own close failed (its next last holder closes it).
+
+`hold` opens and waits (sequences); `hold_queued` only queues the open and hands its request
+back, so a snap chains its exposure on it and no thread waits between the steps.
 """
 
 from __future__ import annotations
@@ -48,31 +52,74 @@ class ShutterHolds:
         self._opening: dict[str, threading.Event] = {}  # a first holder is opening this shutter
         self._closing: dict[str, int] = {}  # closes the auto-shutter decided, not yet done
         self._unqueued: dict[str, int] = {}  # ... and not yet queued on the shutter's runner
+        self._left_open: set[str] = set()  # the auto-shutter's close failed: still its to close
 
     def hold(self, shutter: str, open_if_closed: Callable[[], bool]) -> Hold:
         """Take a hold on `shutter`; the first holder opens it if it is closed
         (`open_if_closed()` says whether it did)."""
+        hold, opening = self._claim(shutter)
+        if opening is None:
+            return hold
+        try:
+            opened = open_if_closed()
+        except BaseException:
+            self._open_failed(hold, opening)
+            raise
+        self._open_done(hold, opening, opened)
+        return hold
+
+    def hold_queued(self, shutter: str, queue_open: Callable[[], Any]) -> tuple[Hold, Any]:
+        """`hold` without waiting for the open: `queue_open()` queues the open and returns its
+        request (its result: whether it opened the shutter), returned here too, or None for a
+        holder that found the shutter held already. The caller chains its exposure on that
+        request, so no thread waits between the open and the exposure."""
+        hold, opening = self._claim(shutter)
+        if opening is None:
+            return hold, None
+        try:
+            request = queue_open()
+        except BaseException:
+            self._open_failed(hold, opening)
+            raise
+
+        def settled(done: Any) -> None:  # where the open settles (the shutter's runner): no waiting here
+            if done.exception() is not None:
+                self._open_failed(hold, opening)
+            else:
+                self._open_done(hold, opening, bool(done.result()))
+
+        request.add_done_callback(settled)
+        return hold, request
+
+    def _claim(self, shutter: str) -> tuple[Hold, threading.Event | None]:
+        """A new hold, and the event a first holder sets once its open is done (None for the
+        others: they go on at once)."""
         hold = Hold(shutter)
         with self._lock:
             holders = self._holds.setdefault(shutter, [])
             first = not holders
             holders.append(hold)
             if not first:
-                return hold
+                return hold, None
             opening = self._opening[shutter] = threading.Event()
-            while self._unqueued.get(shutter):  # so `open_if_closed` reads the shutter after that close
+            while self._unqueued.get(shutter):  # so the open reads the shutter after that close
                 self._changed.wait()
-        try:
-            opened = open_if_closed()
-        except BaseException:
-            if self._drop(hold):
-                self._close_done(hold.shutter, queued=False)  # nothing was opened: nothing to close
-            self._opened(shutter, opening)
-            raise
+        return hold, opening
+
+    def _open_done(self, hold: Hold, opening: threading.Event, opened: bool) -> None:
+        """A first holder's open is done: the last holder closes the shutter if it opened it,
+        or if it is open only because the auto-shutter's own close failed (not the user's)."""
         with self._lock:
-            self._opened_by_us[hold.shutter] = opened or self._opened_by_us.get(hold.shutter, False)
-        self._opened(shutter, opening)
-        return hold
+            left_open = hold.shutter in self._left_open
+            self._left_open.discard(hold.shutter)
+            ours = opened or left_open or self._opened_by_us.get(hold.shutter, False)
+            self._opened_by_us[hold.shutter] = ours
+        self._opened(opening)
+
+    def _open_failed(self, hold: Hold, opening: threading.Event) -> None:
+        if self._drop(hold):
+            self._close_done(hold.shutter, queued=False)  # nothing was opened: nothing to close
+        self._opened(opening)
 
     def release(self, hold: Hold, close_it: Callable[[str], T]) -> T | None:
         """Let go; the last holder closes the shutter the hold is on now (`close_it(label)`),
@@ -91,8 +138,13 @@ class ShutterHolds:
         if add_done_callback is None:
             self._close_done(shutter, queued=True)  # it was waited for
         else:
-            add_done_callback(lambda _: self._close_done(shutter, queued=True))
+            add_done_callback(lambda done: self._close_done(shutter, queued=True, failed=done.exception() is not None))
         return closing
+
+    def forget_left_open(self, shutter: str) -> None:
+        """The user set the shutter: an open one is theirs again, not a close that failed."""
+        with self._lock:
+            self._left_open.discard(shutter)
 
     def change_role(
         self,
@@ -174,17 +226,20 @@ class ShutterHolds:
             _count_down(self._unqueued, shutter)
             self._changed.notify_all()
 
-    def _close_done(self, shutter: str, queued: bool) -> None:
+    def _close_done(self, shutter: str, queued: bool, failed: bool = False) -> None:
         with self._lock:
+            if failed:
+                self._left_open.add(shutter)
             if not queued:
                 _count_down(self._unqueued, shutter)
                 self._changed.notify_all()
             _count_down(self._closing, shutter)
 
-    def _opened(self, shutter: str, opening: threading.Event) -> None:
+    def _opened(self, opening: threading.Event) -> None:
         with self._lock:
-            if self._opening.get(shutter) is opening:
-                del self._opening[shutter]
+            for shutter, pending in list(self._opening.items()):
+                if pending is opening:
+                    del self._opening[shutter]
         opening.set()
 
     def _drop(self, hold: Hold) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from mmkernel_sdk.errors import DeviceStateError, MMKernelError, PropertyError, 
 
 from ..devices import LoadedDevice
 from ..frames import BufferStats, FrameBuffer, FrameMemory, SpareMemory, frame_format
-from ..runtime import Request, ThreadPool, then
+from ..runtime import Request, ThreadPool, after_ok, then
 from ._auto_shutter import Hold, ShutterHolds
 from ._base import KernelBase
 from ._faces import verb
@@ -42,12 +43,17 @@ class CameraVerbs(KernelBase):
         limit = self._dispatch.limit(timeout) + (0.0 if timeout is not None else self._exposure_s(loaded.label))
         if not shutter:
             return self._call(loaded, "snap", self._snap, loaded, timeout=limit)
-        # The auto-shutter is opened from here and closed after the snap, never from the camera's
-        # runner: the shutter may need that runner itself (a Utilities shutter driving a hub's
-        # state device), and a runner waiting on it would be a deadlock.
-        hold = self._hold_shutter(shutter)
+        # The auto-shutter's open is queued from here; once it is done, its runner queues the
+        # snap, and the camera's runner queues the close: nothing waits on a runner (the shutter
+        # may need the camera's runner itself, a Utilities shutter driving a hub's state device,
+        # and a runner waiting on it would be a deadlock), and no thread wakes between the steps.
+        hold, opening = self._hold_shutter_queued(shutter)
         try:
-            snapped = self._call(loaded, "snap", self._snap, loaded, timeout=limit)
+            if opening is None:  # held open already (another holder): expose at once
+                snapped = self._call(loaded, "snap", self._snap, loaded, timeout=limit)
+            else:
+                queue_snap = lambda: self._dispatch.queue(loaded, "snap", self._snap, loaded, timeout=limit)  # noqa: E731
+                snapped = after_ok(opening, queue_snap, loaded.label, "snap")
         except BaseException:
             self._release_shutter(hold)
             raise
@@ -74,20 +80,29 @@ class CameraVerbs(KernelBase):
     def _hold_shutter(self, shutter: str) -> Hold:
         """Auto-shutter: hold `shutter` open (opened, and waited for, by its first holder).
         Verbs are called by their request functions: this also runs while the kernel closes."""
+        call_open = self._shutter_opener(shutter, self._dispatch.call)  # inline on the shutter's own runner
+        return self._shutter_holds.hold(shutter, lambda: bool(call_open().result()))
+
+    def _hold_shutter_queued(self, shutter: str) -> tuple[Hold, Request | None]:
+        """`_hold_shutter` without waiting: the open's request (None if held open already)."""
+        return self._shutter_holds.hold_queued(shutter, self._shutter_opener(shutter, self._dispatch.queue))
+
+    def _shutter_opener(self, shutter: str, dispatch: Callable[..., Request]) -> Callable[[], Request]:
+        """What starts the auto-shutter's open (`dispatch`: the dispatcher's call or queue): read,
+        open and wait in place on the shutter's runner (one hand-off); its result says whether
+        it opened the shutter."""
         kernel: Any = self
         loaded = self._loaded(shutter)
         loaded.require_type("Shutter", "auto-shutter")
 
-        def open_if_closed() -> bool:  # on the shutter's runner: read, open and wait in place (one hand-off)
+        def open_if_closed() -> bool:
             if kernel._read_value(loaded, "State"):
                 return False
             opened = kernel._checked_value(loaded, "State", 1)
             kernel._apply_and_wait(loaded, "State", opened, time.monotonic() + kernel._dispatch.limit(None))
             return True
 
-        return self._shutter_holds.hold(
-            shutter, lambda: bool(self._call(loaded, "auto-shutter open", open_if_closed).result())
-        )
+        return lambda: dispatch(loaded, "auto-shutter open", open_if_closed)
 
     def _release_shutter(self, hold: Hold) -> None:
         closing = self._release_shutter_later(hold)

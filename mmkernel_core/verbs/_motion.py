@@ -17,6 +17,7 @@ from mmkernel_sdk.errors import DeviceError, DeviceStateError, PropertyError
 from ..config import NAME_RULE, uncarried
 from ..devices import LoadedDevice
 from ..runtime import Request
+from ._auto_shutter import ShutterHolds
 from ._base import KernelBase
 from ._faces import verb
 
@@ -33,6 +34,8 @@ the watchdog would take the call itself for hung and fault the device."""
 
 
 class MotionVerbs(KernelBase):
+    _shutter_holds: ShutterHolds
+
     # -- shared shapes ----------------------------------------------------------------------
     def _typed_set(
         self, label: str, kind: str, verb_name: str, name: str, value: Any, timeout: float | None, wait: bool = False
@@ -192,7 +195,9 @@ class MotionVerbs(KernelBase):
     @verb
     def set_shutter_open(self, label: str, open: bool, *, timeout: float | None = None) -> Request:  # noqa: A002
         """Open (True) or close (False) a shutter."""
-        return self._typed_set(label, "Shutter", "set_shutter_open", "State", _as_state(open), timeout)
+        request = self._typed_set(label, "Shutter", "set_shutter_open", "State", _as_state(open), timeout)
+        self._shutter_holds.forget_left_open(label)  # what the user sets is theirs
+        return request
 
     @verb
     def get_shutter_open(self, label: str, *, from_cache: bool = False, timeout: float | None = None) -> Request:

@@ -19,7 +19,7 @@ import pytest
 
 from mmkernel_core import DeviceError, Kernel, RefreshError
 from mmkernel_sdk import Camera, prop
-from mmkernel_sdk.testing import SimStage
+from mmkernel_sdk.testing import SimShutter, SimStage
 from tests.support.plugin_factory import write_plugin
 
 ERRORS = {
@@ -163,6 +163,42 @@ def test_adapter_entry_points(k: Kernel, where: str, kind: str) -> None:
     k.set_property("F", "Knob", 2)
     k.wait_for("F")
     assert k.snap("F").mean() == 7
+    assert_serves(k)
+
+
+class FaultyShutter(SimShutter):
+    """Raises `error` when asked to open (`where="open"`) or to close (`"close"`) while armed."""
+
+    def __init__(self, where: str, error: type[BaseException] | object) -> None:
+        super().__init__()
+        self.where, self.make_error, self.armed = where, error, True
+
+    def set_open(self, open: bool) -> None:  # noqa: A002
+        if self.armed and self.where == ("open" if open else "close"):
+            raise self.make_error()  # type: ignore[operator]
+        super().set_open(open)
+
+
+@pytest.mark.parametrize("kind", ERRORS)
+@pytest.mark.parametrize("where", ["open", "close"])
+def test_an_auto_shutter_failing_to_open_or_close_fails_the_snap_and_leaves_no_hold(
+    k: Kernel, where: str, kind: str
+) -> None:
+    camera, shutter = Faulty("nowhere", ERRORS[kind]), FaultyShutter(where, ERRORS[kind])
+    k.load_device("F", camera)
+    k.load_device("S", shutter)
+    k.initialize_all()
+    k.set_role("Camera", "F")
+    k.set_role("Shutter", "S")
+    exposed: list[bool] = []
+    camera.read_frame = lambda out: (exposed.append(shutter.is_open()), out.fill(7))[-1]  # type: ignore[method-assign]
+    with pytest.raises(DeviceError, match=r"device 'S': (auto-shutter open|set_shutter_open) failed"):
+        k.snap()
+    assert exposed == ([] if where == "open" else [True])  # never exposed in the dark
+    assert_alive(k, "F", "S")
+    shutter.armed = False
+    assert k.snap().mean() == 7  # the failed snap's hold is gone: this one opens and closes again
+    assert exposed[-1] is True and k.get_shutter_open("S") is False
     assert_serves(k)
 
 
