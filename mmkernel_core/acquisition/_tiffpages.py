@@ -35,7 +35,7 @@ class PageFile:
         self.path = path
         self.shape, self.dtype = shape, np.dtype(dtype).newbyteorder("<")
         self.pages = 0
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         self._write(_HEADER, 0)
         self._end = len(_HEADER)
         self._link = 8  # where the next page's IFD offset goes: the header's, then each IFD's last field
@@ -102,5 +102,9 @@ class PageFile:
     def _write(self, data: bytes | memoryview, offset: int) -> None:
         view = memoryview(data).cast("B")
         while view:
-            done = os.pwrite(self._fd, view, offset)
+            if hasattr(os, "pwrite"):
+                done = os.pwrite(self._fd, view, offset)
+            else:  # Windows: one writer thread owns the descriptor, so a seek then a write is the same
+                os.lseek(self._fd, offset, os.SEEK_SET)
+                done = os.write(self._fd, view)
             view, offset = view[done:], offset + done
