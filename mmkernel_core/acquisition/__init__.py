@@ -5,10 +5,11 @@ Lives here: the software-timed engine (`_engine`), what one event does to the de
 (`_plan`) and one such run's load, start, stream and stop (`_hwrun`, shared by both engines),
 `MMKernelEngine` for pymmcore-plus's MDARunner (`_pmda`, no import of pymmcore_plus until its
 runner asks for events), the OME-Zarr multi-position dataset it writes (`_dataset`) or the
-OME-TIFF file (`_tiff`) with the frame table both append as they write (`_table`), and their
-readers. Imports `runtime` (its threads) and the kernel's
-public verbs (never underscore attributes of the kernel or of other packages); `useq` is imported lazily so that
-`import mmkernel_core` never needs the `acquisition` extra.
+OME-TIFF file (`_tiff`; its pages and description written so it stays valid if killed:
+`_tiffpages`) with the frame table both append as they write (`_table`), and their readers.
+Imports `runtime` (its threads) and the kernel's public verbs (never underscore attributes of the
+kernel or of other packages); `useq` is imported lazily so that `import mmkernel_core` never needs
+the `acquisition` extra.
 """
 
 from __future__ import annotations

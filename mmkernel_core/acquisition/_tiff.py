@@ -1,17 +1,21 @@
 """One OME-TIFF file per acquisition: every frame one page, in the order it was taken, and an
-OME-XML description (written when the run ends) whose images (one per position) map each
-(t, c, z) plane to its page, so the same dimension order as the OME-Zarr dataset reads back
-whatever order the events ran in.
+OME-XML description whose images (one per position) map each (t, c, z) plane to its page, so the
+same dimension order as the OME-Zarr dataset reads back whatever order the events ran in.
 
-Each frame's table row is appended to `<file>.frames.jsonl` as it is written (a run killed
-midway still says which pages exist); the sequence, the caller's metadata and the table go into
-the OME-XML as a comment annotation (JSON) at the end.
+The file is valid OME-TIFF from its first page on, so a run killed at any moment (SIGKILL,
+SIGTERM) leaves one tifffile and Bio-Formats read: the first page carries the OME-XML of the
+pages written so far (the images keep their planned t, c, z sizes; planes not yet written have
+no TiffData and read as blank), rewritten as pages land and switched to only once whole
+(`_tiffpages`), so it never maps a page that is not complete. Each frame's table row is appended
+to `<file>.frames.jsonl` as it is written; the sequence, the caller's metadata and the
+images' names go into the OME-XML as a comment annotation (JSON) from the start, and the table
+and why the run ended at the end.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import time
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -20,9 +24,13 @@ import numpy as np
 
 from ._dataset import new_path
 from ._table import FrameTable, read_rows
+from ._tiffpages import PageFile
 
 _TYPES = {"uint8": "uint8", "uint16": "uint16", "uint32": "uint32", "int8": "int8", "int16": "int16",
           "int32": "int32", "float32": "float", "float64": "double"}  # fmt: skip
+REWRITE_RATIO = 4  # the OME-XML is rewritten once the pixels written since reach 4 times its size ...
+REWRITE_S = 1.0  # ... or this long after the last rewrite, at the next frame
+RESERVE_MAX = 64 << 20  # the first page's room for the OME-XML (unwritten room is a hole in most file systems)
 
 
 def table_path(path: Path) -> Path:
@@ -30,13 +38,15 @@ def table_path(path: Path) -> Path:
 
 
 class TiffDatasetWriter:
-    """The OME-TIFF counterpart of `DatasetWriter`: `place(name)`, `write(...)`, `finalize(reason)`."""
+    """The OME-TIFF counterpart of `DatasetWriter`: `place(name)`, `write(...)`, `finalize(reason)`.
+
+    The OME-XML is rewritten as pages land (each time the pixels written since the last rewrite
+    reach `REWRITE_RATIO` times its size, or a second has passed), so it never maps a page that is
+    not complete and lags the last page by little."""
 
     def __init__(self, path: str | Path, *, axes: list[str], sizes: dict[str, int], shape: tuple[int, int],
                  dtype: Any, channels: list[str], scale: dict[str, float], sequence_json: str | None,
                  metadata: dict[str, Any] | None = None, plate: dict[str, Any] | None = None) -> None:  # fmt: skip
-        import tifffile
-
         self.path = new_path(path)
         self.dtype = np.dtype(dtype)
         if self.dtype.name not in _TYPES:
@@ -47,10 +57,12 @@ class TiffDatasetWriter:
         self.sequence = json.loads(sequence_json) if sequence_json is not None else None
         self.metadata = metadata or {}
         self.names: list[str] = []
-        self.planes: list[list[tuple[int, int, int, int]]] = []  # per image: (t, c, z, page)
-        self._pages = 0
-        self._tiff = tifffile.TiffWriter(self.path, bigtiff=True)
+        self.planes: list[list[str]] = []  # per image: each written plane's TiffData element
+        self._file = PageFile(self.path, self.shape, self.dtype)
         self.table = FrameTable(table_path(self.path))
+        self._described = 0  # the size of the OME-XML the file holds
+        self._since = 0  # pixel bytes written since then
+        self._at = time.monotonic()
 
     def place(self, name: str) -> int:
         if name not in self.names:
@@ -70,35 +82,59 @@ class TiffDatasetWriter:
                 self.channels.append(f"c{len(self.channels)}")
             if self.channels[c] == f"c{c}":
                 self.channels[c] = channel
-        description = "MMKernel acquisition: OME-XML is written when the run ends" if self._pages == 0 else None
-        self._tiff.write(np.ascontiguousarray(image, self.dtype), photometric="minisblack", description=description,
-                         metadata=None, contiguous=False)  # fmt: skip
-        self.planes[place].append((t, c, z, self._pages))
-        self._pages += 1
+        page = self._file.pages
+        self.planes[place].append(f'<TiffData IFD="{page}" FirstT="{t}" FirstC="{c}" FirstZ="{z}" PlaneCount="1"/>')
+        try:
+            if page == 0:  # the description the first page carries maps it; its slot holds the whole plan's
+                xml = self._ome_xml(None)
+                planned = self.sizes["t"] * self.sizes["c"] * self.sizes["z"] * len(self.names)
+                self._file.append(image, xml, reserve=min(len(xml) + 96 * planned + 4096, RESERVE_MAX))
+                self._described, self._at = len(xml), time.monotonic()
+            else:
+                self._file.append(image)
+        except BaseException:  # not in the file: never mapped
+            self.planes[place].pop()
+            raise
         self.table.append(row)
+        self._since += image.nbytes
+        late = time.monotonic() - self._at >= REWRITE_S
+        if page and (self._since >= REWRITE_RATIO * self._described or late):
+            self._describe()
+
+    def _describe(self) -> None:
+        """The OME-XML of every page written so far, switched to once it is whole."""
+        xml = self._ome_xml(None)
+        self._file.describe(xml, spare=len(xml))
+        self._described, self._since, self._at = len(xml), 0, time.monotonic()
 
     def finalize(self, reason: str) -> None:
-        import tifffile
+        try:
+            self.table.close()
+            if self._file.pages:
+                self._file.describe(self._ome_xml(reason))
+            self._file.sync()
+        finally:
+            self._file.close()
 
-        self._tiff.close()
-        self.table.close()
-        if self._pages:
-            tifffile.tiffcomment(self.path, comment=self._ome_xml(reason).encode("utf-8"))
-        with open(self.path, "rb+") as file:
-            os.fsync(file.fileno())
-
-    def _ome_xml(self, reason: str) -> str:
-        note = {"sequence": self.sequence, "metadata": self.metadata, "finished": reason, "images": self.names,
-                "frames": self.table.rows}  # fmt: skip
+    def _ome_xml(self, reason: str | None) -> bytes:
+        """The OME-XML of the pages written so far; MMKernel's note holds the table once the run ended
+        (`reason`), until then how many pages the XML maps (the table file is appended as they land)."""
+        note: dict[str, Any] = {"sequence": self.sequence, "metadata": self.metadata, "finished": reason,
+                                "images": self.names}  # fmt: skip
+        if reason is None:
+            note["pages"] = sum(len(planes) for planes in self.planes)
+        else:
+            note["frames"] = self.table.rows
         height, width = self.shape
         px, dz = self.scale.get("x", 1.0), self.scale.get("z", 1.0)
         images = []
         for i, name in enumerate(self.names):
+            if not self.planes[i]:  # OME-TIFF reads an image without TiffData as starting at page 0
+                continue
             names = [*self.channels, *(f"c{c}" for c in range(len(self.channels), self.sizes["c"]))]
             channels = "".join(f'<Channel ID="Channel:{i}:{c}" Name={quoteattr(names[c])} SamplesPerPixel="1"/>'
                                for c in range(self.sizes["c"]))  # fmt: skip
-            tiffdata = "".join(f'<TiffData IFD="{page}" FirstT="{t}" FirstC="{c}" FirstZ="{z}" PlaneCount="1"/>'
-                               for t, c, z, page in self.planes[i])  # fmt: skip
+            tiffdata = "".join(self.planes[i])
             sizes = f'SizeX="{width}" SizeY="{height}" SizeZ="{self.sizes["z"]}" SizeC="{self.sizes["c"]}"'
             images.append(
                 f'<Image ID="Image:{i}" Name={quoteattr(name)}><Pixels ID="Pixels:{i}" DimensionOrder="XYZCT" '
@@ -110,7 +146,7 @@ class TiffDatasetWriter:
                       "</StructuredAnnotations>")  # fmt: skip
         return ('<?xml version="1.0" encoding="UTF-8"?>'
                 '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" Creator="MMKernel">'
-                f'{"".join(images)}{annotation}</OME>')  # fmt: skip
+                f'{"".join(images)}{annotation}</OME>').encode("ascii", "xmlcharrefreplace")  # fmt: skip
 
 
 class TiffAcquisitionData:
@@ -126,21 +162,27 @@ class TiffAcquisitionData:
         self.names: list[str] = list(note.get("images", []))
         self.sequence: dict[str, Any] | None = note.get("sequence")
         self.metadata: dict[str, Any] = note.get("metadata", {})
-        killed = self.finished is None  # no OME-XML yet: the table file says which pages exist
-        self.frames: list[dict[str, Any]] = read_rows(table_path(self.path)) if killed else note["frames"]
+        if self.finished is None:  # killed: the table file's rows of the pages the OME-XML maps
+            rows = read_rows(table_path(self.path))
+            self.frames: list[dict[str, Any]] = rows[: note["pages"]] if "pages" in note else rows
+        else:
+            self.frames = note["frames"]
 
     def image(self, p: int | str = 0) -> np.ndarray:
-        """The (t, c, z, y, x) planes of position `p` (its index or its name)."""
+        """The (t, c, z, y, x) planes of position `p` (its index or its name); zeros for a
+        position no frame reached."""
         import tifffile
 
-        if isinstance(p, str):
-            if p not in self.names:
-                raise KeyError(f"position {p!r} is not in this dataset; it has {self.names}")
-            p = self.names.index(p)
+        if isinstance(p, int):
+            p = self.names[p]
+        if p not in self.names:
+            raise KeyError(f"position {p!r} is not in this dataset; it has {self.names}")
         with tifffile.TiffFile(self.path) as tif:
-            series = tif.series[p]
+            found = {series.name: series for series in tif.series}
+            series = found.get(p, tif.series[0])
             sizes = dict(zip(series.get_axes(False), series.get_shape(False), strict=True))
-            return series.asarray().reshape([sizes.get(axis, 1) for axis in "TCZYX"])
+            planes = series.asarray().reshape([sizes.get(axis, 1) for axis in "TCZYX"])
+            return planes if p in found else np.zeros_like(planes)
 
 
 def _annotation(xml: str) -> dict[str, Any]:
