@@ -4,14 +4,16 @@ OME-XML description (written when the run ends) whose images (one per position) 
 whatever order the events ran in.
 
 Each frame's table row is appended to `<file>.frames.jsonl` as it is written (a run killed
-midway still says which pages exist); the sequence, the caller's metadata and the table go into
-the OME-XML as a comment annotation (JSON) at the end.
+midway still says which pages exist), its datastream rows to `<file>.datastreams.jsonl`; the
+sequence, the caller's metadata, the table and the datastreams go into the OME-XML as a comment
+annotation (JSON) at the end. A dropped frame has no page: its row says `"dropped": true`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -19,7 +21,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from ._dataset import new_path
-from ._table import FrameTable, read_rows
+from ._table import FrameTable, StreamTable, read_rows, read_streams
 
 _TYPES = {"uint8": "uint8", "uint16": "uint16", "uint32": "uint32", "int8": "int8", "int16": "int16",
           "int32": "int32", "float32": "float", "float64": "double"}  # fmt: skip
@@ -29,12 +31,17 @@ def table_path(path: Path) -> Path:
     return path.with_name(path.name + ".frames.jsonl")
 
 
+def streams_path(path: Path) -> Path:
+    return path.with_name(path.name + ".datastreams.jsonl")
+
+
 class TiffDatasetWriter:
     """The OME-TIFF counterpart of `DatasetWriter`: `place(name)`, `write(...)`, `finalize(reason)`."""
 
     def __init__(self, path: str | Path, *, axes: list[str], sizes: dict[str, int], shape: tuple[int, int],
                  dtype: Any, channels: list[str], scale: dict[str, float], sequence_json: str | None,
-                 metadata: dict[str, Any] | None = None, plate: dict[str, Any] | None = None) -> None:  # fmt: skip
+                 metadata: dict[str, Any] | None = None, plate: dict[str, Any] | None = None,
+                 datastreams: Sequence[str] = ()) -> None:  # fmt: skip
         import tifffile
 
         self.path = new_path(path)
@@ -51,6 +58,7 @@ class TiffDatasetWriter:
         self._pages = 0
         self._tiff = tifffile.TiffWriter(self.path, bigtiff=True)
         self.table = FrameTable(table_path(self.path))
+        self.streams = StreamTable(streams_path(self.path), list(datastreams))
 
     def place(self, name: str) -> int:
         if name not in self.names:
@@ -58,9 +66,10 @@ class TiffDatasetWriter:
             self.planes.append([])
         return self.names.index(name)
 
-    def write(self, place: int, index: dict[str, int], image: np.ndarray, row: dict[str, Any],
+    def write(self, place: int, index: dict[str, int], image: np.ndarray | None, row: dict[str, Any],
               channel: str | None = None) -> None:  # fmt: skip
-        if image.shape != self.shape:
+        """One frame as the next page (none for a dropped frame: its plane reads as zeros)."""
+        if image is not None and image.shape != self.shape:
             raise ValueError(f"acquire: a frame of shape {image.shape} does not fit the dataset's {self.shape}")
         t, c, z = (int(index.get(a, 0)) for a in "tcz")
         for axis, i in zip("tcz", (t, c, z), strict=True):
@@ -70,18 +79,24 @@ class TiffDatasetWriter:
                 self.channels.append(f"c{len(self.channels)}")
             if self.channels[c] == f"c{c}":
                 self.channels[c] = channel
-        description = "MMKernel acquisition: OME-XML is written when the run ends" if self._pages == 0 else None
-        self._tiff.write(np.ascontiguousarray(image, self.dtype), photometric="minisblack", description=description,
-                         metadata=None, contiguous=False)  # fmt: skip
-        self.planes[place].append((t, c, z, self._pages))
-        self._pages += 1
+        if image is not None:
+            description = "MMKernel acquisition: OME-XML is written when the run ends" if self._pages == 0 else None
+            self._tiff.write(np.ascontiguousarray(image, self.dtype), photometric="minisblack",
+                             description=description, metadata=None, contiguous=False)  # fmt: skip
+            self.planes[place].append((t, c, z, self._pages))
+            self._pages += 1
         self.table.append(row)
+
+    def add_streams(self, rows: list[dict[str, Any]]) -> None:
+        """Datastream rows, appended to their file as they come."""
+        self.streams.append(rows)
 
     def finalize(self, reason: str) -> None:
         import tifffile
 
         self._tiff.close()
         self.table.close()
+        self.streams.close()
         if self._pages:
             tifffile.tiffcomment(self.path, comment=self._ome_xml(reason).encode("utf-8"))
         with open(self.path, "rb+") as file:
@@ -89,7 +104,7 @@ class TiffDatasetWriter:
 
     def _ome_xml(self, reason: str) -> str:
         note = {"sequence": self.sequence, "metadata": self.metadata, "finished": reason, "images": self.names,
-                "frames": self.table.rows}  # fmt: skip
+                "frames": self.table.rows, "datastreams": self.streams.columns}  # fmt: skip
         height, width = self.shape
         px, dz = self.scale.get("x", 1.0), self.scale.get("z", 1.0)
         images = []
@@ -114,7 +129,8 @@ class TiffDatasetWriter:
 
 
 class TiffAcquisitionData:
-    """Reads an acquisition's OME-TIFF back: `image(p)` (t, c, z, y, x), `frames`, `sequence`."""
+    """Reads an acquisition's OME-TIFF back: `image(p)` (t, c, z, y, x), `frames`, `sequence`,
+    `datastreams` (as `AcquisitionData`'s)."""
 
     def __init__(self, path: str | Path) -> None:
         import tifffile
@@ -128,6 +144,9 @@ class TiffAcquisitionData:
         self.metadata: dict[str, Any] = note.get("metadata", {})
         killed = self.finished is None  # no OME-XML yet: the table file says which pages exist
         self.frames: list[dict[str, Any]] = read_rows(table_path(self.path)) if killed else note["frames"]
+        self.datastreams: dict[str, dict[str, list[Any]]] = (
+            read_streams(streams_path(self.path), []) if killed else note.get("datastreams", {})
+        )
 
     def image(self, p: int | str = 0) -> np.ndarray:
         """The (t, c, z, y, x) planes of position `p` (its index or its name)."""
