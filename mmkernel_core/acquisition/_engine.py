@@ -239,11 +239,11 @@ class Acquisition:
             if failure is None:
                 writer.add_streams(rows)
         except BaseException as exc:  # noqa: BLE001 - the frames written are still finalized
-            reason, error = "failed", error or exc
+            reason, error = "failed", error or _writer_error("writing the last datastream rows", exc)
         try:
             writer.finalize(reason)
         except BaseException as exc:  # noqa: BLE001 - reported through wait(); never a run left hanging
-            reason, error = "failed", error or exc
+            reason, error = "failed", error or _writer_error("finalizing the dataset", exc)
         return reason, error
 
     def _place_of(self, event: Any) -> str:
@@ -422,6 +422,12 @@ def start_acquisition(
     if isinstance(acquisition.events, list):
         _ = acquisition.plan  # planned before it starts: a device that cannot be asked fails here
     return acquisition.start()
+
+
+def _writer_error(what: str, cause: BaseException) -> WriterError:
+    error = WriterError(f"acquire: {what} failed ({type(cause).__name__}: {cause})")
+    error.__cause__ = cause
+    return error
 
 
 def _plain_index(event: Any) -> dict[str, int]:

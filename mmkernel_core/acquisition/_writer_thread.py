@@ -15,6 +15,7 @@ while it runs: the engine opens and finalizes it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -29,6 +30,7 @@ HANDOFF_BYTES = 256 << 20  # frames between the engine and the writer at most (b
 OVERFLOWS = ("block", "drop")
 WRITER_OPTIONS = {"handoff_bytes": "a whole number of bytes >= 0 (default 256 MiB; 0: one frame at a time)"}
 THREAD_NAME = "mmkernel-acquire-writer"
+log = logging.getLogger("mmkernel.acquisition")
 _LOOK_S = 0.5  # a waiting engine looks this often whether the writer thread is still alive
 
 
@@ -174,7 +176,10 @@ class WriterThread:
                     self.written += 1
                 self._lock.notify_all()
             if self._announce is not None:
-                self._announce(job)
+                try:
+                    self._announce(job)
+                except Exception:  # the frame is written; telling about it is not the run
+                    log.exception("acquire: announcing a written frame failed")
 
     def _write(self, job: Job) -> None:
         writer = self.writer

@@ -171,6 +171,20 @@ def test_an_engine_waiting_for_room_is_not_left_hanging_when_the_writer_fails(
     _no_acquisition_threads()
 
 
+def test_a_dataset_that_cannot_be_finalized_fails_the_run_saying_so(
+    k: Kernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def finalize(writer: Any, reason: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(DatasetWriter, "finalize", finalize)
+    acq = k.acquire(_frames(2), tmp_path / "full.ome.zarr")
+    with pytest.raises(RuntimeError, match=r"finalizing the dataset failed \(OSError: .*No space left"):
+        acq.wait(60)
+    assert acq.ended() and acq.progress.written == 2
+    _no_acquisition_threads()
+
+
 def test_cancel_writes_everything_handed_over_before_it_finalizes(
     k: Kernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
