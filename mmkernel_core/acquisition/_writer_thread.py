@@ -90,7 +90,6 @@ class WriterThread:
         self.handoff_bytes = handoff_bytes
         self.written = 0  # frames whose pixels are in the dataset
         self.error: WriterError | None = None
-        self.waited = 0  # hand-overs the engine had to wait for (block mode)
         self.waiting = False  # the engine waits for room now (the writer is behind)
         self._jobs: deque[Job] = deque()
         self._bytes = 0  # pixels queued or being written
@@ -107,7 +106,6 @@ class WriterThread:
         pixels are a view the caller releases (a camera's ring): copied once room is found,
         so no frame is overwritten before it is written and a dropped one costs no copy."""
         size = job.image.nbytes if job.image is not None else 0
-        waited = False
         with self._lock:
             while not self._room(size):
                 self._check()
@@ -115,8 +113,7 @@ class WriterThread:
                     job.image, size = None, 0
                     job.row = {**job.row, "dropped": True}
                     break
-                self.waited += 0 if waited else 1
-                waited = self.waiting = True
+                self.waiting = True
                 self._lock.wait(_LOOK_S)
             self.waiting = False
             self._check()
