@@ -4,12 +4,18 @@ Lives here: the software-timed engine (`_engine`), what one event does to the de
 (`_steps`, shared by both engines), the plan that merges events into hardware-sequenced runs
 (`_plan`) and one such run's load, start, stream and stop (`_hwrun`, shared by both engines),
 `MMKernelEngine` for pymmcore-plus's MDARunner (`_pmda`, no import of pymmcore_plus until its
-runner asks for events), the OME-Zarr multi-position dataset it writes (`_dataset`) or the
-OME-TIFF file (`_tiff`; its pages and description written so it stays valid if killed:
-`_tiffpages`) with the frame table both append as they write (`_table`), and their readers.
-Imports `runtime` (its threads) and the kernel's public verbs (never underscore attributes of the
-kernel or of other packages); `useq` is imported lazily so that `import mmkernel_core` never needs
-the `acquisition` extra.
+runner asks for events), the writer thread frames cross to the dataset on, a bounded hand-off
+with its overflow policy and the writer options (`_writer_thread`), the datastreams recorded at
+every frame and change (`_streams`), what the dataset is made of from the sequence (`_layout`),
+the OME-Zarr multi-position dataset (`_dataset`) or the OME-TIFF file (`_tiff`; its pages and
+description written so it stays valid if killed: `_tiffpages`) with the frame and datastream
+tables both append as they write (`_table`), and their readers.
+
+May import: `runtime` (its threads) and `mmkernel_sdk.errors`; the kernel through its public
+verbs, `kernel.internals.frame_format` and `kernel.internals.cache`'s change listeners (the
+datastreams, as recordings have them); never underscore attributes of the kernel or of other
+packages. `useq` is imported lazily so that `import mmkernel_core` never needs the
+`acquisition` extra.
 """
 
 from __future__ import annotations

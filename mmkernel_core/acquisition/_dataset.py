@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zarr
 
-from ._table import FrameTable, read_rows
+from ._table import FrameTable, StreamTable, read_rows, read_streams
 
 STACK_AXES = ("t", "c", "z")  # the axes before y, x, in NGFF order
 _UNITS = {"t": ("time", "second"), "c": ("channel", None), "z": ("space", "micrometer")}
@@ -26,6 +27,7 @@ def _axis(name: str) -> dict[str, str]:
 
 
 TABLE = "mmkernel-frames.jsonl"  # one JSON object per frame, appended as each frame is written
+STREAMS = "mmkernel-datastreams.jsonl"  # one JSON object per datastream row, appended likewise
 
 
 class DatasetWriter:
@@ -34,11 +36,13 @@ class DatasetWriter:
     Places and channels may be given up front or appear as events bring them (adaptive runs);
     an array grows when an index goes past it. Each frame's table row is appended to
     `mmkernel-frames.jsonl` as it is written, so a run killed midway still says which frames
-    exist; `finalize` puts the table and why the run ended into the root attributes."""
+    exist, and its datastream rows to `mmkernel-datastreams.jsonl`; `finalize` puts the table,
+    the datastreams and why the run ended into the root attributes."""
 
     def __init__(self, path: str | Path, *, axes: list[str], sizes: dict[str, int], shape: tuple[int, int],
                  dtype: Any, channels: list[str], scale: dict[str, float], sequence_json: str | None,
-                 metadata: dict[str, Any] | None = None, plate: dict[str, Any] | None = None) -> None:  # fmt: skip
+                 metadata: dict[str, Any] | None = None, plate: dict[str, Any] | None = None,
+                 datastreams: Sequence[str] = ()) -> None:  # fmt: skip
         self.path = new_path(path)
         self.axes = [a for a in STACK_AXES if a in axes]
         self.sizes = {a: max(1, sizes.get(a, 1)) for a in self.axes}
@@ -48,7 +52,8 @@ class DatasetWriter:
         self.plate = plate  # {"name", "rows", "columns"}: an NGFF plate, its images the wells' fields
         self.wells: dict[str, list[str]] = {}  # "A/1" -> its fields' paths
         sequence = json.loads(sequence_json) if sequence_json is not None else None
-        self._meta = {"sequence": sequence, "metadata": metadata or {}, "images": [], "frames": []}
+        self._meta = {"sequence": sequence, "metadata": metadata or {}, "images": [], "frames": [],
+                      "datastreams": {key: {} for key in datastreams}}  # fmt: skip
         self.root.attrs["mmkernel"] = self._meta
         self._ome = None if plate is not None else self.root.create_group("OME")
         self.names: list[str] = []
@@ -56,6 +61,7 @@ class DatasetWriter:
         self.arrays: list[zarr.Array] = []
         self._series()
         self.table = FrameTable(self.path / TABLE)
+        self.streams = StreamTable(self.path / STREAMS, list(datastreams))
         self._written: list[Path] = []  # chunk files, made durable (fsync) at the end
 
     # -- places -----------------------------------------------------------------------------
@@ -128,13 +134,19 @@ class DatasetWriter:
             "field_count": max((len(f) for f in self.wells.values()), default=0)}}  # fmt: skip
 
     # -- frames -----------------------------------------------------------------------------
-    def write(self, place: int, index: dict[str, int], image: np.ndarray, row: dict[str, Any],
+    def write(self, place: int, index: dict[str, int], image: np.ndarray | None, row: dict[str, Any],
               channel: str | None = None) -> None:  # fmt: skip
-        """Store one frame at its (t, c, z) place in image `place`; append its table row."""
+        """Store one frame at its (t, c, z) place in image `place`; append its table row. No
+        image (a dropped frame): the plane stays empty (zeros), its row says so."""
         at = tuple(int(index.get(a, 0)) for a in self.axes)
         self._fit(at, channel)
-        self._put(place, at, image)
+        if image is not None:
+            self._put(place, at, image)
         self.table.append(row)
+
+    def add_streams(self, rows: list[dict[str, Any]]) -> None:
+        """Datastream rows, appended to their file as they come."""
+        self.streams.append(rows)
 
     def _put(self, place: int, at: tuple[int, ...], image: np.ndarray) -> None:
         """One frame is one chunk, stored uncompressed (zarr's `bytes` codec, little-endian): its
@@ -177,7 +189,8 @@ class DatasetWriter:
             finally:
                 os.close(fd)
         self.table.close()
-        self._meta = {**self._meta, "frames": self.table.rows, "finished": reason}
+        self.streams.close()
+        self._meta = {**self._meta, "frames": self.table.rows, "datastreams": self.streams.columns, "finished": reason}
         self.root.attrs["mmkernel"] = self._meta
 
 
@@ -196,7 +209,8 @@ def _channel(name: str, dtype: Any) -> dict[str, Any]:
 
 
 class AcquisitionData:
-    """Reads a dataset back: `data.image(p=0)[t, c, z]`, `data.frames` (the table), `data.sequence`."""
+    """Reads a dataset back: `data.image(p=0)[t, c, z]`, `data.frames` (the table), `data.sequence`,
+    `data.datastreams["Z-Position"]` ({"time", "event", "value"}: event -1 for a change)."""
 
     def __init__(self, path: str | Path) -> None:
         self.root = zarr.open_group(str(path), mode="r")
@@ -210,6 +224,10 @@ class AcquisitionData:
         )
         self.sequence: dict[str, Any] | None = meta["sequence"]
         self.metadata: dict[str, Any] = meta.get("metadata", {})
+        streams = meta.get("datastreams", {})
+        self.datastreams: dict[str, dict[str, list[Any]]] = (
+            streams if self.finished is not None else read_streams(Path(path) / STREAMS, list(streams))
+        )
 
     def image(self, p: int | str = 0) -> zarr.Array:
         """The array of position `p`: its index, its name, or its group path ("B/3/0")."""

@@ -1,6 +1,7 @@
 """Software-timed engine: for each useq event wait for its `min_start_time`, apply only what
 changed since the previous one (see `_steps`), run its autofocus or snap, and hand the frame
-to the dataset. It runs on its own thread, never on a kernel infrastructure thread, uses only
+to the dataset's writer thread (`_writer_thread`: snapping the next event overlaps writing
+this one). It runs on its own thread, never on a kernel infrastructure thread, uses only
 the kernel's public verbs, and tells subscribers through the kernel's events (started, each
 event, each frame, paused, finished)."""
 
@@ -18,9 +19,12 @@ import numpy as np
 from ..runtime import new_thread
 from ._dataset import DatasetWriter
 from ._hwrun import HardwareRun
+from ._layout import json_object, plate_of, sizes_of
 from ._plan import Planner, Run
 from ._steps import EventSteps, frame_probe, is_autofocus, is_image, missing_fov
+from ._streams import FrameStreams, check_datastreams
 from ._tiff import TiffDatasetWriter
+from ._writer_thread import HANDOFF_BYTES, Job, WriterError, WriterThread, check_overflow, check_writer_options
 
 
 def as_sequence(sequence: Any) -> Any:
@@ -46,11 +50,14 @@ def as_sequence(sequence: Any) -> Any:
 
 @dataclass
 class Progress:
-    """How far a run is: events done of total, frames written, the current event."""
+    """How far a run is: events done of total, frames taken (kept in memory or handed to the
+    writer), frames dropped (`overflow="drop"`), the current event; `written`: frames the
+    writer has stored, `writer_behind`: the engine waits for it now."""
 
     events_done: int = 0
     events_total: int | None = 0  # None: an adaptive run, whose events are not known ahead
     frames: int = 0
+    dropped: int = 0
     bytes: int = 0
     current: Any = None
     started: float = field(default_factory=time.monotonic)
@@ -67,15 +74,27 @@ class Progress:
         per = (time.monotonic() - self.started) / self.events_done
         return per * (self.events_total - self.events_done)
 
+    _writer: WriterThread | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def written(self) -> int:
+        return self._writer.written if self._writer is not None else self.frames
+
+    @property
+    def writer_behind(self) -> bool:
+        return self._writer is not None and self._writer.waiting
+
 
 @dataclass
 class AcquisitionResult:
-    """What a finished run gives: why it ended, frames written, where, and the error if any."""
+    """What a finished run gives: why it ended, frames written (kept, with path=None), where,
+    the error if any, and frames dropped (`overflow="drop"`: their rows say `dropped: true`)."""
 
     reason: str
     frames: int
     path: Path | None
     error: BaseException | None = None
+    dropped: int = 0
 
 
 class Acquisition:
@@ -83,16 +102,20 @@ class Acquisition:
 
     def __init__(self, kernel: Any, sequence: Any, path: str | Path | None,
                  metadata: dict[str, Any] | None = None, hardware_sequencing: bool = True,
-                 format: str = "ome-zarr") -> None:  # noqa: A002  # fmt: skip
+                 format: str = "ome-zarr", overflow: str = "block", datastreams: Any = (),  # noqa: A002
+                 writer_options: dict[str, Any] | None = None) -> None:  # fmt: skip
         if format not in FORMATS:
             raise ValueError(f"acquire: format {format!r} is not supported; allowed: {', '.join(map(repr, FORMATS))}")
         self.format = format
+        self.overflow = check_overflow(overflow)
+        self.writer_options = check_writer_options(writer_options)
+        self._streams = FrameStreams(kernel, check_datastreams(kernel, datastreams))
         self._kernel = kernel
         self.hardware_sequencing = bool(hardware_sequencing)
         self._plan: list[Run] | None = None
         self._t0 = 0.0
         self.path = Path(path) if path is not None else None
-        self.metadata = _json_object(metadata)
+        self.metadata = json_object(metadata)
         self._probe: Any = None  # the camera's frame format (grid steps, the dataset's arrays)
         known = as_sequence(sequence)
         self.sequence = self._with_grid_fov(known) if known is not None else None
@@ -155,8 +178,15 @@ class Acquisition:
         """True once the run has ended (waiting up to `timeout` s): for progress loops."""
         return self._done.wait(timeout)
 
+    @property
+    def datastreams(self) -> dict[str, dict[str, list[Any]]]:
+        """Each datastream's rows so far ({"time", "event", "value"}; event -1: a change between
+        frames), as the dataset stores them: also with path=None."""
+        return self._streams.columns
+
     def wait(self, timeout: float | None = None) -> AcquisitionResult:
-        """Wait for the end and return the result (it raises the device's error if one failed)."""
+        """Wait for the end (every frame handed over written, the dataset finalized) and return
+        the result; it raises the error if the run failed (a device's, or the writer's)."""
         if not self._done.wait(timeout):
             raise TimeoutError(
                 f"acquire: still running after {timeout} s "
@@ -169,13 +199,18 @@ class Acquisition:
 
     # -- the run --------------------------------------------------------------------------
     def _main(self) -> None:
-        writer = None
+        writer, thread = None, None
         reason, error = "completed", None
         steps = EventSteps(self._kernel)
         self._kernel.events.acquisition_started.emit(self)
         try:
             writer = self._open_writer()
-            self._loop(writer, steps)
+            if writer is not None:
+                size = self.writer_options.get("handoff_bytes", HANDOFF_BYTES)
+                thread = WriterThread(writer, self.overflow, size, self._announce)
+                self.progress._writer = thread.start()
+            self._streams.start()
+            self._loop(thread, steps)
             if self._cancel.is_set():
                 reason = "cancelled"
         except BaseException as exc:  # noqa: BLE001 - handed to wait()
@@ -185,11 +220,32 @@ class Acquisition:
                 steps.close()
             except BaseException as exc:  # noqa: BLE001 - a shutter left open is reported, the data kept
                 error = error or exc
-            if writer is not None:
-                writer.finalize(reason)
-            self._result = AcquisitionResult(reason, self.progress.frames, self.path, error)
+            reason, error = self._finish(writer, thread, reason, error)
+            frames = thread.written if thread is not None else self.progress.frames
+            self._result = AcquisitionResult(reason, frames, self.path, error, self.progress.dropped)
             self._done.set()
             self._kernel.events.acquisition_finished.emit(self, self._result)
+
+    def _finish(self, writer: Any, thread: WriterThread | None, reason: str,
+                error: BaseException | None) -> tuple[str, BaseException | None]:  # fmt: skip
+        """Everything handed over written (the writer thread ends), the last datastream rows,
+        then the dataset finalized with why the run ended; a writer failure fails the run."""
+        rows = self._streams.close()
+        failure = thread.finish() if thread is not None else None
+        if failure is not None:
+            reason, error = "failed", error or failure
+        if writer is None:
+            return reason, error
+        try:
+            if failure is None:
+                writer.add_streams(rows)
+        except BaseException as exc:  # noqa: BLE001 - the frames written are still finalized
+            reason, error = "failed", error or _writer_error("writing the last datastream rows", exc)
+        try:
+            writer.finalize(reason)
+        except BaseException as exc:  # noqa: BLE001 - reported through wait(); never a run left hanging
+            reason, error = "failed", error or _writer_error("finalizing the dataset", exc)
+        return reason, error
 
     def _place_of(self, event: Any) -> str:
         """The image an event's frame goes to: one per (position, grid point)."""
@@ -213,7 +269,7 @@ class Acquisition:
             axes, sizes, channels, text = ["t", "c", "z"], {}, [], None
             z_step, t_step = 1.0, 1.0
         else:
-            sizes = _sizes(self.events)
+            sizes = sizes_of(self.events)
             axes = [a for a in "tcz" if sizes[a] > 0]
             channels, text = [c.config for c in seq.channels], seq.model_dump_json(exclude_unset=True)
             z_step = getattr(seq.z_plan, "step", None) or 1.0
@@ -222,8 +278,8 @@ class Acquisition:
         scale = {"t": t_step, "c": 1.0, "z": float(z_step), "y": float(px), "x": float(px)}
         kind = TiffDatasetWriter if self.format == "ome-tiff" else DatasetWriter
         writer = kind(self.path, axes=axes, sizes=sizes, shape=probe.shape[-2:], dtype=probe.dtype,
-                               channels=channels, scale=scale, sequence_json=text, metadata=self.metadata,
-                               plate=_plate_of(seq))  # fmt: skip
+                      channels=channels, scale=scale, sequence_json=text, metadata=self.metadata,
+                      plate=plate_of(seq), datastreams=self._streams.keys)  # fmt: skip
         for name in self.places.values():  # a run cut short still has every image it would have had
             writer.place(name)
         return writer
@@ -254,6 +310,8 @@ class Acquisition:
                     else:
                         self._software_event(run.events[0], number, writer, steps)
                         done, run = 1, None
+                except WriterError:
+                    raise  # it says what failed; no event did
                 except Exception as exc:
                     event = self.progress.current
                     raise RuntimeError(f"acquire: event {number} {_plain_index(event)} failed: {exc}") from exc
@@ -301,10 +359,8 @@ class Acquisition:
                     if i:
                         self.progress.current = event
                         k.events.acquisition_event_started.emit(self, event)
-                    image = frame.array
-                    if writer is None or k.events.acquisition_frame_ready.connected:
-                        image = np.array(image)  # kept, or seen later: out of the ring before the frame is released
-                    self._store(writer, number + i, event, image, time.monotonic() - self._t0, steps, actual=False)
+                    started = time.monotonic() - self._t0
+                    self._store(writer, number + i, event, frame.array, started, steps, actual=False, ring=True)
                     done = i + 1
                     self.progress.events_done = number + done
                     if self._cancel.is_set():  # stops within one frame: leaving the stream stops it
@@ -320,24 +376,41 @@ class Acquisition:
         hardware.stop()
         return done, rest
 
-    def _store(self, writer: Any, number: int, event: Any, image: Any, started: float,
-               steps: EventSteps, actual: bool = True) -> None:  # fmt: skip
-        """One frame into the dataset (or memory) with its table row; `actual=False` in a
-        hardware run, where the stages move without the kernel reading them."""
+    def _store(self, writer: WriterThread | None, number: int, event: Any, image: Any, started: float,
+               steps: EventSteps, actual: bool = True, ring: bool = False) -> None:  # fmt: skip
+        """One frame to the writer thread (or memory) with its table row and datastream rows;
+        `actual=False` in a hardware run, where the stages move without the kernel reading
+        them. `ring`: the pixels are the camera ring's, released when the run moves on: copied
+        if they are kept (memory, a subscriber, the writer: copied once it has room, so no
+        frame is overwritten before it is written and a dropped one costs no copy)."""
         index = {str(a): int(v) for a, v in event.index.items()}
         where = steps.where() if actual else {"x_um_actual": None, "y_um_actual": None, "z_um_actual": None}
         exposure = event.exposure if event.exposure is not None else steps.exposure
         row = {"event": number, **index, "channel": event.channel.config if event.channel else None,
                "x_um": event.x_pos, "y_um": event.y_pos, "z_um": steps.z_target(event), **where,
-               "exposure_ms": exposure, "time_s": started, "hardware_sequenced": not actual}  # fmt: skip
-        if writer is not None:
-            channel = event.channel.config if event.channel else None
-            writer.write(writer.place(self._place_of(event)), index, image, row, channel)
-        else:
+               "exposure_ms": exposure, "time_s": started, "hardware_sequenced": not actual,
+               "dropped": False}  # fmt: skip
+        streams = self._streams.at_frame(number)
+        if ring and writer is None:
+            image, ring = np.array(image), False  # kept: out of the ring before it is released
+        if writer is None:
             self.images[tuple(index.get(a, 0) for a in "ptcz")] = image
-        self.progress.frames += 1
-        self.progress.bytes += image.nbytes
-        self._kernel.events.acquisition_frame_ready.emit(self, event, image, row)
+            self._kernel.events.acquisition_frame_ready.emit(self, event, image, row)
+            self.progress.frames += 1
+            self.progress.bytes += image.nbytes
+            return
+        channel = event.channel.config if event.channel else None
+        job = Job(self._place_of(event), index, image, row, channel, streams, event)
+        if writer.put(job, copy=ring):  # announced by the writer thread once written (_announce)
+            self.progress.frames += 1
+            self.progress.bytes += image.nbytes
+        else:
+            self.progress.dropped += 1
+
+    def _announce(self, job: Job) -> None:
+        """A frame is in the dataset (on the writer thread): acquisition_frame_ready, in the
+        order the frames were taken; a dropped frame's with no image (its pixels were not kept)."""
+        self._kernel.events.acquisition_frame_ready.emit(self, job.event, job.image, job.row)
 
 
 FORMATS = ("ome-zarr", "ome-tiff")
@@ -350,33 +423,23 @@ def start_acquisition(
     metadata: dict[str, Any] | None = None,
     hardware_sequencing: bool = True,
     format: str = "ome-zarr",  # noqa: A002
+    overflow: str = "block",
+    datastreams: Any = (),
+    writer_options: dict[str, Any] | None = None,
 ) -> Acquisition:
-    """Start `sequence` on `kernel` and return the running `Acquisition`."""
-    acquisition = Acquisition(kernel, sequence, path, metadata, hardware_sequencing, format)
+    """Start `sequence` on `kernel` and return the running `Acquisition`; every argument is
+    checked before anything starts."""
+    acquisition = Acquisition(kernel, sequence, path, metadata, hardware_sequencing, format, overflow,
+                              datastreams, writer_options)  # fmt: skip
     if isinstance(acquisition.events, list):
         _ = acquisition.plan  # planned before it starts: a device that cannot be asked fails here
     return acquisition.start()
 
 
-def _plate_of(sequence: Any) -> dict[str, Any] | None:
-    """A well plate plan's plate (its name, row letters, column numbers), else None."""
-    plan = getattr(sequence, "stage_positions", None) if sequence is not None else None
-    plate = getattr(plan, "plate", None)
-    if plate is None or not hasattr(plate, "rows"):
-        return None
-    rows = [_row_name(i) for i in range(int(plate.rows))]
-    return {"name": str(getattr(plate, "name", "") or "plate"), "rows": rows,
-            "columns": [str(c + 1) for c in range(int(plate.columns))]}  # fmt: skip
-
-
-def _row_name(index: int) -> str:
-    """A, B, ... Z, AA, AB, ... (plates of 1536 wells have 32 rows)."""
-    name = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        name = chr(65 + rest) + name
-    return name
+def _writer_error(what: str, cause: BaseException) -> WriterError:
+    error = WriterError(f"acquire: {what} failed ({type(cause).__name__}: {cause})")
+    error.__cause__ = cause
+    return error
 
 
 def _plain_index(event: Any) -> dict[str, int]:
@@ -391,29 +454,3 @@ def _events(source: Iterable[Any]) -> Iterable[Any]:
 
     for item in source:
         yield item if isinstance(item, useq.MDAEvent) else useq.MDAEvent.model_validate(item)
-
-
-def _json_object(metadata: dict[str, Any] | None) -> dict[str, Any]:
-    """The caller's metadata, checked now: it must be a JSON object strict readers take."""
-    import json
-
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise TypeError(f"acquire: metadata must be a dict (a JSON object), not {type(metadata).__name__}")
-    try:
-        return dict(json.loads(json.dumps(metadata, allow_nan=False)))
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"acquire: metadata must be plain JSON (strings, numbers, lists, dicts): {error}") from None
-
-
-def _sizes(events: Iterable[Any]) -> dict[str, int]:
-    """How many t, c and z planes the dataset needs: the largest index any image event uses
-    (a position's own sub-sequence may have more planes than the main sequence)."""
-    sizes = dict.fromkeys("tcz", 0)
-    for event in events:
-        if is_image(event):
-            for axis in "tcz":
-                if axis in event.index:
-                    sizes[axis] = max(sizes[axis], int(event.index[axis]) + 1)
-    return sizes

@@ -57,3 +57,46 @@ def read_rows(file: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:  # the line being written when the process died
             break
     return rows
+
+
+class StreamTable:
+    """An acquisition's datastream rows as they are written: one strict-JSON line each
+    ({"stream": "<label>-<property>", "time", "event", "value"}), appended beside the frame table
+    (the file exists only when there are datastreams), and per stream as columns for the
+    dataset's attributes at the end."""
+
+    def __init__(self, file: Path, keys: list[str]) -> None:
+        self.file = file
+        self.columns: dict[str, dict[str, list[Any]]] = {key: _empty_stream() for key in keys}
+        self._out = file.open("a", encoding="utf-8") if keys else None
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        if self._out is None or not rows:
+            return
+        self._out.write("".join(json.dumps(row, allow_nan=False) + "\n" for row in rows))
+        self._out.flush()
+        _into(self.columns, rows)
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.flush()
+            os.fsync(self._out.fileno())
+            self._out.close()
+
+
+def read_streams(file: Path, keys: list[str]) -> dict[str, dict[str, list[Any]]]:
+    """A run's datastreams from its stream file (a run that never ended): per stream, columns."""
+    columns = {key: _empty_stream() for key in keys}
+    _into(columns, read_rows(file))
+    return columns
+
+
+def _empty_stream() -> dict[str, list[Any]]:
+    return {"time": [], "event": [], "value": []}
+
+
+def _into(columns: dict[str, dict[str, list[Any]]], rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        stream = columns.setdefault(str(row["stream"]), _empty_stream())
+        for name in ("time", "event", "value"):
+            stream[name].append(row[name])

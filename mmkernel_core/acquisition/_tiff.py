@@ -7,15 +7,17 @@ SIGTERM) leaves one tifffile and Bio-Formats read: the first page carries the OM
 pages written so far (the images keep their planned t, c, z sizes; planes not yet written have
 no TiffData and read as blank), rewritten as pages land and switched to only once whole
 (`_tiffpages`), so it never maps a page that is not complete. Each frame's table row is appended
-to `<file>.frames.jsonl` as it is written; the sequence, the caller's metadata and the
-images' names go into the OME-XML as a comment annotation (JSON) from the start, and the table
-and why the run ended at the end.
+to `<file>.frames.jsonl` as it is written, its datastream rows to `<file>.datastreams.jsonl`;
+the sequence, the caller's metadata and the images' names go into the OME-XML as a comment
+annotation (JSON) from the start, and the table, the datastreams and why the run ended at the
+end. A dropped frame has no page: its row says `"dropped": true`.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -23,7 +25,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from ._dataset import new_path
-from ._table import FrameTable, read_rows
+from ._table import FrameTable, StreamTable, read_rows, read_streams
 from ._tiffpages import PageFile
 
 _TYPES = {"uint8": "uint8", "uint16": "uint16", "uint32": "uint32", "int8": "int8", "int16": "int16",
@@ -37,6 +39,10 @@ def table_path(path: Path) -> Path:
     return path.with_name(path.name + ".frames.jsonl")
 
 
+def streams_path(path: Path) -> Path:
+    return path.with_name(path.name + ".datastreams.jsonl")
+
+
 class TiffDatasetWriter:
     """The OME-TIFF counterpart of `DatasetWriter`: `place(name)`, `write(...)`, `finalize(reason)`.
 
@@ -46,7 +52,8 @@ class TiffDatasetWriter:
 
     def __init__(self, path: str | Path, *, axes: list[str], sizes: dict[str, int], shape: tuple[int, int],
                  dtype: Any, channels: list[str], scale: dict[str, float], sequence_json: str | None,
-                 metadata: dict[str, Any] | None = None, plate: dict[str, Any] | None = None) -> None:  # fmt: skip
+                 metadata: dict[str, Any] | None = None, plate: dict[str, Any] | None = None,
+                 datastreams: Sequence[str] = ()) -> None:  # fmt: skip
         self.path = new_path(path)
         self.dtype = np.dtype(dtype)
         if self.dtype.name not in _TYPES:
@@ -60,6 +67,7 @@ class TiffDatasetWriter:
         self.planes: list[list[str]] = []  # per image: each written plane's TiffData element
         self._file = PageFile(self.path, self.shape, self.dtype)
         self.table = FrameTable(table_path(self.path))
+        self.streams = StreamTable(streams_path(self.path), list(datastreams))
         self._described = 0  # the size of the OME-XML the file holds
         self._since = 0  # pixel bytes written since then
         self._at = time.monotonic()
@@ -70,9 +78,10 @@ class TiffDatasetWriter:
             self.planes.append([])
         return self.names.index(name)
 
-    def write(self, place: int, index: dict[str, int], image: np.ndarray, row: dict[str, Any],
+    def write(self, place: int, index: dict[str, int], image: np.ndarray | None, row: dict[str, Any],
               channel: str | None = None) -> None:  # fmt: skip
-        if image.shape != self.shape:
+        """One frame as the next page (none for a dropped frame: its plane reads as zeros)."""
+        if image is not None and image.shape != self.shape:
             raise ValueError(f"acquire: a frame of shape {image.shape} does not fit the dataset's {self.shape}")
         t, c, z = (int(index.get(a, 0)) for a in "tcz")
         for axis, i in zip("tcz", (t, c, z), strict=True):
@@ -82,6 +91,9 @@ class TiffDatasetWriter:
                 self.channels.append(f"c{len(self.channels)}")
             if self.channels[c] == f"c{c}":
                 self.channels[c] = channel
+        if image is None:
+            self.table.append(row)
+            return
         page = self._file.pages
         self.planes[place].append(f'<TiffData IFD="{page}" FirstT="{t}" FirstC="{c}" FirstZ="{z}" PlaneCount="1"/>')
         try:
@@ -107,9 +119,14 @@ class TiffDatasetWriter:
         self._file.describe(xml, spare=len(xml))
         self._described, self._since, self._at = len(xml), 0, time.monotonic()
 
+    def add_streams(self, rows: list[dict[str, Any]]) -> None:
+        """Datastream rows, appended to their file as they come."""
+        self.streams.append(rows)
+
     def finalize(self, reason: str) -> None:
         try:
             self.table.close()
+            self.streams.close()
             if self._file.pages:
                 self._file.describe(self._ome_xml(reason))
             self._file.sync()
@@ -125,6 +142,7 @@ class TiffDatasetWriter:
             note["pages"] = sum(len(planes) for planes in self.planes)
         else:
             note["frames"] = self.table.rows
+            note["datastreams"] = self.streams.columns
         height, width = self.shape
         px, dz = self.scale.get("x", 1.0), self.scale.get("z", 1.0)
         images = []
@@ -150,7 +168,8 @@ class TiffDatasetWriter:
 
 
 class TiffAcquisitionData:
-    """Reads an acquisition's OME-TIFF back: `image(p)` (t, c, z, y, x), `frames`, `sequence`."""
+    """Reads an acquisition's OME-TIFF back: `image(p)` (t, c, z, y, x), `frames`, `sequence`,
+    `datastreams` (as `AcquisitionData`'s)."""
 
     def __init__(self, path: str | Path) -> None:
         import tifffile
@@ -164,9 +183,11 @@ class TiffAcquisitionData:
         self.metadata: dict[str, Any] = note.get("metadata", {})
         if self.finished is None:  # killed: the table file's rows of the pages the OME-XML maps
             rows = read_rows(table_path(self.path))
-            self.frames: list[dict[str, Any]] = rows[: note["pages"]] if "pages" in note else rows
+            self.frames: list[dict[str, Any]] = _rows_of_pages(rows, note["pages"]) if "pages" in note else rows
+            self.datastreams: dict[str, dict[str, list[Any]]] = read_streams(streams_path(self.path), [])
         else:
             self.frames = note["frames"]
+            self.datastreams = note.get("datastreams", {})
 
     def image(self, p: int | str = 0) -> np.ndarray:
         """The (t, c, z, y, x) planes of position `p` (its index or its name); zeros for a
@@ -197,3 +218,14 @@ def _annotation(xml: str) -> dict[str, Any]:
             value = next((child.text for child in element if child.tag.endswith("Value")), None)
             return dict(json.loads(value or "{}"))
     return {}
+
+
+def _rows_of_pages(rows: list[dict[str, Any]], pages: int) -> list[dict[str, Any]]:
+    """The rows up to the `pages`-th frame with a page (dropped frames have rows, no pages)."""
+    kept = 0
+    for end, row in enumerate(rows):
+        if not row.get("dropped"):
+            if kept == pages:
+                return rows[:end]
+            kept += 1
+    return rows

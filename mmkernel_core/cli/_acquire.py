@@ -1,10 +1,11 @@
-"""`mmkernel acquire`: run a useq sequence file to one OME-Zarr dataset, with a progress bar."""
+"""`mmkernel acquire`: run a useq sequence file to one OME-Zarr dataset (or OME-TIFF file), with
+a progress bar; `--overflow` and `--datastream LABEL-PROPERTY` as in `kernel.acquire`."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -26,6 +27,13 @@ def acquire(
     software: Annotated[
         bool, typer.Option("--software", help="Time every event in software (no hardware-sequenced runs)")
     ] = False,
+    overflow: Annotated[
+        str, typer.Option(help="block (the run waits for the writer) or drop (frames dropped, counted)")
+    ] = "block",
+    datastream: Annotated[
+        list[str] | None,
+        typer.Option(help="LABEL-PROPERTY recorded at every frame and change (Z-Position); repeat for several"),
+    ] = None,
 ) -> None:
     """Run a multi-dimensional acquisition; Ctrl-C or SIGTERM stops it with the dataset finalized."""
     from ..acquisition import as_sequence, plan_of
@@ -55,7 +63,12 @@ def acquire(
     signals = _StopSignals()
     with kernel_session(config) as kernel:
         fmt = "ome-tiff" if output.name.lower().endswith((".tif", ".tiff")) else "ome-zarr"
-        acquisition = kernel.acquire(seq, output, format=fmt, hardware_sequencing=not software)
+        streams = [_stream(kernel, text) for text in datastream or ()]
+        try:
+            acquisition = kernel.acquire(seq, output, format=fmt, overflow=overflow, datastreams=streams,
+                                         hardware_sequencing=not software)  # fmt: skip
+        except (TypeError, ValueError, LookupError) as error:
+            raise fail(str(error)) from error
         signals.install()
         try:
             with Progress(TextColumn("events"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -71,4 +84,16 @@ def acquire(
                 raise fail(str(error)) from error
         finally:
             signals.restore()
-    out.print(f"{result.reason}: {result.frames} frames to {output} ({time.strftime('%H:%M:%S')})")
+    dropped = f", {result.dropped} dropped" if result.dropped else ""
+    out.print(f"{result.reason}: {result.frames} frames{dropped} to {output} ({time.strftime('%H:%M:%S')})")
+
+
+def _stream(kernel: Any, text: str) -> tuple[str, str]:
+    """LABEL-PROPERTY as (label, property): labels and property names may hold '-' themselves,
+    so the split is the one naming a loaded device and its property (or an XY stage's XYPosition)."""
+    for at in (i for i, char in enumerate(text) if char == "-"):
+        label, name = text[:at], text[at + 1 :]
+        if label in kernel.devices() and (name == "XYPosition" or kernel.has_property(label, name)):
+            return label, name
+    raise fail(f"--datastream {text!r} names no device's property; allowed: LABEL-PROPERTY of a loaded device, "
+               "e.g. Z-Position or XY-XYPosition")  # fmt: skip

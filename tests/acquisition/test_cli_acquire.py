@@ -54,6 +54,32 @@ def test_an_ome_tiff_output_name_writes_an_ome_tiff(tmp_path: Path) -> None:
     assert open_acquisition(out).image(p="A").shape == (1, 2, 3, 512, 512)
 
 
+def test_overflow_and_datastreams_options_reach_the_run(tmp_path: Path) -> None:
+    out = tmp_path / "streams.ome.zarr"
+    output = acquire(tmp_path, "-o", str(out), "--overflow", "drop", "--datastream", "Z-Position",
+                     "--datastream", "LED Shutter-State")  # fmt: skip
+    assert "completed: " in output
+    streams = open_acquisition(out).datastreams
+    assert set(streams) == {"Z-Position", "LED Shutter-State"}
+    assert [event for event in streams["Z-Position"]["event"] if event >= 0] == list(range(6))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--overflow", "fast"], "overflow 'fast' is not allowed; allowed: 'block'"),
+        (["--datastream", "Nope-Position"], "--datastream 'Nope-Position' names no device's property"),
+    ],
+)
+def test_a_bad_overflow_or_datastream_is_one_clear_error(tmp_path: Path, options: list[str], message: str) -> None:
+    seq = tmp_path / "seq.yaml"
+    seq.write_text(SEQ)
+    out = tmp_path / "bad.ome.zarr"
+    result = CliRunner().invoke(app, ["acquire", "-c", str(CFG), str(seq), "-o", str(out), *options])
+    assert result.exit_code == 1 and message in " ".join(result.output.split()), result.output
+    assert not out.exists()
+
+
 CHILD = """
 import sys
 from mmkernel_core import Kernel

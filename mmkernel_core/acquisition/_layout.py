@@ -1,0 +1,56 @@
+"""What an acquisition's dataset is made of, from its sequence before it runs: how many t, c
+and z planes, the well plate it covers, the caller's metadata checked as strict JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ._steps import is_image
+
+
+def plate_of(sequence: Any) -> dict[str, Any] | None:
+    """A well plate plan's plate (its name, row letters, column numbers), else None."""
+    plan = getattr(sequence, "stage_positions", None) if sequence is not None else None
+    plate = getattr(plan, "plate", None)
+    if plate is None or not hasattr(plate, "rows"):
+        return None
+    rows = [row_name(i) for i in range(int(plate.rows))]
+    return {"name": str(getattr(plate, "name", "") or "plate"), "rows": rows,
+            "columns": [str(c + 1) for c in range(int(plate.columns))]}  # fmt: skip
+
+
+def row_name(index: int) -> str:
+    """A, B, ... Z, AA, AB, ... (plates of 1536 wells have 32 rows)."""
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+def json_object(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """The caller's metadata, checked now: it must be a JSON object strict readers take."""
+    import json
+
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise TypeError(f"acquire: metadata must be a dict (a JSON object), not {type(metadata).__name__}")
+    try:
+        return dict(json.loads(json.dumps(metadata, allow_nan=False)))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"acquire: metadata must be plain JSON (strings, numbers, lists, dicts): {error}") from None
+
+
+def sizes_of(events: Iterable[Any]) -> dict[str, int]:
+    """How many t, c and z planes the dataset needs: the largest index any image event uses
+    (a position's own sub-sequence may have more planes than the main sequence)."""
+    sizes = dict.fromkeys("tcz", 0)
+    for event in events:
+        if is_image(event):
+            for axis in "tcz":
+                if axis in event.index:
+                    sizes[axis] = max(sizes[axis], int(event.index[axis]) + 1)
+    return sizes
