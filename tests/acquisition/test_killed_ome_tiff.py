@@ -164,3 +164,25 @@ def test_an_adaptive_ome_tiff_cut_at_any_write_maps_only_complete_pages_even_pas
             assert sum(int(np.count_nonzero(image[..., 0, 0])) for image in series.values()) == mapped
     assert mapped_seen == set(range(1, len(events) + 1))  # every frame was mapped as soon as written
     assert len(slots) > 3  # the XML outgrew the room kept for it and moved on, whole at each step
+
+
+def test_a_killed_ome_tiff_with_dropped_frames_reads_the_rows_of_the_pages_it_maps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dropped frame has a row and no page: the rows a killed file gives stop after the last
+    page its OME-XML maps, dropped rows among them kept, not at as many rows as pages."""
+    out = tmp_path / "dropped.ome.tiff"
+    monkeypatch.setattr("mmkernel_core.acquisition._tiff.REWRITE_RATIO", 0, raising=False)  # at every frame
+    writer = TiffDatasetWriter(out, axes=["t"], sizes={"t": 6, "c": 0, "z": 0}, shape=(3, 4), dtype="uint16",
+                               channels=[], scale={}, sequence_json=None)  # fmt: skip
+    place = writer.place("p0")
+    for t in range(4):  # frames 1 and 2 dropped
+        dropped = t in (1, 2)
+        image = None if dropped else np.full((3, 4), t + 1, np.uint16)
+        writer.write(place, {"t": t}, image, {"event": t, "t": t, "dropped": dropped})
+    # killed here: no finalize
+    data = open_acquisition(out)
+    assert data.finished is None
+    assert [(row["event"], row["dropped"]) for row in data.frames] == [(0, False), (1, True), (2, True), (3, False)]
+    planes = data.image(0)[:, 0, 0]
+    assert [int(plane[0, 0]) for plane in planes[:4]] == [1, 0, 0, 4]  # a dropped plane reads as zeros
