@@ -384,21 +384,18 @@ class Acquisition:
         if they are kept (memory, a subscriber, the writer: copied once it has room, so no
         frame is overwritten before it is written and a dropped one costs no copy)."""
         index = {str(a): int(v) for a, v in event.index.items()}
-        where = steps.where() if actual else {"x_um_actual": None, "y_um_actual": None, "z_um_actual": None}
-        exposure = event.exposure if event.exposure is not None else steps.exposure
-        row = {"event": number, **index, "channel": event.channel.config if event.channel else None,
-               "x_um": event.x_pos, "y_um": event.y_pos, "z_um": steps.z_target(event), **where,
-               "exposure_ms": exposure, "time_s": started, "hardware_sequenced": not actual,
-               "dropped": False}  # fmt: skip
         streams = self._streams.at_frame(number)
         if ring and writer is None:
             image, ring = np.array(image), False  # kept: out of the ring before it is released
         if writer is None:
             self.images[tuple(index.get(a, 0) for a in "ptcz")] = image
-            self._kernel.events.acquisition_frame_ready.emit(self, event, image, row)
+            ready = self._kernel.events.acquisition_frame_ready
+            if ready.connected:  # the row is for the subscribers only: not made for nobody
+                ready.emit(self, event, image, self._row(number, index, event, started, steps, actual))
             self.progress.frames += 1
             self.progress.bytes += image.nbytes
             return
+        row = self._row(number, index, event, started, steps, actual)
         channel = event.channel.config if event.channel else None
         job = Job(self._place_of(event), index, image, row, channel, streams, event)
         if writer.put(job, copy=ring):  # announced by the writer thread once written (_announce)
@@ -406,6 +403,18 @@ class Acquisition:
             self.progress.bytes += image.nbytes
         else:
             self.progress.dropped += 1
+
+    @staticmethod
+    def _row(number: int, index: dict[str, int], event: Any, started: float, steps: EventSteps,
+             actual: bool) -> dict[str, Any]:  # fmt: skip
+        """A frame's table row: its event, indices, channel, requested and actual positions
+        (None in a hardware run), exposure and time."""
+        where = steps.where() if actual else {"x_um_actual": None, "y_um_actual": None, "z_um_actual": None}
+        exposure = event.exposure if event.exposure is not None else steps.exposure
+        return {"event": number, **index, "channel": event.channel.config if event.channel else None,
+                "x_um": event.x_pos, "y_um": event.y_pos, "z_um": steps.z_target(event), **where,
+                "exposure_ms": exposure, "time_s": started, "hardware_sequenced": not actual,
+                "dropped": False}  # fmt: skip
 
     def _announce(self, job: Job) -> None:
         """A frame is in the dataset (on the writer thread): acquisition_frame_ready, in the

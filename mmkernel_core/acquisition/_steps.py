@@ -168,9 +168,9 @@ class EventSteps:
     def where(self) -> dict[str, float | None]:
         """Where the stages are now, from the kernel's cache: after the event's waits it holds
         where each stage arrived (a non-blocking stage is read again when it says it is idle)."""
-        k, xy, focus = self.kernel, self.xy, self.focus
-        x, y = k.get_xy_position(xy, from_cache=True) if xy else (None, None)
-        z = k.get_position(focus, from_cache=True) if focus else None
+        cache, xy, focus = self.kernel.internals.cache, self.xy, self.focus
+        x, y = cache.get_xy(xy) if xy else (None, None)
+        z = cache.get(focus, "Position") if focus else None
         return {"x_um_actual": x, "y_um_actual": y, "z_um_actual": z}
 
 
