@@ -174,7 +174,10 @@ def test_an_xy_sequence_follows_the_frames(k: Kernel) -> None:
     assert k.get_xy_position("XY") == (3.0, 4.0)
     k.stop_property_sequence("XY", "XYPosition")
     k.events.flush(timeout=2)
-    assert seen == [(1.0, 2.0), (3.0, 4.0)]
+    # Each step invalidates the position and the kernel reads it again on the stage's runner: a
+    # read that comes after the next step already sees that one, so (1, 2) may go unseen on a
+    # busy machine, but what is seen comes in order, once each, and ends where the stage is.
+    assert seen in ([(1.0, 2.0), (3.0, 4.0)], [(3.0, 4.0)])
     assert k.get_xy_position("XY", from_cache=True) == (3.0, 4.0)
 
 
