@@ -6,7 +6,6 @@ can be repeated."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from ._table import FrameTable, StreamTable, read_rows, read_streams
+from ._table import FrameTable, StreamTable, read_rows, read_streams, sync_path
 
 STACK_AXES = ("t", "c", "z")  # the axes before y, x, in NGFF order
 _UNITS = {"t": ("time", "second"), "c": ("channel", None), "z": ("space", "micrometer")}
@@ -180,18 +179,19 @@ class DatasetWriter:
                 self._describe(i)
 
     def finalize(self, reason: str) -> None:
-        """Make the frames durable (fsync), then write the per-frame table and why the run
-        ended into the root attributes."""
+        """Make the frames durable (fsync), then write the per-frame table, the datastreams and
+        why the run ended into the root attributes; once those are durable, the table files go
+        (plain zarr warns of any file it does not know when it walks the hierarchy)."""
         for file in dict.fromkeys(self._written):
-            fd = os.open(file, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            sync_path(file)
         self.table.close()
         self.streams.close()
         self._meta = {**self._meta, "frames": self.table.rows, "datastreams": self.streams.columns, "finished": reason}
         self.root.attrs["mmkernel"] = self._meta
+        sync_path(self.path / "zarr.json")
+        self.table.discard()
+        self.streams.discard()
+        sync_path(self.path)
 
 
 def new_path(path: str | Path) -> Path:

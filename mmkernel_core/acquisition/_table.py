@@ -31,6 +31,11 @@ class FrameTable:
         os.fsync(self._out.fileno())
         self._out.close()
 
+    def discard(self) -> None:
+        """The run ended and its table is stored whole elsewhere (durably): the file goes, so
+        a finished dataset holds nothing a strict reader does not know."""
+        self.file.unlink(missing_ok=True)
+
 
 def plain_row(row: dict[str, Any]) -> dict[str, Any]:
     """A table row strict JSON readers take: no NaN or infinity (None instead), numbers plain."""
@@ -82,6 +87,19 @@ class StreamTable:
             self._out.flush()
             os.fsync(self._out.fileno())
             self._out.close()
+
+    def discard(self) -> None:
+        """As `FrameTable.discard`."""
+        self.file.unlink(missing_ok=True)
+
+
+def sync_path(path: Path) -> None:
+    """fsync a file or a folder (a folder: so what was created or removed in it is durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_streams(file: Path, keys: list[str]) -> dict[str, dict[str, list[Any]]]:

@@ -25,7 +25,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from ._dataset import new_path
-from ._table import FrameTable, StreamTable, read_rows, read_streams
+from ._table import FrameTable, StreamTable, read_rows, read_streams, sync_path
 from ._tiffpages import PageFile
 
 _TYPES = {"uint8": "uint8", "uint16": "uint16", "uint32": "uint32", "int8": "int8", "int16": "int16",
@@ -132,6 +132,10 @@ class TiffDatasetWriter:
             self._file.sync()
         finally:
             self._file.close()
+        if self._file.pages:  # the table and the datastreams are in the OME-XML now: one file
+            self.table.discard()
+            self.streams.discard()
+            sync_path(self.path.parent)
 
     def _ome_xml(self, reason: str | None) -> bytes:
         """The OME-XML of the pages written so far; MMKernel's note holds the table once the run ended

@@ -18,6 +18,7 @@ pytest.importorskip("tifffile")
 
 from mmkernel_core import Kernel  # noqa: E402
 from mmkernel_core.acquisition import open_acquisition  # noqa: E402
+from mmkernel_core.acquisition._dataset import DatasetWriter  # noqa: E402
 from tests.support.acquisition import instant_rig  # noqa: E402
 
 STREAMS = [("Z", "Position"), ("XY", "XYPosition")]
@@ -66,20 +67,39 @@ def test_datastreams_hold_a_value_at_every_frame_and_every_change_and_read_back_
     json.dumps(data.datastreams, allow_nan=False)  # strict JSON
 
 
-def test_datastreams_of_a_run_that_never_finished_are_read_from_their_file(rig: Kernel, tmp_path: Path) -> None:
+def test_datastreams_of_a_run_that_never_finished_are_read_from_their_file(
+    rig: Kernel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def killed_before_finalizing(self: DatasetWriter, reason: str) -> None:
+        self.table.close()  # what was appended stays; nothing is put into the attributes
+        self.streams.close()
+
+    monkeypatch.setattr(DatasetWriter, "finalize", killed_before_finalizing)
     out = tmp_path / "killed.ome.zarr"
     _run_with_a_change_between_frames(rig, out)
     lines = (out / "mmkernel-datastreams.jsonl").read_text(encoding="utf-8").splitlines()
     assert {json.loads(line)["stream"] for line in lines} == {"Z-Position", "XY-XYPosition"}
-    import zarr
-
-    root = zarr.open_group(str(out), mode="r+")
-    meta = dict(root.attrs["mmkernel"])
-    del meta["finished"]  # as a run killed midway leaves it: only the files say what was written
-    meta["datastreams"] = {key: {} for key in meta["datastreams"]}
-    root.attrs["mmkernel"] = meta
     data = open_acquisition(out)
     assert data.finished is None
+    _check(data.datastreams)
+
+
+def test_a_finished_dataset_keeps_its_tables_in_its_attributes_and_plain_zarr_walks_it_without_a_warning(
+    rig: Kernel, tmp_path: Path
+) -> None:
+    import warnings
+
+    import zarr
+
+    out = tmp_path / "done.ome.zarr"
+    _run_with_a_change_between_frames(rig, out)
+    assert not list(out.glob("*.jsonl"))  # their rows are in the attributes: the files went
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # zarr warns of any object it does not know
+        members = dict(zarr.open_group(str(out), mode="r").members(max_depth=None))
+    assert "OME" in members and "0" in members
+    data = open_acquisition(out)
+    assert data.finished == "completed" and len(data.frames) == 3
     _check(data.datastreams)
 
 

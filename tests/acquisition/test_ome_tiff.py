@@ -76,6 +76,8 @@ def test_the_ome_tiff_is_ome_with_one_image_per_position_named_and_sized(k: Kern
     data = open_acquisition(out)
     assert data.names == ["p0", "p1"] and data.metadata == {"sample": "HeLa"}
     assert useq.MDASequence.model_validate(data.sequence) == SEQ
+    assert [f.name for f in tmp_path.iterdir()] == ["run.ome.tiff"]  # one file: the table is in its OME-XML
+    assert len(data.frames) == 24
 
 
 def test_an_unknown_format_is_refused_naming_the_ones_allowed(k: Kernel, tmp_path: Path) -> None:
