@@ -62,17 +62,18 @@ class EventSteps:
     def apply(self, event: Any) -> None:
         """Apply what changed since the previous event and wait for the devices it changed.
         The roles are read after the preset is queued: a preset may set one (applied at once)."""
-        k, last = self.kernel, self.last
-        sets, waits = [], []
-        channel = event.channel
-        if channel is not None and last.get("channel") != (channel.group, channel.config):
-            sets.append(k.submit.set_config(channel.group, channel.config))
-            waits.append(k.submit.wait_for_config(channel.group, channel.config))
-            last["channel"] = (channel.group, channel.config)
-        for prop in event.properties or ():
-            sets.append(k.submit.set_property(prop.device_name, prop.property_name, prop.property_value))
-            waits.append(k.submit.wait_for(prop.device_name))
+        last, queue = self.last, self.kernel.internals.request
+        sets: list[Any] = []
+        waits: list[Any] = []
         try:
+            channel = event.channel
+            if channel is not None and last.get("channel") != (channel.group, channel.config):
+                sets.append(queue("set_config", channel.group, channel.config))
+                waits.append(queue("wait_for_config", channel.group, channel.config))
+                last["channel"] = (channel.group, channel.config)
+            for prop in event.properties or ():
+                sets.append(queue("set_property", prop.device_name, prop.property_name, prop.property_value))
+                waits.append(queue("wait_for", prop.device_name))
             self._moves(event, sets, waits)
         finally:
             _collect(sets, waits)
@@ -81,9 +82,9 @@ class EventSteps:
         """Exposure, XY and Z. One stage moving waits on its own runner (`wait=True`: one
         hand-off); XY and Z moving together are both started first and then waited for, since
         one controller may drive both on one runner, where a wait would hold the other move."""
-        k, last = self.kernel, self.last
+        k, last, queue = self.kernel, self.last, self.kernel.internals.request
         if event.exposure is not None and last.get("exposure") != event.exposure:
-            sets.append(k.submit.set_property(self.camera, "Exposure", event.exposure))
+            sets.append(queue("set_property", self.camera, "Exposure", event.exposure))
             last["exposure"] = event.exposure
         xy: tuple[float, float] | None = None
         if self.xy and (event.x_pos is not None or event.y_pos is not None):
@@ -102,13 +103,13 @@ class EventSteps:
             last["z"] = z
         alone = xy is None or z is None
         if xy is not None:
-            sets.append(k.submit.set_xy_position(self.xy, *xy, wait=alone))
+            sets.append(queue("set_xy_position", self.xy, *xy, wait=alone))
             if not alone:
-                waits.append(k.submit.wait_for(self.xy))
+                waits.append(queue("wait_for", self.xy))
         if z is not None:
-            sets.append(k.submit.set_position(self.focus, z, wait=alone))
+            sets.append(queue("set_position", self.focus, z, wait=alone))
             if not alone:
-                waits.append(k.submit.wait_for(self.focus))
+                waits.append(queue("wait_for", self.focus))
 
     def z_target(self, event: Any) -> float | None:
         """The event's z plus the correction autofocus found at its position."""
