@@ -17,7 +17,7 @@ from mmkernel_sdk.host import properties_of
 from mmkernel_sdk.resources import Resource
 
 from .cores import CoreGroup, core_groups, default_group
-from .discovery import adapter_folders
+from .discovery import device_folders
 from .ports import PortLink, attach_port, detach_port
 
 _KINDS: dict[int, type] = {1: str, 2: float, 3: int}  # MM String, Float, Integer (0 Undef -> str)
@@ -70,7 +70,7 @@ class MMDevice(Device):
         self.mm_group: CoreGroup | None = None
         self.mm_in_core = False
         self._mm_kinds: dict[str, type] = {}
-        self._mm_folders = [str(f) for f in adapter_folders()]
+        self._mm_folders = [str(f) for f in device_folders()]
         rows = core_groups().preinit(self.mm_module, self.mm_device, self._mm_folders)
         for name, mm_kind, default, allowed, limits in rows:
             kind = self._kind_for(name, mm_kind, default, allowed)
