@@ -105,6 +105,9 @@ class PropertySpec:
     def with_allowed(self, values: tuple[Any, ...] | None) -> PropertySpec:
         if values is None:
             return replace(self, allowed=None)  # an Enum's members come back (__post_init__)
+        values = tuple(values)
+        if self.kind in (str, int) and set(map(type, values)) <= {self.kind}:
+            return self.evolve(allowed=values)  # already of the kind: nothing to convert
         return self.evolve(allowed=tuple(self._convert(v, "<declaration>") for v in values))
 
     def evolve(self, **changes: Any) -> PropertySpec:

@@ -72,6 +72,7 @@ class Loader:
         self.skipped_resolutions: dict[str, str] = {}
         self.parents: dict[str, str] = {}  # label -> hub, from the file's Parent lines
         self.pending: list[tuple[Command, Any]] = []  # queued Device/Label lines and their Requests
+        self.loading: set[str] = set()  # the labels of the queued Device lines
         self.device_order: list[str] = []  # labels of the Device lines, in file order
 
     def load(self) -> LoadReport:
@@ -121,6 +122,8 @@ class Loader:
         try:
             if command.name in _PIPELINED:
                 self.pending.append((command, self._start(command)))
+                if command.name == "Device":
+                    self.loading.add(command.args[0])
             else:
                 run_command(self.kernel, command)
         except BaseException as error:  # noqa: BLE001 - _record re-raises what is not a load problem
@@ -143,7 +146,7 @@ class Loader:
     def _waits_for_pending(self, command: Command) -> bool:
         """A line naming a device whose Device line is still queued (a Label line, a Device line
         whose hub that is) must wait for it."""
-        loading = {c.args[0] for c, _ in self.pending if c.name == "Device"}
+        loading = self.loading
         if not loading:
             return False
         named = [self.parents.get(command.args[0], "")] if command.name == "Device" else _devices_named(command)
@@ -153,6 +156,7 @@ class Loader:
         """After an interruption: let the queued lines finish, keep the file's order, and put
         the previous system back (a partial load keeps what loaded)."""
         pending, self.pending = self.pending, []
+        self.loading = set()
         for _, request in pending:
             try:
                 request.result()
@@ -182,6 +186,7 @@ class Loader:
                 self._record(command, error)
             else:
                 self.pending.pop(0)
+        self.loading = set()
         if any(command.name == "Device" for command, _ in pending):
             self._keep_file_order()
 
