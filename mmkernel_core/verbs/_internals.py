@@ -83,6 +83,11 @@ class KernelInternals:
         kernel = self._kernel
         return getattr(type(kernel), verb_name).fn(kernel, *args, **kwargs)  # type: ignore[no-any-return]
 
+    def define_state_labels(self, label: str, items: list[tuple[int, str]]) -> Request:
+        """Several (position, label) names of one state device in one runner hop, without
+        waiting; the result is one outcome per item (None, or the error it raised)."""
+        return self._kernel._define_labels_request(label, items)  # type: ignore[no-any-return]
+
     # -- state ------------------------------------------------------------------------------
     @property
     def cache(self) -> StateCache:

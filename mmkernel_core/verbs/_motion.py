@@ -244,6 +244,33 @@ class MotionVerbs(KernelBase):
         if loaded.initialized:
             self._read_value(loaded, "Label")
 
+    def _define_labels_request(self, label: str, items: list[tuple[int, str]]) -> Request:
+        """Several labels of one state device in one hop (a configuration's run of Label lines).
+        The result is one outcome per item, in order: None, or the error that item raised."""
+        loaded = self._loaded(label)
+        loaded.require_type("State", "define_state_label")
+        return self._call(loaded, "define_state_label", self._define_labels, loaded, items)
+
+    def _define_labels(self, loaded: LoadedDevice, items: list[tuple[int, str]]) -> list[BaseException | None]:
+        """Each item as `define_state_label` would (checked, then defined), every one tried;
+        then Label is read once, so the cache and its event follow the last name of the
+        current position. A failing read fails the items that had not failed on their own."""
+        outcomes: list[BaseException | None] = []
+        for position, state_label in items:
+            try:
+                _check_state_label(loaded.label, position, state_label)
+                loaded.device.define_label(position, state_label)  # type: ignore[attr-defined]
+            except BaseException as error:  # noqa: BLE001 - one outcome per item; the loader re-raises what is no line's problem
+                outcomes.append(error)
+            else:
+                outcomes.append(None)
+        if loaded.initialized and any(outcome is None for outcome in outcomes):
+            try:
+                self._read_value(loaded, "Label")
+            except BaseException as error:  # noqa: BLE001 - as above
+                outcomes = [error if outcome is None else outcome for outcome in outcomes]
+        return outcomes
+
 
 def _check_state_label(label: str, position: Any, state_label: Any) -> None:
     if isinstance(position, bool) or not isinstance(position, Integral):
