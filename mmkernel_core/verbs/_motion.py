@@ -12,7 +12,7 @@ from numbers import Integral
 from typing import Any
 
 from mmkernel_sdk import PropertySpec
-from mmkernel_sdk.errors import DeviceError, DeviceStateError, PropertyError
+from mmkernel_sdk.errors import DeviceError, DeviceStateError, MMKernelError, PropertyError
 
 from ..config import NAME_RULE, uncarried
 from ..devices import LoadedDevice
@@ -260,16 +260,27 @@ class MotionVerbs(KernelBase):
             try:
                 _check_state_label(loaded.label, position, state_label)
                 loaded.device.define_label(position, state_label)  # type: ignore[attr-defined]
-            except BaseException as error:  # noqa: BLE001 - one outcome per item; the loader re-raises what is no line's problem
-                outcomes.append(error)
+            except BaseException as error:  # noqa: BLE001 - one outcome per item, wrapped as the runner wraps a call's
+                outcomes.append(_as_device_error(loaded.label, error))
             else:
                 outcomes.append(None)
         if loaded.initialized and any(outcome is None for outcome in outcomes):
             try:
                 self._read_value(loaded, "Label")
             except BaseException as error:  # noqa: BLE001 - as above
-                outcomes = [error if outcome is None else outcome for outcome in outcomes]
+                failed = _as_device_error(loaded.label, error)
+                outcomes = [failed if outcome is None else outcome for outcome in outcomes]
         return outcomes
+
+
+def _as_device_error(label: str, error: BaseException) -> BaseException:
+    """An adapter's error as the runner reports a failed define_state_label call."""
+    if isinstance(error, MMKernelError):
+        return error
+    wrapped = DeviceError(label, "define_state_label",
+                          f"device {label!r}: define_state_label failed: {type(error).__name__}: {error}")  # fmt: skip
+    wrapped.__cause__ = error
+    return wrapped
 
 
 def _check_state_label(label: str, position: Any, state_label: Any) -> None:
