@@ -119,11 +119,14 @@ class PropertyVerbs(KernelBase):
                 scope.enter_context(loaded.device.refreshing())
             except BaseException:  # noqa: BLE001 - the reads below fail one by one and say why
                 pass
-            for name in loaded.props.names():
+            props, label, kind, store = loaded.props, loaded.label, loaded.device_type, self._cache.store
+            for name in props.names():  # as _store does, bound once: every property of every device at a load
                 try:
-                    self._store(loaded, name, loaded.props.get(name), announce)
+                    value = props.get(name)
+                    if not loaded.unloaded:  # a detached device's late read must not write a reused label's cache
+                        store(label, kind, name, value, announce)
                 except BaseException as error:  # noqa: BLE001 - collected and reported together
-                    failures.append((loaded.label, name, error))
+                    failures.append((label, name, error))
         if loaded.device_type == "XYStage":
             try:
                 self._cache.store_xy(loaded.label, self._xy_of(loaded), announce)  # type: ignore[attr-defined]

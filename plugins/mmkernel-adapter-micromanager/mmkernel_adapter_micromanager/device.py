@@ -22,6 +22,7 @@ from .ports import PortLink, attach_port, detach_port
 
 _KINDS: dict[int, type] = {1: str, 2: float, 3: int}  # MM String, Float, Integer (0 Undef -> str)
 CORE_PROPERTY = "MMCore"
+_MM_ERRORS = (RuntimeError, ValueError, IndexError, MemoryError)  # what pymmcore raises for MMCore's errors
 
 
 def _typed(kind: type, text: Any) -> Any:
@@ -102,8 +103,11 @@ class MMDevice(Device):
         """Run one C++ call; MMCore's errors become a DeviceError with MM's text."""
         try:
             return call(*args)
-        except (RuntimeError, ValueError, IndexError, MemoryError) as error:
-            raise DeviceError(self.label, op, f"device {self.label!r}: {op}: {error}") from error
+        except _MM_ERRORS as error:
+            raise self.mm_error(op, error) from error
+
+    def mm_error(self, op: str, error: BaseException) -> DeviceError:
+        return DeviceError(self.label, op, f"device {self.label!r}: {op}: {error}")
 
     def mm_load(self) -> None:
         """Load the C++ device into its core (not initialize it): referencing devices of the
@@ -225,8 +229,14 @@ class MMDevice(Device):
                               name_check=False, **self._constraints(kind, allowed, limits))  # fmt: skip
 
     def _getter(self, name: str) -> Callable[[], Any]:
-        def getter() -> Any:
-            return _typed(self._mm_kinds[name], self.mm(f"get {name}", self.core.getProperty, self.label, name))
+        kinds = self._mm_kinds
+
+        def getter() -> Any:  # mm() inlined: a load reads every property once, a refresh again
+            try:
+                text = self.core.getProperty(self.label, name)
+            except _MM_ERRORS as error:
+                raise self.mm_error(f"get {name}", error) from error
+            return _typed(kinds[name], text)
 
         return getter
 
