@@ -258,6 +258,11 @@ class Loader:
             kernel.set_config(*STARTUP)
         except MMKernelError as error:
             self.report.failed.append(Problem(0, "preset System/Startup", str(error)))
+        # A set may change other properties of its device without the device saying so
+        # (DemoCamera's BitDepth sets PixelType); MMCore's load ends with a refresh of its cache.
+        # Here the devices the preset set are read again, so the cache holds what they show.
+        settings = self.internals.configuration.groups.settings(*STARTUP)
+        self.internals.reread(sorted({s.device for s in settings if s.device != CORE})).result()
 
     def _unload_quietly(self, label: str) -> None:
         try:

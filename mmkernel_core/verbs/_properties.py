@@ -101,6 +101,16 @@ class PropertyVerbs(KernelBase):
         state[CORE] = {name: self._core.get(name) for name in self._core.names()}
         return Request.completed("*", "system_state", state)
 
+    def _reread_request(self, labels: list[str]) -> Request:
+        """Every property of these (initialized) devices read again on their runners, changes
+        announced, failures logged (as after an adapter's invalidate())."""
+        parts = []
+        for label in labels:
+            loaded = self._devices.get(label)
+            if loaded is not None and loaded.initialized:
+                parts.append(self._dispatch.call_or_fail(loaded, "re-read all properties", self._reread, loaded, ()))
+        return gather("*", "re-read", parts)
+
     # -- runner side ------------------------------------------------------------------------
     def _refresh_devices(self, group: list[LoadedDevice]) -> list[tuple[str, str, BaseException]]:
         failures = []
