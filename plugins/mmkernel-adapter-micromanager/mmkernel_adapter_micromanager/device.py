@@ -8,6 +8,8 @@ RuntimeError/ValueError into a DeviceError naming the device, the call and MM's 
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -42,6 +44,25 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+_outside: weakref.WeakSet[Any] = weakref.WeakSet()  # bridged devices not in a core (yet, or again)
+_outside_lock = threading.Lock()
+
+
+def _others_outside(device: Any) -> bool:
+    """Whether another device of `device`'s kernel is not in a core: only then can a sibling
+    still need loading into it (the first initialize of a load loads them all)."""
+    with _outside_lock:
+        return any(other is not device and other.kernel is device.kernel for other in _outside)
+
+
+def _set_outside(device: Any, outside: bool) -> None:
+    with _outside_lock:
+        if outside:
+            _outside.add(device)
+        else:
+            _outside.discard(device)
+
+
 class CoreLink(Resource):
     """The device's wire is its core: devices of one core share one runner."""
 
@@ -72,6 +93,7 @@ class MMDevice(Device):
         self.mm_in_core = False
         self._mm_kinds: dict[str, type] = {}
         self._mm_folders = [str(f) for f in device_folders()]
+        _set_outside(self, True)
         rows = core_groups().preinit(self.mm_module, self.mm_device, self._mm_folders)
         for name, mm_kind, default, allowed, limits in rows:
             kind = self._kind_for(name, mm_kind, default, allowed)
@@ -129,6 +151,7 @@ class MMDevice(Device):
             raise
         group.devices[label] = self
         self.mm_in_core = True
+        _set_outside(self, False)
         if isinstance(self.hub, MMDevice):
             self.mm("setParentLabel", core.setParentLabel, label, self.hub.label)
         table = properties_of(self)
@@ -140,9 +163,10 @@ class MMDevice(Device):
 
     # -- lifecycle ---------------------------------------------------------------------------
     def initialize(self) -> None:
-        for other in self.siblings():  # they share this runner, so this thread may call them
-            if isinstance(other, MMDevice):
-                other.mm_load()
+        if _others_outside(self):  # asking the kernel for the siblings costs a wire check of each device
+            for other in self.siblings():  # they share this runner, so this thread may call them
+                if isinstance(other, MMDevice):
+                    other.mm_load()
         self.mm_load()
         core, label = self.core, self.label
         self.mm("initializeDevice", core.initializeDevice, label)
@@ -158,6 +182,7 @@ class MMDevice(Device):
             return
         group.devices.pop(self.label, None)
         self.mm_in_core = False
+        _set_outside(self, True)  # a failed load's restore may load this very object again
         try:
             self.mm("unloadDevice", group.core.unloadDevice, self.label)
         finally:
