@@ -102,14 +102,24 @@ class PropertyVerbs(KernelBase):
         return Request.completed("*", "system_state", state)
 
     def _reread_request(self, labels: list[str]) -> Request:
-        """Every property of these (initialized) devices read again on their runners, changes
+        """Every property of these (initialized) devices read again, one hop per runner, changes
         announced, failures logged (as after an adapter's invalidate())."""
-        parts = []
+        by_runner: dict[Runner, list[LoadedDevice]] = defaultdict(list)
         for label in labels:
             loaded = self._devices.get(label)
             if loaded is not None and loaded.initialized:
-                parts.append(self._dispatch.call_or_fail(loaded, "re-read all properties", self._reread, loaded, ()))
+                by_runner[loaded.runner].append(loaded)
+        parts = [
+            self._dispatch.call_or_fail(
+                (runner, "+".join(d.label for d in group)), "re-read all properties", self._reread_all, group
+            )
+            for runner, group in by_runner.items()
+        ]
         return gather("*", "re-read", parts)
+
+    def _reread_all(self, group: list[LoadedDevice]) -> None:
+        for loaded in group:
+            self._reread(loaded, ())
 
     # -- runner side ------------------------------------------------------------------------
     def _refresh_devices(self, group: list[LoadedDevice]) -> list[tuple[str, str, BaseException]]:
