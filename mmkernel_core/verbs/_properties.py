@@ -103,7 +103,7 @@ class PropertyVerbs(KernelBase):
 
     def _reread_request(self, labels: list[str]) -> Request:
         """Every property of these (initialized) devices read again, one hop per runner, changes
-        announced, failures logged (as after an adapter's invalidate())."""
+        announced, failures logged (as after an adapter's invalidate()): it never raises."""
         by_runner: dict[Runner, list[LoadedDevice]] = defaultdict(list)
         for label in labels:
             loaded = self._devices.get(label)
@@ -115,7 +115,15 @@ class PropertyVerbs(KernelBase):
             )
             for runner, group in by_runner.items()
         ]
-        return gather("*", "re-read", parts)
+        return gather("*", "re-read", parts, self._log_unread)
+
+    def _log_unread(self, parts: list[Request]) -> None:
+        """A runner that could not read (faulted, closed) is logged, as a property that could
+        not be read is: nobody waits for these reads' values."""
+        for part in parts:
+            error = part.exception()
+            if error is not None:
+                self._report(log, logging.WARNING, "devices %r not read again: %s", part.label, error)
 
     def _reread_all(self, group: list[LoadedDevice]) -> None:
         for loaded in group:
