@@ -96,10 +96,28 @@ class PropertySpec:
         return f"any {type_name(self.kind)}{unit}"
 
     def with_limits(self, lo: float, hi: float) -> PropertySpec:
-        return replace(self, limits=(lo, hi))
+        if self.kind not in (int, float):
+            return replace(self, limits=(lo, hi))  # __post_init__ says why not
+        if lo > hi:
+            raise ValueError(f"property {self.name!r}: limits ({lo}, {hi}) are reversed")
+        return self.evolve(limits=(lo, hi))
 
     def with_allowed(self, values: tuple[Any, ...] | None) -> PropertySpec:
-        return replace(self, allowed=None if values is None else tuple(values))
+        if values is None:
+            return replace(self, allowed=None)  # an Enum's members come back (__post_init__)
+        values = tuple(values)
+        if self.kind in (str, int) and set(map(type, values)) <= {self.kind}:
+            return self.evolve(allowed=values)  # already of the kind: nothing to convert
+        return self.evolve(allowed=tuple(self._convert(v, "<declaration>") for v in values))
+
+    def evolve(self, **changes: Any) -> PropertySpec:
+        """A copy with `changes` taken as they are (already checked by the caller): a state
+        device renaming a position, or an adapter narrowing limits at initialize, makes a spec
+        per call, and `dataclasses.replace` checking every field again made that the cost of
+        a load."""
+        copy = object.__new__(PropertySpec)
+        copy.__dict__.update(self.__dict__, **changes)
+        return copy
 
     # -- validation -------------------------------------------------------------------------
     def coerce(self, value: Any, device: str = "?") -> Any:
@@ -127,6 +145,9 @@ class PropertySpec:
 
     def _convert(self, value: Any, device: str) -> Any:
         kind = self.kind
+        exact = type(value)
+        if exact is kind and (exact is str or exact is int):  # the common case, as below but without the checks
+            return value
         try:
             if isinstance(kind, type) and issubclass(kind, enum.Enum):
                 return _to_enum(kind, value)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ._spec import PropertySpec, type_name
@@ -161,7 +160,7 @@ class PropertyTable:
         self._specs[name] = self.spec(name).with_limits(lo, hi)
 
     def remove_limits(self, name: str) -> None:
-        self._specs[name] = replace(self.spec(name), limits=None)
+        self._specs[name] = self.spec(name).evolve(limits=None)
 
     def set_allowed(self, name: str, values: Iterable[Any] | None) -> None:
         self._specs[name] = self.spec(name).with_allowed(None if values is None else tuple(values))
@@ -171,4 +170,4 @@ class PropertyTable:
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
             label = self._device.label
             raise ValueError(f"device {label!r}, property {name!r}: sequence_max {length!r} must be an integer >= 0")
-        self._specs[name] = replace(spec, sequence_max=length)
+        self._specs[name] = spec.evolve(sequence_max=length)

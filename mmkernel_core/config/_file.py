@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmkernel_sdk.errors import ConfigError
@@ -65,14 +65,13 @@ class Command:
     line: int
     text: str
     fields: tuple[str, ...]
+    # Split once: a load asks every line for its name and arguments a dozen times.
+    name: str = field(init=False, repr=False, compare=False)
+    args: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def name(self) -> str:
-        return self.fields[0]
-
-    @property
-    def args(self) -> tuple[str, ...]:
-        return self.fields[1:]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", self.fields[0])
+        object.__setattr__(self, "args", self.fields[1:])
 
     def where(self) -> str:
         return f"line {self.line}: {self.text!r}"
@@ -127,7 +126,7 @@ def _parse_lines(lines: Iterable[tuple[int, str]]) -> tuple[list[Command], list[
     for number, line in lines:
         if not line or line.startswith("#") or not line.strip():
             continue
-        fields = tuple(f for f in line.split(",") if f != "")
+        fields = tuple(filter(None, line.split(",")))
         if not fields:
             continue
         command = Command(number, line, fields)

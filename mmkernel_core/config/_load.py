@@ -23,6 +23,7 @@ from mmkernel_sdk.errors import ConfigError, InitializationError, MMKernelError
 from ..devices import CORE_ROLES
 from ._file import Command, Problem, read
 from ._groups import PixelSizeConfig, Setting
+from ._labels import LabelRun
 from ._numbers import FOCUS_DIRECTION, POSITION, calibration, whole
 from ._snapshot import capture, restore
 
@@ -72,6 +73,8 @@ class Loader:
         self.skipped_resolutions: dict[str, str] = {}
         self.parents: dict[str, str] = {}  # label -> hub, from the file's Parent lines
         self.pending: list[tuple[Command, Any]] = []  # queued Device/Label lines and their Requests
+        self.loading: set[str] = set()  # the labels of the queued Device lines
+        self.labels: LabelRun | None = None  # the Label lines being gathered (not queued yet)
         self.device_order: list[str] = []  # labels of the Device lines, in file order
 
     def load(self) -> LoadReport:
@@ -108,6 +111,8 @@ class Loader:
 
     # -- commands ------------------------------------------------------------------------------
     def _run_one(self, command: Command) -> None:
+        if self.labels is not None and (command.name != "Label" or command.args[0] != self.labels.device):
+            self._start_labels()
         if command.name not in _PIPELINED or self._waits_for_pending(command):
             self._settle()
         gap = _empty_name(command)
@@ -121,6 +126,8 @@ class Loader:
         try:
             if command.name in _PIPELINED:
                 self.pending.append((command, self._start(command)))
+                if command.name == "Device":
+                    self.loading.add(command.args[0])
             else:
                 run_command(self.kernel, command)
         except BaseException as error:  # noqa: BLE001 - _record re-raises what is not a load problem
@@ -130,8 +137,11 @@ class Loader:
         """Queue a Device or Label line on its runner without waiting: a run of them then costs
         one wake-up of this thread, not one per line. Results are collected by `_settle`."""
         a = command.args
-        if command.name == "Label":
-            return self.internals.request("define_state_label", a[0], _position(a[1]), a[2])
+        if command.name == "Label":  # gathered with the device's next Label lines into one request
+            position = _position(a[1])
+            if self.labels is None:
+                self.labels = LabelRun(a[0])
+            return self.labels.add(position, a[2])
         # A device whose Parent line names a hub loaded already goes straight onto the hub's
         # runner: moved there later, it would have started (and stopped) a thread of its own.
         if a[0] not in self.device_order:  # a second line for a label keeps the first one's place
@@ -140,10 +150,16 @@ class Loader:
         parent = hub.label if hub is not None and hub.device_type == "Hub" else None
         return self.internals.request("load_device", a[0], a[1], a[2], parent=parent)
 
+    def _start_labels(self) -> None:
+        """Queue the Label lines gathered so far."""
+        if self.labels is not None:
+            run, self.labels = self.labels, None
+            run.start(self.internals)
+
     def _waits_for_pending(self, command: Command) -> bool:
         """A line naming a device whose Device line is still queued (a Label line, a Device line
         whose hub that is) must wait for it."""
-        loading = {c.args[0] for c, _ in self.pending if c.name == "Device"}
+        loading = self.loading
         if not loading:
             return False
         named = [self.parents.get(command.args[0], "")] if command.name == "Device" else _devices_named(command)
@@ -152,7 +168,9 @@ class Loader:
     def _abandon(self, previous: Any) -> None:
         """After an interruption: let the queued lines finish, keep the file's order, and put
         the previous system back (a partial load keeps what loaded)."""
+        self._start_labels()
         pending, self.pending = self.pending, []
+        self.loading = set()
         for _, request in pending:
             try:
                 request.result()
@@ -170,6 +188,7 @@ class Loader:
     def _settle(self) -> None:
         """Collect the queued lines' outcomes in file order. A request stays in `pending`
         until it is done, so an interruption (Ctrl-C) while waiting leaves it for `_abandon`."""
+        self._start_labels()
         pending = list(self.pending)
         while self.pending:
             command, request = self.pending[0]
@@ -182,6 +201,7 @@ class Loader:
                 self._record(command, error)
             else:
                 self.pending.pop(0)
+        self.loading = set()
         if any(command.name == "Device" for command, _ in pending):
             self._keep_file_order()
 
@@ -238,6 +258,11 @@ class Loader:
             kernel.set_config(*STARTUP)
         except MMKernelError as error:
             self.report.failed.append(Problem(0, "preset System/Startup", str(error)))
+        # A set may change other properties of its device without the device saying so
+        # (DemoCamera's BitDepth sets PixelType); MMCore's load ends with a refresh of its cache.
+        # Here the devices the preset set are read again, so the cache holds what they show.
+        settings = self.internals.configuration.groups.settings(*STARTUP)
+        self.internals.reread(sorted({s.device for s in settings if s.device != CORE})).result()
 
     def _unload_quietly(self, label: str) -> None:
         try:

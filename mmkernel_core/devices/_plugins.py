@@ -36,6 +36,8 @@ class PluginFailure:
 
 
 _scanned: tuple[tuple[tuple[str, int], ...], list[EntryPoint]] | None = None
+_distributions: dict[int, str] = {}  # id(entry point) -> its distribution's name, for the points scanned
+_registered: tuple[list[EntryPoint], pluggy.PluginManager, dict[str, str]] | None = None
 
 
 def installed_entry_points() -> list[EntryPoint]:
@@ -45,8 +47,49 @@ def installed_entry_points() -> list[EntryPoint]:
     global _scanned
     key = tuple((entry, _mtime(entry)) for entry in sys.path)
     if _scanned is None or _scanned[0] != key:
-        _scanned = (key, sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name))
+        points = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name)
+        _distributions.clear()  # reading a name parses the distribution's METADATA: once per scan
+        _distributions.update({id(p): p.dist.name if p.dist is not None else "" for p in points})
+        _scanned = (key, points)
     return list(_scanned[1])
+
+
+def _distribution(point: EntryPoint) -> str:
+    known = _distributions.get(id(point))
+    if known is None:
+        return point.dist.name if point.dist is not None else ""
+    return known
+
+
+def _entry_point_manager(failures: list[PluginFailure]) -> tuple[pluggy.PluginManager, dict[str, str]]:
+    """A plugin manager with every installed plugin registered, and their distributions. Kept
+    while the scan is the same and every plugin loaded (each Kernel discovers, and registering
+    parses every hook of every plugin: a millisecond of each load); a failing plugin is tried
+    again at each discovery, as before."""
+    global _registered
+    points = installed_entry_points()
+    if _registered is not None and _registered[0] == points:
+        return _registered[1], dict(_registered[2])
+    manager = _new_manager()
+    distributions: dict[str, str] = {}
+    count = len(failures)
+    for point in points:
+        distribution = _distribution(point)
+        try:
+            manager.register(point.load(), name=point.name)
+        except BaseException as error:  # noqa: BLE001 - isolate the broken plugin, even one calling sys.exit()
+            failures.append(PluginFailure(point.name, distribution, error))
+        else:
+            distributions[point.name] = distribution
+    if len(failures) == count:
+        _registered = (points, manager, distributions)
+    return manager, dict(distributions)
+
+
+def _new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager(PROJECT)
+    manager.add_hookspecs(AdapterHooks)
+    return manager
 
 
 def _mtime(path: str) -> int:
@@ -64,13 +107,15 @@ def discover(
 ) -> tuple[AdapterRegistry, list[PluginFailure]]:
     """Build the adapter registry from installed plugins and plugin objects given directly.
     `writers` and `steps` are the kernel's own (a plugin offering one of their names is refused)."""
-    manager = pluggy.PluginManager(PROJECT)
-    manager.add_hookspecs(AdapterHooks)
     failures: list[PluginFailure] = []
+    plugins = list(plugins)
     distributions: dict[str, str] = {}
-    if use_entry_points:
-        for point in installed_entry_points():
-            distribution = point.dist.name if point.dist is not None else ""
+    if use_entry_points and not plugins:
+        manager, distributions = _entry_point_manager(failures)
+    else:  # plugins given directly join a manager of this discovery's own
+        manager = _new_manager()
+        for point in installed_entry_points() if use_entry_points else ():
+            distribution = _distribution(point)
             try:
                 manager.register(point.load(), name=point.name)
             except BaseException as error:  # noqa: BLE001 - isolate the broken plugin, even one calling sys.exit()

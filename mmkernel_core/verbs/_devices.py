@@ -119,8 +119,9 @@ class DeviceVerbs(DeviceLifecycle, WireSharing, DeviceHosting):
         peripherals). Raises one InitializationError naming every device that failed; the
         others are initialized and usable. A device unloaded meanwhile is skipped."""
         pending = [d for d in self._device_list() if not d.initialized]
+        known: dict[int, set[str]] = {}  # each device's wires, asked once (no device initializes meanwhile)
         for loaded in pending:
-            self._share_wire(loaded, timeout)
+            self._share_wire(loaded, timeout, known)
         pending.sort(key=lambda d: d.parent is not None)  # a shared runner keeps FIFO order
         parts = [self._dispatch.call_or_fail(d, "initialize", self._initialize, d, timeout=timeout) for d in pending]
         return gather("*", "initialize_all", parts, lambda done: self._after_initialize_all(done, pending))

@@ -83,6 +83,16 @@ class KernelInternals:
         kernel = self._kernel
         return getattr(type(kernel), verb_name).fn(kernel, *args, **kwargs)  # type: ignore[no-any-return]
 
+    def define_state_labels(self, label: str, items: list[tuple[int, str]]) -> Request:
+        """Several (position, label) names of one state device in one runner hop, without
+        waiting; the result is one outcome per item (None, or the error it raised)."""
+        return self._kernel._define_labels_request(label, items)  # type: ignore[no-any-return]
+
+    def reread(self, labels: list[str]) -> Request:
+        """Read every property of these devices again on their runners, without waiting:
+        changes are announced, unreadable properties logged (what invalidate() asks for)."""
+        return self._kernel._reread_request(labels)  # type: ignore[no-any-return]
+
     # -- state ------------------------------------------------------------------------------
     @property
     def cache(self) -> StateCache:

@@ -12,7 +12,7 @@ from numbers import Integral
 from typing import Any
 
 from mmkernel_sdk import PropertySpec
-from mmkernel_sdk.errors import DeviceError, DeviceStateError, PropertyError
+from mmkernel_sdk.errors import DeviceError, DeviceStateError, MMKernelError, PropertyError
 
 from ..config import NAME_RULE, uncarried
 from ..devices import LoadedDevice
@@ -248,6 +248,44 @@ class MotionVerbs(KernelBase):
         loaded.device.define_label(position, state_label)  # type: ignore[attr-defined]
         if loaded.initialized:
             self._read_value(loaded, "Label")
+
+    def _define_labels_request(self, label: str, items: list[tuple[int, str]]) -> Request:
+        """Several labels of one state device in one hop (a configuration's run of Label lines).
+        The result is one outcome per item, in order: None, or the error that item raised."""
+        loaded = self._loaded(label)
+        loaded.require_type("State", "define_state_label")
+        return self._call(loaded, "define_state_label", self._define_labels, loaded, items)
+
+    def _define_labels(self, loaded: LoadedDevice, items: list[tuple[int, str]]) -> list[BaseException | None]:
+        """Each item as `define_state_label` would (checked, then defined), every one tried;
+        then Label is read once, so the cache and its event follow the last name of the
+        current position. A failing read fails the items that had not failed on their own."""
+        outcomes: list[BaseException | None] = []
+        for position, state_label in items:
+            try:
+                _check_state_label(loaded.label, position, state_label)
+                loaded.device.define_label(position, state_label)  # type: ignore[attr-defined]
+            except BaseException as error:  # noqa: BLE001 - one outcome per item, wrapped as the runner wraps a call's
+                outcomes.append(_as_device_error(loaded.label, error))
+            else:
+                outcomes.append(None)
+        if loaded.initialized and any(outcome is None for outcome in outcomes):
+            try:
+                self._read_value(loaded, "Label")
+            except BaseException as error:  # noqa: BLE001 - as above
+                failed = _as_device_error(loaded.label, error)
+                outcomes = [failed if outcome is None else outcome for outcome in outcomes]
+        return outcomes
+
+
+def _as_device_error(label: str, error: BaseException) -> BaseException:
+    """An adapter's error as the runner reports a failed define_state_label call."""
+    if isinstance(error, MMKernelError):
+        return error
+    wrapped = DeviceError(label, "define_state_label",
+                          f"device {label!r}: define_state_label failed: {type(error).__name__}: {error}")  # fmt: skip
+    wrapped.__cause__ = error
+    return wrapped
 
 
 def _check_state_label(label: str, position: Any, state_label: Any) -> None:

@@ -101,6 +101,34 @@ class PropertyVerbs(KernelBase):
         state[CORE] = {name: self._core.get(name) for name in self._core.names()}
         return Request.completed("*", "system_state", state)
 
+    def _reread_request(self, labels: list[str]) -> Request:
+        """Every property of these (initialized) devices read again, one hop per runner, changes
+        announced, failures logged (as after an adapter's invalidate()): it never raises."""
+        by_runner: dict[Runner, list[LoadedDevice]] = defaultdict(list)
+        for label in labels:
+            loaded = self._devices.get(label)
+            if loaded is not None and loaded.initialized:
+                by_runner[loaded.runner].append(loaded)
+        parts = [
+            self._dispatch.call_or_fail(
+                (runner, "+".join(d.label for d in group)), "re-read all properties", self._reread_all, group
+            )
+            for runner, group in by_runner.items()
+        ]
+        return gather("*", "re-read", parts, self._log_unread)
+
+    def _log_unread(self, parts: list[Request]) -> None:
+        """A runner that could not read (faulted, closed) is logged, as a property that could
+        not be read is: nobody waits for these reads' values."""
+        for part in parts:
+            error = part.exception()
+            if error is not None:
+                self._report(log, logging.WARNING, "devices %r not read again: %s", part.label, error)
+
+    def _reread_all(self, group: list[LoadedDevice]) -> None:
+        for loaded in group:
+            self._reread(loaded, ())
+
     # -- runner side ------------------------------------------------------------------------
     def _refresh_devices(self, group: list[LoadedDevice]) -> list[tuple[str, str, BaseException]]:
         failures = []
@@ -119,11 +147,14 @@ class PropertyVerbs(KernelBase):
                 scope.enter_context(loaded.device.refreshing())
             except BaseException:  # noqa: BLE001 - the reads below fail one by one and say why
                 pass
-            for name in loaded.props.names():
+            props, label, kind, store = loaded.props, loaded.label, loaded.device_type, self._cache.store
+            for name in props.names():  # as _store does, bound once: every property of every device at a load
                 try:
-                    self._store(loaded, name, loaded.props.get(name), announce)
+                    value = props.get(name)
+                    if not loaded.unloaded:  # a detached device's late read must not write a reused label's cache
+                        store(label, kind, name, value, announce)
                 except BaseException as error:  # noqa: BLE001 - collected and reported together
-                    failures.append((loaded.label, name, error))
+                    failures.append((label, name, error))
         if loaded.device_type == "XYStage":
             try:
                 self._cache.store_xy(loaded.label, self._xy_of(loaded), announce)  # type: ignore[attr-defined]

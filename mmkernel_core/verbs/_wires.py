@@ -17,18 +17,22 @@ log = logging.getLogger("mmkernel.devices")
 
 class WireSharing(KernelBase):
     # -- helpers ----------------------------------------------------------------------------
-    def _share_wire(self, loaded: LoadedDevice, timeout: float | None) -> None:
+    def _share_wire(
+        self, loaded: LoadedDevice, timeout: float | None, known: dict[int, set[str]] | None = None
+    ) -> None:
         """Before initialize: devices whose ports (or instruments) are one wire end up on one
         runner, so their bytes can never interleave. Whole runners merge (a hub moves with its
         peripherals); the group without an initialized device moves, as a request on its old
-        runner, so everything queued there before still runs first, in order."""
+        runner, so everything queued there before still runs first, in order. `known` keeps
+        the wires asked already (initialize_all asks each device once, not once per pair)."""
+        known = {} if known is None else known
         while not loaded.initialized and not loaded.unloaded:
-            wires = set(wires_of(loaded.device))
+            wires = _wires(loaded, known)
             if not wires:
                 return
             with self._table_lock:
                 snapshot = [d for d in self._devices.values() if not d.unloaded and d is not loaded]
-            sharing = [d for d in snapshot if wires & set(wires_of(d.device))]  # adapter code: no lock held
+            sharing = [d for d in snapshot if wires & _wires(d, known)]  # adapter code: no lock held
             with self._table_lock:
                 plan = self._wire_merge(loaded, sharing, wires)
             if plan is None:
@@ -82,6 +86,13 @@ class WireSharing(KernelBase):
             log.info("devices %s share a runner with the devices on %s: one wire", labels, target.name)
         for device in movers:
             source.release(f"device {device.label!r} moved to runner {target.name} (one wire); call it again")
+
+
+def _wires(device: LoadedDevice, known: dict[int, set[str]]) -> set[str]:
+    wires = known.get(id(device))
+    if wires is None:
+        wires = known[id(device)] = set(wires_of(device.device))
+    return wires
 
 
 def _bound(device: LoadedDevice) -> bool:

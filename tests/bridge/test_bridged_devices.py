@@ -142,3 +142,21 @@ def test_two_cameras_in_separate_cores_stream_at_once_at_their_own_sizes(k: Kern
             shapes[camera].add(frame.array.shape)
             frame.release()
     assert shapes == {"A": {(512, 512)}, "B": {(256, 256)}}
+
+
+def test_a_utilities_device_initialized_later_sees_the_devices_loaded_since(real: str) -> None:
+    """Devices join their core before another of the core initializes (Utilities list the labels
+    in their core then): also those loaded after the first ones were initialized, and those of
+    a system put back after a failed load."""
+    with Kernel(timeout=10) as k:
+        for label in ("W1", "W2"):
+            k.load_device(label, "mm:DemoCamera", "DWheel")
+        k.initialize_all()
+        k.load_device("W3", "mm:DemoCamera", "DWheel")  # loaded, not initialized
+        k.load_device("S", "mm:Utilities", "State Device Shutter")
+        k.initialize("S")
+        allowed = k.property_info("S", "State Device").allowed or ()
+        assert {"W1", "W2", "W3"} <= set(allowed)
+        k.set_property("S", "State Device", "W3")
+        k.initialize("W3")
+        assert k.get_property("S", "State Device") == "W3"

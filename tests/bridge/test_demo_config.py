@@ -78,3 +78,38 @@ def _mmcore(folder: str) -> Any:
 def test_plain_names_stay_with_the_python_adapters_without_prefer(k: Kernel, real: str) -> None:
     k.load_device("Cam", "DemoCamera", "DCam")
     assert k.device_info("Cam").adapter == "DemoCamera"
+
+
+def test_after_the_load_every_property_is_cached_with_the_devices_values_and_told_at_most_once(
+    k: Kernel, mm_named: Path, real: str
+) -> None:
+    """What a load does in fewer hops (Label runs, initial reads on the runner) leaves the same
+    system: the cache holds what the C++ devices show (a Startup set that changes another
+    property silently, DCam's BitDepth its PixelType, included), the labels are MMCore's for
+    the same file, and each change of a device's property at the load is one event."""
+    told: list[tuple[str, str, Any]] = []
+    k.events.property_changed.connect(lambda label, name, value: told.append((label, name, value)))
+    k.load_config(mm_named)
+    k.events.flush()
+    names = {label: k.property_names(label) for label in LABELS}
+    cached = {label: {n: k.get_property(label, n, from_cache=True) for n in names[label]} for label in LABELS}
+    for label in LABELS:
+        for name in k.property_names(label):
+            assert cached[label][name] == k.get_property(label, name), (label, name)
+    assert cached["Camera"]["PixelType"] == "16bit" and cached["Camera"]["BitDepth"] == 16
+    core = _mmcore(real)
+    core.loadSystemConfiguration(str(DEMO))
+    try:
+        for label in LABELS:
+            if k.device_type(label) == "State":
+                assert k.state_labels(label) == list(core.getStateLabels(label))
+                assert cached[label]["Label"] == core.getProperty(label, "Label")
+    finally:
+        core.unloadAllDevices()
+    last: dict[tuple[str, str], Any] = {}
+    for label, name, value in told:
+        if label != "Core":  # Core's every set is told (concepts.md); a device's real changes only
+            assert last.get((label, name), object()) != value, (label, name, value)  # once per change
+            last[label, name] = value
+    assert last["Camera", "PixelType"] == "16bit"  # 8bit -> 16bit by the Startup preset's BitDepth
+    assert last["Objective", "Label"] == "Nikon 10X S Fluor" == cached["Objective"]["Label"]

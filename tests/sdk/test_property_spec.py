@@ -134,3 +134,33 @@ def test_int_rendered_as_text_coerces_back_to_the_same_int(n: int) -> None:
 @pytest.mark.parametrize("n", [2**53 + 1, 10**20 + 1, -(2**63) + 1])
 def test_large_int_text_keeps_its_exact_value(n: int) -> None:
     assert PropertySpec(name="Count", kind=int).coerce(str(n), "D") == n
+
+
+class Speed(enum.Enum):
+    SLOW = "slow"
+    FAST = "fast"
+
+
+def test_narrowed_specs_are_checked_as_a_new_declaration_would_be() -> None:
+    """with_allowed / with_limits copy the checked spec instead of checking every field again:
+    what they are given is still converted and refused as PropertySpec(...) would."""
+    spec = PropertySpec(name="Gain", kind=int, default=1, units="dB", doc="gain")
+    narrowed = spec.with_allowed(["1", 2, 3.0])
+    assert narrowed.allowed == (1, 2, 3) and all(type(v) is int for v in narrowed.allowed)
+    assert narrowed == PropertySpec(name="Gain", kind=int, default=1, units="dB", doc="gain", allowed=(1, 2, 3))
+    assert spec.allowed is None  # the original is untouched
+    with pytest.raises(PropertyError, match="'x' is not a valid integer"):
+        spec.with_allowed([1, "x"])
+    with pytest.raises(ValueError, match=r"limits \(5, 1\) are reversed"):
+        spec.with_limits(5, 1)
+    with pytest.raises(TypeError, match="limits need an int or float type"):
+        PropertySpec(name="Mode", kind=str).with_limits(0, 1)
+    assert spec.with_limits(0, 10).limits == (0, 10) and spec.with_limits(0, 10).coerce("7") == 7
+    labels = PropertySpec(name="Label", kind=str).with_allowed(["A", "B"])
+    assert labels.allowed == ("A", "B") and labels.coerce("B") == "B"
+    with pytest.raises(PropertyError, match="not one of the allowed values"):
+        labels.coerce("C")
+    speed = PropertySpec(name="Speed", kind=Speed).with_allowed([Speed.FAST])
+    assert speed.allowed == (Speed.FAST,)
+    assert speed.with_allowed(None).allowed == (Speed.SLOW, Speed.FAST)  # an Enum's members come back
+    assert hash(narrowed) == hash(spec.with_allowed((1, 2, 3)))

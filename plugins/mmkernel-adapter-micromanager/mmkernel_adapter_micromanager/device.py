@@ -8,6 +8,8 @@ RuntimeError/ValueError into a DeviceError naming the device, the call and MM's 
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -17,11 +19,12 @@ from mmkernel_sdk.host import properties_of
 from mmkernel_sdk.resources import Resource
 
 from .cores import CoreGroup, core_groups, default_group
-from .discovery import adapter_folders
+from .discovery import device_folders
 from .ports import PortLink, attach_port, detach_port
 
 _KINDS: dict[int, type] = {1: str, 2: float, 3: int}  # MM String, Float, Integer (0 Undef -> str)
 CORE_PROPERTY = "MMCore"
+_MM_ERRORS = (RuntimeError, ValueError, IndexError, MemoryError)  # what pymmcore raises for MMCore's errors
 
 
 def _typed(kind: type, text: Any) -> Any:
@@ -39,6 +42,25 @@ def _text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return repr(value)
     return str(value)
+
+
+_outside: weakref.WeakSet[Any] = weakref.WeakSet()  # bridged devices not in a core (yet, or again)
+_outside_lock = threading.Lock()
+
+
+def _others_outside(device: Any) -> bool:
+    """Whether another device of `device`'s kernel is not in a core: only then can a sibling
+    still need loading into it (the first initialize of a load loads them all)."""
+    with _outside_lock:
+        return any(other is not device and other.kernel is device.kernel for other in _outside)
+
+
+def _set_outside(device: Any, outside: bool) -> None:
+    with _outside_lock:
+        if outside:
+            _outside.add(device)
+        else:
+            _outside.discard(device)
 
 
 class CoreLink(Resource):
@@ -70,7 +92,8 @@ class MMDevice(Device):
         self.mm_group: CoreGroup | None = None
         self.mm_in_core = False
         self._mm_kinds: dict[str, type] = {}
-        self._mm_folders = [str(f) for f in adapter_folders()]
+        self._mm_folders = [str(f) for f in device_folders()]
+        _set_outside(self, True)
         rows = core_groups().preinit(self.mm_module, self.mm_device, self._mm_folders)
         for name, mm_kind, default, allowed, limits in rows:
             kind = self._kind_for(name, mm_kind, default, allowed)
@@ -102,8 +125,11 @@ class MMDevice(Device):
         """Run one C++ call; MMCore's errors become a DeviceError with MM's text."""
         try:
             return call(*args)
-        except (RuntimeError, ValueError, IndexError, MemoryError) as error:
-            raise DeviceError(self.label, op, f"device {self.label!r}: {op}: {error}") from error
+        except _MM_ERRORS as error:
+            raise self.mm_error(op, error) from error
+
+    def mm_error(self, op: str, error: BaseException) -> DeviceError:
+        return DeviceError(self.label, op, f"device {self.label!r}: {op}: {error}")
 
     def mm_load(self) -> None:
         """Load the C++ device into its core (not initialize it): referencing devices of the
@@ -125,6 +151,7 @@ class MMDevice(Device):
             raise
         group.devices[label] = self
         self.mm_in_core = True
+        _set_outside(self, False)
         if isinstance(self.hub, MMDevice):
             self.mm("setParentLabel", core.setParentLabel, label, self.hub.label)
         table = properties_of(self)
@@ -136,9 +163,10 @@ class MMDevice(Device):
 
     # -- lifecycle ---------------------------------------------------------------------------
     def initialize(self) -> None:
-        for other in self.siblings():  # they share this runner, so this thread may call them
-            if isinstance(other, MMDevice):
-                other.mm_load()
+        if _others_outside(self):  # asking the kernel for the siblings costs a wire check of each device
+            for other in self.siblings():  # they share this runner, so this thread may call them
+                if isinstance(other, MMDevice):
+                    other.mm_load()
         self.mm_load()
         core, label = self.core, self.label
         self.mm("initializeDevice", core.initializeDevice, label)
@@ -154,6 +182,7 @@ class MMDevice(Device):
             return
         group.devices.pop(self.label, None)
         self.mm_in_core = False
+        _set_outside(self, True)  # a failed load's restore may load this very object again
         try:
             self.mm("unloadDevice", group.core.unloadDevice, self.label)
         finally:
@@ -225,8 +254,14 @@ class MMDevice(Device):
                               name_check=False, **self._constraints(kind, allowed, limits))  # fmt: skip
 
     def _getter(self, name: str) -> Callable[[], Any]:
-        def getter() -> Any:
-            return _typed(self._mm_kinds[name], self.mm(f"get {name}", self.core.getProperty, self.label, name))
+        kinds = self._mm_kinds
+
+        def getter() -> Any:  # mm() inlined: a load reads every property once, a refresh again
+            try:
+                text = self.core.getProperty(self.label, name)
+            except _MM_ERRORS as error:
+                raise self.mm_error(f"get {name}", error) from error
+            return _typed(kinds[name], text)
 
         return getter
 
