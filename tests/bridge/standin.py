@@ -196,6 +196,7 @@ class StandInCore(Sequencing):
 
     def setCircularBufferMemoryFootprint(self, mb: int) -> None:
         self._buffer.clear()
+        self.buffer_mb = mb
 
     def deviceBusy(self, label: str) -> bool:
         self._dev(label)

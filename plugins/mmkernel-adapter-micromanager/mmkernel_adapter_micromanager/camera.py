@@ -127,8 +127,7 @@ class MMCamera(MMDevice, Camera):
     def start_sequence(self, count: int | None, interval_ms: float) -> None:
         core = self._current()
         frame_bytes = int(core.getImageWidth()) * int(core.getImageHeight()) * int(core.getBytesPerPixel())
-        frames = int(os.environ.get(ENV_BUFFER_FRAMES, "256"))
-        mb = min(max(16, -(-frames * frame_bytes // 2**20)), 512)
+        mb = circular_buffer_mb(frame_bytes, os.environ.get(ENV_BUFFER_FRAMES), self.label)
         if mb != self._buffer_mb:
             self.mm("setCircularBufferMemoryFootprint", core.setCircularBufferMemoryFootprint, mb)
             self._buffer_mb = mb
@@ -173,6 +172,27 @@ class MMCamera(MMDevice, Camera):
             except Exception:  # noqa: BLE001 - an adapter may leave a tag out
                 continue
         return tags
+
+
+DEFAULT_BUFFER_FRAMES = 256
+DEFAULT_BUFFER_CAP_MB = 512  # MMCore allocates it all at the start: 250 MB took up to 1.2 s
+
+
+def circular_buffer_mb(frame_bytes: int, asked: str | None, label: str) -> int:
+    """MMCore's circular buffer for a stream (MB, at least 16): the frames `MMKERNEL_MM_BUFFER_FRAMES`
+    asks for, as asked; by default 256 frames, at most 512 MB (64 frames at 2048x2048 16-bit)."""
+    if asked is None or not asked.strip():
+        frames, cap = DEFAULT_BUFFER_FRAMES, DEFAULT_BUFFER_CAP_MB
+    else:
+        try:
+            frames, cap = int(asked), None
+        except ValueError:
+            frames = 0
+        if frames < 1:
+            raise DeviceError(label, "start_sequence", f"device {label!r}: {ENV_BUFFER_FRAMES}={asked!r} is not "
+                              "allowed; allowed: a whole number of frames >= 1")  # fmt: skip
+    mb = max(16, -(-frames * frame_bytes // 2**20))
+    return mb if cap is None else min(mb, cap)
 
 
 def _metadata_class(core: Any) -> Any:

@@ -24,9 +24,9 @@ log = logging.getLogger("mmkernel.micromanager")
 ENV_GROUPING = "MMKERNEL_MM_GROUPING"
 DEFAULT_GROUP = "main"
 ENV_BUFFER_FRAMES = "MMKERNEL_MM_BUFFER_FRAMES"
-"""Frames MMCore's circular buffer holds (default 256, 16-512 MB; 64 lost frames now and then): it
-only bridges the pop latency, the kernel's buffer holds the stream. Allocating MMCore's default
-250 MB took up to 1.2 s."""
+"""Frames MMCore's circular buffer holds (default 256 frames, 16-512 MB; a number set here is taken
+as asked, beyond 512 MB too): it only bridges the pop latency, the kernel's buffer holds the
+stream. Allocating MMCore's default 250 MB took up to 1.2 s."""
 CoreFactory = Callable[[], Any]
 
 
