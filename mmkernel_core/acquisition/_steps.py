@@ -202,10 +202,17 @@ def frame_probe(kernel: Any) -> Any:
 
 
 def missing_fov(kernel: Any, grid: Any, frame_shape: tuple[int, ...]) -> dict[str, float]:
-    """The field of view a grid plan lacks (`fov_width`/`fov_height`, um): the camera frame
-    through the pixel size (1 um per pixel when no pixel size matches). Empty when it has both."""
+    """The field of view a grid plan lacks (`fov_width`/`fov_height`, um along the stage's x and
+    y): the camera frame mapped through the resolution's pixel-size affine, so a camera mounted
+    rotated by 90 degrees or mirrored tiles by its real footprint (a frame W wide and H high
+    covers |a|W + |b|H in x and |d|W + |e|H in y); without an affine, the pixel size (1 um per
+    pixel when no pixel size matches). Empty when the plan has both."""
     if grid is None or (grid.fov_width is not None and grid.fov_height is not None):
         return {}
     height, width = frame_shape[-2:]
-    px = kernel.pixel_size_um() or 1.0
-    return {"fov_width": grid.fov_width or width * px, "fov_height": grid.fov_height or height * px}
+    a, b, _, d, e, _ = kernel.pixel_size_affine()
+    if (a, b, d, e) == (1.0, 0.0, 0.0, 1.0):  # no affine beyond the pixel size
+        px = kernel.pixel_size_um() or 1.0
+        a, b, d, e = px, 0.0, 0.0, px
+    across, down = abs(a) * width + abs(b) * height, abs(d) * width + abs(e) * height
+    return {"fov_width": grid.fov_width or across, "fov_height": grid.fov_height or down}

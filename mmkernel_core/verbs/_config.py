@@ -184,11 +184,24 @@ class ConfigVerbs(KernelBase):
     @verb
     def pixel_size_um(self) -> Request:
         """Pixel size of the resolution whose settings match the cache (0.0 if none does)."""
+        config = self._current_pixel_size()
+        return Request.completed("Core", "pixel_size_um", config.pixel_size_um if config is not None else 0.0)
+
+    @verb
+    def pixel_size_affine(self) -> Request:
+        """The camera-to-stage affine of the resolution whose settings match the cache, as
+        MMCore's getPixelSizeAffine: (a, b, c, d, e, f), stage x = a*x + b*y + c and stage y =
+        d*x + e*y + f in um for pixel (x, y); the identity if none matches or none is set."""
+        config = self._current_pixel_size()
+        affine = config.affine if config is not None else (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+        return Request.completed("Core", "pixel_size_affine", tuple(affine))
+
+    def _current_pixel_size(self) -> PixelSizeConfig | None:
         for name in sorted(self._configuration.pixel_sizes):
             config = self._configuration.pixel_sizes[name]
             if self._matches(config.settings):
-                return Request.completed("Core", "pixel_size_um", config.pixel_size_um)
-        return Request.completed("Core", "pixel_size_um", 0.0)
+                return config
+        return None
 
     def _pixel_size(self, name: str) -> PixelSizeConfig:
         try:

@@ -57,6 +57,24 @@ def test_grid_plan_gives_one_image_per_tile(kernel, tmp_path):
     assert seq.grid_plan.fov_width is None, "the caller's sequence is theirs: acquire works on a copy"
 
 
+def test_a_grid_steps_by_the_frames_footprint_through_the_pixel_size_affine(tmp_path):
+    """A camera mounted rotated by 90 degrees: its frame's height lies along the stage's x."""
+    rotated = "PixelSize_um,Res10x,1.0\nPixelSizeAffine,Res10x,0,1,0,-1,0,0"
+    text = CFG.read_text().replace("PixelSize_um,Res10x,1.0", rotated)
+    (tmp_path / "rotated.cfg").write_text(text)
+    with Kernel(timeout=10) as k:
+        assert k.pixel_size_affine() == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # no resolution matches: the identity
+        k.load_config(tmp_path / "rotated.cfg")
+        assert k.pixel_size_affine() == (0.0, 1.0, 0.0, -1.0, 0.0, 0.0)
+        k.set_property(k.roles.camera, "OnCameraCCDYSize", 256)  # 512 wide, 256 high
+        seq = useq.MDASequence(stage_positions=[(0, 0)], grid_plan={"rows": 2, "columns": 2})
+        acq = k.acquire(seq)
+        acq.wait(60)
+        xs = sorted({event.x_pos for event in acq.events})
+        ys = sorted({event.y_pos for event in acq.events})
+        assert xs[1] - xs[0] == pytest.approx(256) and ys[1] - ys[0] == pytest.approx(512)
+
+
 def test_cancel_finalizes_the_dataset(kernel, tmp_path):
     seq = useq.MDASequence(time_plan={"interval": 0.5, "loops": 50})
     out = tmp_path / "cancel.ome.zarr"
