@@ -21,6 +21,7 @@ from ._dataset import DatasetWriter
 from ._hwrun import HardwareRun
 from ._layout import json_object, plate_of, sizes_of
 from ._plan import Planner, Run
+from ._rows import ChangedProperties, frame_row, planned_changes
 from ._steps import EventSteps, frame_probe, is_autofocus, is_image, missing_fov
 from ._streams import FrameStreams, check_datastreams
 from ._tiff import TiffDatasetWriter
@@ -110,6 +111,7 @@ class Acquisition:
         self.overflow = check_overflow(overflow)
         self.writer_options = check_writer_options(writer_options)
         self._streams = FrameStreams(kernel, check_datastreams(kernel, datastreams))
+        self._changes = ChangedProperties(kernel)
         self._kernel = kernel
         self.hardware_sequencing = bool(hardware_sequencing)
         self._plan: list[Run] | None = None
@@ -210,6 +212,7 @@ class Acquisition:
                 thread = WriterThread(writer, self.overflow, size, self._announce)
                 self.progress._writer = thread.start()
             self._streams.start()
+            self._changes.start()
             self._loop(thread, steps)
             if self._cancel.is_set():
                 reason = "cancelled"
@@ -231,6 +234,7 @@ class Acquisition:
         """Everything handed over written (the writer thread ends), the last datastream rows,
         then the dataset finalized with why the run ended; a writer failure fails the run."""
         rows = self._streams.close()
+        self._changes.stop()
         failure = thread.finish() if thread is not None else None
         if failure is not None:
             reason, error = "failed", error or failure
@@ -361,10 +365,12 @@ class Acquisition:
                         self.progress.current = event
                         k.events.acquisition_event_started.emit(self, event)
                     started = time.monotonic() - self._t0
+                    planned = planned_changes(run, i)
                     if kept is not None:  # in memory: out of the ring into the run's one block
-                        self._store(writer, number + i, event, kept.keep(i, frame.array), started, steps, actual=False)
+                        image = kept.keep(i, frame.array)
+                        self._store(writer, number + i, event, image, started, steps, False, planned=planned)
                     else:
-                        self._store(writer, number + i, event, frame.array, started, steps, actual=False, ring=True)
+                        self._store(writer, number + i, event, frame.array, started, steps, False, True, planned)
                     done = i + 1
                     self.progress.events_done = number + done
                     if self._cancel.is_set():  # stops within one frame: leaving the stream stops it
@@ -381,7 +387,8 @@ class Acquisition:
         return done, rest
 
     def _store(self, writer: WriterThread | None, number: int, event: Any, image: Any, started: float,
-               steps: EventSteps, actual: bool = True, ring: bool = False) -> None:  # fmt: skip
+               steps: EventSteps, actual: bool = True, ring: bool = False,
+               planned: dict[str, Any] | None = None) -> None:  # fmt: skip
         """One frame to the writer thread (or memory) with its table row and datastream rows;
         `actual=False` in a hardware run, where the stages move without the kernel reading
         them. `ring`: the pixels are the camera ring's, released when the run moves on: copied
@@ -389,17 +396,19 @@ class Acquisition:
         frame is overwritten before it is written and a dropped one costs no copy)."""
         index = {str(a): int(v) for a, v in event.index.items()}
         streams = self._streams.at_frame(number)
+        seen = self._changes.take()  # taken at every frame, also when no row is made
+        changed = seen if planned is None else planned
         if ring and writer is None:
             image, ring = np.array(image), False  # kept: out of the ring before it is released
         if writer is None:
             self.images[tuple(index.get(a, 0) for a in "ptcz")] = image
             ready = self._kernel.events.acquisition_frame_ready
             if ready.connected:  # the row is for the subscribers only: not made for nobody
-                ready.emit(self, event, image, self._row(number, index, event, started, steps, actual))
+                ready.emit(self, event, image, frame_row(number, index, event, started, steps, actual, changed))
             self.progress.frames += 1
             self.progress.bytes += image.nbytes
             return
-        row = self._row(number, index, event, started, steps, actual)
+        row = frame_row(number, index, event, started, steps, actual, changed)
         channel = event.channel.config if event.channel else None
         job = Job(self._place_of(event), index, image, row, channel, streams, event)
         if writer.put(job, copy=ring):  # announced by the writer thread once written (_announce)
@@ -407,18 +416,6 @@ class Acquisition:
             self.progress.bytes += image.nbytes
         else:
             self.progress.dropped += 1
-
-    @staticmethod
-    def _row(number: int, index: dict[str, int], event: Any, started: float, steps: EventSteps,
-             actual: bool) -> dict[str, Any]:  # fmt: skip
-        """A frame's table row: its event, indices, channel, requested and actual positions
-        (None in a hardware run), exposure and time."""
-        where = steps.where() if actual else {"x_um_actual": None, "y_um_actual": None, "z_um_actual": None}
-        exposure = event.exposure if event.exposure is not None else steps.exposure
-        return {"event": number, **index, "channel": event.channel.config if event.channel else None,
-                "x_um": event.x_pos, "y_um": event.y_pos, "z_um": steps.z_target(event), **where,
-                "exposure_ms": exposure, "time_s": started, "hardware_sequenced": not actual,
-                "dropped": False}  # fmt: skip
 
     def _announce(self, job: Job) -> None:
         """A frame is in the dataset (on the writer thread): acquisition_frame_ready, in the
