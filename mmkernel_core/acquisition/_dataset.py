@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from ._layout import channel_colour
 from ._table import FrameTable, StreamTable, read_rows, read_streams, sync_path
 
 STACK_AXES = ("t", "c", "z")  # the axes before y, x, in NGFF order
@@ -104,7 +105,11 @@ class DatasetWriter:
         self.root[self.paths[index]].attrs["ome"] = {
             "version": "0.5",
             "multiscales": [{"name": self.names[index], "axes": [_axis(a) for a in names], "datasets": level}],
-            **({"omero": {"channels": [_channel(c, self.dtype) for c in channels]}} if "c" in self.axes else {}),
+            **(
+                {"omero": {"channels": [_channel(c, i, self.dtype) for i, c in enumerate(channels)]}}
+                if "c" in self.axes
+                else {}
+            ),
         }
 
     def _series(self) -> None:
@@ -202,9 +207,9 @@ def new_path(path: str | Path) -> Path:
     return found
 
 
-def _channel(name: str, dtype: Any) -> dict[str, Any]:
+def _channel(name: str, index: int, dtype: Any) -> dict[str, Any]:
     top = float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else 1.0
-    return {"label": name, "color": "FFFFFF", "active": True,
+    return {"label": name, "color": channel_colour(name, index), "active": True,
             "window": {"start": 0.0, "end": top, "min": 0.0, "max": top}}  # fmt: skip
 
 

@@ -1,5 +1,6 @@
 """What an acquisition's dataset is made of, from its sequence before it runs: how many t, c
-and z planes, the well plate it covers, the caller's metadata checked as strict JSON."""
+and z planes, the well plate it covers, the caller's metadata checked as strict JSON, and the
+colour each channel is shown in."""
 
 from __future__ import annotations
 
@@ -54,3 +55,26 @@ def sizes_of(events: Iterable[Any]) -> dict[str, int]:
                 if axis in event.index:
                     sizes[axis] = max(sizes[axis], int(event.index[axis]) + 1)
     return sizes
+
+
+# What a channel is usually shown as, by the words its name holds (fluorophores, filter colours,
+# wavelengths), tried in order; a channel named otherwise gets the next of PALETTE by its index.
+_COLOURS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("dapi", "hoechst", "bfp", "blue", "405", "uv"), "0000FF"),
+    (("cy5", "far", "647", "640", "680", "magenta"), "FF00FF"),
+    (("fitc", "gfp", "alexa488", "488", "green", "yfp", "514"), "00FF00"),
+    (("cy3", "tritc", "rhod", "mcherry", "rfp", "texas", "561", "568", "594", "red"), "FF0000"),
+    (("cfp", "cyan", "445", "458"), "00FFFF"),
+    (("bright", "dic", "phase", "bf", "trans"), "FFFFFF"),
+)
+PALETTE = ("00FF00", "FF00FF", "00FFFF", "FF0000", "0000FF", "FFFF00", "FFFFFF")
+
+
+def channel_colour(name: str, index: int) -> str:
+    """The RRGGBB colour a channel is shown in: by its name ("DAPI" blue, "FITC" green, "Cy5"
+    magenta, "Rhodamine" red, "Brightfield" white), else by its place in the palette."""
+    words = name.lower().replace(" ", "").replace("-", "").replace("_", "")
+    for keys, colour in _COLOURS:
+        if any(key in words for key in keys):
+            return colour
+    return PALETTE[index % len(PALETTE)]

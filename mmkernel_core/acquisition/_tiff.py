@@ -25,6 +25,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from ._dataset import new_path
+from ._layout import channel_colour
 from ._table import FrameTable, StreamTable, read_rows, read_streams, sync_path
 from ._tiffpages import PageFile
 
@@ -154,7 +155,8 @@ class TiffDatasetWriter:
             if not self.planes[i]:  # OME-TIFF reads an image without TiffData as starting at page 0
                 continue
             names = [*self.channels, *(f"c{c}" for c in range(len(self.channels), self.sizes["c"]))]
-            channels = "".join(f'<Channel ID="Channel:{i}:{c}" Name={quoteattr(names[c])} SamplesPerPixel="1"/>'
+            channels = "".join(f'<Channel ID="Channel:{i}:{c}" Name={quoteattr(names[c])} SamplesPerPixel="1" '
+                               f'Color="{_ome_colour(channel_colour(names[c], c))}"/>'
                                for c in range(self.sizes["c"]))  # fmt: skip
             tiffdata = "".join(self.planes[i])
             sizes = f'SizeX="{width}" SizeY="{height}" SizeZ="{self.sizes["z"]}" SizeC="{self.sizes["c"]}"'
@@ -233,3 +235,9 @@ def _rows_of_pages(rows: list[dict[str, Any]], pages: int) -> list[dict[str, Any
                 return rows[:end]
             kept += 1
     return rows
+
+
+def _ome_colour(rrggbb: str) -> int:
+    """OME-XML's Color: RGBA packed in a signed 32-bit integer (opaque)."""
+    value = int(rrggbb, 16) << 8 | 0xFF
+    return value - (1 << 32) if value >= 1 << 31 else value

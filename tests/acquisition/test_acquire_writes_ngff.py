@@ -42,8 +42,8 @@ def test_tcz_per_position_dataset_validates_and_reads_with_plain_zarr(kernel, tm
     assert np.any(data.image(p="A")[0, 0, 0])
     assert len(data.frames) == 24 and data.frames[-1]["channel"] == "FITC"
     assert useq.MDASequence.model_validate(data.sequence) == seq
-    labels = [c["label"] for c in plain["0"].attrs["ome"]["omero"]["channels"]]
-    assert labels == ["DAPI", "FITC"]
+    channels = plain["0"].attrs["ome"]["omero"]["channels"]
+    assert [(c["label"], c["color"]) for c in channels] == [("DAPI", "0000FF"), ("FITC", "00FF00")]
 
 
 def test_grid_plan_gives_one_image_per_tile(kernel, tmp_path):

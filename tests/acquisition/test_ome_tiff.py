@@ -72,7 +72,8 @@ def test_the_ome_tiff_is_ome_with_one_image_per_position_named_and_sized(k: Kern
     k.acquire(SEQ, out, format="ome-tiff", metadata={"sample": "HeLa"}).wait(60)
     with tifffile.TiffFile(out) as tif:
         assert tif.is_ome and [s.shape for s in tif.series] == [(2, 2, 3, 3, 5)] * 2
-        assert "DAPI" in tif.ome_metadata and "FITC" in tif.ome_metadata
+        assert 'Name="DAPI" SamplesPerPixel="1" Color="65535"' in tif.ome_metadata  # blue, opaque
+        assert 'Name="FITC" SamplesPerPixel="1" Color="16711935"' in tif.ome_metadata  # green
     data = open_acquisition(out)
     assert data.names == ["p0", "p1"] and data.metadata == {"sample": "HeLa"}
     assert useq.MDASequence.model_validate(data.sequence) == SEQ
