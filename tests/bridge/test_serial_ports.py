@@ -152,11 +152,14 @@ def test_save_config_writes_the_port_lines_back_unchanged(cores: Any, tmp_path: 
         k.save_config(saved)
         lines = saved.read_text().splitlines()
         for line in ("Device,COM1,SerialManager,COM1", "Property,COM1,BaudRate,115200", "Property,COM1,Parity,Even",
-                     "Property,Z,Port,COM1"):  # fmt: skip
-            assert line in lines
+                     "Property,COM1,AnswerTimeout,2000", "Property,Z,Port,COM1"):  # fmt: skip
+            assert line in lines  # AnswerTimeout too: pre-init in Micro-Manager, before-init here
         assert not any("mm:SerialManager" in line for line in lines)
+        assert not any("DelayBetweenCharsMs" in line for line in lines)  # at its default: not written
         assert k.load_config(saved).ok
-        assert _core(cores, k).getProperty("COM1", "BaudRate") == "115200"
+        core = _core(cores, k)
+        assert core.getProperty("COM1", "BaudRate") == "115200"
+        assert float(core.getProperty("COM1", "AnswerTimeout")) == 2000.0
 
 
 def test_without_the_cpp_serialmanager_module_the_error_says_so(
