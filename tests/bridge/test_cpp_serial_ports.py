@@ -5,6 +5,8 @@ protocol, answered by a simulator. Skipped unless MMKERNEL_TEST_MM_ADAPTERS hold
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 
 from mmkernel_core import Kernel
 from mmkernel_sdk import Generic
-from mmkernel_sdk.errors import DeviceError, PortError
+from mmkernel_sdk.errors import DeviceError, DeviceTimeoutError, PortError
 from mmkernel_sdk.resources import SerialPort
 from mmkernel_sdk.testing.sim import LineSimulator, command
 
@@ -186,3 +188,37 @@ def test_a_controller_that_stops_answering_is_a_device_error_naming_the_shutter(
     sim.simulator.unstick()
     k.set_shutter_open("Shutter", True)  # the kernel and the line answer again
     assert sim.simulator.enabled == 1
+
+
+def test_a_controller_silent_past_the_kernels_deadline_faults_the_core_until_the_cpp_call_returns(
+    sim: PtySimulator, k: Kernel, tmp_path: Path
+) -> None:
+    assert k.load_config(_config(tmp_path, CONFIG.replace("AnswerTimeout,300", "AnswerTimeout,1500"))).ok
+    recovered = threading.Event()
+
+    def on_log(entry: Any) -> None:
+        if "recovered" in entry.message and entry.device == "Shutter":
+            recovered.set()
+
+    k.add_log_callback(on_log, level=logging.WARNING)
+    sim.simulator.fail_next("stuck")
+    with pytest.raises(DeviceTimeoutError, match=r"'Shutter'"):
+        k.set_shutter_open("Shutter", True, timeout=0.3)  # SerialManager waits 1.5 s for the answer
+    assert k.device_health("Shutter").state == "faulted"
+    assert k.device_health("COM1").state == "faulted"  # the port device shares the core's runner
+    assert recovered.wait(10)  # the C++ answer timeout ended the call
+    sim.simulator.unstick()
+    k.set_shutter_open("Shutter", True)
+    assert sim.simulator.enabled == 1
+
+
+def test_a_port_mapped_to_a_missing_tty_names_the_path_and_leaves_nothing_behind(cores: Any, tmp_path: Path) -> None:
+    missing = str(tmp_path / "ttyUSB9")
+    with Kernel(timeout=10, port_map={"COM1": missing}) as k:
+        k.load_device("COM1", "SerialManager", "COM1")
+        k.load_device("Shutter", "ThorLabsSC10", "SC10")
+        k.set_property("Shutter", "Port", "COM1")
+        with pytest.raises(DeviceError, match=rf"'Shutter'.*initialize port 'COM1' \({missing}\).*No such file"):
+            k.initialize("Shutter")
+        assert cores.names(k) == []  # neither the C++ port nor the core made for it stayed
+        assert k.internals.device_object("COM1").line_holder() is None

@@ -155,13 +155,14 @@ def _load_cpp_port(device: Any, group: CoreGroup, port: SerialManagerPort) -> No
             f"device {device.label!r}: port {label!r} leads to {url!r}, which Micro-Manager's SerialManager cannot "
             "open (it opens the computer's serial ports: COM1, /dev/ttyUSB0)",
         )  # fmt: skip
-    device.mm(f"load port {label!r}", core.loadDevice, label, SERIAL_MODULE, url)
+    where = f"port {label!r}" if url == label else f"port {label!r} ({url})"  # MM's "open: No such file" names none
+    device.mm(f"load {where}", core.loadDevice, label, SERIAL_MODULE, url)
     try:
         table = properties_of(port)
         for name in LINE_SETTINGS:
             value = table.get(name)
-            device.mm(f"set {name} of port {label!r}", core.setProperty, label, name, _text(value))
-        device.mm(f"initialize port {label!r}", core.initializeDevice, label)
+            device.mm(f"set {name} of {where}", core.setProperty, label, name, _text(value))
+        device.mm(f"initialize {where}", core.initializeDevice, label)
     except BaseException:
         _unload_quietly(core, label)
         raise
