@@ -222,3 +222,26 @@ def test_a_port_mapped_to_a_missing_tty_names_the_path_and_leaves_nothing_behind
             k.initialize("Shutter")
         assert cores.names(k) == []  # neither the C++ port nor the core made for it stayed
         assert k.internals.device_object("COM1").line_holder() is None
+
+
+def test_a_second_kernel_is_refused_the_tty_a_cpp_port_has_open_and_gets_it_once_free(
+    cores: Any, sim: PtySimulator, k: Kernel, tmp_path: Path
+) -> None:
+    """MM's SerialManager keeps one port object per path in a process: a second core loading the
+    path would share it, and unloading either closed it under the other's shutter."""
+    path = _config(tmp_path)
+    assert k.load_config(path).ok
+    with Kernel(timeout=10, port_map={"COM1": sim.path}) as other:
+        other.load_device("COM1", "SerialManager", "COM1")
+        other.load_device("Shutter", "ThorLabsSC10", "SC10")
+        other.set_property("Shutter", "Port", "COM1")
+        taken = rf"'Shutter'.*port 'COM1' \({sim.path}\) is open already.*core 'main' of another kernel.*'Shutter'"
+        with pytest.raises(DeviceError, match=taken):
+            other.initialize("Shutter")
+        assert cores.names(other) == []
+        k.set_shutter_open("Shutter", True)  # the first kernel's shutter still has its line
+        assert sim.simulator.enabled == 1
+        k.unload("Shutter")
+        other.initialize("Shutter")  # the path is free again
+        other.set_shutter_open("Shutter", False)
+        assert sim.simulator.enabled == 0
