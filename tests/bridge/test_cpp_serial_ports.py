@@ -6,6 +6,7 @@ protocol, answered by a simulator. Skipped unless MMKERNEL_TEST_MM_ADAPTERS hold
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mmkernel_core import Kernel
+from mmkernel_core import ConfigError, Kernel
 from mmkernel_sdk import Generic
 from mmkernel_sdk.errors import DeviceError, DeviceTimeoutError, PortError
 from mmkernel_sdk.resources import SerialPort
@@ -107,6 +108,20 @@ def _in_core(cores: Any, k: Kernel) -> set[str]:
     return set(cores.group("main", [], k).core.getLoadedDevices()) - {"Core"}
 
 
+def _opened(sim: PtySimulator) -> int:
+    """How many of the process's file descriptors have the simulator's tty open besides its own."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("no /proc/self/fd to see which files are open")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            count += os.path.realpath(fd) == sim.path
+        except OSError:
+            continue  # closed while listed
+    return count - 1
+
+
 def test_the_config_loads_and_the_shutter_speaks_sc10_through_the_cpp_port(
     cores: Any, sim: PtySimulator, k: Kernel, tmp_path: Path
 ) -> None:
@@ -142,8 +157,10 @@ def test_unloading_and_loading_again_leaves_no_cpp_port_behind(
 ) -> None:
     path = _config(tmp_path)
     assert k.load_config(path).ok
+    assert _opened(sim) == 1  # the C++ port
     k.unload("Shutter")
     assert cores.names(k) == []  # the C++ port left with its only C++ device, and the core went
+    assert _opened(sim) == 0  # and closed the tty
     assert k.internals.device_object("COM1").line_holder() is None
     sim.simulator.received.clear()
     k.load_device("Shutter", "ThorLabsSC10", "SC10")
@@ -245,3 +262,18 @@ def test_a_second_kernel_is_refused_the_tty_a_cpp_port_has_open_and_gets_it_once
         other.initialize("Shutter")  # the path is free again
         other.set_shutter_open("Shutter", False)
         assert sim.simulator.enabled == 0
+
+
+def test_a_failed_load_puts_the_cpp_port_back_with_the_previous_system(
+    cores: Any, sim: PtySimulator, k: Kernel, tmp_path: Path
+) -> None:
+    assert k.load_config(_config(tmp_path)).ok
+    failing = tmp_path / "failing.cfg"
+    failing.write_text(CONFIG.replace("BaudRate,9600", "BaudRate,19200") + "Property,Shutter,Nope,1\n")
+    with pytest.raises(ConfigError, match="Nope"):
+        k.load_config(failing)
+    assert _in_core(cores, k) == {"COM1", "Shutter"}
+    assert cores.group("main", [], k).core.getProperty("COM1", "BaudRate") == "9600"
+    assert _opened(sim) == 1  # one C++ port again, the failed file's closed
+    k.set_shutter_open("Shutter", True)
+    assert sim.simulator.enabled == 1
