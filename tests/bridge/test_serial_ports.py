@@ -203,3 +203,21 @@ def test_a_failed_load_puts_the_cpp_port_back_with_the_previous_system(cores: An
         assert _core(cores, k).getProperty("COM1", "BaudRate") == "115200"
         k.set_position("Z", 2.0)
         assert k.get_position("Z") == pytest.approx(2.0)
+
+
+def test_a_path_one_kernels_cpp_port_has_open_is_refused_to_another_kernels(cores: Any, tmp_path: Path) -> None:
+    """Micro-Manager's SerialManager keeps one port object per path in a process (the real
+    adapter's test: test_cpp_serial_ports)."""
+    with Kernel(timeout=10, port_map={"COM1": "/dev/ttyUSB0"}) as k:
+        assert k.load_config(_config(tmp_path)).ok
+        with Kernel(timeout=10, port_map={"COM2": "/dev/ttyUSB0"}) as other:
+            other.load_device("COM2", "SerialManager", "COM2")
+            other.load_device("Z", "mm:DemoSerial", "DSerialStage")
+            other.set_property("Z", "Port", "COM2")
+            taken = r"'Z'.*port 'COM2' \(/dev/ttyUSB0\) is open already.*port 'COM1' in core 'main' of another kernel"
+            with pytest.raises(DeviceError, match=taken):
+                other.initialize("Z")
+            assert cores.names(other) == []
+            k.unload("Z")
+            other.initialize("Z")  # the path is free again
+            assert _in_core(cores, other) == {"COM2", "Z"}

@@ -7,7 +7,8 @@ port of that label into the core before the C++ device (once per core), copies t
 device's line settings to it and initializes it. The port device's line is then handed over
 to that core: MMKernel's own devices are refused it (and a C++ device is refused a line that
 MMKernel's devices have open), so one side owns each serial line. The C++ port leaves the core
-with the last C++ device using it.
+with the last C++ device using it. A device path is one C++ port in the process (SerialManager
+shares one port object per path), so a second core or kernel reaching it is refused.
 """
 
 from __future__ import annotations
