@@ -3,6 +3,7 @@ saveSystemConfiguration writes it: devices, pre-init properties, hubs, delays, f
 directions, state labels, presets, pixel sizes (with affine transforms and angles), roles.
 Loading it back gives the same system, property by property. A Device line names the module
 as it was asked for; a pre-init `kernel_setting` (MMKernel's own) is written only when it is
+not its default, and a before-init setting (usable before and after initialize) only when it is
 not its default.
 """
 
@@ -38,6 +39,12 @@ def config_text(kernel: Any) -> str:
         for name in props.names():
             spec = props.spec(name)
             if not spec.pre_init:
+                # A before-init setting (a port's AnswerTimeout: pre-init in Micro-Manager) someone
+                # changed: without it, the file loads a port that gives up on a slow reply too soon.
+                if spec.before_init and not spec.read_only:
+                    value = props.get(name)
+                    if value is not None and value != spec.default:
+                        lines.append(_line("Property", loaded.label, name, _text(value)))
                 continue
             value = props.get(name)
             if spec.kernel_setting and value == spec.default:

@@ -152,11 +152,14 @@ def test_save_config_writes_the_port_lines_back_unchanged(cores: Any, tmp_path: 
         k.save_config(saved)
         lines = saved.read_text().splitlines()
         for line in ("Device,COM1,SerialManager,COM1", "Property,COM1,BaudRate,115200", "Property,COM1,Parity,Even",
-                     "Property,Z,Port,COM1"):  # fmt: skip
-            assert line in lines
+                     "Property,COM1,AnswerTimeout,2000", "Property,Z,Port,COM1"):  # fmt: skip
+            assert line in lines  # AnswerTimeout too: pre-init in Micro-Manager, before-init here
         assert not any("mm:SerialManager" in line for line in lines)
+        assert not any("DelayBetweenCharsMs" in line for line in lines)  # at its default: not written
         assert k.load_config(saved).ok
-        assert _core(cores, k).getProperty("COM1", "BaudRate") == "115200"
+        core = _core(cores, k)
+        assert core.getProperty("COM1", "BaudRate") == "115200"
+        assert float(core.getProperty("COM1", "AnswerTimeout")) == 2000.0
 
 
 def test_without_the_cpp_serialmanager_module_the_error_says_so(
@@ -200,3 +203,21 @@ def test_a_failed_load_puts_the_cpp_port_back_with_the_previous_system(cores: An
         assert _core(cores, k).getProperty("COM1", "BaudRate") == "115200"
         k.set_position("Z", 2.0)
         assert k.get_position("Z") == pytest.approx(2.0)
+
+
+def test_a_path_one_kernels_cpp_port_has_open_is_refused_to_another_kernels(cores: Any, tmp_path: Path) -> None:
+    """Micro-Manager's SerialManager keeps one port object per path in a process (the real
+    adapter's test: test_cpp_serial_ports)."""
+    with Kernel(timeout=10, port_map={"COM1": "/dev/ttyUSB0"}) as k:
+        assert k.load_config(_config(tmp_path)).ok
+        with Kernel(timeout=10, port_map={"COM2": "/dev/ttyUSB0"}) as other:
+            other.load_device("COM2", "SerialManager", "COM2")
+            other.load_device("Z", "mm:DemoSerial", "DSerialStage")
+            other.set_property("Z", "Port", "COM2")
+            taken = r"'Z'.*port 'COM2' \(/dev/ttyUSB0\) is open already.*port 'COM1' in core 'main' of another kernel"
+            with pytest.raises(DeviceError, match=taken):
+                other.initialize("Z")
+            assert cores.names(other) == []
+            k.unload("Z")
+            other.initialize("Z")  # the path is free again
+            assert _in_core(cores, other) == {"COM2", "Z"}

@@ -7,7 +7,8 @@ port of that label into the core before the C++ device (once per core), copies t
 device's line settings to it and initializes it. The port device's line is then handed over
 to that core: MMKernel's own devices are refused it (and a C++ device is refused a line that
 MMKernel's devices have open), so one side owns each serial line. The C++ port leaves the core
-with the last C++ device using it.
+with the last C++ device using it. A device path is one C++ port in the process (SerialManager
+shares one port object per path), so a second core or kernel reaching it is refused.
 """
 
 from __future__ import annotations
@@ -36,10 +37,16 @@ class CppPort:
 
     label: str
     port: SerialManagerPort
+    path: str = ""
     users: list[str] = field(default_factory=list)
 
 
 _ports: weakref.WeakKeyDictionary[CoreGroup, dict[str, CppPort]] = weakref.WeakKeyDictionary()
+_paths: dict[str, tuple[weakref.ref[CoreGroup], str]] = {}
+"""{device path: (core, port label)} of every C++ port open in the process: Micro-Manager's
+SerialManager keeps one port object per path (a second load of the path is the same object,
+and unloading either shuts it down), so a path is one C++ port, in one core, under one label
+(a core that is gone holds none)."""
 _lock = threading.Lock()
 
 
@@ -120,8 +127,7 @@ def attach_port(device: Any, group: CoreGroup) -> None:
         table = _ports.setdefault(group, {})
         known = table.get(label)
     if known is None:
-        _load_cpp_port(device, group, port)
-        known = CppPort(label, port)
+        known = CppPort(label, port, _load_cpp_port(device, group, port))
         with _lock:
             table[label] = known
     if device.label not in known.users:
@@ -138,7 +144,8 @@ def _reason(known: CppPort, group: CoreGroup) -> str:
     )
 
 
-def _load_cpp_port(device: Any, group: CoreGroup, port: SerialManagerPort) -> None:
+def _load_cpp_port(device: Any, group: CoreGroup, port: SerialManagerPort) -> str:
+    """Load, set up and initialize the C++ port; returns its device path."""
     core, label = group.core, port.label
     if SERIAL_MODULE not in modules():
         raise DeviceError(
@@ -155,16 +162,49 @@ def _load_cpp_port(device: Any, group: CoreGroup, port: SerialManagerPort) -> No
             f"device {device.label!r}: port {label!r} leads to {url!r}, which Micro-Manager's SerialManager cannot "
             "open (it opens the computer's serial ports: COM1, /dev/ttyUSB0)",
         )  # fmt: skip
-    device.mm(f"load port {label!r}", core.loadDevice, label, SERIAL_MODULE, url)
+    where = f"port {label!r}" if url == label else f"port {label!r} ({url})"  # MM's "open: No such file" names none
+    with _lock:
+        ref, other_label = _paths.get(url, (None, ""))
+        other = ref() if ref is not None else None
+        if other is None:
+            _paths[url] = (weakref.ref(group), label)
+    if other is not None:
+        raise DeviceError(device.label, "initialize", _path_taken(device, where, group, other, other_label))
+    try:
+        device.mm(f"load {where}", core.loadDevice, label, SERIAL_MODULE, url)
+    except BaseException:
+        _forget_path(url, group)
+        raise
     try:
         table = properties_of(port)
         for name in LINE_SETTINGS:
             value = table.get(name)
-            device.mm(f"set {name} of port {label!r}", core.setProperty, label, name, _text(value))
-        device.mm(f"initialize port {label!r}", core.initializeDevice, label)
+            device.mm(f"set {name} of {where}", core.setProperty, label, name, _text(value))
+        device.mm(f"initialize {where}", core.initializeDevice, label)
     except BaseException:
-        _unload_quietly(core, label)
+        try:
+            _unload_quietly(core, label)
+        finally:
+            _forget_path(url, group)
         raise
+    return url
+
+
+def _path_taken(device: Any, where: str, group: CoreGroup, other: CoreGroup, other_label: str) -> str:
+    users = _names(cpp_ports(other).get(other_label, []))
+    place = f"core {other.name!r}" + ("" if other.owner == group.owner else " of another kernel")
+    return (
+        f"device {device.label!r}: {where} is open already in Micro-Manager's C++ SerialManager as port "
+        f"{other_label!r} in {place}, for the C++ device(s) {users}; SerialManager keeps one port per path in a "
+        f"process (unloading either would close both): reach it through that port device and core, or unload "
+        f"{users} first"
+    )
+
+
+def _forget_path(path: str, group: CoreGroup) -> None:
+    with _lock:
+        if path in _paths and _paths[path][0]() is group:
+            del _paths[path]
 
 
 def detach_port(device: Any, group: CoreGroup) -> None:
@@ -184,6 +224,7 @@ def detach_port(device: Any, group: CoreGroup) -> None:
         try:
             _unload_quietly(group.core, known.label)
         finally:
+            _forget_path(known.path, group)
             known.port.take_back(holder(group.name))
 
 
