@@ -7,7 +7,7 @@
 # compiled, and removed. Files already in OUT_DIR/lib other than the two built here are left alone, so the
 # DemoCamera/Utilities build (build-mm-demo-adapters.sh) may share the folder.
 #
-#   tools/build-mm-serial-adapters.sh MMCOREANDDEVICES_GIT_DIR [OUT_DIR]
+#   plugins/mmkernel-adapter-micromanager/tools/build-mm-serial-adapters.sh MMCOREANDDEVICES_GIT_DIR [OUT_DIR]
 #
 # MMCOREANDDEVICES_GIT_DIR: a git dir (bare or not) of the public micro-manager/mmCoreAndDevices repository.
 # OUT_DIR (default $HOME/.cache/mmkernel-mm-adapters): gets lib/libmmgr_dal_SerialManager.so.0 and
