@@ -1,6 +1,6 @@
 """Serial ports of C++ devices with Micro-Manager's real SerialManager and ThorlabsSC10 adapters
-(plugins/mmkernel-adapter-micromanager/tools/build-mm-serial-adapters.sh) on a pseudo-terminal: the bridge loads the C++ SerialManager
-port of the port device's label into the shutter's core, and the bytes on the wire are the SC10's
+(built by plugins/mmkernel-adapter-micromanager/tools/build-mm-serial-adapters.sh) on a
+pseudo-terminal: the bridge loads the C++ SerialManager port of the port device's label into the shutter's core, and the bytes on the wire are the SC10's
 protocol, answered by a simulator. Skipped unless MMKERNEL_TEST_MM_ADAPTERS holds both libraries."""
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def cores(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         pytest.skip(skip_reason())
     missing = [lib for lib in LIBS if not (Path(folder) / lib).exists()]
     if missing:
-        pytest.skip(f"{', '.join(missing)} not in {folder} (plugins/mmkernel-adapter-micromanager/tools/build-mm-serial-adapters.sh builds them)")
+        build = "plugins/mmkernel-adapter-micromanager/tools/build-mm-serial-adapters.sh"
+        pytest.skip(f"{', '.join(missing)} not in {folder} ({build} builds them)")
     from mmkernel_adapter_micromanager import set_core_factory
 
     for name in ("MMKERNEL_MM_PREFER", "MMKERNEL_MM_GROUPING"):
