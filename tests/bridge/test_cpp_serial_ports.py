@@ -1,7 +1,8 @@
 """Serial ports of C++ devices with Micro-Manager's real SerialManager and ThorlabsSC10 adapters
-(built by plugins/mmkernel-adapter-micromanager/tools/build-mm-serial-adapters.sh) on a
-pseudo-terminal: the bridge loads the C++ SerialManager port of the port device's label into the shutter's core, and the bytes on the wire are the SC10's
-protocol, answered by a simulator. Skipped unless MMKERNEL_TEST_MM_ADAPTERS holds both libraries."""
+(built by plugins/mmkernel-adapter-micromanager/tools/build-mm-serial-adapters.sh) on a pseudo-
+terminal: the bridge loads the C++ SerialManager port of the port device's label into the
+shutter's core, and the bytes on the wire are the SC10's protocol, answered by a simulator.
+Skipped unless MMKERNEL_TEST_MM_ADAPTERS holds both libraries."""
 
 from __future__ import annotations
 
