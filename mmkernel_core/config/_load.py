@@ -213,7 +213,9 @@ class Loader:
     def _record(self, command: Command, error: BaseException) -> None:
         if isinstance(error, InitializationError):  # Core,Initialize,1: some devices failed
             for label, cause in error.failures.items():
-                self._fail(command, f"device {label!r}: {cause}", label)
+                text = str(cause)
+                named = text if text.startswith(f"device {label!r}") else f"device {label!r}: {text}"
+                self._fail(command, named, label)
                 self._unload_quietly(label)
         elif isinstance(error, MMKernelError):
             self._fail(command, str(error), command.args[0] if command.name == "Device" else None)
