@@ -129,6 +129,7 @@ class Acquisition:
         self._run = threading.Event()
         self._run.set()
         self._cancel = threading.Event()
+        self._control = threading.Lock()  # pause, resume and cancel one at a time: none undoes a cancel
         self._done = threading.Event()
         self._result: AcquisitionResult | None = None
         self.images: dict[tuple[Any, ...], Any] = {}  # path=None: frames kept in memory
@@ -155,20 +156,26 @@ class Acquisition:
 
     def pause(self) -> None:
         """Hold before the next event (the current frame completes); inside a hardware run,
-        stop its stream there (the rest of the run goes on from there on `resume()`)."""
-        if self._run.is_set() and not self._done.is_set():
+        stop its stream there (the rest of the run goes on from there on `resume()`). Nothing
+        once cancelled: a cancelled run ends, whatever is asked after."""
+        with self._control:
+            if not self._run.is_set() or self._done.is_set() or self._cancel.is_set():
+                return
             self._run.clear()
             self._kernel.events.acquisition_paused.emit(self, True)
 
     def resume(self) -> None:
-        if not self._run.is_set():
+        with self._control:
+            if self._run.is_set():
+                return
             self._run.set()
             self._kernel.events.acquisition_paused.emit(self, False)
 
     def cancel(self) -> None:
         """Stop before the next event; the dataset is finalized."""
-        self._cancel.set()
-        self._run.set()
+        with self._control:
+            self._cancel.set()
+            self._run.set()
 
     @property
     def paused(self) -> bool:
