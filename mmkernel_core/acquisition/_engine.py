@@ -21,31 +21,11 @@ from ._dataset import DatasetWriter
 from ._hwrun import HardwareRun
 from ._layout import json_object, plate_of, sizes_of
 from ._plan import Planner, Run
+from ._source import adaptive_events, as_sequence, plain_index
 from ._steps import EventSteps, frame_probe, is_autofocus, is_image, missing_fov
 from ._streams import FrameStreams, check_datastreams
 from ._tiff import TiffDatasetWriter
 from ._writer_thread import HANDOFF_BYTES, Job, WriterError, WriterThread, check_overflow, check_writer_options
-
-
-def as_sequence(sequence: Any) -> Any:
-    """A `useq.MDASequence` from itself, its dict, JSON text or a YAML/JSON file path; None for
-    an iterable of events (an adaptive run: its events are taken as they come)."""
-    import useq
-
-    if isinstance(sequence, useq.MDASequence):
-        return sequence
-    if isinstance(sequence, dict):
-        return useq.MDASequence.model_validate(sequence)
-    if isinstance(sequence, Path) or (isinstance(sequence, str) and sequence.endswith((".yaml", ".yml", ".json"))):
-        return useq.MDASequence.from_file(sequence)
-    if isinstance(sequence, str):
-        return useq.MDASequence.model_validate_json(sequence)
-    if isinstance(sequence, Iterable) and not isinstance(sequence, (bytes, bytearray)):
-        return None
-    raise TypeError(
-        "acquire: sequence must be a useq.MDASequence, a dict, JSON, a file path or an iterable of "
-        f"useq.MDAEvent, not {type(sequence).__name__}"
-    )
 
 
 @dataclass
@@ -119,7 +99,7 @@ class Acquisition:
         self._probe: Any = None  # the camera's frame format (grid steps, the dataset's arrays)
         known = as_sequence(sequence)
         self.sequence = self._with_grid_fov(known) if known is not None else None
-        self.events: Iterable[Any] = list(self.sequence) if self.sequence is not None else _events(sequence)
+        self.events: Iterable[Any] = list(self.sequence) if self.sequence is not None else adaptive_events(sequence)
         self.places: dict[tuple[int, int], str] = {}  # (p, g) -> the name of its image, in order of first use
         if isinstance(self.events, list):
             for event in self.events:
@@ -321,7 +301,7 @@ class Acquisition:
                     raise  # it says what failed; no event did
                 except Exception as exc:
                     event = self.progress.current
-                    raise RuntimeError(f"acquire: event {number} {_plain_index(event)} failed: {exc}") from exc
+                    raise RuntimeError(f"acquire: event {number} {plain_index(event)} failed: {exc}") from exc
                 number += done
                 self.progress.events_done = number
 
@@ -478,17 +458,3 @@ def _writer_error(what: str, cause: BaseException) -> WriterError:
     error = WriterError(f"acquire: {what} failed ({type(cause).__name__}: {cause})")
     error.__cause__ = cause
     return error
-
-
-def _plain_index(event: Any) -> dict[str, int]:
-    """An event's index as plain names and numbers, for messages: {'t': 0, 'c': 1}."""
-    return {} if event is None else {str(axis): int(value) for axis, value in event.index.items()}
-
-
-def _events(source: Iterable[Any]) -> Iterable[Any]:
-    """An adaptive run's events, taken one at a time as the caller supplies them (an
-    `MDAEvent` or its dict each)."""
-    import useq
-
-    for item in source:
-        yield item if isinstance(item, useq.MDAEvent) else useq.MDAEvent.model_validate(item)
