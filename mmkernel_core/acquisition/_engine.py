@@ -295,8 +295,8 @@ class Acquisition:
                     if run.hardware:
                         done, run = self._hardware_run(run, number, writer, steps)
                     else:
-                        self._software_event(run.events[0], number, writer, steps)
-                        done, run = 1, None
+                        done = self._software_event(run.events[0], number, writer, steps)
+                        run = None
                 except WriterError:
                     raise  # it says what failed; no event did
                 except Exception as exc:
@@ -317,9 +317,10 @@ class Acquisition:
                 return False
         return True
 
-    def _software_event(self, event: Any, number: int, writer: Any, steps: EventSteps) -> None:
+    def _software_event(self, event: Any, number: int, writer: Any, steps: EventSteps) -> int:
+        """One event timed in software; the events done (0: cancelled while it waited to start)."""
         if not self._begin(event):
-            return
+            return 0
         steps.apply(event)
         if is_autofocus(event):
             steps.autofocus(event)
@@ -327,6 +328,7 @@ class Acquisition:
             started = time.monotonic() - self._t0
             image = steps.snap(event)
             self._store(writer, number, event, image, started, steps)
+        return 1
 
     def _hardware_run(self, run: Run, number: int, writer: Any, steps: EventSteps) -> tuple[int, Run | None]:
         """One triggered run: the first event applied, every changing property's values loaded

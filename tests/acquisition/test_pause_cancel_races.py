@@ -15,6 +15,7 @@ useq = pytest.importorskip("useq")
 
 from mmkernel_core.acquisition import open_acquisition  # noqa: E402
 from tests.support.acquisition import instant_rig, piezo_rig  # noqa: E402
+from tests.support.frame_buffers import wait_until  # noqa: E402
 
 
 @pytest.fixture
@@ -106,3 +107,13 @@ def test_pause_and_cancel_together_inside_a_hardware_run_always_end_the_run(
             assert result.reason == "cancelled" and not wire.armed
             rows = [row["event"] for row in open_acquisition(path).frames]
             assert rows == list(range(len(rows))) and len(rows) == result.frames
+
+
+def test_an_event_cancelled_while_it_waits_for_its_start_time_is_not_counted_done() -> None:
+    with instant_rig() as (k, _):
+        acq = k.acquire(useq.MDASequence(time_plan={"interval": 30, "loops": 3}))
+        wait_until(lambda: acq.progress.frames == 1, 30)  # the second event now waits 30 s to start
+        acq.cancel()
+        result = acq.wait(30)
+        assert result.reason == "cancelled" and result.frames == 1
+        assert acq.progress.events_done == 1, "the second event never ran"
