@@ -210,6 +210,7 @@ class Acquisition:
             reason, error = self._finish(writer, thread, reason, error)
             frames = thread.written if thread is not None else self.progress.frames
             self._result = AcquisitionResult(reason, frames, self.path, error, self.progress.dropped)
+            self.resume()  # a pause asked at the last event ends with the run: an ended run is not paused
             self._done.set()
             self._kernel.events.acquisition_finished.emit(self, self._result)
 

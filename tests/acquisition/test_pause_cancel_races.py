@@ -14,6 +14,7 @@ import pytest
 useq = pytest.importorskip("useq")
 
 from mmkernel_core.acquisition import open_acquisition  # noqa: E402
+from mmkernel_core.acquisition._dataset import DatasetWriter  # noqa: E402
 from tests.support.acquisition import instant_rig, piezo_rig  # noqa: E402
 from tests.support.frame_buffers import wait_until  # noqa: E402
 
@@ -117,3 +118,32 @@ def test_an_event_cancelled_while_it_waits_for_its_start_time_is_not_counted_don
         result = acq.wait(30)
         assert result.reason == "cancelled" and result.frames == 1
         assert acq.progress.events_done == 1, "the second event never ran"
+
+
+def test_a_pause_at_the_last_frame_of_a_hardware_run_completes_it_and_leaves_it_not_paused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+    original = DatasetWriter.write
+
+    def write(writer: Any, place: int, index: dict[str, int], *args: Any) -> None:
+        if index == {"t": 1, "z": 3}:  # the ninth frame: the engine then waits with the last one
+            entered.set()
+            assert release.wait(30), "the test never released the writer"
+        original(writer, place, index, *args)
+
+    monkeypatch.setattr(DatasetWriter, "write", write)
+    with piezo_rig() as (k, wire, piezo, _):
+        paused: list[bool] = []
+        k.events.acquisition_paused.connect(lambda acq, state: paused.append(state))
+        acq = k.acquire(_stack(5), tmp_path / "run.ome.zarr", writer_options={"handoff_bytes": 0})
+        assert entered.wait(30)
+        wait_until(lambda: acq.progress.writer_behind, 30)  # the engine holds the run's last frame
+        acq.pause()
+        release.set()
+        result = acq.wait(30)
+        assert result.reason == "completed" and result.frames == 10 and piezo.loads == 1 and not wire.armed
+        assert [row["event"] for row in open_acquisition(tmp_path / "run.ome.zarr").frames] == list(range(10))
+        assert not acq.paused, "an ended run is not paused"
+        k.events.flush()
+        assert paused == [True, False]  # subscribers see the pause end with the run
