@@ -1,6 +1,7 @@
 """Acquisition engine: useq-schema multi-dimensional acquisitions run inside the kernel.
 
-Lives here: the software-timed engine (`_engine`), what one event does to the devices
+Lives here: the software-timed engine (`_engine`), where its events come from (`_source`: a
+sequence, or an adaptive run's iterable), what one event does to the devices
 (`_steps`, shared by both engines), the plan that merges events into hardware-sequenced runs
 (`_plan`) and one such run's load, start, stream and stop (`_hwrun`, shared by both engines),
 `MMKernelEngine` for pymmcore-plus's MDARunner (`_pmda`, no import of pymmcore_plus until its
@@ -21,9 +22,10 @@ needs the `acquisition` extra.
 from __future__ import annotations
 
 from ._dataset import AcquisitionData, open_acquisition
-from ._engine import Acquisition, AcquisitionResult, as_sequence, start_acquisition
+from ._engine import Acquisition, AcquisitionResult, start_acquisition
 from ._plan import Run, plan_of
 from ._pmda import MMKernelEngine
+from ._source import as_sequence
 
 __all__ = [
     "Acquisition",

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from ._layout import channel_colour
+from ._layout import channel_colour, check_fits
 from ._table import FrameTable, StreamTable, read_rows, read_streams, sync_path
 
 STACK_AXES = ("t", "c", "z")  # the axes before y, x, in NGFF order
@@ -156,8 +156,7 @@ class DatasetWriter:
         """One frame is one chunk, stored uncompressed (zarr's `bytes` codec, little-endian): its
         bytes are written to the chunk's file as they lie, at the disk's speed (zarr's own
         write path costs several times the write itself for a 2048x2048 frame)."""
-        if image.shape != self.shape:
-            raise ValueError(f"acquire: a frame of shape {image.shape} does not fit the dataset's {self.shape}")
+        check_fits(image, self.shape, self.dtype)
         array = self.arrays[place]
         data = np.ascontiguousarray(image, dtype=self.dtype.newbyteorder("<"))
         file = self.path / self.paths[place] / "0" / array.metadata.encode_chunk_key((*at, *([0] * len(self.shape))))

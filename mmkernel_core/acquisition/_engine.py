@@ -22,31 +22,11 @@ from ._hwrun import HardwareRun
 from ._layout import json_object, plate_of, sizes_of
 from ._plan import Planner, Run
 from ._rows import ChangedProperties, frame_row, planned_changes
+from ._source import adaptive_events, as_sequence, plain_index
 from ._steps import EventSteps, frame_probe, is_autofocus, is_image, missing_fov
 from ._streams import FrameStreams, check_datastreams
 from ._tiff import TiffDatasetWriter
 from ._writer_thread import HANDOFF_BYTES, Job, WriterError, WriterThread, check_overflow, check_writer_options
-
-
-def as_sequence(sequence: Any) -> Any:
-    """A `useq.MDASequence` from itself, its dict, JSON text or a YAML/JSON file path; None for
-    an iterable of events (an adaptive run: its events are taken as they come)."""
-    import useq
-
-    if isinstance(sequence, useq.MDASequence):
-        return sequence
-    if isinstance(sequence, dict):
-        return useq.MDASequence.model_validate(sequence)
-    if isinstance(sequence, Path) or (isinstance(sequence, str) and sequence.endswith((".yaml", ".yml", ".json"))):
-        return useq.MDASequence.from_file(sequence)
-    if isinstance(sequence, str):
-        return useq.MDASequence.model_validate_json(sequence)
-    if isinstance(sequence, Iterable) and not isinstance(sequence, (bytes, bytearray)):
-        return None
-    raise TypeError(
-        "acquire: sequence must be a useq.MDASequence, a dict, JSON, a file path or an iterable of "
-        f"useq.MDAEvent, not {type(sequence).__name__}"
-    )
 
 
 @dataclass
@@ -121,7 +101,7 @@ class Acquisition:
         self._probe: Any = None  # the camera's frame format (grid steps, the dataset's arrays)
         known = as_sequence(sequence)
         self.sequence = self._with_grid_fov(known) if known is not None else None
-        self.events: Iterable[Any] = list(self.sequence) if self.sequence is not None else _events(sequence)
+        self.events: Iterable[Any] = list(self.sequence) if self.sequence is not None else adaptive_events(sequence)
         self.places: dict[tuple[int, int], str] = {}  # (p, g) -> the name of its image, in order of first use
         if isinstance(self.events, list):
             for event in self.events:
@@ -131,6 +111,7 @@ class Acquisition:
         self._run = threading.Event()
         self._run.set()
         self._cancel = threading.Event()
+        self._control = threading.Lock()  # pause, resume and cancel one at a time: none undoes a cancel
         self._done = threading.Event()
         self._result: AcquisitionResult | None = None
         self.images: dict[tuple[Any, ...], Any] = {}  # path=None: frames kept in memory
@@ -157,20 +138,26 @@ class Acquisition:
 
     def pause(self) -> None:
         """Hold before the next event (the current frame completes); inside a hardware run,
-        stop its stream there (the rest of the run goes on from there on `resume()`)."""
-        if self._run.is_set() and not self._done.is_set():
+        stop its stream there (the rest of the run goes on from there on `resume()`). Nothing
+        once cancelled: a cancelled run ends, whatever is asked after."""
+        with self._control:
+            if not self._run.is_set() or self._done.is_set() or self._cancel.is_set():
+                return
             self._run.clear()
             self._kernel.events.acquisition_paused.emit(self, True)
 
     def resume(self) -> None:
-        if not self._run.is_set():
+        with self._control:
+            if self._run.is_set():
+                return
             self._run.set()
             self._kernel.events.acquisition_paused.emit(self, False)
 
     def cancel(self) -> None:
         """Stop before the next event; the dataset is finalized."""
-        self._cancel.set()
-        self._run.set()
+        with self._control:
+            self._cancel.set()
+            self._run.set()
 
     @property
     def paused(self) -> bool:
@@ -226,6 +213,7 @@ class Acquisition:
             reason, error = self._finish(writer, thread, reason, error)
             frames = thread.written if thread is not None else self.progress.frames
             self._result = AcquisitionResult(reason, frames, self.path, error, self.progress.dropped)
+            self.resume()  # a pause asked at the last event ends with the run: an ended run is not paused
             self._done.set()
             self._kernel.events.acquisition_finished.emit(self, self._result)
 
@@ -312,13 +300,13 @@ class Acquisition:
                     if run.hardware:
                         done, run = self._hardware_run(run, number, writer, steps)
                     else:
-                        self._software_event(run.events[0], number, writer, steps)
-                        done, run = 1, None
+                        done = self._software_event(run.events[0], number, writer, steps)
+                        run = None
                 except WriterError:
                     raise  # it says what failed; no event did
                 except Exception as exc:
                     event = self.progress.current
-                    raise RuntimeError(f"acquire: event {number} {_plain_index(event)} failed: {exc}") from exc
+                    raise RuntimeError(f"acquire: event {number} {plain_index(event)} failed: {exc}") from exc
                 number += done
                 self.progress.events_done = number
 
@@ -334,9 +322,10 @@ class Acquisition:
                 return False
         return True
 
-    def _software_event(self, event: Any, number: int, writer: Any, steps: EventSteps) -> None:
+    def _software_event(self, event: Any, number: int, writer: Any, steps: EventSteps) -> int:
+        """One event timed in software; the events done (0: cancelled while it waited to start)."""
         if not self._begin(event):
-            return
+            return 0
         steps.apply(event)
         if is_autofocus(event):
             steps.autofocus(event)
@@ -344,6 +333,7 @@ class Acquisition:
             started = time.monotonic() - self._t0
             image = steps.snap(event)
             self._store(writer, number, event, image, started, steps)
+        return 1
 
     def _hardware_run(self, run: Run, number: int, writer: Any, steps: EventSteps) -> tuple[int, Run | None]:
         """One triggered run: the first event applied, every changing property's values loaded
@@ -468,17 +458,3 @@ def _writer_error(what: str, cause: BaseException) -> WriterError:
     error = WriterError(f"acquire: {what} failed ({type(cause).__name__}: {cause})")
     error.__cause__ = cause
     return error
-
-
-def _plain_index(event: Any) -> dict[str, int]:
-    """An event's index as plain names and numbers, for messages: {'t': 0, 'c': 1}."""
-    return {} if event is None else {str(axis): int(value) for axis, value in event.index.items()}
-
-
-def _events(source: Iterable[Any]) -> Iterable[Any]:
-    """An adaptive run's events, taken one at a time as the caller supplies them (an
-    `MDAEvent` or its dict each)."""
-    import useq
-
-    for item in source:
-        yield item if isinstance(item, useq.MDAEvent) else useq.MDAEvent.model_validate(item)

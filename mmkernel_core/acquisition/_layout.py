@@ -1,13 +1,28 @@
 """What an acquisition's dataset is made of, from its sequence before it runs: how many t, c
-and z planes, the well plate it covers, the caller's metadata checked as strict JSON, and the
-colour each channel is shown in."""
+and z planes, the well plate it covers, the caller's metadata checked as strict JSON, whether
+a frame fits it (the camera's format may change mid-run), and the colour each channel is shown
+in."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from ._steps import is_image
+
+
+def check_fits(image: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Refuse a frame the dataset cannot hold as taken: another shape (an ROI or binning
+    changed), or pixels its type would wrap or round (the camera's bit depth went up)."""
+    if image.shape != shape:
+        raise ValueError(f"acquire: a frame of shape {image.shape} does not fit the dataset's {shape}")
+    if not np.can_cast(image.dtype, dtype, "safe"):
+        raise ValueError(
+            f"acquire: a frame of {image.dtype} pixels does not fit the dataset's {dtype} (the camera's pixel "
+            "type changed during the run; its values would be cut)"
+        )
 
 
 def plate_of(sequence: Any) -> dict[str, Any] | None:

@@ -152,7 +152,7 @@ class Planner:
 
 def plan_of(kernel: Any, sequence: Any, hardware_sequencing: bool = True) -> list[Run]:
     """The runs `kernel.acquire(sequence)` would make, without running anything (--dry-run)."""
-    from ._engine import as_sequence
+    from ._source import as_sequence
 
     known = as_sequence(sequence)
     if known is None:

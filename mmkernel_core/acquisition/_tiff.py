@@ -25,7 +25,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from ._dataset import new_path
-from ._layout import channel_colour
+from ._layout import channel_colour, check_fits
 from ._table import FrameTable, StreamTable, read_rows, read_streams, sync_path
 from ._tiffpages import PageFile
 
@@ -82,8 +82,8 @@ class TiffDatasetWriter:
     def write(self, place: int, index: dict[str, int], image: np.ndarray | None, row: dict[str, Any],
               channel: str | None = None) -> None:  # fmt: skip
         """One frame as the next page (none for a dropped frame: its plane reads as zeros)."""
-        if image is not None and image.shape != self.shape:
-            raise ValueError(f"acquire: a frame of shape {image.shape} does not fit the dataset's {self.shape}")
+        if image is not None:
+            check_fits(image, self.shape, self.dtype)
         t, c, z = (int(index.get(a, 0)) for a in "tcz")
         for axis, i in zip("tcz", (t, c, z), strict=True):
             self.sizes[axis] = max(self.sizes[axis], i + 1)

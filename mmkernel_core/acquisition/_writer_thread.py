@@ -156,7 +156,8 @@ class WriterThread:
                 self._write(job)
             except BaseException as exc:  # noqa: BLE001 - any failure ends the run, reported by the engine
                 failure = WriterError(
-                    f"acquire: writing the dataset failed ({type(exc).__name__}: {exc}); the run ended with "
+                    f"acquire: writing the dataset failed at event {job.row.get('event')} {job.index} "
+                    f"({type(exc).__name__}: {exc}); the run ended with "
                     f"the {self.written} frames written, and the dataset was finalized with them"
                 )
                 failure.__cause__ = exc

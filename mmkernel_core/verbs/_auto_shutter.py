@@ -4,7 +4,8 @@ A snap or a sequence holds the Shutter role open while it exposes. Two cameras s
 once both hold it; it closes only when the last holder lets go. A shutter that was already open
 when the first holder came (the user opened it) is left open afterwards. No lock is held while
 the shutter is driven (that is a call to another device, which may share a runner with a
-camera), so a second holder arriving while the first is still opening goes on at once.
+camera), so a second holder arriving while the first is still opening goes on at once (a snap
+chains its exposure on that open, see below).
 
 The Shutter role may change while it is held (MMCore carries the open state over to the new
 shutter): `change_role` moves the holds with it, atomically with the holders' releases, so the
@@ -16,7 +17,9 @@ itself; an open shutter is the user's only if the auto-shutter is not closing it
 because the auto-shutter's own close failed (its next last holder closes it).
 
 `hold` opens and waits (sequences); `hold_queued` only queues the open and hands its request
-back, so a snap chains its exposure on it and no thread waits between the steps.
+back, so a snap chains its exposure on it and no thread waits between the steps. A snap that
+arrives while another snap's open is still on its way chains on that open too: no frame is
+exposed before the shutter is open.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class ShutterHolds:
         self._closing: dict[str, int] = {}  # closes the auto-shutter decided, not yet done
         self._unqueued: dict[str, int] = {}  # ... and not yet queued on the shutter's runner
         self._left_open: set[str] = set()  # the auto-shutter's close failed: still its to close
+        self._open_requests: dict[str, Any] = {}  # a queued first open on its way (_NO_REQUEST: hold's own)
 
     def hold(self, shutter: str, open_if_closed: Callable[[], bool]) -> Hold:
         """Take a hold on `shutter`; the first holder opens it if it is closed
@@ -60,6 +64,7 @@ class ShutterHolds:
         hold, opening = self._claim(shutter)
         if opening is None:
             return hold
+        self._open_requested(shutter, opening, _NO_REQUEST)  # waited for here: a snap meanwhile goes on
         try:
             opened = open_if_closed()
         except BaseException:
@@ -70,17 +75,18 @@ class ShutterHolds:
 
     def hold_queued(self, shutter: str, queue_open: Callable[[], Any]) -> tuple[Hold, Any]:
         """`hold` without waiting for the open: `queue_open()` queues the open and returns its
-        request (its result: whether it opened the shutter), returned here too, or None for a
-        holder that found the shutter held already. The caller chains its exposure on that
-        request, so no thread waits between the open and the exposure."""
+        request (its result: whether it opened the shutter), returned here too; a later holder
+        gets that request while it is on its way (None once the shutter is held open). The
+        caller chains its exposure on it, so no thread waits between the open and the exposure."""
         hold, opening = self._claim(shutter)
         if opening is None:
-            return hold, None
+            return hold, self._open_in_flight(shutter)
         try:
             request = queue_open()
         except BaseException:
             self._open_failed(hold, opening)
             raise
+        self._open_requested(shutter, opening, request)
 
         def settled(done: Any) -> None:  # where the open settles (the shutter's runner): no waiting here
             if done.exception() is not None:
@@ -105,6 +111,26 @@ class ShutterHolds:
             while self._unqueued.get(shutter):  # so the open reads the shutter after that close
                 self._changed.wait()
         return hold, opening
+
+    def _open_requested(self, shutter: str, opening: threading.Event, request: Any) -> None:
+        """A first holder's open is queued (or, `_NO_REQUEST`, being waited for in place)."""
+        with self._lock:
+            if self._opening.get(shutter) is opening:
+                self._open_requests[shutter] = request
+            self._changed.notify_all()
+
+    def _open_in_flight(self, shutter: str) -> Any:
+        """The first holder's queued open while it is on its way, else None. Its queuing is
+        waited for (it only queues); an open `hold` waits for itself is not (None)."""
+        with self._lock:
+            while True:
+                opening = self._opening.get(shutter)
+                if opening is None:
+                    return None
+                request = self._open_requests.get(shutter)
+                if request is not None:
+                    return None if request is _NO_REQUEST else request
+                self._changed.wait()
 
     def _open_done(self, hold: Hold, opening: threading.Event, opened: bool) -> None:
         """A first holder's open is done: the last holder closes the shutter if it opened it,
@@ -240,6 +266,8 @@ class ShutterHolds:
             for shutter, pending in list(self._opening.items()):
                 if pending is opening:
                     del self._opening[shutter]
+                    self._open_requests.pop(shutter, None)
+            self._changed.notify_all()
         opening.set()
 
     def _drop(self, hold: Hold) -> str:
@@ -260,6 +288,9 @@ class ShutterHolds:
                 return ""
             self._decide_close_locked(shutter)
             return shutter
+
+
+_NO_REQUEST = object()  # a first holder opening in place (`hold`): nothing to chain on
 
 
 def _count_down(counts: dict[str, int], key: str) -> None:
