@@ -71,8 +71,19 @@ def _entry_point_manager(failures: list[PluginFailure]) -> tuple[pluggy.PluginMa
     if _registered is not None and _registered[0] == points:
         return _registered[1], dict(_registered[2])
     manager = _new_manager()
-    distributions: dict[str, str] = {}
     count = len(failures)
+    distributions = _register_points(manager, points, failures)
+    if len(failures) == count:
+        _registered = (points, manager, distributions)
+    return manager, dict(distributions)
+
+
+def _register_points(
+    manager: pluggy.PluginManager, points: Iterable[Any], failures: list[PluginFailure]
+) -> dict[str, str]:
+    """Register each entry point's plugin; a broken one is a failure, not the end of discovery.
+    Returns the distribution of each registered plugin."""
+    distributions: dict[str, str] = {}
     for point in points:
         distribution = _distribution(point)
         try:
@@ -81,9 +92,7 @@ def _entry_point_manager(failures: list[PluginFailure]) -> tuple[pluggy.PluginMa
             failures.append(PluginFailure(point.name, distribution, error))
         else:
             distributions[point.name] = distribution
-    if len(failures) == count:
-        _registered = (points, manager, distributions)
-    return manager, dict(distributions)
+    return distributions
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -114,14 +123,7 @@ def discover(
         manager, distributions = _entry_point_manager(failures)
     else:  # plugins given directly join a manager of this discovery's own
         manager = _new_manager()
-        for point in installed_entry_points() if use_entry_points else ():
-            distribution = _distribution(point)
-            try:
-                manager.register(point.load(), name=point.name)
-            except BaseException as error:  # noqa: BLE001 - isolate the broken plugin, even one calling sys.exit()
-                failures.append(PluginFailure(point.name, distribution, error))
-            else:
-                distributions[point.name] = distribution
+        distributions = _register_points(manager, installed_entry_points() if use_entry_points else (), failures)
     for plugin in plugins:
         name = getattr(plugin, "__name__", None) or type(plugin).__name__
         try:
