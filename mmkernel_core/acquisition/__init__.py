@@ -7,7 +7,8 @@ sequence, or an adaptive run's iterable), what one event does to the devices
 `MMKernelEngine` for pymmcore-plus's MDARunner (`_pmda`, no import of pymmcore_plus until its
 runner asks for events), the writer thread frames cross to the dataset on, a bounded hand-off
 with its overflow policy and the writer options (`_writer_thread`), the datastreams recorded at
-every frame and change (`_streams`), what the dataset is made of from the sequence (`_layout`),
+every frame and change (`_streams`), each frame's row and what it changed (`_rows`), what the
+dataset is made of from the sequence (`_layout`),
 the OME-Zarr multi-position dataset (`_dataset`) or the OME-TIFF file (`_tiff`; its pages and
 description written so it stays valid if killed: `_tiffpages`) with the frame and datastream
 tables both append as they write (`_table`), and their readers.
