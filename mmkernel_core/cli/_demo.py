@@ -55,6 +55,8 @@ def tour(kernel: Kernel, frames: int) -> None:
         image = kernel.snap()
         say(f"snap at {exposure:.0f} ms exposure: {image.shape} {image.dtype}, mean {image.mean():.1f}", t0)
 
+    acquisition(kernel)
+
     kernel.set_property(camera, "Exposure", 0.5)
     kernel.set_property(camera, "Binning", 4)
     kernel.set_shutter_open(kernel.roles.shutter, True)  # open once for the burst, not per frame
@@ -83,6 +85,27 @@ def tour(kernel: Kernel, frames: int) -> None:
     out.print(f"events: {len(changes)} property changes delivered on the notification thread, e.g.")
     for change in changes[:3]:
         out.print(f"    property_changed{change}")
+
+
+def acquisition(kernel: Kernel) -> None:
+    """A z stack per channel run inside the kernel (useq-schema), each stack one triggered run of
+    the demo focus: what `mmkernel acquire` and `kernel.acquire` do."""
+    try:
+        import useq
+    except ImportError:
+        out.print("          acquire: skipped (needs useq-schema: pip install 'mmkernel[acquisition]')")
+        return
+    channels = kernel.config_presets("Channel")[:2]
+    kernel.set_property(kernel.roles.camera, "Exposure", 5.0)
+    if "UseSequences" in kernel.property_names(kernel.roles.focus):
+        kernel.set_property(kernel.roles.focus, "UseSequences", "Yes")  # the demo focus runs position tables
+    sequence = useq.MDASequence(channels=channels, z_plan={"range": 4, "step": 1}, axis_order="cz")
+    t0 = time.perf_counter()
+    run = kernel.acquire(sequence)
+    result = run.wait(120)
+    triggered = sum(1 for planned in run.plan if planned.hardware)
+    say(f"acquire: {' and '.join(channels)} x 5 z planes, {result.frames} frames in memory "
+        f"({triggered} hardware-sequenced runs), {result.reason}", t0)  # fmt: skip
 
 
 def say(message: str, started: float) -> None:

@@ -35,7 +35,8 @@ def run(*args: str) -> tuple[int, str]:
 def test_demo_tours_the_demo_microscope() -> None:
     code, output = run("demo", "--frames", "20")
     assert code == 0, output
-    for expected in ("loaded 13 devices", "XY arrived at (1000.0, 500.0)", "channel FITC", "streamed 20 frames"):
+    for expected in ("loaded 13 devices", "XY arrived at (1000.0, 500.0)", "channel FITC", "streamed 20 frames",
+                     "x 5 z planes, 10 frames in memory (2 hardware-sequenced runs), completed"):  # fmt: skip
         assert expected in output
     assert "Traceback" not in output
 
