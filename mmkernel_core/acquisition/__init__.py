@@ -14,10 +14,10 @@ description written so it stays valid if killed: `_tiffpages`) with the frame an
 tables both append as they write (`_table`), and their readers.
 
 May import: `runtime` (its threads) and `mmkernel_sdk.errors`; the kernel through its public
-verbs, `kernel.internals.frame_format` and `kernel.internals.cache` (its reads, and its change
-listeners for the datastreams, as recordings have them); never underscore attributes of the
-kernel or of other packages. `useq` is imported lazily so that `import mmkernel_core` never
-needs the `acquisition` extra.
+verbs, `kernel.internals.frame_format`, `kernel.internals.find` and `kernel.internals.cache`
+(its reads, and its change listeners for the datastreams, as recordings have them); never
+underscore attributes of the kernel or of other packages. `useq` is imported lazily so that
+`import mmkernel_core` never needs the `acquisition` extra.
 """
 
 from __future__ import annotations

@@ -111,7 +111,11 @@ class FrameStreams:
             return []
         self._drain()
         now = time.time()
-        for key in self.keys:
+        find = self._kernel.internals.find
+        for (label, _), key in zip(self.pairs, self.keys, strict=True):
+            if label != "Core" and find(label) is None and self._latest.get(key) is not None:
+                self._latest[key] = None  # unloaded: it has no value now (the cache tells no one)
+                self._row(now, key, -1, None)
             self._row(now, key, event, self._latest.get(key))
         return self._take()
 

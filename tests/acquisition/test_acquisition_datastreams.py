@@ -125,3 +125,18 @@ def test_unknown_datastreams_are_refused_naming_device_and_property_before_anyth
     with pytest.raises(error, match=match):
         rig.acquire(useq.MDASequence(), out, datastreams=streams)
     assert not out.exists()
+
+
+def test_a_datastream_of_a_device_unloaded_mid_run_has_no_value_after_it(rig: Kernel) -> None:
+    feed: queue.Queue[Any] = queue.Queue()
+    seen: queue.Queue[int] = queue.Queue()
+    rig.events.acquisition_frame_ready.connect(lambda acq, event, image, row: seen.put(row["event"]))
+    acq = rig.acquire(iter(feed.get, None), None, datastreams=[("Offset", "Position")])
+    feed.put(useq.MDAEvent(index={"t": 0}))
+    assert seen.get(timeout=30) == 0
+    rig.unload("Offset")  # between two frames
+    feed.put(useq.MDAEvent(index={"t": 1}))
+    feed.put(None)
+    assert acq.wait(60).reason == "completed"
+    stream = acq.datastreams["Offset-Position"]
+    assert list(zip(stream["event"], stream["value"], strict=True)) == [(-1, 0.0), (0, 0.0), (-1, None), (1, None)]
