@@ -58,11 +58,7 @@ class MMCamera(MMDevice, Camera):
     mm_own_sequence = "Exposure"
 
     def mm_refresh_own_sequence(self) -> None:
-        core, label = self.core, self.label
-        length = 0
-        if self.mm("isExposureSequenceable", core.isExposureSequenceable, label):
-            length = int(self.mm("getExposureSequenceMaxLength", core.getExposureSequenceMaxLength, label))
-        self.mm_set_own_sequence_max(length)
+        self.mm_set_own_sequence_max(self.mm_sequence_length("Exposure"))
 
     def load_exposure_sequence(self, exposures_ms: list[float]) -> None:
         ms = [float(e) for e in exposures_ms]

@@ -312,6 +312,16 @@ class MMDevice(Device):
     def mm_refresh_own_sequence(self) -> None:
         """The type's own sequence length (stages, XY stages, cameras override this)."""
 
+    def mm_sequence_length(self, kind: str) -> int:
+        """How many values MMCore's own sequence calls of `kind` ("Exposure", "Stage", "XYStage":
+        `is<kind>Sequenceable`, `get<kind>SequenceMaxLength`) take for this device; 0: none."""
+        core, label = self.core, self.label
+        asked = f"is{kind}Sequenceable"
+        if not self.mm(asked, getattr(core, asked), label):
+            return 0
+        longest = f"get{kind}SequenceMaxLength"
+        return int(self.mm(longest, getattr(core, longest), label))
+
     def mm_set_own_sequence_max(self, length: int) -> None:
         if properties_of(self).spec(self.mm_own_sequence).sequence_max != length:
             self.set_sequence_max(self.mm_own_sequence, length)

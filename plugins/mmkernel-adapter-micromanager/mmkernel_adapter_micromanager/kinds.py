@@ -39,11 +39,7 @@ class MMStage(MMDevice, Stage):
 
     # -- hardware sequences of Position ------------------------------------------------------
     def mm_refresh_own_sequence(self) -> None:
-        core, label = self.core, self.label
-        length = 0
-        if self.mm("isStageSequenceable", core.isStageSequenceable, label):
-            length = int(self.mm("getStageSequenceMaxLength", core.getStageSequenceMaxLength, label))
-        self.mm_set_own_sequence_max(length)
+        self.mm_set_own_sequence_max(self.mm_sequence_length("Stage"))
 
     def load_position_sequence(self, positions: list[float]) -> None:
         self.mm("loadStageSequence", self.core.loadStageSequence, self.label, [float(p) for p in positions])
@@ -95,11 +91,7 @@ class MMXYStage(MMDevice, XYStage):
 
     # -- hardware sequences of (x, y) --------------------------------------------------------
     def mm_refresh_own_sequence(self) -> None:
-        core, label = self.core, self.label
-        length = 0
-        if self.mm("isXYStageSequenceable", core.isXYStageSequenceable, label):
-            length = int(self.mm("getXYStageSequenceMaxLength", core.getXYStageSequenceMaxLength, label))
-        self.xy_sequence_max = length
+        self.xy_sequence_max = self.mm_sequence_length("XYStage")
 
     def load_xy_sequence(self, points: list[tuple[float, float]]) -> None:
         xs, ys = [float(x) for x, _ in points], [float(y) for _, y in points]
