@@ -179,7 +179,7 @@ def set_core_factory(factory: CoreFactory | None) -> CoreGroups:
     _groups = CoreGroups(factory or _pymmcore_core)
     from . import discovery
 
-    discovery._listed.clear()
+    discovery.forget_listings()
     return _groups
 
 

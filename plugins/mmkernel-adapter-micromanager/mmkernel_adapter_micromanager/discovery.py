@@ -163,6 +163,13 @@ def modules(folders: list[Path] | None = None) -> dict[str, list[MMDeviceOffer]]
 
 
 _listed: dict[tuple[str, ...], dict[str, list[MMDeviceOffer]]] = {}
+
+
+def forget_listings() -> None:
+    """List the libraries' devices again at the next discovery (a new core factory answers anew)."""
+    _listed.clear()
+
+
 _discovered: list[Path] | None = None
 
 
